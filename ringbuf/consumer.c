@@ -1,0 +1,477 @@
+/*
+ * The consumer side: attach, acquire frames in place, release them, sleep.
+ *
+ * Lossless: every descriptor in [next, write_seq) must carry exactly its
+ * sequence number, because the producer cannot overwrite a slot this
+ * consumer has not released. Anything else means a corrupt or hostile
+ * segment and is reported, not read.
+ *
+ * Lossy: the producer ignores us. Reading a frame is a sequence-lock read
+ * on its descriptor: read seq (acquire), read the rest, fence, read seq
+ * again; hand the frame out only if both equal the expected sequence. The
+ * producer marks a descriptor WRITING before it touches the slot's bytes,
+ * so rb_consumer_check / release re-read the descriptor after the caller
+ * has read the bytes and report RB_E_OVERRUN if anything may have changed.
+ *
+ * Sleeping (Dekker with rb_publish): store wake_target, set our bit in the
+ * sleep mask with an atomic OR, snapshot our doorbell, then re-read
+ * write_seq. Either the producer sees our bit after publishing, or we see
+ * its new write_seq before sleeping.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rb_internal.h"
+
+#define RB_DEFAULT_SPIN_NS 5000u
+
+struct rb_consumer {
+	struct rb_ring *ring;
+	struct rb_shm_consumer *rec;
+	uint32_t index;
+	bool lossy;
+	uint64_t owner;        /* our owner word; changes only if evicted */
+	uint64_t next;         /* next seq to hand out */
+	uint64_t released;     /* read_seq as we last published it */
+	uint64_t cached_write; /* last write_seq seen */
+	uint64_t frames;
+	uint64_t lost;
+	uint64_t wakeups;
+	uint64_t spin_ns;
+	const volatile int *cancel;
+};
+
+void
+rb_wake_producer_if_crossed(struct rb_ring *ring, uint64_t from, uint64_t to)
+{
+	uint64_t target = ck_pr_load_64(&ring->producer->wait_target);
+
+	/* Only the consumer whose release crosses the target rings, so a
+	 * fast consumer does not wake a producer held up by a slow one. */
+	if (target != 0 && from < target && target <= to)
+		rb_doorbell_ring(&ring->producer->doorbell);
+}
+
+static bool
+rb_consumer_evicted(const struct rb_consumer *c)
+{
+	return rb_load_acquire_64(&c->rec->owner) != c->owner;
+}
+
+int
+rb_consumer_attach(struct rb_ring *ring, const struct rb_consumer_options *options,
+		   struct rb_consumer **out)
+{
+	struct rb_consumer_options defaults = {0};
+	const struct rb_consumer_options *o = options ? options : &defaults;
+	struct rb_shm_consumer *rec = NULL;
+	struct rb_consumer *c;
+	uint64_t owner = 0, w, start, limit;
+	uint32_t i, n = ring->slot_count;
+
+	*out = NULL;
+	if (o->start > RB_START_NEXT)
+		return -EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	for (i = 0; i < ring->max_consumers; i++)
+		(void)rb_consumer_evict_if_dead(ring, i);
+	for (i = 0; i < ring->max_consumers; i++) {
+		uint64_t cur = rb_load_acquire_64(&ring->consumers[i].owner);
+
+		if (RB_OWNER_STATE(cur) != RB_OWNER_FREE)
+			continue;
+		owner = RB_OWNER_MAKE(rb_self_pid(), RB_OWNER_GEN(cur), RB_OWNER_CLAIMING);
+		if (ck_pr_cas_64(&ring->consumers[i].owner, cur, owner)) {
+			rec = &ring->consumers[i];
+			break;
+		}
+	}
+	if (rec == NULL) {
+		free(c);
+		return RB_E_TOO_MANY;
+	}
+	ck_pr_store_64(&rec->start_time, rb_self_start_time());
+	ck_pr_store_32(&rec->mode, o->lossy ? RB_MODE_LOSSY : 0);
+	ck_pr_store_64(&rec->frames, 0);
+	ck_pr_store_64(&rec->lost, 0);
+	ck_pr_store_64(&rec->wake_target, 0);
+	memset(rec->label, 0, sizeof(rec->label));
+	if (o->label != NULL)
+		strncpy(rec->label, o->label, sizeof(rec->label) - 1);
+
+	w = rb_load_acquire_64(&ring->producer->write_seq);
+	switch (o->start) {
+	case RB_START_OLDEST:
+		start = w - ring->initial_seq > n ? w - n : ring->initial_seq;
+		break;
+	case RB_START_NEWEST:
+		start = w > ring->initial_seq ? w - 1 : w;
+		break;
+	default:
+		start = w;
+		break;
+	}
+	ck_pr_store_64(&rec->read_seq, start);
+	c->owner = RB_OWNER_MAKE(rb_self_pid(), RB_OWNER_GEN(owner), RB_OWNER_ACTIVE);
+	/* Become visible to the producer, then read its claim limit: the
+	 * other half of the handshake in rb_refresh_limit. */
+	rb_store_then_fence_64(&rec->owner, c->owner);
+	if (!o->lossy) {
+		limit = rb_load_acquire_64(&ring->producer->claim_limit);
+		if (limit > n && start < limit - n) {
+			start = limit - n;
+			rb_store_release_64(&rec->read_seq, start);
+		}
+	}
+	c->ring = ring;
+	c->rec = rec;
+	c->index = i;
+	c->lossy = o->lossy != 0;
+	c->next = c->released = start;
+	c->cached_write = w;
+	c->spin_ns = o->spin_ns ? o->spin_ns : RB_DEFAULT_SPIN_NS;
+	c->cancel = o->cancel;
+	*out = c;
+	return 0;
+}
+
+int
+rb_consumer_detach(struct rb_consumer *c)
+{
+	struct rb_ring *ring;
+	uint64_t evicting;
+	int rc = 0;
+
+	if (c == NULL)
+		return 0;
+	ring = c->ring;
+	evicting = RB_OWNER_MAKE(RB_OWNER_PID(c->owner), RB_OWNER_GEN(c->owner),
+				 RB_OWNER_EVICTING);
+	if (ck_pr_cas_64(&c->rec->owner, c->owner, evicting))
+		rb_consumer_record_free(ring, c->index, c->owner);
+	else
+		rc = RB_E_EVICTED;
+	free(c);
+	return rc;
+}
+
+/* Why a sleeping consumer should look at the ring again. */
+static int
+rb_consumer_wait_check(void *arg)
+{
+	struct rb_consumer *c = arg;
+	struct rb_shm_producer *p = c->ring->producer;
+	uint64_t owner;
+
+	if (c->cancel != NULL && *c->cancel)
+		return 1;
+	if (rb_consumer_evicted(c))
+		return 1;
+	owner = rb_load_acquire_64(&p->owner);
+	if (RB_OWNER_STATE(owner) == RB_OWNER_ACTIVE &&
+	    !rb_process_alive(RB_OWNER_PID(owner), ck_pr_load_64(&p->start_time)))
+		return 1;
+	return 0;
+}
+
+/* Whether the stream has ended or its producer is gone, so that waiting
+ * for more frames is pointless. */
+static bool
+rb_stream_stopped(struct rb_consumer *c)
+{
+	uint64_t state = rb_load_acquire_64(&c->ring->producer->stream_state);
+
+	return state == RB_STREAM_ENDED || state == RB_STREAM_ABANDONED;
+}
+
+/* The code to return when no frame is available and waiting is over. */
+static int
+rb_consumer_nothing(struct rb_consumer *c, int wait_rc)
+{
+	struct rb_shm_producer *p = c->ring->producer;
+	uint64_t state, owner;
+
+	if (rb_consumer_evicted(c))
+		return RB_E_EVICTED;
+	state = rb_load_acquire_64(&p->stream_state);
+	if (state == RB_STREAM_ENDED && c->next >= ck_pr_load_64(&p->eos_seq))
+		return RB_E_EOS;
+	if (state == RB_STREAM_ABANDONED)
+		return RB_E_PRODUCER_DEAD;
+	owner = rb_load_acquire_64(&p->owner);
+	if (RB_OWNER_STATE(owner) == RB_OWNER_ACTIVE &&
+	    !rb_process_alive(RB_OWNER_PID(owner), ck_pr_load_64(&p->start_time)))
+		return RB_E_PRODUCER_DEAD;
+	if (c->cancel != NULL && *c->cancel)
+		return -EINTR;
+	return wait_rc;
+}
+
+/*
+ * Waits until write_seq >= target, or until the wait should end for
+ * another reason. Returns 0 when it should look again, -ETIMEDOUT, or
+ * -EINTR.
+ */
+static int
+rb_consumer_wait(struct rb_consumer *c, uint64_t target, uint64_t deadline)
+{
+	struct rb_ring *ring = c->ring;
+	struct rb_shm_producer *p = ring->producer;
+	uint64_t bit = 1ull << (c->index % 64);
+	uint64_t *mask = &p->sleep_mask[c->index / 64];
+	uint64_t spin_until = rb_now_ns() + c->spin_ns;
+	uint32_t seen;
+	int rc;
+
+	/* Spin briefly: on a busy stream the next frame is microseconds away
+	 * and a futex round trip costs tens of microseconds. */
+	do {
+		c->cached_write = rb_load_acquire_64(&p->write_seq);
+		if (c->cached_write >= target)
+			return 0;
+		rb_cpu_relax();
+	} while (rb_now_ns() < spin_until);
+
+	/* Cheap reasons not to sleep; the producer's liveness costs a look in
+	 * /proc and is checked every wait slice instead. */
+	if (rb_stream_stopped(c) || (c->cancel != NULL && *c->cancel))
+		return 0;
+
+	ck_pr_store_64(&c->rec->wake_target, target);
+	ck_pr_fence_store_atomic();
+	ck_pr_or_64(mask, bit);
+	ck_pr_fence_atomic_load();
+	seen = rb_doorbell_value(&c->rec->doorbell);
+	c->cached_write = rb_load_acquire_64(&p->write_seq);
+	if (c->cached_write >= target || rb_stream_stopped(c)) {
+		rc = 0;
+	} else {
+		c->wakeups++;
+		rc = rb_doorbell_wait(&c->rec->doorbell, seen, deadline,
+				      rb_consumer_wait_check, c);
+	}
+	ck_pr_and_64(mask, ~bit);
+	ck_pr_store_64(&c->rec->wake_target, 0);
+	c->cached_write = rb_load_acquire_64(&p->write_seq);
+	if (rc == -ETIMEDOUT)
+		return -ETIMEDOUT;
+	return 0;
+}
+
+/* Reads the descriptor of `seq` into `f`; for a lossy consumer returns
+ * RB_E_OVERRUN if the slot no longer (or not yet) holds that frame. */
+static int
+rb_read_descriptor(struct rb_consumer *c, uint64_t seq, struct rb_frame *f)
+{
+	struct rb_ring *ring = c->ring;
+	struct rb_shm_descriptor *d = rb_descriptor(ring, seq);
+	uint64_t s = rb_load_acquire_64(&d->seq);
+
+	if (s != seq)
+		return c->lossy ? RB_E_OVERRUN : RB_E_CORRUPT;
+	f->length = ck_pr_load_64(&d->length);
+	f->timestamp_ns = ck_pr_load_64(&d->timestamp_ns);
+	f->flags = ck_pr_load_32(&d->flags);
+	if (c->lossy) {
+		ck_pr_fence_load();
+		if (ck_pr_load_64(&d->seq) != seq)
+			return RB_E_OVERRUN;
+	}
+	/* Never trust a shared length for bounds. */
+	if (f->length > ring->frame_bytes)
+		return RB_E_CORRUPT;
+	f->seq = seq;
+	f->data = rb_slot(ring, seq);
+	f->reserved_ = 0;
+	return 0;
+}
+
+static void
+rb_publish_release(struct rb_consumer *c, uint64_t new_read)
+{
+	uint64_t old = c->released;
+
+	ck_pr_store_64(&c->rec->frames, c->frames);
+	ck_pr_store_64(&c->rec->lost, c->lost);
+	c->released = new_read;
+	if (c->lossy) {
+		/* Nobody waits on a lossy consumer: no handshake needed. */
+		rb_store_release_64(&c->rec->read_seq, new_read);
+		return;
+	}
+	rb_store_then_fence_64(&c->rec->read_seq, new_read);
+	rb_wake_producer_if_crossed(c->ring, old, new_read);
+}
+
+/* Consumes the end-of-stream marker at c->next. */
+static int
+rb_consume_marker(struct rb_consumer *c)
+{
+	c->next++;
+	rb_publish_release(c, c->next);
+	return RB_E_EOS;
+}
+
+int
+rb_consumer_acquire_batch(struct rb_consumer *c, struct rb_frame *frames,
+			  uint32_t max, uint32_t min, uint64_t timeout_ns)
+{
+	struct rb_ring *ring = c->ring;
+	uint64_t deadline = 0;
+	bool waited = false;
+	uint32_t n;
+	int rc;
+
+	if (max == 0)
+		return -EINVAL;
+	if (min == 0)
+		min = 1;
+	if (min > max)
+		min = max;
+	if (min > ring->slot_count)
+		min = ring->slot_count;
+	/* A lossless consumer's held frames count against the ring too. */
+	if (!c->lossy && c->next - c->released + min > ring->slot_count)
+		return -ENOBUFS;
+
+	for (;;) {
+		uint64_t avail = c->cached_write - c->next;
+
+		if (avail < min) {
+			c->cached_write = rb_load_acquire_64(&ring->producer->write_seq);
+			avail = c->cached_write - c->next;
+		}
+		if (c->cached_write < c->next)
+			return RB_E_CORRUPT; /* write_seq went backwards */
+		if (avail >= min || (avail > 0 && (waited || rb_stream_stopped(c))))
+			break;
+		if (timeout_ns == RB_NO_WAIT) {
+			if (avail > 0)
+				break;
+			return rb_consumer_nothing(c, -EAGAIN);
+		}
+		if (!waited) {
+			deadline = rb_deadline_after(timeout_ns);
+			waited = true;
+		}
+		rc = rb_consumer_wait(c, c->next + min, deadline);
+		avail = c->cached_write - c->next;
+		if (avail >= min)
+			break;
+		if (rc != 0 || rb_consumer_nothing(c, 0) != 0 ||
+		    (avail > 0 && rb_stream_stopped(c))) {
+			if (avail > 0)
+				break;
+			return rb_consumer_nothing(c, rc ? rc : -ETIMEDOUT);
+		}
+	}
+
+	if (c->lossy && c->cached_write - c->next > ring->slot_count) {
+		uint64_t oldest = c->cached_write - ring->slot_count;
+
+		c->lost += oldest - c->next;
+		c->next = oldest;
+	}
+	for (n = 0; n < max && c->next < c->cached_write;) {
+		struct rb_frame *f = &frames[n];
+
+		rc = rb_read_descriptor(c, c->next, f);
+		if (rc == RB_E_OVERRUN) {
+			c->lost++;
+			c->next++;
+			continue;
+		}
+		if (rc != 0)
+			return n > 0 ? (int)n : rc;
+		if (f->flags & RB_FRAME_EOS) {
+			if (n > 0)
+				break; /* deliver the frames before it first */
+			return rb_consume_marker(c);
+		}
+		c->next++;
+		n++;
+	}
+	if (n == 0) {
+		/* Lossy, and everything available was overrun: go again. */
+		return rb_consumer_acquire_batch(c, frames, max, 1, timeout_ns);
+	}
+	return (int)n;
+}
+
+int
+rb_consumer_acquire(struct rb_consumer *c, struct rb_frame *frame,
+		    uint64_t timeout_ns)
+{
+	int rc = rb_consumer_acquire_batch(c, frame, 1, 1, timeout_ns);
+
+	return rc < 0 ? rc : 0;
+}
+
+int
+rb_consumer_check(struct rb_consumer *c, const struct rb_frame *frame)
+{
+	if (!c->lossy)
+		return 0;
+	/* Order the caller's reads of the bytes before the re-check. */
+	ck_pr_fence_load();
+	if (ck_pr_load_64(&rb_descriptor(c->ring, frame->seq)->seq) != frame->seq)
+		return RB_E_OVERRUN;
+	return 0;
+}
+
+int
+rb_consumer_release_batch(struct rb_consumer *c, const struct rb_frame *frames,
+			  uint32_t count)
+{
+	uint32_t i, overrun = 0;
+
+	if (count == 0)
+		return 0;
+	if (frames[0].seq < c->released || frames[count - 1].seq >= c->next)
+		return -EINVAL;
+	for (i = 1; i < count; i++)
+		if (frames[i].seq <= frames[i - 1].seq)
+			return -EINVAL;
+	if (!c->lossy && (frames[0].seq != c->released ||
+			  frames[count - 1].seq != c->released + count - 1))
+		return -EINVAL; /* lossless frames are released in order */
+	for (i = 0; i < count; i++) {
+		if (rb_consumer_check(c, &frames[i]) != 0)
+			overrun++;
+	}
+	c->frames += count - overrun;
+	c->lost += overrun;
+	rb_publish_release(c, frames[count - 1].seq + 1);
+	if (!c->lossy && rb_consumer_evicted(c))
+		return RB_E_EVICTED;
+	return (int)overrun;
+}
+
+int
+rb_consumer_release(struct rb_consumer *c, const struct rb_frame *frame)
+{
+	int rc = rb_consumer_release_batch(c, frame, 1);
+
+	if (rc > 0)
+		return RB_E_OVERRUN;
+	return rc;
+}
+
+int
+rb_consumer_stream_header(struct rb_consumer *c, char *buf, size_t size,
+			  uint64_t *start_seq)
+{
+	return rb_ring_stream_header(c->ring, buf, size, start_seq);
+}
+
+void
+rb_consumer_get_stats(const struct rb_consumer *c, struct rb_consumer_stats *out)
+{
+	out->frames = c->frames;
+	out->lost = c->lost;
+	out->next_seq = c->next;
+	out->wakeups = c->wakeups;
+}

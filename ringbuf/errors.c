@@ -1,0 +1,49 @@
+/* Error codes to sentences. */
+#include <string.h>
+
+#include "ringbuf.h"
+
+const char *
+rb_strerror(int code)
+{
+	switch (code) {
+	case 0:
+		return "success";
+	case RB_E_NOT_A_RING:
+		return "not a ringbuf ring (wrong magic number)";
+	case RB_E_VERSION:
+		return "ring was made by an incompatible ringbuf version (layout version differs)";
+	case RB_E_CORRUPT:
+		return "ring segment is corrupted or truncated";
+	case RB_E_EOS:
+		return "end of stream";
+	case RB_E_PRODUCER_DEAD:
+		return "the producer died";
+	case RB_E_OVERRUN:
+		return "frame was overwritten by the producer while held (lossy consumer)";
+	case RB_E_EVICTED:
+		return "this participant was evicted from the ring";
+	case RB_E_TOO_MANY:
+		return "too many consumers attached to the ring";
+	case RB_E_BUSY:
+		return "the ring already has a live producer";
+	case RB_E_WOULD_BLOCK:
+		return "ring is full (would block)";
+	case -ETIMEDOUT:
+		return "timed out";
+	case -ENOENT:
+		return "no such ring";
+	case -EEXIST:
+		return "ring already exists";
+	case -EACCES:
+		return "permission denied (the ring belongs to another user or group)";
+	case -ENOSPC:
+		return "not enough space in /dev/shm for the ring";
+	case -EINVAL:
+		return "invalid argument";
+	case -EINTR:
+		return "interrupted";
+	default:
+		return code < 0 ? strerror(-code) : "unknown error";
+	}
+}

@@ -1,0 +1,152 @@
+/*
+ * Liveness: who is attached, and whether they still run.
+ *
+ * A participant is named by (pid, start time). The start time (field 22 of
+ * /proc/PID/stat, clock ticks since boot) tells a reused pid from the
+ * process that registered, so a recycled pid never keeps a dead consumer's
+ * slots held.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "rb_internal.h"
+
+uint64_t
+rb_process_start_time(uint32_t pid)
+{
+	char path[64], buf[1024];
+	const char *p;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* The command name (field 2) may hold spaces and parentheses: fields
+	 * are counted from the last ')'. */
+	p = strrchr(buf, ')');
+	if (p == NULL)
+		return 0;
+	/* After ')' comes " S ppid ...": field 3 is the state. */
+	for (field = 2; field < 22 && *p != '\0'; p++) {
+		if (*p == ' ')
+			field++;
+	}
+	if (field != 22)
+		return 0;
+	return strtoull(p, NULL, 10);
+}
+
+bool
+rb_process_alive(uint32_t pid, uint64_t start_time)
+{
+	uint64_t now_start;
+
+	if (pid == 0)
+		return false;
+	if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
+		return false;
+	if (start_time == 0)
+		return true;
+	now_start = rb_process_start_time(pid);
+	/* Unreadable /proc (hidepid): trust kill(). */
+	return now_start == 0 || now_start == start_time;
+}
+
+uint32_t
+rb_self_pid(void)
+{
+	return (uint32_t)getpid();
+}
+
+uint64_t
+rb_self_start_time(void)
+{
+	return rb_process_start_time(rb_self_pid());
+}
+
+bool
+rb_owner_alive(uint64_t owner, uint64_t start_time)
+{
+	if (RB_OWNER_STATE(owner) == RB_OWNER_FREE)
+		return false;
+	return rb_process_alive(RB_OWNER_PID(owner), start_time);
+}
+
+void
+rb_consumer_record_free(struct rb_ring *ring, uint32_t index, uint64_t owner)
+{
+	struct rb_shm_consumer *rec = &ring->consumers[index];
+	uint64_t bit = 1ull << (index % 64);
+
+	/* Clear the sleep bit before the record becomes FREE: once FREE a new
+	 * consumer may claim it and set the bit for itself. */
+	ck_pr_and_64(&ring->producer->sleep_mask[index / 64], ~bit);
+	ck_pr_store_64(&rec->wake_target, 0);
+	rb_store_release_64(&rec->owner,
+			    RB_OWNER_MAKE(0, RB_OWNER_GEN(owner) + 1, RB_OWNER_FREE));
+	/* A producer blocked on this consumer can go on now. */
+	rb_doorbell_ring(&ring->producer->doorbell);
+}
+
+bool
+rb_consumer_evict_if_dead(struct rb_ring *ring, uint32_t index)
+{
+	struct rb_shm_consumer *rec = &ring->consumers[index];
+	uint64_t owner = rb_load_acquire_64(&rec->owner);
+	uint32_t state = RB_OWNER_STATE(owner);
+	uint64_t evicting;
+
+	if (state != RB_OWNER_ACTIVE && state != RB_OWNER_CLAIMING)
+		return false;
+	/* While CLAIMING, start_time may still be the previous owner's. */
+	if (rb_process_alive(RB_OWNER_PID(owner),
+			     state == RB_OWNER_ACTIVE ? ck_pr_load_64(&rec->start_time) : 0))
+		return false;
+	/* The owner is dead and cannot race with us; the CAS only settles a
+	 * race between two evictors. */
+	evicting = RB_OWNER_MAKE(RB_OWNER_PID(owner), RB_OWNER_GEN(owner),
+				 RB_OWNER_EVICTING);
+	if (!ck_pr_cas_64(&rec->owner, owner, evicting))
+		return false;
+	rb_consumer_record_free(ring, index, owner);
+	return true;
+}
+
+int
+rb_ring_evict_dead(struct rb_ring *ring)
+{
+	struct rb_shm_producer *prod = ring->producer;
+	uint64_t owner;
+	int evicted = 0;
+	uint32_t i;
+
+	for (i = 0; i < ring->max_consumers; i++) {
+		if (rb_consumer_evict_if_dead(ring, i))
+			evicted++;
+	}
+	owner = rb_load_acquire_64(&prod->owner);
+	if (RB_OWNER_STATE(owner) == RB_OWNER_ACTIVE &&
+	    !rb_process_alive(RB_OWNER_PID(owner), ck_pr_load_64(&prod->start_time)) &&
+	    ck_pr_cas_64(&prod->owner, owner,
+			 RB_OWNER_MAKE(0, RB_OWNER_GEN(owner) + 1, RB_OWNER_FREE))) {
+		evicted++;
+		(void)ck_pr_cas_64(&prod->stream_state, RB_STREAM_OPEN,
+				   RB_STREAM_ABANDONED);
+		/* Consumers waiting on it learn at their next look. */
+		rb_wake_consumers(ring, 0, true);
+	}
+	return evicted;
+}

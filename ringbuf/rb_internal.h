@@ -1,0 +1,184 @@
+/*
+ * Private declarations shared by the library's files: the process-local
+ * handles, the shared-access helpers and the module entry points.
+ */
+#ifndef RB_INTERNAL_H
+#define RB_INTERNAL_H
+
+#include <ck_ec.h>
+#include <ck_pr.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "rb_layout.h"
+#include "ringbuf.h"
+
+/*
+ * Every access to a shared control word goes through ck_pr. On x86-64 ck_pr
+ * is inline assembly, which ThreadSanitizer cannot see; the annotations below
+ * tell it about the acquire/release edges so that the plain accesses to frame
+ * bytes they order are not reported as races in threaded tests.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define RB_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RB_TSAN 1
+#endif
+#endif
+
+#ifdef RB_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define RB_TSAN_ACQUIRE(p) __tsan_acquire((void *)(p))
+#define RB_TSAN_RELEASE(p) __tsan_release((void *)(p))
+#else
+#define RB_TSAN_ACQUIRE(p) ((void)0)
+#define RB_TSAN_RELEASE(p) ((void)0)
+#endif
+
+static inline uint64_t
+rb_load_acquire_64(const uint64_t *p)
+{
+	uint64_t v = ck_pr_load_64(p);
+
+	ck_pr_fence_acquire();
+	RB_TSAN_ACQUIRE(p);
+	return v;
+}
+
+static inline void
+rb_store_release_64(uint64_t *p, uint64_t v)
+{
+	RB_TSAN_RELEASE(p);
+	ck_pr_fence_release();
+	ck_pr_store_64(p, v);
+}
+
+/*
+ * A store that must be visible before the loads that follow it (the
+ * announce-then-check half of a Dekker handshake). The exchange is a locked
+ * instruction on x86, cheaper than a store plus mfence, and
+ * ck_pr_fence_atomic_load orders it before the later loads.
+ */
+static inline void
+rb_store_then_fence_64(uint64_t *p, uint64_t v)
+{
+	RB_TSAN_RELEASE(p);
+	ck_pr_fence_release();
+	(void)ck_pr_fas_64(p, v);
+	ck_pr_fence_atomic_load();
+}
+
+/* ---- ring handle ---- */
+
+struct rb_ring {
+	char name[RB_NAME_MAX + 1];
+	uint8_t *base;           /* mapping of the whole segment */
+	uint64_t segment_bytes;
+	/* Geometry copied out of shared memory once validated: a hostile peer
+	 * rewriting the header later cannot move our bounds. */
+	uint64_t frame_bytes;
+	uint64_t slot_stride;
+	uint32_t slot_count;
+	uint32_t slot_mask;
+	uint32_t max_consumers;
+	uint32_t stream_header_bytes;
+	uint64_t initial_seq;
+	struct rb_frame_type type;
+	enum rb_pages pages;
+	struct rb_shm_header *header;
+	struct rb_shm_producer *producer;
+	struct rb_shm_consumer *consumers;
+	struct rb_shm_stream_header *stream_header;
+	struct rb_shm_descriptor *descriptors;
+	uint8_t *slots;
+};
+
+static inline struct rb_shm_descriptor *
+rb_descriptor(const struct rb_ring *ring, uint64_t seq)
+{
+	return &ring->descriptors[seq & ring->slot_mask];
+}
+
+static inline void *
+rb_slot(const struct rb_ring *ring, uint64_t seq)
+{
+	return ring->slots + (uint64_t)(seq & ring->slot_mask) * ring->slot_stride;
+}
+
+/* ---- waiting (wait.c) ---- */
+
+extern const struct ck_ec_mode rb_ec_mode;
+
+/* Monotonic clock in nanoseconds. */
+uint64_t rb_now_ns(void);
+/* Absolute monotonic deadline timeout_ns from now (RB_FOREVER stays so). */
+uint64_t rb_deadline_after(uint64_t timeout_ns);
+
+/*
+ * Called by rb_doorbell_wait every RB_WAIT_SLICE_NS while asleep; returns
+ * non-zero to stop waiting (the waiter then re-examines the ring).
+ */
+typedef int (*rb_wake_check_fn)(void *arg);
+#define RB_WAIT_SLICE_NS 100000000ull
+
+/*
+ * Sleeps on a ck_ec32 doorbell until its value differs from `seen`, the
+ * deadline passes (returns -ETIMEDOUT), or check() returns non-zero (returns
+ * 1). Returns 0 when rung.
+ */
+int rb_doorbell_wait(uint32_t *doorbell, uint32_t seen, uint64_t deadline_ns,
+		     rb_wake_check_fn check, void *arg);
+uint32_t rb_doorbell_value(uint32_t *doorbell);
+void rb_doorbell_ring(uint32_t *doorbell);
+
+/* Spin-wait pause that lets the sibling hyperthread/VM vCPU progress. */
+static inline void
+rb_cpu_relax(void)
+{
+	ck_pr_stall();
+}
+
+/* ---- liveness (liveness.c) ---- */
+
+/* Start time of `pid` in clock ticks since boot; 0 if it does not exist. */
+uint64_t rb_process_start_time(uint32_t pid);
+/* Whether the process (pid, start_time) still runs. start_time 0: pid only. */
+bool rb_process_alive(uint32_t pid, uint64_t start_time);
+uint32_t rb_self_pid(void);
+uint64_t rb_self_start_time(void);
+/* Whether the owner word names a live process (FREE counts as not alive). */
+bool rb_owner_alive(uint64_t owner, uint64_t start_time);
+/* Evicts consumer record `index` if its owner is dead; true if it did. */
+bool rb_consumer_evict_if_dead(struct rb_ring *ring, uint32_t index);
+/* Frees a consumer record in EVICTING state (clears sleep bit and wakes the
+ * producer, which may have been waiting on it). */
+void rb_consumer_record_free(struct rb_ring *ring, uint32_t index, uint64_t owner);
+
+/* ---- producer internals used elsewhere ---- */
+
+/* Rings every sleeping consumer whose wake target is <= write_seq (all of
+ * them when `all`). */
+void rb_wake_consumers(struct rb_ring *ring, uint64_t write_seq, bool all);
+/* Rings the producer's doorbell if it waits for read_seq to pass `from`..`to`. */
+void rb_wake_producer_if_crossed(struct rb_ring *ring, uint64_t from, uint64_t to);
+
+/* ---- stream header (stream_header.c) ---- */
+
+int rb_stream_header_write(struct rb_ring *ring, const char *text,
+			   uint64_t start_seq);
+int rb_stream_header_read(struct rb_ring *ring, char *buf, size_t size,
+			  uint64_t *start_seq);
+
+/* ---- segment (segment.c) ---- */
+
+/* FNV-1a 64 of the header's first 248 bytes. */
+uint64_t rb_header_checksum(const struct rb_shm_header *header);
+/* Checks `header` and the geometry it describes against segment_bytes,
+ * filling the geometry of `ring`. Returns 0 or an RB_E_* code. */
+int rb_header_validate(const struct rb_shm_header *header,
+		       uint64_t segment_bytes, struct rb_ring *ring);
+
+#endif /* RB_INTERNAL_H */

@@ -1,0 +1,335 @@
+/*
+ * ringbuf: zero-copy frame rings in shared memory.
+ *
+ * A producer writes fixed-shape frames straight into the slots of a named
+ * ring in /dev/shm; consumers in other processes map the same ring and read
+ * the frames in place. Waiting sleeps on shared futexes; the fast path makes
+ * no system call while nobody sleeps.
+ *
+ * Conventions:
+ *   - Every function that can fail returns 0 (or a count) on success and a
+ *     negative errno-style code on failure. The ring-specific codes are the
+ *     RB_E_* names below; rb_strerror() turns any code into a sentence.
+ *   - The library never prints and never exits.
+ *   - Timeouts are in nanoseconds: RB_NO_WAIT returns at once, RB_FOREVER
+ *     waits until the condition, end of stream, or a dead producer.
+ *   - A struct rb_ring is one mapping of a segment. Producer and consumer
+ *     handles are attached to a ring and must be detached before the ring is
+ *     closed. A handle is used by one thread at a time.
+ *
+ * The byte layout of the segment is in docs/FORMAT.md.
+ */
+#ifndef RINGBUF_H
+#define RINGBUF_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RB_VERSION_STRING "0.1.0"
+
+/* Timeouts, in nanoseconds. */
+#define RB_NO_WAIT 0ULL
+#define RB_FOREVER UINT64_MAX
+
+/* Ring-specific error codes (all negative errno values). */
+#define RB_E_NOT_A_RING (-EMEDIUMTYPE)   /* segment is not a ringbuf ring */
+#define RB_E_VERSION (-EPROTONOSUPPORT)  /* ring layout version unsupported */
+#define RB_E_CORRUPT (-EBADMSG)          /* inconsistent or truncated ring */
+#define RB_E_EOS (-ENODATA)              /* end of stream reached */
+#define RB_E_PRODUCER_DEAD (-EOWNERDEAD) /* the producer died */
+#define RB_E_OVERRUN (-ESTALE)           /* lossy: frame overwritten while held */
+#define RB_E_EVICTED (-ENOLINK)          /* this handle was evicted as dead */
+#define RB_E_TOO_MANY (-EUSERS)          /* every consumer slot is taken */
+#define RB_E_BUSY (-EBUSY)               /* a live producer is attached */
+#define RB_E_WOULD_BLOCK (-EAGAIN)       /* ring full and RB_NO_WAIT given */
+
+/* Longest ring name (without the "rb-" prefix used in /dev/shm). */
+#define RB_NAME_MAX 200
+
+/* Element types of a frame type. */
+enum rb_elem_type {
+	RB_ELEM_NONE = 0, /* untyped bytes */
+	RB_ELEM_U8,
+	RB_ELEM_U16,
+	RB_ELEM_U32,
+	RB_ELEM_U64,
+	RB_ELEM_I8,
+	RB_ELEM_I16,
+	RB_ELEM_I32,
+	RB_ELEM_I64,
+	RB_ELEM_F32,
+	RB_ELEM_F64,
+	RB_ELEM_C64,  /* complex of two f32 */
+	RB_ELEM_C128, /* complex of two f64 */
+	RB_ELEM_COUNT_
+};
+
+#define RB_MAX_DIMS 4
+
+/* What a frame holds: dims[0] is the slowest-varying (C order). */
+struct rb_frame_type {
+	uint32_t elem;      /* enum rb_elem_type */
+	uint32_t ndim;      /* 0 when elem is RB_ELEM_NONE, else 1..4 */
+	uint64_t dims[RB_MAX_DIMS];
+};
+
+/* Flags of rb_ring_config.flags. */
+#define RB_CREATE_ROUND_UP (1u << 0)     /* round slot_count up to a power of 2 */
+#define RB_CREATE_REPLACE (1u << 1)      /* replace an existing ring with no live participant */
+#define RB_CREATE_HUGEPAGES (1u << 2)    /* ask for huge pages; falls back, see rb_ring_pages */
+#define RB_CREATE_MLOCK (1u << 3)        /* lock the ring in memory (fails if refused) */
+#define RB_CREATE_PREFAULT (1u << 4)     /* touch every page now */
+#define RB_CREATE_GROUP_ACCESS (1u << 5) /* mode 0660 instead of 0600 */
+
+struct rb_ring_config {
+	uint64_t frame_bytes;        /* largest frame, > 0 */
+	uint32_t slot_count;         /* power of two (or RB_CREATE_ROUND_UP) */
+	uint32_t slot_align;         /* 0 means 64; power of two >= 64; 4096 for O_DIRECT */
+	uint32_t max_consumers;      /* 0 means 64; at most RB_MAX_CONSUMERS */
+	uint32_t stream_header_bytes;/* 0 means 16 KiB; at least 4096 */
+	uint64_t initial_seq;        /* sequence number of the first frame */
+	struct rb_frame_type type;   /* zeroes for untyped bytes */
+	uint32_t flags;              /* RB_CREATE_* */
+};
+
+#define RB_MAX_CONSUMERS 256
+
+/* How the ring's pages are backed (rb_ring_pages). */
+enum rb_pages {
+	RB_PAGES_NORMAL = 0,
+	RB_PAGES_THP = 1, /* transparent huge pages advised and allowed by the kernel */
+};
+
+struct rb_ring;
+struct rb_producer;
+struct rb_consumer;
+
+/* One frame, in place in the ring. */
+struct rb_frame {
+	void *data;            /* the slot's memory: frame_bytes long */
+	uint64_t seq;          /* sequence number */
+	uint64_t length;       /* bytes used, <= frame_bytes */
+	uint64_t timestamp_ns; /* producer's time stamp */
+	uint32_t flags;        /* RB_FRAME_* */
+	uint32_t reserved_;
+};
+
+/* Frame flags. Bits 0-15 belong to the library, 16-31 to the application. */
+#define RB_FRAME_STREAM_START (1u << 0) /* first frame of a stream */
+#define RB_FRAME_EOS (1u << 1)          /* internal: end-of-stream marker */
+#define RB_FRAME_INCOMPLETE (1u << 2)   /* the source could not fill it all */
+#define RB_FRAME_USER_SHIFT 16
+
+/* ---- rings -------------------------------------------------------------- */
+
+/*
+ * Creates the ring `name` and maps it. Fails with -EEXIST when it exists
+ * (unless RB_CREATE_REPLACE and no live participant), -EINVAL for a bad
+ * configuration, -ENOSPC when /dev/shm cannot hold it.
+ */
+int rb_ring_create(const char *name, const struct rb_ring_config *config,
+		   struct rb_ring **out);
+
+/* Maps an existing ring after validating every field (see RB_E_*). */
+int rb_ring_open(const char *name, struct rb_ring **out);
+
+/* Unmaps the ring. Every handle attached to it must be detached first. */
+void rb_ring_close(struct rb_ring *ring);
+
+/* Removes the name; attached processes keep their mapping until they close. */
+int rb_ring_remove(const char *name);
+
+/* Geometry, as validated at create or open time. */
+const char *rb_ring_name(const struct rb_ring *ring);
+uint64_t rb_ring_frame_bytes(const struct rb_ring *ring);
+uint32_t rb_ring_slot_count(const struct rb_ring *ring);
+uint64_t rb_ring_slot_stride(const struct rb_ring *ring);
+uint32_t rb_ring_max_consumers(const struct rb_ring *ring);
+uint64_t rb_ring_segment_bytes(const struct rb_ring *ring);
+const struct rb_frame_type *rb_ring_frame_type(const struct rb_ring *ring);
+enum rb_pages rb_ring_pages(const struct rb_ring *ring);
+/* Start of the slot area and its length, for registering I/O buffers. */
+void *rb_ring_slots(const struct rb_ring *ring);
+
+/* A consistent snapshot of the counters, for monitors. */
+struct rb_ring_status {
+	uint64_t write_seq;      /* next sequence number to be published */
+	uint64_t initial_seq;
+	uint64_t frames_dropped; /* dropped by the producer on a full ring */
+	uint32_t producer_pid;   /* 0 when none */
+	int producer_alive;
+	int stream_open;         /* 1 between begin and end of stream */
+	uint32_t consumers;      /* attached consumers */
+};
+int rb_ring_get_status(struct rb_ring *ring, struct rb_ring_status *out);
+
+struct rb_consumer_status {
+	uint32_t index;
+	uint32_t pid;
+	int alive;
+	int lossy;
+	uint64_t read_seq;
+	uint64_t frames;
+	uint64_t lost;
+	char label[32];
+};
+/* Fills up to `max` entries, returns how many consumers are attached. */
+int rb_ring_consumers(struct rb_ring *ring, struct rb_consumer_status *out,
+		      uint32_t max);
+
+/* Evicts consumers and the producer whose process died; returns how many. */
+int rb_ring_evict_dead(struct rb_ring *ring);
+
+/* Size of one element of `elem`, 0 for RB_ELEM_NONE or an invalid type. */
+size_t rb_elem_size(uint32_t elem);
+/* "u8", "f32", ... ; NULL for an invalid type. */
+const char *rb_elem_name(uint32_t elem);
+/* Parses "u8", "i16", "f32", "c64", ...; returns the type or -EINVAL. */
+int rb_elem_parse(const char *text);
+
+/* Turns any code returned by this library into a sentence. */
+const char *rb_strerror(int code);
+
+/* ---- producer ----------------------------------------------------------- */
+
+struct rb_producer_options {
+	uint64_t spin_ns; /* busy-wait this long before sleeping; 0 means 5 us */
+	int take_over;    /* replace a dead producer instead of failing */
+};
+
+/* Attaches the ring's one producer; RB_E_BUSY when a live one is attached. */
+int rb_producer_attach(struct rb_ring *ring,
+		       const struct rb_producer_options *options,
+		       struct rb_producer **out);
+
+/*
+ * Detaches. An open stream is ended first (waiting up to timeout_ns for a
+ * slot to hold the end marker). Frames acquired and not committed are lost.
+ */
+int rb_producer_detach(struct rb_producer *producer, uint64_t timeout_ns);
+
+/*
+ * Reserves the next slot. frame->data points into the ring; frame->seq is
+ * set; length is preset to the frame size. Waits for lossless consumers up
+ * to timeout_ns: -EAGAIN (RB_NO_WAIT) or -ETIMEDOUT when the ring stays full.
+ */
+int rb_producer_acquire(struct rb_producer *producer, struct rb_frame *frame,
+			uint64_t timeout_ns);
+
+/* Reserves up to `max` slots; returns how many (>= 1) or a negative code. */
+int rb_producer_acquire_batch(struct rb_producer *producer,
+			      struct rb_frame *frames, uint32_t max,
+			      uint64_t timeout_ns);
+
+/* Publishes the oldest reserved frame with frame->length/timestamp/flags. */
+int rb_producer_commit(struct rb_producer *producer,
+		       const struct rb_frame *frame);
+
+/* Publishes the `count` oldest reserved frames with one store. */
+int rb_producer_commit_batch(struct rb_producer *producer,
+			     const struct rb_frame *frames, uint32_t count);
+
+/* Counts frames the producer dropped because the ring was full. */
+void rb_producer_count_dropped(struct rb_producer *producer, uint64_t n);
+
+/*
+ * Starts a stream: replaces the stream header (key=value lines) and marks
+ * the next frame RB_FRAME_STREAM_START. -EMSGSIZE if the text is too long.
+ */
+int rb_producer_begin_stream(struct rb_producer *producer,
+			     const char *header_text);
+
+/* Ends the stream with a marker that consumers see after the last frame. */
+int rb_producer_end_stream(struct rb_producer *producer, uint64_t timeout_ns);
+
+/* Sequence number the next acquired frame will get. */
+uint64_t rb_producer_next_seq(const struct rb_producer *producer);
+
+/* ---- consumer ----------------------------------------------------------- */
+
+enum rb_start {
+	RB_START_OLDEST = 0, /* oldest frame still in the ring */
+	RB_START_NEWEST = 1, /* the last frame published */
+	RB_START_NEXT = 2,   /* the next frame to be published */
+};
+
+struct rb_consumer_options {
+	int lossy;            /* never slow the producer; skip and count losses */
+	enum rb_start start;
+	uint64_t spin_ns;     /* busy-wait this long before sleeping; 0 means 5 us */
+	const char *label;    /* shown by rb-ctl; up to 31 bytes */
+	const volatile int *cancel; /* waits return -EINTR soon after *cancel != 0 */
+};
+
+int rb_consumer_attach(struct rb_ring *ring,
+		       const struct rb_consumer_options *options,
+		       struct rb_consumer **out);
+
+/* Releases what it holds and frees its slot in the ring. */
+int rb_consumer_detach(struct rb_consumer *consumer);
+
+/*
+ * Waits up to timeout_ns for the next frame and returns it in place.
+ * -ETIMEDOUT (or -EAGAIN for RB_NO_WAIT) when none came, RB_E_EOS at the end
+ * of a stream, RB_E_PRODUCER_DEAD when the producer died and nothing is left,
+ * RB_E_EVICTED when this consumer was evicted, -EINTR when cancelled.
+ */
+int rb_consumer_acquire(struct rb_consumer *consumer, struct rb_frame *frame,
+			uint64_t timeout_ns);
+
+/*
+ * Waits until at least `min` frames are ready (sleeping until then, so a
+ * fast stream wakes the consumer once per `min` frames), then returns up to
+ * `max` of them. Returns fewer than `min` only at end of stream, on timeout
+ * or when the producer died, and a negative code when it has none to give.
+ */
+int rb_consumer_acquire_batch(struct rb_consumer *consumer,
+			      struct rb_frame *frames, uint32_t max,
+			      uint32_t min, uint64_t timeout_ns);
+
+/*
+ * Lossy consumers: 0 if the frame is still intact, RB_E_OVERRUN if the
+ * producer has started to overwrite it (discard what was read from it).
+ * Lossless consumers: always 0.
+ */
+int rb_consumer_check(struct rb_consumer *consumer, const struct rb_frame *frame);
+
+/* Hands back the oldest held frame. Lossy: RB_E_OVERRUN if it was overrun
+ * while held (it is then counted as lost, not consumed). */
+int rb_consumer_release(struct rb_consumer *consumer, const struct rb_frame *frame);
+
+/* Hands back the `count` oldest held frames with one store; returns how many
+ * of them were overrun while held (lossy), or a negative code. */
+int rb_consumer_release_batch(struct rb_consumer *consumer,
+			      const struct rb_frame *frames, uint32_t count);
+
+/*
+ * Copies the current stream header (NUL-terminated) into buf; returns its
+ * length, or -ENOBUFS when buf is too small. *start_seq (if not NULL) gets
+ * the sequence number of the stream's first frame.
+ */
+int rb_consumer_stream_header(struct rb_consumer *consumer, char *buf,
+			      size_t size, uint64_t *start_seq);
+/* The same, without a consumer handle (for monitors). */
+int rb_ring_stream_header(struct rb_ring *ring, char *buf, size_t size,
+			  uint64_t *start_seq);
+
+struct rb_consumer_stats {
+	uint64_t frames;  /* frames delivered and released */
+	uint64_t lost;    /* sequence numbers skipped or overrun (lossy) */
+	uint64_t next_seq;/* sequence number it will read next */
+	uint64_t wakeups; /* times it slept on the futex */
+};
+void rb_consumer_get_stats(const struct rb_consumer *consumer,
+		       struct rb_consumer_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RINGBUF_H */

@@ -1,0 +1,192 @@
+/*
+ * Waiting and waking: the ck_ec event-count operations over shared futexes.
+ *
+ * Each participant sleeps on its own doorbell, a ck_ec32 in its record. The
+ * waker increments the doorbell; ck_ec makes that a plain atomic add with no
+ * system call unless the sleeper has set the doorbell's "waiters" bit, which
+ * it does only after spinning. Why a doorbell per participant instead of
+ * waiting on write_seq itself: a consumer may ask to sleep until k frames
+ * are ready, and with 64 consumers a single futex word would wake all of
+ * them on every commit. The producer wakes exactly the consumers whose
+ * target is met (see rb_wake_consumers in producer.c).
+ *
+ * The futexes are shared (no FUTEX_PRIVATE_FLAG): the words live in a
+ * MAP_SHARED mapping used by several processes, and a private futex is keyed
+ * on the process's address space, so a wake from another process would never
+ * reach the sleeper.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rb_internal.h"
+
+static int
+rb_ec_gettime(const struct ck_ec_ops *ops, struct timespec *out)
+{
+	(void)ops;
+	return clock_gettime(CLOCK_MONOTONIC, out);
+}
+
+static void
+rb_futex_wait(const uint32_t *word, uint32_t expected,
+	      const struct timespec *deadline)
+{
+	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline, which
+	 * is what ck_ec hands us. EINTR, EAGAIN and ETIMEDOUT all just return:
+	 * ck_ec re-checks the counter and the deadline itself. */
+	(void)syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expected, deadline,
+		      NULL, FUTEX_BITSET_MATCH_ANY);
+}
+
+static void
+rb_ec_wait32(const struct ck_ec_wait_state *state, const uint32_t *word,
+	     uint32_t expected, const struct timespec *deadline)
+{
+	(void)state;
+	rb_futex_wait(word, expected, deadline);
+}
+
+static void
+rb_ec_wait64(const struct ck_ec_wait_state *state, const uint64_t *word,
+	     uint64_t expected, const struct timespec *deadline)
+{
+	/* ck_ec64 keeps its flag in the low half: wait on that half. */
+	(void)state;
+	rb_futex_wait((const uint32_t *)word, (uint32_t)expected, deadline);
+}
+
+static void
+rb_ec_wake32(const struct ck_ec_ops *ops, const uint32_t *word)
+{
+	(void)ops;
+	(void)syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+static void
+rb_ec_wake64(const struct ck_ec_ops *ops, const uint64_t *word)
+{
+	rb_ec_wake32(ops, (const uint32_t *)word);
+}
+
+static const struct ck_ec_ops rb_ec_ops = {
+	.gettime = rb_ec_gettime,
+	.wait32 = rb_ec_wait32,
+	.wait64 = rb_ec_wait64,
+	.wake32 = rb_ec_wake32,
+	.wake64 = rb_ec_wake64,
+	/* ck_ec's defaults: ~100 spins after setting the waiters bit, then
+	 * futex sleeps with a backoff that becomes unbounded after 1 s. */
+};
+
+/* Several processes may ring the same doorbell, so the multi-producer
+ * (locked add) variant is the right one. */
+const struct ck_ec_mode rb_ec_mode = {
+	.ops = &rb_ec_ops,
+	.single_producer = false,
+};
+
+uint64_t
+rb_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t
+rb_deadline_after(uint64_t timeout_ns)
+{
+	uint64_t now;
+
+	if (timeout_ns == RB_FOREVER)
+		return RB_FOREVER;
+	now = rb_now_ns();
+	if (timeout_ns > RB_FOREVER - now - 1)
+		return RB_FOREVER;
+	return now + timeout_ns;
+}
+
+static uint64_t
+rb_timespec_ns(const struct timespec *ts)
+{
+	return (uint64_t)ts->tv_sec * 1000000000ull + (uint64_t)ts->tv_nsec;
+}
+
+static struct timespec
+rb_ns_timespec(uint64_t ns)
+{
+	struct timespec ts = {
+		.tv_sec = (time_t)(ns / 1000000000ull),
+		.tv_nsec = (long)(ns % 1000000000ull),
+	};
+	return ts;
+}
+
+struct rb_wait_context {
+	rb_wake_check_fn check;
+	void *arg;
+	uint64_t next_check_ns;
+};
+
+/*
+ * ck_ec calls this before each sleep. It runs the caller's check every
+ * RB_WAIT_SLICE_NS and caps each futex sleep at the next check, so a dead
+ * peer or a cancel request is noticed within one slice even with no
+ * deadline.
+ */
+static int
+rb_wait_pred(const struct ck_ec_wait_state *state, struct timespec *deadline)
+{
+	struct rb_wait_context *ctx = state->data;
+	uint64_t now = rb_timespec_ns(&state->now);
+
+	if (now >= ctx->next_check_ns) {
+		ctx->next_check_ns = now + RB_WAIT_SLICE_NS;
+		if (ctx->check != NULL && ctx->check(ctx->arg) != 0)
+			return 1;
+	}
+	if (rb_timespec_ns(deadline) > ctx->next_check_ns)
+		*deadline = rb_ns_timespec(ctx->next_check_ns);
+	return 0;
+}
+
+int
+rb_doorbell_wait(uint32_t *doorbell, uint32_t seen, uint64_t deadline_ns,
+		 rb_wake_check_fn check, void *arg)
+{
+	struct rb_wait_context ctx = {
+		.check = check,
+		.arg = arg,
+		.next_check_ns = rb_now_ns() + RB_WAIT_SLICE_NS,
+	};
+	struct timespec deadline;
+	int rc;
+
+	if (deadline_ns != RB_FOREVER)
+		deadline = rb_ns_timespec(deadline_ns);
+	rc = ck_ec32_wait_pred((struct ck_ec32 *)doorbell, &rb_ec_mode, seen,
+			       rb_wait_pred, &ctx,
+			       deadline_ns == RB_FOREVER ? NULL : &deadline);
+	if (rc == -1)
+		return -ETIMEDOUT;
+	return rc;
+}
+
+uint32_t
+rb_doorbell_value(uint32_t *doorbell)
+{
+	return ck_ec32_value((struct ck_ec32 *)doorbell);
+}
+
+void
+rb_doorbell_ring(uint32_t *doorbell)
+{
+	RB_TSAN_RELEASE(doorbell);
+	ck_ec32_inc((struct ck_ec32 *)doorbell, &rb_ec_mode);
+}
