@@ -122,8 +122,13 @@ rb_consumer_attach(struct rb_ring *ring, const struct rb_consumer_options *optio
 	if (!o->lossy) {
 		limit = rb_load_acquire_64(&ring->producer->claim_limit);
 		if (limit > n && start < limit - n) {
+			uint64_t joined_at = start;
+
+			/* The producer may already sleep on a wait_target computed
+			 * from joined_at: this raise is a release like any other. */
 			start = limit - n;
-			rb_store_release_64(&rec->read_seq, start);
+			rb_store_then_fence_64(&rec->read_seq, start);
+			rb_wake_producer_if_crossed(ring, joined_at, start);
 		}
 	}
 	c->ring = ring;

@@ -17,8 +17,12 @@
 
 #include "rb_internal.h"
 
-uint64_t
-rb_process_start_time(uint32_t pid)
+/*
+ * Reads /proc/PID/stat: the state letter (field 3) and the start time
+ * (field 22). Returns false if the process does not exist.
+ */
+static bool
+rb_process_stat(uint32_t pid, char *state, uint64_t *start_time)
 {
 	char path[64], buf[1024];
 	const char *p;
@@ -28,41 +32,53 @@ rb_process_start_time(uint32_t pid)
 	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
+		return false;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
-		return 0;
+		return false;
 	buf[n] = '\0';
 	/* The command name (field 2) may hold spaces and parentheses: fields
 	 * are counted from the last ')'. */
 	p = strrchr(buf, ')');
-	if (p == NULL)
-		return 0;
-	/* After ')' comes " S ppid ...": field 3 is the state. */
+	if (p == NULL || p[1] != ' ' || p[2] == '\0')
+		return false;
+	*state = p[2];
 	for (field = 2; field < 22 && *p != '\0'; p++) {
 		if (*p == ' ')
 			field++;
 	}
-	if (field != 22)
-		return 0;
-	return strtoull(p, NULL, 10);
+	*start_time = field == 22 ? strtoull(p, NULL, 10) : 0;
+	return true;
+}
+
+uint64_t
+rb_process_start_time(uint32_t pid)
+{
+	uint64_t start = 0;
+	char state;
+
+	return rb_process_stat(pid, &state, &start) ? start : 0;
 }
 
 bool
 rb_process_alive(uint32_t pid, uint64_t start_time)
 {
-	uint64_t now_start;
+	uint64_t now_start = 0;
+	char state = '?';
 
 	if (pid == 0)
 		return false;
 	if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
 		return false;
-	if (start_time == 0)
-		return true;
-	now_start = rb_process_start_time(pid);
 	/* Unreadable /proc (hidepid): trust kill(). */
-	return now_start == 0 || now_start == start_time;
+	if (!rb_process_stat(pid, &state, &now_start))
+		return true;
+	/* A killed process whose parent has not reaped it yet is a zombie:
+	 * kill(pid, 0) still succeeds, but it will never run again. */
+	if (state == 'Z' || state == 'X' || state == 'x')
+		return false;
+	return start_time == 0 || now_start == start_time;
 }
 
 uint32_t

@@ -212,6 +212,9 @@ rb_producer_attach(struct rb_ring *ring, const struct rb_producer_options *optio
 		return -ENOMEM;
 	}
 	ck_pr_store_64(&shm->start_time, rb_self_start_time());
+	/* A stream left open by a dead producer is over: say so before the
+	 * new producer publishes anything. */
+	(void)ck_pr_cas_64(&shm->stream_state, RB_STREAM_OPEN, RB_STREAM_ABANDONED);
 	p->owner = RB_OWNER_MAKE(rb_self_pid(), RB_OWNER_GEN(claiming), RB_OWNER_ACTIVE);
 	rb_store_release_64(&shm->owner, p->owner);
 	p->ring = ring;
@@ -239,6 +242,8 @@ rb_producer_acquire_batch(struct rb_producer *p, struct rb_frame *frames,
 
 	if (max == 0)
 		return -EINVAL;
+	if (p->next + max >= RB_SEQ_LIMIT)
+		return -EOVERFLOW; /* sequence numbers stay below 2^62 */
 	/* The cached limit may be stale on the low side: look again before
 	 * handing out less than asked, and wait only when nothing is free. */
 	if (p->limit - p->next < max)

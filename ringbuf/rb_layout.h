@@ -71,7 +71,7 @@ enum rb_stream_state {
 
 /* Immutable after creation; covered by checksum. */
 struct rb_shm_header {
-	uint64_t magic;                /* 0   RB_MAGIC, stored last at create */
+	uint64_t magic;                /* 0   RB_MAGIC */
 	uint32_t layout_version;       /* 8   RB_LAYOUT_VERSION */
 	uint32_t header_bytes;         /* 12  256 */
 	uint64_t segment_bytes;        /* 16  size of the whole segment */
@@ -153,8 +153,13 @@ struct rb_shm_stream_header {
 	char text[];             /* 64 */
 };
 
+#ifdef __cplusplus
+#define RB_STATIC_ASSERT static_assert
+#else
+#define RB_STATIC_ASSERT _Static_assert
+#endif
 #define RB_ASSERT_AT(type, field, off) \
-	_Static_assert(offsetof(struct type, field) == (off), #type "." #field)
+	RB_STATIC_ASSERT(offsetof(struct type, field) == (off), #type "." #field)
 
 RB_ASSERT_AT(rb_shm_header, layout_version, 8);
 RB_ASSERT_AT(rb_shm_header, segment_bytes, 16);
@@ -167,24 +172,24 @@ RB_ASSERT_AT(rb_shm_header, initial_seq, 136);
 RB_ASSERT_AT(rb_shm_header, pages, 156);
 RB_ASSERT_AT(rb_shm_header, descriptor_bytes, 164);
 RB_ASSERT_AT(rb_shm_header, checksum, 248);
-_Static_assert(sizeof(struct rb_shm_header) == RB_HEADER_BYTES, "header size");
+RB_STATIC_ASSERT(sizeof(struct rb_shm_header) == RB_HEADER_BYTES, "header size");
 
 RB_ASSERT_AT(rb_shm_producer, claim_limit, 16);
 RB_ASSERT_AT(rb_shm_producer, owner, 128);
 RB_ASSERT_AT(rb_shm_producer, wait_target, 160);
 RB_ASSERT_AT(rb_shm_producer, doorbell, 256);
 RB_ASSERT_AT(rb_shm_producer, sleep_mask, 384);
-_Static_assert(sizeof(struct rb_shm_producer) == RB_PRODUCER_BYTES, "producer size");
+RB_STATIC_ASSERT(sizeof(struct rb_shm_producer) == RB_PRODUCER_BYTES, "producer size");
 
 RB_ASSERT_AT(rb_shm_consumer, lost, 16);
 RB_ASSERT_AT(rb_shm_consumer, owner, 128);
 RB_ASSERT_AT(rb_shm_consumer, wake_target, 144);
 RB_ASSERT_AT(rb_shm_consumer, doorbell, 152);
 RB_ASSERT_AT(rb_shm_consumer, label, 160);
-_Static_assert(sizeof(struct rb_shm_consumer) == RB_CONSUMER_BYTES, "consumer size");
+RB_STATIC_ASSERT(sizeof(struct rb_shm_consumer) == RB_CONSUMER_BYTES, "consumer size");
 
 RB_ASSERT_AT(rb_shm_descriptor, flags, 24);
-_Static_assert(sizeof(struct rb_shm_descriptor) == RB_DESCRIPTOR_BYTES, "descriptor size");
+RB_STATIC_ASSERT(sizeof(struct rb_shm_descriptor) == RB_DESCRIPTOR_BYTES, "descriptor size");
 
 RB_ASSERT_AT(rb_shm_stream_header, length, 16);
 RB_ASSERT_AT(rb_shm_stream_header, text, 64);

@@ -199,10 +199,14 @@ const char *rb_strerror(int code);
 
 struct rb_producer_options {
 	uint64_t spin_ns; /* busy-wait this long before sleeping; 0 means 5 us */
-	int take_over;    /* replace a dead producer instead of failing */
 };
 
-/* Attaches the ring's one producer; RB_E_BUSY when a live one is attached. */
+/*
+ * Attaches the ring's one producer; RB_E_BUSY when a live one is attached.
+ * A dead producer is replaced: its committed frames stay readable, and a
+ * stream it left open is marked abandoned (consumers that reach its end get
+ * RB_E_PRODUCER_DEAD until the new producer begins a stream).
+ */
 int rb_producer_attach(struct rb_ring *ring,
 		       const struct rb_producer_options *options,
 		       struct rb_producer **out);

@@ -436,8 +436,20 @@ rb_ring_create(const char *name, const struct rb_ring_config *config,
 		map_flags |= MAP_POPULATE;
 	if ((rc = rb_map(fd, g.segment_bytes, map_flags, &base)) != 0)
 		goto fail_unlink;
-	if (pages == RB_PAGES_THP && madvise(base, g.segment_bytes, MADV_HUGEPAGE) != 0)
+	if (pages == RB_PAGES_THP && madvise(base, g.segment_bytes, MADV_HUGEPAGE) != 0) {
+		/* Refused after all: shrink back to the normal-page geometry,
+		 * which validation expects for pages == RB_PAGES_NORMAL. */
+		munmap(base, g.segment_bytes);
 		pages = RB_PAGES_NORMAL;
+		if (!rb_geometry_compute(config->frame_bytes, slot_count, align,
+					 consumers, sh, 4096u, &g) ||
+		    ftruncate(fd, (off_t)g.segment_bytes) != 0) {
+			rc = -EINVAL;
+			goto fail_unlink;
+		}
+		if ((rc = rb_map(fd, g.segment_bytes, map_flags, &base)) != 0)
+			goto fail_unlink;
+	}
 	if ((config->flags & RB_CREATE_MLOCK) && mlock(base, g.segment_bytes) != 0) {
 		rc = -errno;
 		goto fail_unmap;

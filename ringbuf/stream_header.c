@@ -61,8 +61,13 @@ rb_stream_header_read(struct rb_ring *ring, char *buf, size_t size,
 		 * or, failing that, clamped to the capacity we validated. */
 		if (len >= ring->stream_header_bytes)
 			len = ring->stream_header_bytes - 1;
-		if (len >= size)
+		if (len >= size) {
+			/* Only a stable length is worth refusing the buffer for. */
+			ck_pr_fence_load();
+			if (ck_pr_load_64(&sh->generation) != gen)
+				continue;
 			return -ENOBUFS;
+		}
 		memcpy(buf, sh->text, len);
 		ck_pr_fence_load();
 		if (ck_pr_load_64(&sh->generation) != gen)

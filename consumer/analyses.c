@@ -1,0 +1,22 @@
+/* The analyses rb-consumer knows, by name. */
+#include <string.h>
+
+#include "consumer.h"
+
+static const struct analysis *const analyses[] = {
+	&analysis_verify,
+	&analysis_stats,
+	&analysis_null,
+	&analysis_stdout,
+};
+
+const struct analysis *
+analysis_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(analyses) / sizeof(analyses[0]); i++)
+		if (strcmp(analyses[i]->name, name) == 0)
+			return analyses[i];
+	return NULL;
+}

@@ -1,0 +1,97 @@
+/*
+ * rb-consumer's internal interfaces: options (options.c), what it learns
+ * about the stream (stream.c), and the analyses (verify.c, stats.c,
+ * null.c, stdout_sink.c) that main.c feeds with frames.
+ */
+#ifndef RB_CONSUMER_H
+#define RB_CONSUMER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cli.h"
+
+/* ---- options (options.c) --------------------------------------------- */
+
+struct consumer_options {
+	const char *ring;
+	const char *analysis;
+	const char *label;
+	bool lossy;
+	enum rb_start start;
+	uint32_t batch;
+	uint64_t wait_ring_ns;   /* 0: fail at once if the ring is missing */
+	uint64_t count;          /* 0: no limit */
+	uint64_t duration_ns;    /* 0: no limit */
+	uint64_t delay_ns;       /* debug: sleep this long per frame */
+	bool per_frame;          /* stats: one line per frame on stdout */
+	bool json;
+};
+
+/* -1 to go on, or the exit status to end with (0 after --help). */
+int consumer_parse_options(int argc, char **argv, struct consumer_options *o);
+
+/* ---- the stream (stream.c) ------------------------------------------- */
+
+#define STREAM_HEADER_MAX 16384
+
+struct stream_info {
+	bool seen;                 /* a frame of this stream arrived */
+	char header[STREAM_HEADER_MAX]; /* key=value text, "" if none */
+	char source[32];           /* the header's source=, "" if none */
+	struct rb_frame_type type; /* what a frame holds (never RB_ELEM_NONE) */
+	const char *type_from;     /* "ring", "header" or "bytes" */
+	uint32_t channels;         /* adc streams: dims[1]; otherwise 1 */
+};
+
+/*
+ * Reads the stream header and works out the frame layout: the ring's frame
+ * type when it has one, else the header's elem= and shape=, else bytes.
+ */
+void stream_load(struct stream_info *s, struct rb_consumer *c, struct rb_ring *ring);
+/* Writes the header keys as a JSON object member named "header". */
+void stream_json(const struct stream_info *s, struct cli_json *j);
+/* The header on one line, "key=value key=value". */
+void stream_oneline(const struct stream_info *s, char *buf, size_t size);
+
+/* ---- analyses -------------------------------------------------------- */
+
+/*
+ * An analysis looks at frames in place between acquire and release; main.c
+ * owns the consumer handle and releases the frames after `frames` returns.
+ * A lossy consumer's frames may be overwritten while the analysis reads
+ * them: an analysis that draws a conclusion from the bytes confirms with
+ * rb_consumer_check() first (an overrun frame is counted lost on release).
+ */
+struct analysis {
+	const char *name;
+	size_t state_size;
+	bool owns_stdout; /* writes data there: summaries go to stderr */
+	/* Before the ring is opened; returns 0 or an exit status. */
+	int (*init)(void *state, const struct consumer_options *o);
+	/* A new stream's header has been read (before its first frame). */
+	void (*stream)(void *state, const struct stream_info *s);
+	/* Returns 0 to go on, 1 to stop cleanly, or an exit status (>1)
+	 * after printing why. */
+	int (*frames)(void *state, struct rb_consumer *c,
+		      const struct rb_frame *frames, uint32_t n);
+	/* Human summary lines (after the common one) and JSON members. */
+	void (*summary)(void *state, FILE *out);
+	void (*json)(void *state, struct cli_json *j);
+	/* Counters every summary has; zero where they do not apply. */
+	uint64_t (*gaps)(void *state);
+	uint64_t (*errors)(void *state);
+	/* Exit status once the run ended well: CLI_EXIT_OK or VERIFY. */
+	int (*verdict)(void *state, bool lossy);
+	void (*fini)(void *state);
+};
+
+extern const struct analysis analysis_verify;
+extern const struct analysis analysis_stats;
+extern const struct analysis analysis_null;
+extern const struct analysis analysis_stdout;
+
+/* By name; NULL if there is no such analysis. */
+const struct analysis *analysis_find(const char *name);
+
+#endif /* RB_CONSUMER_H */

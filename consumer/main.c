@@ -1,0 +1,365 @@
+/*
+ * rb-consumer: attaches to a ring, reads its frames in place, hands them
+ * to an analysis (verify, stats, null, stdout) and releases them, until the
+ * end of the stream, a frame count, a duration, a signal or the death of
+ * the producer. Then it detaches and prints a summary.
+ *
+ * Counting: `frames` and `lost` are the library's own counters for this
+ * consumer (rb_consumer_get_stats): a frame is counted once released
+ * intact; a lossy consumer's skipped or overwritten frames are lost.
+ * `seconds` runs from the first frame to the end of the run, so time spent
+ * waiting for a producer to start does not dilute the rates.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "consumer.h"
+
+/* How long one wait lasts before we look at the clock and the status line
+ * again. Signals do not wait for it: the library notices cli_stop. */
+#define CONSUMER_WAIT_SLICE_NS 100000000ull
+/* Polling period of --wait-ring. */
+#define CONSUMER_POLL_NS 10000000ull
+
+struct consumer_run {
+	const struct consumer_options *o;
+	const struct analysis *a;
+	void *state;
+	struct rb_ring *ring;
+	struct rb_consumer *c;
+	struct rb_frame *frames;
+	struct stream_info *stream;
+	struct rb_consumer_stats st;
+	uint64_t bytes;
+	uint64_t first_ns;  /* first frame; 0 before */
+	uint64_t end_ns;
+	uint64_t last_timestamp; /* producer's time stamp of the last frame */
+	uint64_t first_seq; /* sequence numbers of the first and last frame */
+	uint64_t last_seq;
+	const char *end;    /* why the run stopped */
+	struct cli_status status;
+	uint64_t shown_frames;
+	uint64_t shown_ns;
+};
+
+/* Opens the ring, polling for it to appear with --wait-ring. */
+static int
+consumer_open(struct consumer_run *r)
+{
+	const struct consumer_options *o = r->o;
+	uint64_t deadline = cli_now_ns() + o->wait_ring_ns;
+	int rc;
+
+	for (;;) {
+		rc = rb_ring_open(o->ring, &r->ring);
+		if (rc != -ENOENT || o->wait_ring_ns == 0 || cli_stop ||
+		    cli_now_ns() >= deadline)
+			break;
+		cli_sleep_for(CONSUMER_POLL_NS);
+	}
+	if (rc == 0)
+		return 0;
+	if (rc == -ENOENT && cli_stop) {
+		r->end = "signal";
+		return CLI_EXIT_OK;
+	}
+	if (rc == -ENOENT && o->wait_ring_ns != 0)
+		cli_error("ring '%s': %s (waited %.3g s)", o->ring, rb_strerror(rc),
+			  (double)o->wait_ring_ns / 1e9);
+	else
+		cli_error("ring '%s': %s", o->ring, rb_strerror(rc));
+	return rc == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
+}
+
+static void
+consumer_show(struct consumer_run *r, uint64_t now)
+{
+	struct rb_ring_status rs;
+	char rate[32], bps[32], lag[32];
+	double dt = (double)(now - r->shown_ns) / 1e9;
+	double fps = dt > 0 ? (double)(r->st.frames - r->shown_frames) / dt : 0;
+	double bytes_per = r->st.frames ? (double)r->bytes / (double)r->st.frames : 0;
+	uint64_t behind;
+
+	rb_ring_get_status(r->ring, &rs);
+	behind = rs.write_seq > r->st.next_seq ? rs.write_seq - r->st.next_seq : 0;
+	if (r->last_timestamp != 0 && now >= r->last_timestamp)
+		snprintf(lag, sizeof(lag), "%.1f ms", (double)(now - r->last_timestamp) / 1e6);
+	else
+		snprintf(lag, sizeof(lag), "-");
+	cli_status_print(&r->status,
+			 "%" PRIu64 " frames  %s  %s  fill %" PRIu64 "%%  lag %s  lost %" PRIu64,
+			 r->st.frames, cli_format_si(rate, sizeof(rate), fps, "fps"),
+			 cli_format_si(bps, sizeof(bps), fps * bytes_per, "B/s"),
+			 behind * 100 / rb_ring_slot_count(r->ring), lag, r->st.lost);
+	r->shown_frames = r->st.frames;
+	r->shown_ns = now;
+}
+
+/* What an acquire error means for the run; returns the exit status. */
+static int
+consumer_acquire_failed(struct consumer_run *r, int rc)
+{
+	switch (rc) {
+	case RB_E_EOS:
+		r->end = "eos";
+		return CLI_EXIT_OK;
+	case RB_E_PRODUCER_DEAD:
+		r->end = "producer_dead";
+		cli_error("ring '%s': %s; the stream is incomplete", r->o->ring,
+			  rb_strerror(rc));
+		return CLI_EXIT_FAIL;
+	default:
+		r->end = "error";
+		cli_error("ring '%s': %s", r->o->ring, rb_strerror(rc));
+		return CLI_EXIT_FAIL;
+	}
+}
+
+/* Hands a batch to the analysis and releases it. */
+static int
+consumer_batch(struct consumer_run *r, uint32_t n)
+{
+	const struct consumer_options *o = r->o;
+	uint32_t i;
+	int rc, result;
+
+	/* A new stream's header comes before its first frame. One stream
+	 * start is looked at per batch: a stream ends with an end marker,
+	 * which ends a batch and, for us, the run. */
+	for (i = 0; i < n; i++) {
+		if (!r->stream->seen || (r->frames[i].flags & RB_FRAME_STREAM_START)) {
+			stream_load(r->stream, r->c, r->ring);
+			if (r->a->stream != NULL)
+				r->a->stream(r->state, r->stream);
+			break;
+		}
+	}
+	result = r->a->frames(r->state, r->c, r->frames, n);
+	if (o->delay_ns != 0)
+		cli_sleep_for(o->delay_ns * n);
+	for (i = 0; i < n; i++)
+		if (!o->lossy || rb_consumer_check(r->c, &r->frames[i]) == 0)
+			r->bytes += r->frames[i].length;
+	r->last_timestamp = r->frames[n - 1].timestamp_ns;
+	r->last_seq = r->frames[n - 1].seq;
+	rc = rb_consumer_release_batch(r->c, r->frames, n);
+	if (rc < 0) {
+		cli_error("ring '%s': releasing frames: %s", o->ring, rb_strerror(rc));
+		r->end = "error";
+		return CLI_EXIT_FAIL;
+	}
+	if (result == 1) {
+		r->end = cli_stop ? "signal" : "output_closed";
+		return 1;
+	}
+	if (result != 0) {
+		r->end = "error";
+		return result;
+	}
+	return 0;
+}
+
+/* The reading loop. Returns the exit status. */
+static int
+consumer_loop(struct consumer_run *r)
+{
+	const struct consumer_options *o = r->o;
+	uint64_t now = cli_now_ns(), stop_at = 0, timeout;
+	uint32_t want;
+	int n, rc;
+
+	r->shown_ns = now;
+	if (o->duration_ns != 0)
+		stop_at = now + o->duration_ns;
+	for (;;) {
+		rb_consumer_get_stats(r->c, &r->st);
+		if (cli_stop) {
+			r->end = "signal";
+			return CLI_EXIT_OK;
+		}
+		if (o->count != 0 && r->st.frames >= o->count) {
+			r->end = "count";
+			return CLI_EXIT_OK;
+		}
+		now = cli_now_ns();
+		if (stop_at != 0 && now >= stop_at) {
+			r->end = "duration";
+			return CLI_EXIT_OK;
+		}
+		if (cli_status_due(&r->status, now))
+			consumer_show(r, now);
+		want = o->batch;
+		if (o->count != 0 && o->count - r->st.frames < want)
+			want = (uint32_t)(o->count - r->st.frames);
+		timeout = CONSUMER_WAIT_SLICE_NS;
+		if (stop_at != 0 && stop_at - now < timeout)
+			timeout = stop_at - now;
+		n = rb_consumer_acquire_batch(r->c, r->frames, want, 1, timeout);
+		if (n == -ETIMEDOUT || n == -EAGAIN || n == -EINTR)
+			continue; /* look at the clock and cli_stop again */
+		if (n < 0)
+			return consumer_acquire_failed(r, n);
+		if (r->first_ns == 0) {
+			r->first_ns = cli_now_ns();
+			r->first_seq = r->frames[0].seq;
+		}
+		rc = consumer_batch(r, (uint32_t)n);
+		if (rc == 1)
+			return CLI_EXIT_OK;
+		if (rc != 0)
+			return rc;
+	}
+}
+
+static const char *
+consumer_end_text(const char *end)
+{
+	if (strcmp(end, "eos") == 0)
+		return "end of stream";
+	if (strcmp(end, "count") == 0)
+		return "frame count reached";
+	if (strcmp(end, "duration") == 0)
+		return "duration reached";
+	if (strcmp(end, "signal") == 0)
+		return cli_signal_name(cli_stop);
+	if (strcmp(end, "producer_dead") == 0)
+		return "the producer died";
+	if (strcmp(end, "output_closed") == 0)
+		return "output closed";
+	return end;
+}
+
+static void
+consumer_summary(struct consumer_run *r)
+{
+	const struct analysis *a = r->a;
+	FILE *out = a->owns_stdout ? stderr : stdout;
+	double secs = r->first_ns ? (double)(r->end_ns - r->first_ns) / 1e9 : 0;
+	double fps = secs > 0 ? (double)r->st.frames / secs : 0;
+	double bps = secs > 0 ? (double)r->bytes / secs : 0;
+	uint64_t gaps = a->gaps ? a->gaps(r->state) : 0;
+	uint64_t errors = a->errors ? a->errors(r->state) : 0;
+	char x[32], y[32], z[32], line[1024];
+
+	if (r->o->json) {
+		struct cli_json j;
+
+		cli_json_begin(&j, out);
+		cli_json_string(&j, "program", "rb-consumer");
+		cli_json_string(&j, "ring", r->o->ring);
+		cli_json_string(&j, "analysis", a->name);
+		cli_json_string(&j, "label", r->o->label);
+		cli_json_bool(&j, "lossy", r->o->lossy);
+		cli_json_u64(&j, "frames", r->st.frames);
+		cli_json_u64(&j, "bytes", r->bytes);
+		cli_json_double(&j, "seconds", secs);
+		cli_json_double(&j, "frames_per_second", fps);
+		cli_json_double(&j, "bytes_per_second", bps);
+		cli_json_u64(&j, "lost", r->st.lost);
+		cli_json_u64(&j, "gaps", gaps);
+		cli_json_u64(&j, "errors", errors);
+		cli_json_u64(&j, "wakeups", r->st.wakeups);
+		if (r->first_ns != 0) {
+			cli_json_u64(&j, "first_seq", r->first_seq);
+			cli_json_u64(&j, "last_seq", r->last_seq);
+		} else {
+			cli_json_null(&j, "first_seq");
+			cli_json_null(&j, "last_seq");
+		}
+		cli_json_string(&j, "end", r->end);
+		if (cli_stop)
+			cli_json_string(&j, "signal", cli_signal_name(cli_stop));
+		stream_json(r->stream, &j);
+		if (a->json != NULL)
+			a->json(r->state, &j);
+		cli_json_end(&j);
+		return;
+	}
+	fprintf(stderr,
+		"%s: ring %s: %s: %" PRIu64 " frames, %s in %.3f s (%s, %s); "
+		"lost %" PRIu64 ", gaps %" PRIu64 ", errors %" PRIu64 "; %s\n",
+		cli_program(), r->o->ring, a->name, r->st.frames,
+		cli_format_si(x, sizeof(x), (double)r->bytes, "B"), secs,
+		cli_format_si(y, sizeof(y), fps, "fps"),
+		cli_format_si(z, sizeof(z), bps, "B/s"), r->st.lost, gaps, errors,
+		consumer_end_text(r->end));
+	stream_oneline(r->stream, line, sizeof(line));
+	fprintf(stderr, "  stream: %s\n", line[0] ? line : "(no header seen)");
+	if (a->summary != NULL)
+		a->summary(r->state, stderr);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct rb_consumer_options co;
+	struct consumer_options o;
+	struct consumer_run r;
+	int rc, status;
+
+	cli_set_program("rb-consumer");
+	rc = consumer_parse_options(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	if ((rc = cli_signals_install()) != 0) {
+		cli_error("installing signal handlers: %s", rb_strerror(rc));
+		return CLI_EXIT_FAIL;
+	}
+	memset(&r, 0, sizeof(r));
+	r.o = &o;
+	r.a = analysis_find(o.analysis);
+	r.end = "error";
+	r.state = calloc(1, r.a->state_size ? r.a->state_size : 1);
+	r.frames = calloc(o.batch, sizeof(*r.frames));
+	r.stream = calloc(1, sizeof(*r.stream));
+	if (r.state == NULL || r.frames == NULL || r.stream == NULL) {
+		cli_error("out of memory");
+		status = CLI_EXIT_FAIL;
+		goto out;
+	}
+	cli_status_init(&r.status, stderr);
+	if (r.a->init != NULL && (status = r.a->init(r.state, &o)) != 0)
+		goto out;
+	if ((status = consumer_open(&r)) != 0 || r.ring == NULL)
+		goto out;
+
+	memset(&co, 0, sizeof(co));
+	co.lossy = o.lossy;
+	co.start = o.start;
+	co.label = o.label;
+	co.cancel = &cli_stop;
+	rc = rb_consumer_attach(r.ring, &co, &r.c);
+	if (rc != 0) {
+		cli_error("ring '%s': %s", o.ring, rb_strerror(rc));
+		status = CLI_EXIT_FAIL;
+		goto out;
+	}
+	status = consumer_loop(&r);
+	r.end_ns = cli_now_ns();
+	rb_consumer_get_stats(r.c, &r.st);
+	rc = rb_consumer_detach(r.c);
+	r.c = NULL;
+	if (rc != 0 && status == CLI_EXIT_OK) {
+		cli_error("ring '%s': detaching: %s", o.ring, rb_strerror(rc));
+		status = CLI_EXIT_FAIL;
+	}
+	cli_status_clear(&r.status);
+	consumer_summary(&r);
+	if (status == CLI_EXIT_OK && r.a->verdict != NULL)
+		status = r.a->verdict(r.state, o.lossy);
+out:
+	cli_status_clear(&r.status);
+	if (r.c != NULL)
+		rb_consumer_detach(r.c);
+	if (r.a != NULL && r.a->fini != NULL && r.state != NULL)
+		r.a->fini(r.state);
+	rb_ring_close(r.ring);
+	free(r.stream);
+	free(r.frames);
+	free(r.state);
+	return status;
+}

@@ -1,0 +1,188 @@
+/*
+ * rb-consumer's command line.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "consumer.h"
+
+/* Fits a 24-line terminal: keep it that way when adding options. */
+static const char consumer_usage[] =
+	"Usage: rb-consumer [options] RING [ANALYSIS]\n"
+	"Read the frames of ring RING in place and analyse them. ANALYSIS is one of\n"
+	"  verify  sequence continuity, and every byte of counter streams (default)\n"
+	"  stats   min/max/mean/RMS and a histogram; per channel for adc streams\n"
+	"  null    release frames as fast as possible\n"
+	"  stdout  raw frame bytes to standard output (io_uring, no copy)\n"
+	"Options:\n"
+	"  -A, --analysis NAME   the same as the ANALYSIS operand\n"
+	"  -l, --lossy           never hold the producer up; count the frames lost\n"
+	"      --start WHERE     oldest (default), newest or next frame\n"
+	"  -L, --label TEXT      name shown by monitors (default: the analysis)\n"
+	"  -b, --batch N         take up to N frames per wake-up (64)\n"
+	"  -w, --wait-ring TIME  wait up to TIME (5s, 500ms) for the ring to appear\n"
+	"  -c, --count N         stop after N frames\n"
+	"  -d, --duration TIME   stop after TIME (500ms, 10s, 2m)\n"
+	"  -p, --per-frame       stats: a line per frame on stdout (JSON with --json)\n"
+	"  -j, --json            summary as one JSON line (on stderr with stdout)\n"
+	"  -h, --help   -V, --version\n"
+	"Stops at the end of the stream, on SIGINT/SIGTERM, or if the producer dies.\n"
+	"Exit status: 0 done or stopped by a signal, 1 error (e.g. the producer died),\n"
+	"2 bad usage, 3 verify found gaps (lossless) or corrupt frames.\n";
+
+enum {
+	OPT_START = 256,
+	OPT_DELAY,
+};
+
+static const struct option consumer_longopts[] = {
+	{"analysis", required_argument, NULL, 'A'},
+	{"lossy", no_argument, NULL, 'l'},
+	{"start", required_argument, NULL, OPT_START},
+	{"label", required_argument, NULL, 'L'},
+	{"batch", required_argument, NULL, 'b'},
+	{"wait-ring", required_argument, NULL, 'w'},
+	{"count", required_argument, NULL, 'c'},
+	{"duration", required_argument, NULL, 'd'},
+	{"per-frame", no_argument, NULL, 'p'},
+	{"json", no_argument, NULL, 'j'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	/* Not in --help: slows the consumer down on purpose, to test how a
+	 * lagging consumer is handled (lossy accounting, flow control). */
+	{"delay-per-frame", required_argument, NULL, OPT_DELAY},
+	{NULL, 0, NULL, 0},
+};
+
+/* Longest batch: frames are described on the stack of the main loop. */
+#define CONSUMER_MAX_BATCH 4096
+
+int
+consumer_parse_options(int argc, char **argv, struct consumer_options *o)
+{
+	const char *optstring = ":A:lL:b:w:c:d:pjhV";
+	uint64_t v;
+	int c, index, rc;
+
+	memset(o, 0, sizeof(*o));
+	o->start = RB_START_OLDEST;
+	o->batch = 64;
+	opterr = 0; /* getopt's messages start with argv[0], a full path */
+	for (;;) {
+		char name[32];
+
+		index = -1;
+		c = getopt_long(argc, argv, optstring, consumer_longopts, &index);
+		if (c == -1)
+			break;
+		if (c == '?' || c == ':')
+			return cli_option_error(c, argv);
+		if (index >= 0)
+			snprintf(name, sizeof(name), "--%s", consumer_longopts[index].name);
+		else
+			snprintf(name, sizeof(name), "-%c", c);
+		switch (c) {
+		case 'A':
+			o->analysis = optarg;
+			break;
+		case 'l':
+			o->lossy = true;
+			break;
+		case OPT_START:
+			if (strcmp(optarg, "oldest") == 0)
+				o->start = RB_START_OLDEST;
+			else if (strcmp(optarg, "newest") == 0)
+				o->start = RB_START_NEWEST;
+			else if (strcmp(optarg, "next") == 0)
+				o->start = RB_START_NEXT;
+			else
+				return cli_bad_value(name, optarg, -EINVAL, "oldest, newest or next");
+			break;
+		case 'L':
+			if (strlen(optarg) > 31) {
+				cli_error("%s: '%s': longer than 31 bytes", name, optarg);
+				return CLI_EXIT_USAGE;
+			}
+			o->label = optarg;
+			break;
+		case 'b':
+			rc = cli_parse_count(optarg, &v);
+			if (rc == 0 && (v == 0 || v > CONSUMER_MAX_BATCH))
+				rc = -ERANGE;
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc, "a batch size (1 to 4096)");
+			o->batch = (uint32_t)v;
+			break;
+		case 'w':
+			rc = cli_parse_duration(optarg, &o->wait_ring_ns);
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc, "a duration (5s, 500ms)");
+			break;
+		case 'c':
+			rc = cli_parse_count(optarg, &o->count);
+			if (rc == 0 && o->count == 0)
+				rc = -EINVAL;
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc, "a frame count (1000, 1M)");
+			break;
+		case 'd':
+			rc = cli_parse_duration(optarg, &o->duration_ns);
+			if (rc == 0 && o->duration_ns == 0)
+				rc = -EINVAL;
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc, "a duration (500ms, 10s, 2m)");
+			break;
+		case OPT_DELAY:
+			rc = cli_parse_duration(optarg, &o->delay_ns);
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc, "a duration (100us, 1ms)");
+			break;
+		case 'p':
+			o->per_frame = true;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'h':
+			fputs(consumer_usage, stdout);
+			return CLI_EXIT_OK;
+		case 'V':
+			printf("rb-consumer (ringbuf) %s\n", RB_VERSION_STRING);
+			return CLI_EXIT_OK;
+		default:
+			return cli_option_error('?', argv);
+		}
+	}
+	if (optind >= argc) {
+		cli_error("missing RING operand (see --help)");
+		return CLI_EXIT_USAGE;
+	}
+	o->ring = argv[optind++];
+	if (optind < argc) {
+		if (o->analysis != NULL && strcmp(o->analysis, argv[optind]) != 0) {
+			cli_error("%s: the analysis is already '%s' (--analysis)",
+				  argv[optind], o->analysis);
+			return CLI_EXIT_USAGE;
+		}
+		o->analysis = argv[optind++];
+	}
+	if (optind < argc) {
+		cli_error("%s: unexpected operand (see --help)", argv[optind]);
+		return CLI_EXIT_USAGE;
+	}
+	if (o->analysis == NULL)
+		o->analysis = "verify";
+	if (analysis_find(o->analysis) == NULL) {
+		cli_error("%s: unknown analysis (verify, stats, null, stdout)", o->analysis);
+		return CLI_EXIT_USAGE;
+	}
+	if (o->per_frame && strcmp(o->analysis, "stats") != 0) {
+		cli_error("--per-frame: only with the stats analysis");
+		return CLI_EXIT_USAGE;
+	}
+	if (o->label == NULL)
+		o->label = o->analysis;
+	return -1;
+}

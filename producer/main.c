@@ -1,0 +1,507 @@
+/*
+ * rb-producer: creates a ring (or attaches to one) and streams frames from
+ * a simulated source into it, paced or as fast as possible, until a frame
+ * count, a duration or a signal says stop. Then it ends the stream, so
+ * that consumers see the end rather than a vanished producer, detaches,
+ * removes the ring it created, and prints a summary.
+ *
+ * The stream header it writes (key=value lines, read by rb-consumer):
+ *   source=counter|adc|camera  elem=bytes|i16|u16  shape=1024x4 (C order)
+ *   rate=<frames/s>|max  start_time=<ISO 8601 UTC>  host=<hostname>
+ *   frame_bytes=<bytes per frame>, then the source's own keys
+ *   (adc: channels, samples, sample_rate, amplitude, noise, freqs;
+ *    camera: width, height).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "producer.h"
+
+/* How long one blocking wait lasts before we look at signals and the
+ * clock again: short enough that Ctrl-C feels immediate. */
+#define PRODUCER_WAIT_SLICE_NS 100000000ull
+/* How long ending the stream may wait for a slot for its marker. */
+#define PRODUCER_END_TIMEOUT_NS 2000000000ull
+/* Polling period while waiting for consumers to attach. */
+#define PRODUCER_POLL_NS 10000000ull
+
+struct producer_run {
+	const struct producer_options *o;
+	const struct source *src;
+	struct rb_ring *ring;
+	struct rb_producer *prod;
+	bool created;
+	uint64_t frame_bytes;  /* bytes written per frame */
+	uint32_t slots;
+	double frames_per_second; /* pacing target, 0 when unpaced */
+	/* Counters for the summary. */
+	uint64_t index;   /* source frames so far: committed + dropped */
+	uint64_t frames;
+	uint64_t bytes;
+	uint64_t dropped;
+	uint64_t start_ns;
+	uint64_t end_ns;
+	uint64_t lag_ns;  /* how far behind its schedule the last frame was */
+	const char *end;  /* why the run stopped */
+	/* The live status line. */
+	struct cli_status status;
+	uint64_t shown_frames;
+	uint64_t shown_ns;
+	struct rb_consumer_status *consumers;
+};
+
+/* Why rb_ring_create said -EINVAL: the name, or the numbers. */
+static bool
+producer_name_ok(const char *name)
+{
+	size_t len = strlen(name);
+
+	return len > 0 && len <= RB_NAME_MAX && name[0] != '.' &&
+	       strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			    "0123456789._-") == len;
+}
+
+static int
+producer_create(struct producer_run *r)
+{
+	const struct producer_options *o = r->o;
+	struct rb_ring_config cfg;
+	uint64_t slots = 1;
+	int rc;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.frame_bytes = o->frame_size_set ? o->params.frame_bytes : r->src->frame_bytes;
+	if (cfg.frame_bytes < r->src->frame_bytes) {
+		cli_error("--frame-size %" PRIu64 ": frame too big for the ring "
+			  "(a %s frame needs %" PRIu64 " bytes)",
+			  cfg.frame_bytes, r->src->name, r->src->frame_bytes);
+		return CLI_EXIT_USAGE;
+	}
+	while (slots < o->slots)
+		slots <<= 1;
+	if (slots != o->slots)
+		cli_note("--slots %" PRIu64 " rounded up to %" PRIu64
+			 " (slot counts are powers of two)", o->slots, slots);
+	cfg.slot_count = (uint32_t)o->slots;
+	cfg.slot_align = (uint32_t)o->align;
+	cfg.max_consumers = (uint32_t)o->consumers;
+	cfg.type = r->src->type;
+	cfg.flags = o->create_flags | RB_CREATE_ROUND_UP;
+	rc = rb_ring_create(o->ring, &cfg, &r->ring);
+	if (rc == -EEXIST) {
+		cli_error("ring '%s': %s (use --attach, or --replace if it is stale)",
+			  o->ring, rb_strerror(rc));
+		return CLI_EXIT_FAIL;
+	}
+	if (rc == -EBUSY) {
+		cli_error("ring '%s': in use by a live process, not replaced", o->ring);
+		return CLI_EXIT_FAIL;
+	}
+	if (rc == -EINVAL && !producer_name_ok(o->ring)) {
+		cli_error("ring '%s': invalid name (1 to %d letters, digits, '.', '_' "
+			  "or '-', not starting with '.')", o->ring, RB_NAME_MAX);
+		return CLI_EXIT_USAGE;
+	}
+	if (rc == -EINVAL) {
+		cli_error("ring '%s': the ring geometry was refused (%" PRIu64
+			  "-byte frames x %" PRIu64 " slots too large?)",
+			  o->ring, cfg.frame_bytes, slots);
+		return CLI_EXIT_USAGE;
+	}
+	if (rc != 0 && (o->create_flags & RB_CREATE_MLOCK) &&
+	    (rc == -ENOMEM || rc == -EPERM || rc == -EAGAIN)) {
+		cli_error("ring '%s': --mlock: %s (see ulimit -l)", o->ring, rb_strerror(rc));
+		return CLI_EXIT_FAIL;
+	}
+	if (rc != 0) {
+		cli_error("ring '%s': %s", o->ring, rb_strerror(rc));
+		return CLI_EXIT_FAIL;
+	}
+	r->created = true;
+	r->frame_bytes = r->src->frame_bytes;
+	if ((o->create_flags & RB_CREATE_HUGEPAGES) && rb_ring_pages(r->ring) != RB_PAGES_THP)
+		cli_note("huge pages are not available for shared memory; "
+			 "using normal pages");
+	return 0;
+}
+
+static int
+producer_open(struct producer_run *r, struct source *src)
+{
+	const struct producer_options *o = r->o;
+	uint64_t slot;
+	int rc = rb_ring_open(o->ring, &r->ring);
+
+	if (rc != 0) {
+		cli_error("ring '%s': %s", o->ring, rb_strerror(rc));
+		return CLI_EXIT_FAIL;
+	}
+	slot = rb_ring_frame_bytes(r->ring);
+	/* A counter frame fills the ring's slots unless told otherwise. */
+	if (src->kind == SOURCE_COUNTER)
+		src->frame_bytes = o->frame_size_set ? o->params.frame_bytes : slot;
+	if (src->frame_bytes > slot) {
+		cli_error("ring '%s': frame too big for the ring (a %" PRIu64
+			  "-byte %s frame, %" PRIu64 "-byte slots)",
+			  o->ring, src->frame_bytes, src->name, slot);
+		return CLI_EXIT_FAIL;
+	}
+	r->frame_bytes = src->frame_bytes;
+	return 0;
+}
+
+static void
+producer_header(const struct producer_run *r, char *buf, size_t size)
+{
+	const struct source *s = r->src;
+	char shape[128], rate[32], when[40], host[256], extra[4096];
+	uint64_t bytes_dim = r->frame_bytes;
+
+	if (s->type.elem == RB_ELEM_NONE)
+		cli_format_shape(shape, sizeof(shape), &bytes_dim, 1);
+	else
+		cli_format_shape(shape, sizeof(shape), s->type.dims, s->type.ndim);
+	if (r->frames_per_second > 0)
+		snprintf(rate, sizeof(rate), "%.9g", r->frames_per_second);
+	else
+		snprintf(rate, sizeof(rate), "max");
+	cli_utc_iso8601(when, sizeof(when));
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "unknown");
+	host[sizeof(host) - 1] = '\0';
+	source_header(s, extra, sizeof(extra));
+	snprintf(buf, size,
+		 "source=%s\nelem=%s\nshape=%s\nrate=%s\nstart_time=%s\nhost=%s\n"
+		 "frame_bytes=%" PRIu64 "\n%s",
+		 s->name, rb_elem_name(s->type.elem), shape, rate, when, host,
+		 r->frame_bytes, extra);
+}
+
+/* Waits for --wait-consumers; false if a signal came first. */
+static bool
+producer_wait_consumers(struct producer_run *r)
+{
+	struct rb_ring_status st;
+
+	for (;;) {
+		rb_ring_get_status(r->ring, &st);
+		if (st.consumers >= r->o->wait_consumers)
+			return true;
+		if (cli_stop)
+			return false;
+		if (cli_status_due(&r->status, cli_now_ns()))
+			cli_status_print(&r->status, "waiting for %" PRIu64
+					 " consumers (%" PRIu32 " attached)",
+					 r->o->wait_consumers, st.consumers);
+		cli_sleep_for(PRODUCER_POLL_NS);
+	}
+}
+
+/* Ring fill as the producer sees it: how far the slowest lossless consumer
+ * is behind, in percent of the slots; -1 when no lossless consumer. */
+static int
+producer_fill(struct producer_run *r)
+{
+	struct rb_ring_status st;
+	uint32_t max = rb_ring_max_consumers(r->ring), i;
+	int n = rb_ring_consumers(r->ring, r->consumers, max);
+	uint64_t behind = 0;
+	bool any = false;
+
+	rb_ring_get_status(r->ring, &st);
+	for (i = 0; i < (uint32_t)n && i < max; i++) {
+		if (r->consumers[i].lossy)
+			continue;
+		any = true;
+		if (st.write_seq - r->consumers[i].read_seq > behind)
+			behind = st.write_seq - r->consumers[i].read_seq;
+	}
+	if (!any)
+		return -1;
+	return (int)(behind * 100 / rb_ring_slot_count(r->ring));
+}
+
+static void
+producer_show(struct producer_run *r, uint64_t now)
+{
+	char rate[32], bps[32], fill[16];
+	double dt = (double)(now - r->shown_ns) / 1e9;
+	double fps = dt > 0 ? (double)(r->frames - r->shown_frames) / dt : 0;
+	int pct = producer_fill(r);
+
+	if (pct < 0)
+		snprintf(fill, sizeof(fill), "-");
+	else
+		snprintf(fill, sizeof(fill), "%d%%", pct);
+	cli_status_print(&r->status,
+			 "%" PRIu64 " frames  %s  %s  fill %s  lag %.1f ms  dropped %" PRIu64,
+			 r->frames, cli_format_si(rate, sizeof(rate), fps, "fps"),
+			 cli_format_si(bps, sizeof(bps), fps * (double)r->frame_bytes, "B/s"),
+			 fill, (double)r->lag_ns / 1e6, r->dropped);
+	r->shown_frames = r->frames;
+	r->shown_ns = now;
+}
+
+/*
+ * Reserves the next slot. Block mode waits in slices so that signals and
+ * the end of --duration are noticed; drop mode never waits. Returns 0 with
+ * a frame, 1 when the frame was dropped or the slice ran out (the caller
+ * goes round its loop again), or an exit status.
+ */
+static int
+producer_acquire(struct producer_run *r, struct rb_frame *f, uint64_t stop_at)
+{
+	uint64_t slice = PRODUCER_WAIT_SLICE_NS, now;
+	int rc;
+
+	if (r->o->drop) {
+		rc = rb_producer_acquire(r->prod, f, RB_NO_WAIT);
+		if (rc == RB_E_WOULD_BLOCK) {
+			rb_producer_count_dropped(r->prod, 1);
+			r->dropped++;
+			r->index++;
+			return 1;
+		}
+	} else {
+		now = cli_now_ns();
+		if (stop_at != 0 && stop_at > now && stop_at - now < slice)
+			slice = stop_at - now;
+		rc = rb_producer_acquire(r->prod, f, slice);
+		if (rc == -ETIMEDOUT)
+			return 1;
+	}
+	if (rc != 0) {
+		cli_error("ring '%s': acquiring a slot: %s", r->o->ring, rb_strerror(rc));
+		r->end = "error";
+		return CLI_EXIT_FAIL;
+	}
+	return 0;
+}
+
+/* The streaming loop. Returns the exit status. */
+static int
+producer_stream(struct producer_run *r)
+{
+	const struct producer_options *o = r->o;
+	uint64_t stop_at = 0, now;
+	struct pacer pacer;
+	struct rb_frame f;
+	int rc;
+
+	r->start_ns = r->shown_ns = cli_now_ns();
+	if (o->duration_ns != 0)
+		stop_at = r->start_ns + o->duration_ns;
+	pacer_init(&pacer, r->frames_per_second, r->start_ns);
+	for (;;) {
+		if (cli_stop) {
+			r->end = "signal";
+			break;
+		}
+		if (o->count != 0 && r->index >= o->count) {
+			r->end = "count";
+			break;
+		}
+		now = cli_now_ns();
+		if (stop_at != 0 && now >= stop_at) {
+			r->end = "duration";
+			break;
+		}
+		if (cli_status_due(&r->status, now))
+			producer_show(r, now);
+		if (pacer.enabled) {
+			uint64_t due = pacer_deadline(&pacer, r->index);
+
+			if (now < due) {
+				/* Sleep to the deadline (or the end of the
+				 * run), then go round to look at everything
+				 * again: a signal cuts the sleep short. */
+				cli_sleep_until(stop_at != 0 && stop_at < due ? stop_at : due);
+				continue;
+			}
+			r->lag_ns = now - due;
+		}
+		rc = producer_acquire(r, &f, stop_at);
+		if (rc == 1)
+			continue;
+		if (rc != 0)
+			return rc;
+		/* The capture time: before the source fills the frame. */
+		f.timestamp_ns = cli_now_ns();
+		source_fill(r->src, f.data, f.seq, r->index);
+		f.length = r->frame_bytes;
+		f.flags = 0;
+		rc = rb_producer_commit(r->prod, &f);
+		if (rc != 0) {
+			cli_error("ring '%s': committing frame %" PRIu64 ": %s",
+				  o->ring, f.seq, rb_strerror(rc));
+			r->end = "error";
+			return CLI_EXIT_FAIL;
+		}
+		r->frames++;
+		r->bytes += f.length;
+		r->index++;
+	}
+	return CLI_EXIT_OK;
+}
+
+static const char *
+producer_end_text(const char *end)
+{
+	if (strcmp(end, "count") == 0)
+		return "frame count reached";
+	if (strcmp(end, "duration") == 0)
+		return "duration reached";
+	if (strcmp(end, "signal") == 0)
+		return cli_signal_name(cli_stop);
+	return end;
+}
+
+static void
+producer_summary(const struct producer_run *r)
+{
+	double secs = (double)(r->end_ns - r->start_ns) / 1e9;
+	double fps = secs > 0 ? (double)r->frames / secs : 0;
+	double bps = secs > 0 ? (double)r->bytes / secs : 0;
+	char a[32], b[32], c[32];
+
+	if (r->o->json) {
+		struct cli_json j;
+
+		cli_json_begin(&j, stdout);
+		cli_json_string(&j, "program", "rb-producer");
+		cli_json_string(&j, "ring", r->o->ring);
+		cli_json_string(&j, "source", r->src->name);
+		cli_json_u64(&j, "frame_bytes", r->frame_bytes);
+		cli_json_u64(&j, "slots", r->slots);
+		cli_json_bool(&j, "created", r->created);
+		cli_json_u64(&j, "frames", r->frames);
+		cli_json_u64(&j, "bytes", r->bytes);
+		cli_json_double(&j, "seconds", secs);
+		cli_json_double(&j, "frames_per_second", fps);
+		cli_json_double(&j, "bytes_per_second", bps);
+		cli_json_u64(&j, "dropped", r->dropped);
+		cli_json_string(&j, "end", r->end);
+		if (cli_stop)
+			cli_json_string(&j, "signal", cli_signal_name(cli_stop));
+		cli_json_end(&j);
+		return;
+	}
+	fprintf(stderr,
+		"%s: ring %s: %s: %" PRIu64 " frames, %s in %.3f s (%s, %s), "
+		"%" PRIu64 " dropped; %s\n",
+		cli_program(), r->o->ring, r->src->name, r->frames,
+		cli_format_si(a, sizeof(a), (double)r->bytes, "B"), secs,
+		cli_format_si(b, sizeof(b), fps, "fps"),
+		cli_format_si(c, sizeof(c), bps, "B/s"), r->dropped,
+		producer_end_text(r->end));
+}
+
+/* Ends the stream, detaches, removes a ring we created. */
+static int
+producer_finish(struct producer_run *r, int status)
+{
+	int rc;
+
+	if (r->prod != NULL) {
+		rc = rb_producer_end_stream(r->prod, PRODUCER_END_TIMEOUT_NS);
+		if (rc != 0 && status == CLI_EXIT_OK) {
+			/* Detach marks the stream abandoned: consumers are
+			 * told the producer is gone instead of waiting. */
+			cli_error("ring '%s': ending the stream: %s", r->o->ring,
+				  rb_strerror(rc));
+			status = CLI_EXIT_FAIL;
+		}
+		rc = rb_producer_detach(r->prod, 0);
+		if (rc != 0 && rc != RB_E_WOULD_BLOCK && status == CLI_EXIT_OK) {
+			cli_error("ring '%s': detaching: %s", r->o->ring, rb_strerror(rc));
+			status = CLI_EXIT_FAIL;
+		}
+		r->prod = NULL;
+	}
+	if (r->ring != NULL) {
+		/* Consumers keep their mapping: removing the name only stops
+		 * new ones from finding a ring nobody will write again. */
+		if (r->created && !r->o->keep)
+			(void)rb_ring_remove(r->o->ring);
+		rb_ring_close(r->ring);
+		r->ring = NULL;
+	}
+	return status;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct producer_options o;
+	struct producer_run r;
+	struct source src;
+	char header[8192];
+	int rc, status;
+
+	cli_set_program("rb-producer");
+	rc = producer_parse_options(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	if ((rc = cli_signals_install()) != 0) {
+		cli_error("installing signal handlers: %s", rb_strerror(rc));
+		return CLI_EXIT_FAIL;
+	}
+	if ((status = source_init(&src, o.source, &o.params)) != 0)
+		return status;
+
+	memset(&r, 0, sizeof(r));
+	r.o = &o;
+	r.src = &src;
+	r.end = "error";
+	cli_status_init(&r.status, stderr);
+	status = o.attach ? producer_open(&r, &src) : producer_create(&r);
+	if (status != 0)
+		goto out;
+	r.slots = rb_ring_slot_count(r.ring);
+	if (o.rate.unit == CLI_RATE_FRAMES)
+		r.frames_per_second = o.rate.per_second;
+	else if (o.rate.unit == CLI_RATE_BYTES)
+		r.frames_per_second = o.rate.per_second / (double)r.frame_bytes;
+	r.consumers = calloc(rb_ring_max_consumers(r.ring), sizeof(*r.consumers));
+	if (r.consumers == NULL) {
+		cli_error("out of memory");
+		status = CLI_EXIT_FAIL;
+		goto out;
+	}
+	rc = rb_producer_attach(r.ring, NULL, &r.prod);
+	if (rc != 0) {
+		cli_error("ring '%s': %s", o.ring, rb_strerror(rc));
+		status = CLI_EXIT_FAIL;
+		goto out;
+	}
+	if (o.wait_consumers != 0 && !producer_wait_consumers(&r)) {
+		r.end = "signal";
+		r.start_ns = r.end_ns = cli_now_ns();
+		cli_status_clear(&r.status);
+		status = producer_finish(&r, CLI_EXIT_OK);
+		producer_summary(&r);
+		goto out;
+	}
+	producer_header(&r, header, sizeof(header));
+	rc = rb_producer_begin_stream(r.prod, header);
+	if (rc != 0) {
+		cli_error("ring '%s': starting the stream: %s", o.ring, rb_strerror(rc));
+		status = CLI_EXIT_FAIL;
+		goto out;
+	}
+	status = producer_stream(&r);
+	r.end_ns = cli_now_ns();
+	cli_status_clear(&r.status);
+	status = producer_finish(&r, status);
+	producer_summary(&r);
+out:
+	cli_status_clear(&r.status);
+	status = producer_finish(&r, status);
+	free(r.consumers);
+	source_fini(&src);
+	return status;
+}

@@ -1,0 +1,286 @@
+/*
+ * rb-producer's command line. Every value goes through the unit parsers
+ * in tools/cli, and every mistake is one line naming the option and the
+ * text that did not parse.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "producer.h"
+
+/* Fits a 24-line terminal: keep it that way when adding options. */
+static const char producer_usage[] =
+	"Usage: rb-producer [options] RING\n"
+	"Create the ring RING (or --attach to it) and stream frames into it.\n"
+	"Ring:   -f, --frame-size SIZE  slot size (default: the source's frame)\n"
+	"        -n, --slots N          slots, rounded up to a power of two (256)\n"
+	"            --align SIZE       slot alignment (64)\n"
+	"            --consumers N      most consumers at once (64)\n"
+	"            --hugepages --mlock --prefault --group (mode 0660)\n"
+	"            --replace          replace a stale ring of that name\n"
+	"        -a, --attach           use an existing ring   --keep  leave it at exit\n"
+	"Source: -s, --source NAME      counter (default; 4KiB frames), adc or camera\n"
+	"            --channels N --samples N --sample-rate FREQ  adc: 4, 1024, 1MHz\n"
+	"            --width N --height N                       camera: 640, 480\n"
+	"Pace:   -r, --rate RATE        10kHz, 5000fps, 5000 (frames/s), 2GB/s; max\n"
+	"        -c, --count N          stop after N frames (dropped ones included)\n"
+	"        -d, --duration TIME    stop after TIME (500ms, 10s, 2m)\n"
+	"            --on-full MODE     block for lossless consumers (default) or drop\n"
+	"        -W, --wait-consumers N start streaming once N consumers are attached\n"
+	"Output: -j, --json             summary as one JSON object on stdout\n"
+	"        -h, --help   -V, --version\n"
+	"Sizes: 4KiB = 4096, 1MB = 10^6. SIGINT/SIGTERM end the stream cleanly.\n"
+	"Exit status: 0 done or stopped by a signal, 1 error, 2 bad usage.\n";
+
+enum {
+	OPT_ALIGN = 256,
+	OPT_CONSUMERS,
+	OPT_HUGEPAGES,
+	OPT_MLOCK,
+	OPT_PREFAULT,
+	OPT_GROUP,
+	OPT_REPLACE,
+	OPT_KEEP,
+	OPT_CHANNELS,
+	OPT_SAMPLES,
+	OPT_SAMPLE_RATE,
+	OPT_WIDTH,
+	OPT_HEIGHT,
+	OPT_ON_FULL,
+};
+
+static const struct option producer_longopts[] = {
+	{"frame-size", required_argument, NULL, 'f'},
+	{"slots", required_argument, NULL, 'n'},
+	{"align", required_argument, NULL, OPT_ALIGN},
+	{"consumers", required_argument, NULL, OPT_CONSUMERS},
+	{"hugepages", no_argument, NULL, OPT_HUGEPAGES},
+	{"mlock", no_argument, NULL, OPT_MLOCK},
+	{"prefault", no_argument, NULL, OPT_PREFAULT},
+	{"group", no_argument, NULL, OPT_GROUP},
+	{"replace", no_argument, NULL, OPT_REPLACE},
+	{"keep", no_argument, NULL, OPT_KEEP},
+	{"attach", no_argument, NULL, 'a'},
+	{"source", required_argument, NULL, 's'},
+	{"channels", required_argument, NULL, OPT_CHANNELS},
+	{"samples", required_argument, NULL, OPT_SAMPLES},
+	{"sample-rate", required_argument, NULL, OPT_SAMPLE_RATE},
+	{"width", required_argument, NULL, OPT_WIDTH},
+	{"height", required_argument, NULL, OPT_HEIGHT},
+	{"rate", required_argument, NULL, 'r'},
+	{"count", required_argument, NULL, 'c'},
+	{"duration", required_argument, NULL, 'd'},
+	{"on-full", required_argument, NULL, OPT_ON_FULL},
+	{"wait-consumers", required_argument, NULL, 'W'},
+	{"json", no_argument, NULL, 'j'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
+static void
+producer_defaults(struct producer_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->source = "counter";
+	o->params.frame_bytes = 4096;
+	o->params.channels = 4;
+	o->params.samples = 1024;
+	o->params.sample_rate = 1e6;
+	o->params.width = 640;
+	o->params.height = 480;
+	o->slots = 256;
+	o->rate.unit = CLI_RATE_UNLIMITED;
+}
+
+/* Remembers that a ring-creation option was given (they clash with --attach). */
+static void
+producer_create_option(struct producer_options *o, const char *name)
+{
+	static char first[32];
+
+	if (o->create_option == NULL) {
+		snprintf(first, sizeof(first), "%s", name);
+		o->create_option = first;
+	}
+}
+
+int
+producer_parse_options(int argc, char **argv, struct producer_options *o)
+{
+	const char *optstring = ":f:n:as:r:c:d:W:jhV";
+	int c, index, rc;
+
+	producer_defaults(o);
+	opterr = 0; /* getopt's messages start with argv[0], a full path */
+	for (;;) {
+		char name[32];
+
+		index = -1;
+		c = getopt_long(argc, argv, optstring, producer_longopts, &index);
+		if (c == -1)
+			break;
+		if (c == '?' || c == ':')
+			return cli_option_error(c, argv);
+		/* The option as the user spelled it, for messages. */
+		if (index >= 0)
+			snprintf(name, sizeof(name), "--%s", producer_longopts[index].name);
+		else
+			snprintf(name, sizeof(name), "-%c", c);
+		rc = 0;
+		switch (c) {
+		case 'f':
+			rc = cli_parse_size(optarg, &o->params.frame_bytes);
+			if (rc == 0 && o->params.frame_bytes == 0)
+				rc = -EINVAL;
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc, "a frame size (64, 4KiB, 1MiB)");
+			o->frame_size_set = true;
+			break;
+		case 'n':
+			rc = cli_parse_count(optarg, &o->slots);
+			if (rc == 0 && (o->slots == 0 || o->slots > (1u << 30)))
+				rc = -ERANGE;
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc, "a slot count (1 to 2^30)");
+			producer_create_option(o, name);
+			break;
+		case OPT_ALIGN:
+			rc = cli_parse_size(optarg, &o->align);
+			if (rc == 0 && (o->align < 64 || o->align > (2u << 20) ||
+					(o->align & (o->align - 1)) != 0))
+				rc = -EINVAL;
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc,
+						     "a power of two from 64 to 2MiB");
+			producer_create_option(o, name);
+			break;
+		case OPT_CONSUMERS:
+			rc = cli_parse_count(optarg, &o->consumers);
+			if (rc == 0 && (o->consumers == 0 || o->consumers > RB_MAX_CONSUMERS))
+				rc = -ERANGE;
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc, "a consumer count (1 to 256)");
+			producer_create_option(o, name);
+			break;
+		case OPT_HUGEPAGES:
+			o->create_flags |= RB_CREATE_HUGEPAGES;
+			producer_create_option(o, name);
+			break;
+		case OPT_MLOCK:
+			o->create_flags |= RB_CREATE_MLOCK;
+			producer_create_option(o, name);
+			break;
+		case OPT_PREFAULT:
+			o->create_flags |= RB_CREATE_PREFAULT;
+			producer_create_option(o, name);
+			break;
+		case OPT_GROUP:
+			o->create_flags |= RB_CREATE_GROUP_ACCESS;
+			producer_create_option(o, name);
+			break;
+		case OPT_REPLACE:
+			o->create_flags |= RB_CREATE_REPLACE;
+			producer_create_option(o, name);
+			break;
+		case OPT_KEEP:
+			o->keep = true;
+			break;
+		case 'a':
+			o->attach = true;
+			break;
+		case 's':
+			o->source = optarg;
+			break;
+		case OPT_CHANNELS:
+			if ((rc = cli_parse_count(optarg, &o->params.channels)) != 0)
+				return cli_bad_value(name, optarg, rc, "a channel count");
+			break;
+		case OPT_SAMPLES:
+			if ((rc = cli_parse_count(optarg, &o->params.samples)) != 0)
+				return cli_bad_value(name, optarg, rc, "a sample count");
+			break;
+		case OPT_SAMPLE_RATE:
+			rc = cli_parse_frequency(optarg, &o->params.sample_rate);
+			if (rc == 0 && !(o->params.sample_rate > 0))
+				rc = -EINVAL;
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc, "a frequency (1MHz, 48kHz)");
+			break;
+		case OPT_WIDTH:
+			if ((rc = cli_parse_count(optarg, &o->params.width)) != 0)
+				return cli_bad_value(name, optarg, rc, "a width in pixels");
+			break;
+		case OPT_HEIGHT:
+			if ((rc = cli_parse_count(optarg, &o->params.height)) != 0)
+				return cli_bad_value(name, optarg, rc, "a height in pixels");
+			break;
+		case 'r':
+			rc = cli_parse_rate(optarg, &o->rate);
+			if (rc == 0 && o->rate.unit != CLI_RATE_UNLIMITED &&
+			    !(o->rate.per_second > 0))
+				rc = -EINVAL;
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc,
+						     "a rate (10kHz, 5000fps, 2GB/s, max)");
+			break;
+		case 'c':
+			rc = cli_parse_count(optarg, &o->count);
+			if (rc == 0 && o->count == 0)
+				rc = -EINVAL;
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc, "a frame count (1000, 1M)");
+			break;
+		case 'd':
+			rc = cli_parse_duration(optarg, &o->duration_ns);
+			if (rc == 0 && o->duration_ns == 0)
+				rc = -EINVAL;
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc, "a duration (500ms, 10s, 2m)");
+			break;
+		case OPT_ON_FULL:
+			if (strcmp(optarg, "block") == 0)
+				o->drop = false;
+			else if (strcmp(optarg, "drop") == 0)
+				o->drop = true;
+			else
+				return cli_bad_value(name, optarg, -EINVAL, "block or drop");
+			break;
+		case 'W':
+			rc = cli_parse_count(optarg, &o->wait_consumers);
+			if (rc == 0 && o->wait_consumers > RB_MAX_CONSUMERS)
+				rc = -ERANGE;
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc, "a consumer count");
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'h':
+			fputs(producer_usage, stdout);
+			return CLI_EXIT_OK;
+		case 'V':
+			printf("rb-producer (ringbuf) %s\n", RB_VERSION_STRING);
+			return CLI_EXIT_OK;
+		default:
+			return cli_option_error('?', argv);
+		}
+	}
+	if (optind >= argc) {
+		cli_error("missing RING operand (see --help)");
+		return CLI_EXIT_USAGE;
+	}
+	if (optind + 1 < argc) {
+		cli_error("%s: unexpected operand (one RING only)", argv[optind + 1]);
+		return CLI_EXIT_USAGE;
+	}
+	o->ring = argv[optind];
+	if (o->attach && o->create_option != NULL) {
+		cli_error("%s: only applies when creating the ring, not with --attach",
+			  o->create_option);
+		return CLI_EXIT_USAGE;
+	}
+	return -1;
+}

@@ -1,0 +1,968 @@
+// End-to-end tests of the programs: rb-producer and rb-consumer run as real
+// processes (fork + execv), their summaries read back as JSON.
+//
+// Rules every test keeps: a unique ring name and a RingGuard declared before
+// any child (so the ring is removed after the children are killed, pass or
+// fail); children's output goes to temporary files unlinked as soon as they
+// are created (nothing to clean up); every wait is bounded and synchronises
+// on the thing itself (the ring appearing, consumers attaching, frames
+// flowing), never on a sleep.
+#include <catch2/catch.hpp>
+
+#include "test_support.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <sys/stat.h>
+#include <vector>
+
+using namespace rbt;
+
+namespace {
+
+// ---- a small JSON reader for the summaries --------------------------------
+
+struct Json {
+	enum Kind { Null, Bool, Number, String, Array, Object } kind = Null;
+	bool b = false;
+	double num = 0;
+	std::string str;
+	std::vector<Json> arr;
+	std::map<std::string, Json> obj;
+
+	bool has(const char *key) const { return kind == Object && obj.count(key) != 0; }
+	const Json &operator[](const char *key) const
+	{
+		auto it = obj.find(key);
+		if (kind != Object || it == obj.end())
+			throw std::runtime_error(std::string("no JSON member ") + key);
+		return it->second;
+	}
+	const Json &at(size_t i) const
+	{
+		if (kind != Array || i >= arr.size())
+			throw std::runtime_error("JSON index out of range");
+		return arr[i];
+	}
+	uint64_t u64() const
+	{
+		if (kind != Number || num < 0 || num != std::floor(num))
+			throw std::runtime_error("not a JSON count");
+		return (uint64_t)num;
+	}
+	double d() const
+	{
+		if (kind != Number)
+			throw std::runtime_error("not a JSON number");
+		return num;
+	}
+	const std::string &s() const
+	{
+		if (kind != String)
+			throw std::runtime_error("not a JSON string");
+		return str;
+	}
+};
+
+struct JsonParser {
+	const std::string &t;
+	size_t i = 0;
+
+	void ws()
+	{
+		while (i < t.size() && (t[i] == ' ' || t[i] == '\t'))
+			i++;
+	}
+	[[noreturn]] void fail(const char *what)
+	{
+		throw std::runtime_error(std::string("bad JSON: ") + what + " at " +
+					 std::to_string(i) + " in: " + t);
+	}
+	void expect(char c)
+	{
+		ws();
+		if (i >= t.size() || t[i] != c)
+			fail("unexpected character");
+		i++;
+	}
+	std::string string()
+	{
+		std::string out;
+		expect('"');
+		while (i < t.size() && t[i] != '"') {
+			char c = t[i++];
+			if (c == '\\') {
+				if (i >= t.size())
+					fail("escape");
+				char e = t[i++];
+				switch (e) {
+				case 'n': out += '\n'; break;
+				case 't': out += '\t'; break;
+				case 'r': out += '\r'; break;
+				case 'u':
+					if (i + 4 > t.size())
+						fail("\\u");
+					out += (char)std::stoi(t.substr(i, 4), nullptr, 16);
+					i += 4;
+					break;
+				default: out += e;
+				}
+			} else {
+				if ((unsigned char)c < 0x20)
+					fail("control character in string");
+				out += c;
+			}
+		}
+		if (i >= t.size())
+			fail("unterminated string");
+		i++;
+		return out;
+	}
+	Json value()
+	{
+		Json v;
+		ws();
+		if (i >= t.size())
+			fail("end of text");
+		char c = t[i];
+		if (c == '{') {
+			v.kind = Json::Object;
+			i++;
+			ws();
+			if (t[i] == '}') {
+				i++;
+				return v;
+			}
+			for (;;) {
+				std::string k = string();
+				expect(':');
+				if (v.obj.count(k))
+					fail("duplicate key");
+				v.obj[k] = value();
+				ws();
+				if (t[i] == ',') {
+					i++;
+					continue;
+				}
+				expect('}');
+				return v;
+			}
+		}
+		if (c == '[') {
+			v.kind = Json::Array;
+			i++;
+			ws();
+			if (t[i] == ']') {
+				i++;
+				return v;
+			}
+			for (;;) {
+				v.arr.push_back(value());
+				ws();
+				if (t[i] == ',') {
+					i++;
+					continue;
+				}
+				expect(']');
+				return v;
+			}
+		}
+		if (c == '"') {
+			v.kind = Json::String;
+			v.str = string();
+			return v;
+		}
+		if (t.compare(i, 4, "null") == 0) {
+			i += 4;
+			return v;
+		}
+		if (t.compare(i, 4, "true") == 0 || t.compare(i, 5, "false") == 0) {
+			v.kind = Json::Bool;
+			v.b = t[i] == 't';
+			i += v.b ? 4 : 5;
+			return v;
+		}
+		char *end = nullptr;
+		v.num = strtod(t.c_str() + i, &end);
+		if (end == t.c_str() + i)
+			fail("not a value");
+		v.kind = Json::Number;
+		i = (size_t)(end - t.c_str());
+		return v;
+	}
+};
+
+// The summary must be exactly one line holding one JSON object.
+Json parse_summary(const std::string &text)
+{
+	INFO("summary: " << text);
+	REQUIRE(!text.empty());
+	REQUIRE(text.back() == '\n');
+	REQUIRE(text.find('\n') == text.size() - 1);
+	JsonParser p{text};
+	Json v = p.value();
+	p.ws();
+	REQUIRE(p.i == text.size() - 1);
+	REQUIRE(v.kind == Json::Object);
+	return v;
+}
+
+// ---- running the programs -------------------------------------------------
+
+// A child's output: a temporary file unlinked at once, read back by fd.
+struct Capture {
+	int fd = -1;
+	Capture()
+	{
+		char path[] = "/tmp/rb-test-out-XXXXXX";
+		fd = mkstemp(path);
+		REQUIRE(fd >= 0);
+		unlink(path);
+	}
+	~Capture()
+	{
+		if (fd >= 0)
+			close(fd);
+	}
+	Capture(const Capture &) = delete;
+	Capture &operator=(const Capture &) = delete;
+	std::string text() const
+	{
+		std::string out;
+		char buf[65536];
+		off_t off = 0;
+		ssize_t n;
+		while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
+			out.append(buf, (size_t)n);
+			off += n;
+		}
+		return out;
+	}
+};
+
+// A program run: stdout and stderr captured, stdin from /dev/null.
+struct Proc {
+	Capture out, err;
+	Child child;
+	int status = -2;
+
+	explicit Proc(const std::vector<std::string> &args)
+	{
+		std::vector<std::string> copy = args;
+		int out_fd = out.fd, err_fd = err.fd;
+		spawn(child, [copy, out_fd, err_fd]() {
+			std::vector<char *> argv;
+			for (const std::string &a : copy)
+				argv.push_back(const_cast<char *>(a.c_str()));
+			argv.push_back(nullptr);
+			int in = open("/dev/null", O_RDONLY);
+			if (in < 0 || dup2(in, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
+				return 126;
+			execv(argv[0], argv.data());
+			return 127;
+		});
+		REQUIRE(child.pid > 0);
+	}
+	// Exit status (0-255), 128+signal, or -1 after a timeout (killed).
+	int wait(int timeout_ms)
+	{
+		status = child.wait(timeout_ms);
+		return status;
+	}
+	void signal(int sig) { child.kill_now(sig); }
+	std::string stdout_text() const { return out.text(); }
+	std::string stderr_text() const { return err.text(); }
+	Json summary() const { return parse_summary(stdout_text()); }
+};
+
+std::string producer_path() { return program("producer/rb-producer"); }
+std::string consumer_path() { return program("consumer/rb-consumer"); }
+
+std::string shm_path(const std::string &name) { return "/dev/shm/rb-" + name; }
+bool shm_exists(const std::string &name)
+{
+	struct stat st;
+	return stat(shm_path(name).c_str(), &st) == 0;
+}
+
+// An open mapping of a ring the test watches; closed at scope exit.
+struct Watch {
+	rb_ring *ring = nullptr;
+	~Watch() { rb_ring_close(ring); }
+	// Waits for the ring to exist.
+	bool open(const std::string &name, int timeout_ms)
+	{
+		return eventually([&] { return rb_ring_open(name.c_str(), &ring) == 0; },
+				  timeout_ms);
+	}
+	rb_ring_status status()
+	{
+		rb_ring_status st;
+		rb_ring_get_status(ring, &st);
+		return st;
+	}
+	bool consumers(uint32_t n, int timeout_ms)
+	{
+		return eventually([&] { return status().consumers >= n; }, timeout_ms);
+	}
+	bool frames(uint64_t n, int timeout_ms)
+	{
+		return eventually([&] {
+			rb_ring_status st = status();
+			return st.write_seq - st.initial_seq >= n;
+		}, timeout_ms);
+	}
+};
+
+// The failure contract: a non-zero exit, nothing on stdout, and exactly one
+// line on stderr that starts with the program's name.
+void check_one_error_line(Proc &p, const char *prog, const char *needle)
+{
+	std::string err = p.stderr_text();
+	INFO("stderr: " << err);
+	CHECK(p.status > 0);
+	CHECK(p.status < 128); // an exit, not a crash
+	CHECK(p.stdout_text().empty());
+	REQUIRE(!err.empty());
+	CHECK(err.find('\n') == err.size() - 1);
+	CHECK(err.compare(0, strlen(prog) + 2, std::string(prog) + ": ") == 0);
+	CHECK(err.find(needle) != std::string::npos);
+}
+
+// What rb-producer's camera source puts in pixel (x, y) of frame n.
+uint16_t camera_pixel(uint64_t x, uint64_t y, uint64_t n)
+{
+	if (y == 0 && x < 4)
+		return (uint16_t)(n >> (16 * x));
+	return (uint16_t)(((x + y + n) & 0xff) * 257);
+}
+
+} // namespace
+
+TEST_CASE("--help fits a screen and --version answers", "[programs]")
+{
+	for (const std::string &prog : {producer_path(), consumer_path()}) {
+		Proc help({prog, "--help"});
+		REQUIRE(help.wait(5000) == 0);
+		std::string text = help.stdout_text();
+		size_t lines = (size_t)std::count(text.begin(), text.end(), '\n');
+		CHECK(lines > 5);
+		CHECK(lines <= 24);
+		for (size_t pos = 0, next; (next = text.find('\n', pos)) != std::string::npos; pos = next + 1)
+			CHECK(next - pos <= 80);
+		Proc version({prog, "--version"});
+		REQUIRE(version.wait(5000) == 0);
+		CHECK(version.stdout_text().find(RB_VERSION_STRING) != std::string::npos);
+	}
+}
+
+TEST_CASE("a million counter frames reach a lossless verify consumer intact", "[programs]")
+{
+	RingGuard guard(unique_name("prog-million"));
+	const std::string &name = guard.name;
+	rb_ring_config cfg = small_config(64, 4096);
+	Watch w;
+	REQUIRE(rb_ring_create(name.c_str(), &cfg, &w.ring) == 0);
+
+	// The consumer attaches first, so that it is owed every frame.
+	Proc cons({consumer_path(), "--json", name, "verify"});
+	REQUIRE(w.consumers(1, 10000));
+	Proc prod({producer_path(), "--attach", "--count", "1000000", "--on-full", "block",
+		   "--json", name});
+	REQUIRE(prod.wait(60000) == 0);
+	REQUIRE(cons.wait(30000) == 0);
+
+	Json p = prod.summary();
+	CHECK(p["frames"].u64() == 1000000);
+	CHECK(p["bytes"].u64() == 64000000);
+	CHECK(p["dropped"].u64() == 0);
+	CHECK(p["end"].s() == "count");
+	CHECK(p["created"].b == false);
+	CHECK(p["seconds"].d() > 0);
+	CHECK(p["frames_per_second"].d() > 0);
+	CHECK(p["bytes_per_second"].d() > 0);
+
+	Json c = cons.summary();
+	CHECK(c["analysis"].s() == "verify");
+	CHECK(c["frames"].u64() == 1000000);
+	CHECK(c["bytes"].u64() == 64000000);
+	CHECK(c["gaps"].u64() == 0);
+	CHECK(c["errors"].u64() == 0);
+	CHECK(c["lost"].u64() == 0);
+	CHECK(c["end"].s() == "eos");
+	CHECK(c["bytes_checked"].b);
+	CHECK(c["checked_frames"].u64() == 1000000);
+	CHECK(c["header"]["source"].s() == "counter");
+	CHECK(c["header"]["frame_bytes"].s() == "64");
+	CHECK(c["header"]["shape"].s() == "64");
+	CHECK(c["header"].has("start_time"));
+	CHECK(c["header"].has("host"));
+	CHECK(prod.stderr_text().empty());
+	CHECK(cons.stderr_text().empty());
+	// --attach: the ring is the test's, so the producer leaves it.
+	CHECK(shm_exists(name));
+}
+
+TEST_CASE("a slowed lossy consumer accounts for every frame beside a lossless one",
+	  "[programs]")
+{
+	RingGuard guard(unique_name("prog-lossy"));
+	const std::string &name = guard.name;
+	const uint64_t total = 100000;
+
+	Proc lossless({consumer_path(), "--wait-ring", "20s", "--json", name});
+	Proc lossy({consumer_path(), "--wait-ring", "20s", "--lossy", "--batch", "16",
+		    "--delay-per-frame", "100us", "--label", "slow", "--json", name, "verify"});
+	Proc prod({producer_path(), "--frame-size", "64", "--slots", "256", "--count",
+		   std::to_string(total), "--wait-consumers", "2", "--json", name});
+	REQUIRE(prod.wait(60000) == 0);
+	REQUIRE(lossless.wait(30000) == 0);
+	REQUIRE(lossy.wait(30000) == 0);
+
+	Json p = prod.summary();
+	REQUIRE(p["frames"].u64() == total);
+	CHECK(p["created"].b);
+
+	Json a = lossless.summary();
+	CHECK(a["frames"].u64() == total);
+	CHECK(a["gaps"].u64() == 0);
+	CHECK(a["errors"].u64() == 0);
+	CHECK(a["lost"].u64() == 0);
+
+	Json b = lossy.summary();
+	CHECK(b["lossy"].b);
+	CHECK(b["label"].s() == "slow");
+	CHECK(b["frames"].u64() + b["lost"].u64() == total);
+	CHECK(b["lost"].u64() > 0);
+	CHECK(b["frames"].u64() > 0);
+	CHECK(b["errors"].u64() == 0);
+	CHECK(b["gaps"].u64() == 0);
+	CHECK(b["end"].s() == "eos");
+	// The producer created the ring, so it removed it.
+	CHECK_FALSE(shm_exists(name));
+}
+
+TEST_CASE("--on-full drop never waits and counts what it drops", "[programs]")
+{
+	RingGuard guard(unique_name("prog-drop"));
+	const std::string &name = guard.name;
+
+	Proc cons({consumer_path(), "--wait-ring", "20s", "--delay-per-frame", "200us",
+		   "--json", name});
+	Proc prod({producer_path(), "--frame-size", "64", "--slots", "64", "--count", "5000",
+		   "--rate", "50kHz", "--on-full", "drop", "--wait-consumers", "1", "--json", name});
+	REQUIRE(prod.wait(30000) == 0);
+	REQUIRE(cons.wait(30000) == 0);
+	Json p = prod.summary();
+	Json c = cons.summary();
+	CHECK(p["dropped"].u64() > 0);
+	CHECK(p["frames"].u64() + p["dropped"].u64() == 5000);
+	// Dropped frames take no sequence number: the consumer sees no gap.
+	CHECK(c["frames"].u64() == p["frames"].u64());
+	CHECK(c["gaps"].u64() == 0);
+	CHECK(c["errors"].u64() == 0);
+}
+
+TEST_CASE("adc frames through stats: per-channel figures as generated", "[programs]")
+{
+	RingGuard guard(unique_name("prog-adc"));
+	const std::string &name = guard.name;
+
+	Proc cons({consumer_path(), "--wait-ring", "20s", "--json", name, "stats"});
+	Proc prod({producer_path(), "--source", "adc", "--channels", "4", "--samples", "256",
+		   "--sample-rate", "1MHz", "--count", "400", "--slots", "64",
+		   "--wait-consumers", "1", "--json", name});
+	REQUIRE(prod.wait(30000) == 0);
+	REQUIRE(cons.wait(30000) == 0);
+
+	Json p = prod.summary();
+	CHECK(p["frame_bytes"].u64() == 256 * 4 * 2);
+	Json c = cons.summary();
+	CHECK(c["frames"].u64() == 400);
+	CHECK(c["header"]["source"].s() == "adc");
+	CHECK(c["header"]["sample_rate"].s() == "1000000");
+	CHECK(c["header"]["freqs"].s() == "1000,2000,3000,4000");
+	const Json &s = c["stats"];
+	CHECK(s["elem"].s() == "i16");
+	REQUIRE(s["shape"].arr.size() == 2);
+	CHECK(s["shape"].at(0).u64() == 256);
+	CHECK(s["shape"].at(1).u64() == 4);
+	CHECK(s["type_from"].s() == "ring");
+	CHECK(s["values"].u64() == 400 * 256 * 4);
+	// Amplitude 10000, noise within +-100: the extremes are reached to
+	// within the noise, never passed.
+	CHECK(s["max"].d() <= 10100);
+	CHECK(s["min"].d() >= -10100);
+	uint64_t binned = 0;
+	for (const Json &n : s["histogram"]["counts"].arr)
+		binned += n.u64();
+	CHECK(binned == s["values"].u64());
+	CHECK(s["histogram"]["lo"].d() == -32768);
+	CHECK(s["histogram"]["width"].d() == 4096);
+	REQUIRE(s["channel_count"].u64() == 4);
+	REQUIRE(s["channels"].arr.size() == 4);
+	for (size_t ch = 0; ch < 4; ch++) {
+		const Json &x = s["channels"].at(ch);
+		INFO("channel " << ch);
+		CHECK(x["values"].u64() == 400 * 256);
+		CHECK(x["max"].d() <= 10100);
+		CHECK(x["max"].d() >= 9899);
+		CHECK(x["min"].d() >= -10100);
+		CHECK(x["min"].d() <= -9899);
+		// 102.4 periods or more: the partial period moves the mean by
+		// at most ~30 counts.
+		CHECK(std::fabs(x["mean"].d()) < 50);
+		// A sine's RMS is its amplitude / sqrt(2); the noise adds ~0.5.
+		CHECK(std::fabs(x["rms"].d() - 10000 / std::sqrt(2.0)) < 20);
+	}
+}
+
+TEST_CASE("camera frames through stats and stdout: exact values", "[programs]")
+{
+	const uint64_t W = 64, H = 48;
+
+	SECTION("stats")
+	{
+		RingGuard guard(unique_name("prog-cam"));
+		const std::string &name = guard.name;
+		const uint64_t frames = 300;
+		Proc cons({consumer_path(), "--wait-ring", "20s", "--json", name, "stats"});
+		Proc prod({producer_path(), "--source", "camera", "--width", std::to_string(W),
+			   "--height", std::to_string(H), "--count", std::to_string(frames),
+			   "--slots", "32", "--wait-consumers", "1", name});
+		REQUIRE(prod.wait(30000) == 0);
+		REQUIRE(cons.wait(30000) == 0);
+		// Without --json: the human summary goes to stderr, nothing to stdout.
+		CHECK(prod.stdout_text().empty());
+		CHECK(prod.stderr_text().find("rb-producer: ring ") == 0);
+
+		double sum = 0;
+		for (uint64_t n = 0; n < frames; n++)
+			for (uint64_t y = 0; y < H; y++)
+				for (uint64_t x = 0; x < W; x++)
+					sum += camera_pixel(x, y, n);
+		Json c = cons.summary();
+		const Json &s = c["stats"];
+		CHECK(s["elem"].s() == "u16");
+		CHECK(s["shape"].at(0).u64() == H);
+		CHECK(s["shape"].at(1).u64() == W);
+		CHECK(s["values"].u64() == frames * W * H);
+		CHECK(s["min"].d() == 0);
+		CHECK(s["max"].d() == 65535);
+		CHECK(s["mean"].d() == Approx(sum / (double)(frames * W * H)).epsilon(1e-9));
+		CHECK(s["channels"].arr.empty());
+		CHECK(s["last_frame"]["seq"].u64() == frames - 1);
+	}
+	SECTION("stats --per-frame: a JSON line per frame, then the summary")
+	{
+		RingGuard guard(unique_name("prog-camlines"));
+		const std::string &name = guard.name;
+		Proc cons({consumer_path(), "--wait-ring", "20s", "--per-frame", "--json", name,
+			   "stats"});
+		Proc prod({producer_path(), "--source", "camera", "--width", std::to_string(W),
+			   "--height", std::to_string(H), "--count", "3", "--wait-consumers", "1",
+			   name});
+		REQUIRE(prod.wait(30000) == 0);
+		REQUIRE(cons.wait(30000) == 0);
+		std::string text = cons.stdout_text();
+		std::vector<std::string> lines;
+		for (size_t pos = 0, next; (next = text.find('\n', pos)) != std::string::npos;
+		     pos = next + 1)
+			lines.push_back(text.substr(pos, next - pos + 1));
+		REQUIRE(lines.size() == 4);
+		for (uint64_t n = 0; n < 3; n++) {
+			Json f = parse_summary(lines[n]);
+			double sum = 0, mx = 0;
+			for (uint64_t y = 0; y < H; y++)
+				for (uint64_t x = 0; x < W; x++) {
+					sum += camera_pixel(x, y, n);
+					mx = std::max(mx, (double)camera_pixel(x, y, n));
+				}
+			CHECK(f["seq"].u64() == n);
+			CHECK(f["values"].u64() == W * H);
+			CHECK(f["max"].d() == mx);
+			CHECK(f["mean"].d() == Approx(sum / (double)(W * H)).epsilon(1e-9));
+		}
+		CHECK(parse_summary(lines[3])["stats"]["frames"].u64() == 3);
+	}
+	SECTION("stdout: the raw frames, stamped with their number")
+	{
+		RingGuard guard(unique_name("prog-camout"));
+		const std::string &name = guard.name;
+		const uint64_t frames = 10;
+		Proc cons({consumer_path(), "--wait-ring", "20s", name, "stdout"});
+		Proc prod({producer_path(), "--source", "camera", "--width", std::to_string(W),
+			   "--height", std::to_string(H), "--count", std::to_string(frames),
+			   "--wait-consumers", "1", name});
+		REQUIRE(prod.wait(30000) == 0);
+		REQUIRE(cons.wait(30000) == 0);
+		std::string raw = cons.stdout_text();
+		REQUIRE(raw.size() == frames * W * H * 2);
+		uint64_t bad = 0;
+		for (uint64_t n = 0; n < frames; n++)
+			for (uint64_t y = 0; y < H; y++)
+				for (uint64_t x = 0; x < W; x++) {
+					uint16_t v;
+					memcpy(&v, raw.data() + ((n * H + y) * W + x) * 2, 2);
+					if (v != camera_pixel(x, y, n))
+						bad++;
+				}
+		CHECK(bad == 0);
+		// The summary went to stderr, since stdout carries the frames.
+		CHECK(cons.stderr_text().find("rb-consumer: ring ") == 0);
+	}
+}
+
+TEST_CASE("counter frames through stdout arrive in order, byte for byte", "[programs]")
+{
+	RingGuard guard(unique_name("prog-out"));
+	const std::string &name = guard.name;
+	const uint64_t frames = 3000, size = 100; // not a multiple of 8
+
+	Proc cons({consumer_path(), "--wait-ring", "20s", "--batch", "32", "--json", name,
+		   "stdout"});
+	Proc prod({producer_path(), "--frame-size", std::to_string(size), "--slots", "64",
+		   "--count", std::to_string(frames), "--wait-consumers", "1", name});
+	REQUIRE(prod.wait(30000) == 0);
+	REQUIRE(cons.wait(30000) == 0);
+	std::string raw = cons.stdout_text();
+	REQUIRE(raw.size() == frames * size);
+	uint64_t bad = 0;
+	for (uint64_t i = 0; i < frames; i++)
+		if (!check_pattern(raw.data() + i * size, size, i))
+			bad++;
+	CHECK(bad == 0);
+	// --json with stdout: the summary is on stderr, still one JSON line.
+	Json c = parse_summary(cons.stderr_text());
+	CHECK(c["frames"].u64() == frames);
+	CHECK(c["bytes_written"].u64() == frames * size);
+	CHECK(c["output_closed"].b == false);
+}
+
+TEST_CASE("SIGINT stops each program cleanly mid-stream", "[programs]")
+{
+	RingGuard guard(unique_name("prog-sig"));
+	const std::string &name = guard.name;
+
+	SECTION("consumer first, then producer")
+	{
+		Proc prod({producer_path(), "--frame-size", "64", "--slots", "64", "--rate",
+			   "2kHz", "--json", name});
+		Proc cons({consumer_path(), "--wait-ring", "20s", "--json", name});
+		Watch w;
+		REQUIRE(w.open(name, 10000));
+		REQUIRE(w.consumers(1, 10000));
+		REQUIRE(w.frames(100, 10000));
+
+		cons.signal(SIGINT);
+		REQUIRE(cons.wait(5000) == 0);
+		Json c = cons.summary();
+		CHECK(c["end"].s() == "signal");
+		CHECK(c["signal"].s() == "SIGINT");
+		CHECK(c["frames"].u64() > 0);
+		CHECK(c["gaps"].u64() == 0);
+		CHECK(c["errors"].u64() == 0);
+		CHECK(w.status().consumers == 0); // it detached
+
+		prod.signal(SIGINT);
+		REQUIRE(prod.wait(5000) == 0);
+		Json p = prod.summary();
+		CHECK(p["end"].s() == "signal");
+		CHECK(p["frames"].u64() >= 100);
+		CHECK(w.status().producer_pid == 0);
+		CHECK(w.status().stream_open == 0);
+		CHECK_FALSE(shm_exists(name));
+	}
+	SECTION("producer first: the consumer sees the end of the stream")
+	{
+		Proc prod({producer_path(), "--frame-size", "64", "--slots", "64", "--rate",
+			   "2kHz", "--json", name});
+		Proc cons({consumer_path(), "--wait-ring", "20s", "--json", name});
+		Watch w;
+		REQUIRE(w.open(name, 10000));
+		REQUIRE(w.consumers(1, 10000));
+		REQUIRE(w.frames(100, 10000));
+
+		prod.signal(SIGTERM);
+		REQUIRE(prod.wait(5000) == 0);
+		REQUIRE(cons.wait(5000) == 0);
+		Json p = prod.summary();
+		Json c = cons.summary();
+		CHECK(p["signal"].s() == "SIGTERM");
+		CHECK(c["end"].s() == "eos");
+		CHECK(c["frames"].u64() == p["frames"].u64());
+		CHECK(c["gaps"].u64() == 0);
+		CHECK(c["errors"].u64() == 0);
+		CHECK_FALSE(shm_exists(name));
+	}
+	SECTION("a consumer asleep on an idle ring wakes at once")
+	{
+		rb_ring_config cfg = small_config(64, 16);
+		Watch w;
+		REQUIRE(rb_ring_create(name.c_str(), &cfg, &w.ring) == 0);
+		Proc cons({consumer_path(), "--json", name});
+		REQUIRE(w.consumers(1, 10000));
+		uint64_t t0 = now_ms();
+		cons.signal(SIGINT);
+		REQUIRE(cons.wait(5000) == 0);
+		CHECK(now_ms() - t0 < 1000);
+		Json c = cons.summary();
+		CHECK(c["end"].s() == "signal");
+		CHECK(c["frames"].u64() == 0);
+		CHECK(w.status().consumers == 0);
+	}
+	SECTION("a producer blocked on a full ring stops promptly")
+	{
+		Proc prod({producer_path(), "--frame-size", "64", "--slots", "16",
+			   "--wait-consumers", "1", "--json", name});
+		Watch w;
+		REQUIRE(w.open(name, 10000));
+		// A lossless consumer that never reads holds the producer up.
+		rb_consumer *stuck = nullptr;
+		REQUIRE(rb_consumer_attach(w.ring, nullptr, &stuck) == 0);
+		REQUIRE(w.frames(16, 10000));
+		uint64_t t0 = now_ms();
+		prod.signal(SIGINT);
+		int rc = prod.wait(10000);
+		rb_consumer_detach(stuck);
+		// The stream could not be ended (no slot for the end marker
+		// within its 2 s): that is reported, and the ring still goes.
+		CHECK(rc == 1);
+		CHECK(now_ms() - t0 < 5000);
+		CHECK(prod.stderr_text().find("rb-producer: ring '" + name +
+					      "': ending the stream") == 0);
+		Json p = prod.summary();
+		CHECK(p["frames"].u64() == 16);
+		CHECK(p["end"].s() == "signal");
+		CHECK_FALSE(shm_exists(name));
+	}
+}
+
+TEST_CASE("stop conditions: --duration, --count, --start", "[programs]")
+{
+	RingGuard guard(unique_name("prog-stop"));
+	const std::string &name = guard.name;
+
+	SECTION("a paced producer runs for its duration; a consumer stops at its count")
+	{
+		Proc cons({consumer_path(), "--wait-ring", "20s", "--count", "100", "--json", name});
+		Proc prod({producer_path(), "--frame-size", "64", "--rate", "1kHz", "--duration",
+			   "300ms", "--wait-consumers", "1", "--json", name});
+		REQUIRE(prod.wait(10000) == 0);
+		REQUIRE(cons.wait(10000) == 0);
+		Json p = prod.summary();
+		CHECK(p["end"].s() == "duration");
+		// Deadlines at 0, 1, ... 299 ms: at most 300 frames, fewer only
+		// if the machine stalled us at the very end.
+		CHECK(p["frames"].u64() <= 300);
+		CHECK(p["frames"].u64() >= 150);
+		CHECK(p["seconds"].d() == Approx(0.3).margin(0.1));
+		Json c = cons.summary();
+		CHECK(c["end"].s() == "count");
+		CHECK(c["frames"].u64() == 100);
+	}
+	SECTION("a consumer's duration ends a wait on an idle ring")
+	{
+		rb_ring_config cfg = small_config(64, 16);
+		Watch w;
+		REQUIRE(rb_ring_create(name.c_str(), &cfg, &w.ring) == 0);
+		uint64_t t0 = now_ms();
+		Proc cons({consumer_path(), "--duration", "200ms", "--json", name});
+		REQUIRE(cons.wait(5000) == 0);
+		CHECK(now_ms() - t0 >= 200);
+		CHECK(cons.summary()["end"].s() == "duration");
+	}
+	SECTION("--start next and newest skip what is already in the ring")
+	{
+		Proc prod({producer_path(), "--frame-size", "64", "--slots", "64", "--rate",
+			   "1kHz", name});
+		Watch w;
+		REQUIRE(w.open(name, 10000));
+		REQUIRE(w.frames(50, 10000));
+		Proc next({consumer_path(), "--start", "next", "--count", "20", "--json", name});
+		Proc newest({consumer_path(), "--start", "newest", "--count", "20", "--json",
+			     name});
+		Proc oldest({consumer_path(), "--start", "oldest", "--count", "20", "--json",
+			     name});
+		REQUIRE(next.wait(10000) == 0);
+		REQUIRE(newest.wait(10000) == 0);
+		REQUIRE(oldest.wait(10000) == 0);
+		prod.signal(SIGINT);
+		REQUIRE(prod.wait(5000) == 0);
+		Json a = next.summary(), b = newest.summary(), c = oldest.summary();
+		CHECK(a["first_seq"].u64() >= 50);
+		CHECK(b["first_seq"].u64() >= 49);
+		// 64 slots, at least 50 frames: the oldest still there is the
+		// first, unless the producer had lapped the ring.
+		CHECK(c["first_seq"].u64() + 64 >= a["first_seq"].u64());
+		CHECK(c["first_seq"].u64() < a["first_seq"].u64());
+		for (const Json *j : {&a, &b, &c}) {
+			CHECK((*j)["frames"].u64() == 20);
+			CHECK((*j)["last_seq"].u64() == (*j)["first_seq"].u64() + 19);
+			CHECK((*j)["gaps"].u64() == 0);
+		}
+	}
+}
+
+TEST_CASE("units people write are accepted", "[programs]")
+{
+	RingGuard guard(unique_name("prog-units"));
+	const std::string &name = guard.name;
+	const std::vector<std::vector<std::string>> cases = {
+		{"--frame-size", "4KiB", "--rate", "10kHz"},
+		{"--frame-size", "1MB", "--slots", "4", "--rate", "50GB/s"},
+		{"--frame-size", "64", "--rate", "500MiB/s"},
+		{"--frame-size", "1KiB", "--rate", "2GB/s"},
+		{"--frame-size", "64", "--rate", "5000fps"},
+		{"--frame-size", "64", "--rate", "5000"},
+		{"--frame-size", "1.5KiB", "--rate", "max", "--duration", "2m"},
+		{"--frame-size", "64", "--duration", "30s", "--rate", "1MHz"},
+	};
+	for (const auto &extra : cases) {
+		std::vector<std::string> args = {producer_path(), "--count", "1k", "--json"};
+		args.insert(args.end(), extra.begin(), extra.end());
+		args.push_back(name);
+		Proc p(args);
+		std::string shown;
+		for (const std::string &a : extra)
+			shown += a + " ";
+		INFO(shown);
+		REQUIRE(p.wait(20000) == 0);
+		Json j = p.summary();
+		CHECK(j["frames"].u64() == 1000);
+		if (extra[1] == "1.5KiB")
+			CHECK(j["frame_bytes"].u64() == 1536);
+		if (extra[1] == "1MB")
+			CHECK(j["frame_bytes"].u64() == 1000000);
+	}
+	// A rate in bytes/s paces frames: 64 KiB/s of 1 KiB frames is 64/s.
+	Proc paced({producer_path(), "--frame-size", "1KiB", "--rate", "64KiB/s", "--count",
+		    "9", "--json", name});
+	REQUIRE(paced.wait(10000) == 0);
+	CHECK(paced.summary()["seconds"].d() == Approx(8.0 / 64).margin(0.1));
+	CHECK_FALSE(shm_exists(name));
+}
+
+TEST_CASE("bad inputs: one clear line, a non-zero exit, nothing left behind",
+	  "[programs]")
+{
+	RingGuard guard(unique_name("prog-bad"));
+	const std::string &name = guard.name;
+	const char *P = "rb-producer", *C = "rb-consumer";
+
+	SECTION("unknown ring")
+	{
+		Proc c({consumer_path(), name});
+		REQUIRE(c.wait(5000) == 1);
+		check_one_error_line(c, C, "no such ring");
+		Proc w({consumer_path(), "--wait-ring", "100ms", name});
+		REQUIRE(w.wait(5000) == 1);
+		check_one_error_line(w, C, "no such ring");
+		Proc a({producer_path(), "--attach", name});
+		REQUIRE(a.wait(5000) == 1);
+		check_one_error_line(a, P, "no such ring");
+	}
+	SECTION("bad units and options")
+	{
+		const std::vector<std::pair<std::vector<std::string>, const char *>> cases = {
+			{{producer_path(), "--rate", "10parsecs", name}, "10parsecs"},
+			{{producer_path(), "--frame-size", "4KB/s", name}, "--frame-size"},
+			{{producer_path(), "--duration", "soon", name}, "--duration"},
+			{{producer_path(), "--count", "1.5", name}, "--count"},
+			{{producer_path(), "--on-full", "explode", name}, "--on-full"},
+			{{producer_path(), "--source", "telescope", name}, "telescope"},
+			{{producer_path(), "--bogus", name}, "--bogus"},
+			{{producer_path(), "--rate"}, "--rate"},
+			{{producer_path()}, "RING"},
+			{{producer_path(), "--attach", "--slots", "16", name}, "--slots"},
+			{{consumer_path(), "--duration", "5parsecs", name}, "5parsecs"},
+			{{consumer_path(), "--start", "middle", name}, "--start"},
+			{{consumer_path(), name, "astrology"}, "astrology"},
+			{{consumer_path(), "--batch", "0", name}, "--batch"},
+			{{consumer_path()}, "RING"},
+		};
+		for (const auto &c : cases) {
+			Proc p(c.first);
+			INFO((c.first.size() > 1 ? c.first[1] : std::string("(no arguments)")));
+			REQUIRE(p.wait(5000) == 2);
+			bool producer = c.first[0] == producer_path();
+			check_one_error_line(p, producer ? P : C, c.second);
+		}
+		CHECK_FALSE(shm_exists(name));
+	}
+	SECTION("bad ring geometry and a frame too big for the ring")
+	{
+		Proc zero({producer_path(), "--slots", "0", name});
+		REQUIRE(zero.wait(5000) == 2);
+		check_one_error_line(zero, P, "--slots");
+		Proc huge({producer_path(), "--slots", "2G", name});
+		REQUIRE(huge.wait(5000) == 2);
+		check_one_error_line(huge, P, "--slots");
+		Proc small({producer_path(), "--source", "adc", "--frame-size", "1KiB", name});
+		REQUIRE(small.wait(5000) == 2);
+		check_one_error_line(small, P, "frame too big");
+		CHECK_FALSE(shm_exists(name));
+
+		rb_ring_config cfg = small_config(64, 16);
+		Watch w;
+		REQUIRE(rb_ring_create(name.c_str(), &cfg, &w.ring) == 0);
+		Proc big({producer_path(), "--attach", "--frame-size", "128", name});
+		REQUIRE(big.wait(5000) == 1);
+		check_one_error_line(big, P, "frame too big");
+		Proc cam({producer_path(), "--attach", "--source", "camera", "--width", "8",
+			  "--height", "8", name});
+		REQUIRE(cam.wait(5000) == 1);
+		check_one_error_line(cam, P, "frame too big");
+		Proc exists({producer_path(), name});
+		REQUIRE(exists.wait(5000) == 1);
+		check_one_error_line(exists, P, "already exists");
+		CHECK(w.status().producer_pid == 0); // nobody stayed attached
+	}
+	SECTION("a slot count that is not a power of two is rounded up, with a note")
+	{
+		Proc p({producer_path(), "--slots", "100", "--count", "1", "--json", name});
+		REQUIRE(p.wait(5000) == 0);
+		CHECK(p.summary()["slots"].u64() == 128);
+		CHECK(p.stderr_text().find("rb-producer: note: --slots 100 rounded up to 128") == 0);
+	}
+	SECTION("a foreign segment is not taken for a ring")
+	{
+		int fd = open(shm_path(name).c_str(), O_CREAT | O_EXCL | O_WRONLY, 0600);
+		REQUIRE(fd >= 0);
+		std::vector<char> junk(8192);
+		for (size_t i = 0; i < junk.size(); i++)
+			junk[i] = (char)(i * 131 + 7);
+		REQUIRE(write(fd, junk.data(), junk.size()) == (ssize_t)junk.size());
+		close(fd);
+		Proc c({consumer_path(), name});
+		REQUIRE(c.wait(5000) == 1);
+		check_one_error_line(c, C, "not a ringbuf ring");
+		Proc p({producer_path(), "--attach", name});
+		REQUIRE(p.wait(5000) == 1);
+		check_one_error_line(p, P, "not a ringbuf ring");
+		Proc s({consumer_path(), "--wait-ring", "1s", name, "stats"});
+		REQUIRE(s.wait(5000) == 1);
+		check_one_error_line(s, C, "not a ringbuf ring");
+	}
+	SECTION("a corrupted ring header is reported as such")
+	{
+		rb_ring_config cfg = small_config(64, 16);
+		rb_ring *ring = nullptr;
+		REQUIRE(rb_ring_create(name.c_str(), &cfg, &ring) == 0);
+		rb_ring_close(ring);
+		int fd = open(shm_path(name).c_str(), O_RDWR);
+		REQUIRE(fd >= 0);
+		uint64_t frame_bytes = 65; // offset 24: covered by the checksum
+		REQUIRE(pwrite(fd, &frame_bytes, sizeof(frame_bytes), 24) == 8);
+		close(fd);
+		Proc c({consumer_path(), name});
+		REQUIRE(c.wait(5000) == 1);
+		check_one_error_line(c, C, "corrupt");
+	}
+}

@@ -1,0 +1,200 @@
+/*
+ * Helpers shared by the ringbuf programs (rb-producer, rb-consumer):
+ * messages, units, clocks, signals, the live status line, JSON summaries,
+ * stream header text and the counter test pattern. One concept per .c file;
+ * this header declares them all, grouped by file.
+ *
+ * Like the library, nothing here exits: functions return 0 or -errno and
+ * the programs decide what to say and with which exit status.
+ */
+#ifndef RB_CLI_H
+#define RB_CLI_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <ringbuf/ringbuf.h>
+
+/* Exit statuses shared by the programs (documented in their --help). */
+#define CLI_EXIT_OK 0     /* done, or stopped by SIGINT/SIGTERM */
+#define CLI_EXIT_FAIL 1   /* a runtime error: ring, I/O, producer died */
+#define CLI_EXIT_USAGE 2  /* bad options, operands or units */
+#define CLI_EXIT_VERIFY 3 /* rb-consumer verify found gaps or bad bytes */
+
+#define CLI_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+/* ---- messages (msg.c) ------------------------------------------------ */
+
+/* The name every message starts with ("rb-producer"). */
+void cli_set_program(const char *name);
+const char *cli_program(void);
+/* One line on stderr: "<program>: <message>". */
+void cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
+/* One line on stderr: "<program>: note: <message>". */
+void cli_note(const char *fmt, ...) CLI_PRINTF(1, 2);
+/*
+ * Reports an option value that did not parse: "--rate: '10parsecs': not a
+ * rate (e.g. 10kHz, 5000fps, 2GB/s)". rc is what the parser returned.
+ * Returns CLI_EXIT_USAGE so that callers can `return cli_bad_value(...)`.
+ */
+int cli_bad_value(const char *option, const char *text, int rc,
+		  const char *expected);
+
+/*
+ * Reports what getopt_long rejected (c is the '?' or ':' it returned; the
+ * programs set opterr = 0 and start optstring with ':' so that getopt's
+ * own messages, which begin with the full argv[0], stay silent).
+ * Returns CLI_EXIT_USAGE.
+ */
+int cli_option_error(int c, char **argv);
+
+/* ---- units (units.c) ------------------------------------------------- */
+
+/*
+ * All parsers accept a decimal number (fraction and exponent allowed where
+ * the result makes sense) followed by a unit, no space. They return 0,
+ * -EINVAL when the text is not of that kind, or -ERANGE when it is too
+ * large (or not a whole number where one is needed).
+ */
+
+/* Bytes: 64, 4KiB, 1MiB (2^20), 1MB (10^6), 1.5GiB; B optional: 4Ki, 4k. */
+int cli_parse_size(const char *text, uint64_t *out);
+/* A count: 1000000, 1e6, 10k, 2M (SI prefixes, whole numbers only). */
+int cli_parse_count(const char *text, uint64_t *out);
+/* A duration in ns: 500ms, 30s, 2m, 1h, 100us, 250ns; a plain number is s. */
+int cli_parse_duration(const char *text, uint64_t *out_ns);
+/* A frequency in Hz: 1MHz, 48kHz, 1000, 1M. */
+int cli_parse_frequency(const char *text, double *out_hz);
+
+enum cli_rate_unit {
+	CLI_RATE_UNLIMITED = 0, /* "max": as fast as possible */
+	CLI_RATE_FRAMES,        /* frames per second */
+	CLI_RATE_BYTES,         /* bytes per second */
+};
+
+struct cli_rate {
+	enum cli_rate_unit unit;
+	double per_second;
+};
+
+/* Frames/s: 10kHz, 5000fps, 5000, 5000/s; bytes/s: 2GB/s, 500MiB/s; max. */
+int cli_parse_rate(const char *text, struct cli_rate *out);
+
+/* "1.23 M" + unit, scaled by powers of 1000; returns buf. */
+char *cli_format_si(char *buf, size_t size, double value, const char *unit);
+
+/* ---- clocks (clock.c) ------------------------------------------------ */
+
+/* CLOCK_MONOTONIC in ns: the clock frame time stamps and deadlines use. */
+uint64_t cli_now_ns(void);
+/* Sleeps until the monotonic deadline; -EINTR when a signal came first. */
+int cli_sleep_until(uint64_t deadline_ns);
+/* Sleeps for ns (interruptible, like cli_sleep_until). */
+int cli_sleep_for(uint64_t ns);
+/* Current UTC time as ISO 8601 with milliseconds: 2024-05-01T12:00:00.123Z. */
+void cli_utc_iso8601(char *buf, size_t size);
+
+/* ---- signals (signals.c) --------------------------------------------- */
+
+/*
+ * The number of the first SIGINT/SIGTERM received, 0 until then. The
+ * library's rb_consumer_options.cancel takes a `const volatile int *`, and
+ * sig_atomic_t is int on every target we build for (checked in signals.c),
+ * so &cli_stop can be handed to it directly.
+ */
+extern volatile sig_atomic_t cli_stop;
+
+/*
+ * Installs the SIGINT/SIGTERM handler that sets cli_stop, without
+ * SA_RESTART so that blocking calls return EINTR at once, and with
+ * SA_RESETHAND so that a second Ctrl-C kills a program stuck in shutdown.
+ * Also ignores SIGPIPE: a closed output is reported as EPIPE instead.
+ */
+int cli_signals_install(void);
+/* "SIGINT", "SIGTERM", or "signal N". */
+const char *cli_signal_name(int sig);
+
+/* ---- status line (status.c) ------------------------------------------ */
+
+struct cli_status {
+	FILE *out;
+	bool enabled;
+	bool shown;       /* a line is on screen and must be cleared */
+	uint64_t next_ns; /* when the next refresh is due */
+};
+
+/*
+ * Enabled when `out` is a terminal. The environment variable RB_STATUS
+ * overrides: "always" or "never" (for tests and for logging to files).
+ */
+void cli_status_init(struct cli_status *s, FILE *out);
+/* True about twice a second while enabled: time to call print. */
+bool cli_status_due(struct cli_status *s, uint64_t now_ns);
+/* Rewrites the line in place ("\r...\033[K"). */
+void cli_status_print(struct cli_status *s, const char *fmt, ...) CLI_PRINTF(2, 3);
+/* Erases the line, so the summary starts on a clean one. */
+void cli_status_clear(struct cli_status *s);
+
+/* ---- JSON (json.c) --------------------------------------------------- */
+
+#define CLI_JSON_MAX_DEPTH 16
+
+/*
+ * Writes one JSON object on one line, straight to a stream. `key` is the
+ * member name inside objects and must be NULL inside arrays. Strings are
+ * escaped, so the object never spans lines; non-finite doubles are null.
+ */
+struct cli_json {
+	FILE *out;
+	int depth;
+	bool first[CLI_JSON_MAX_DEPTH];
+};
+
+void cli_json_begin(struct cli_json *j, FILE *out);
+/* Closes the top-level object, ends the line and flushes. */
+void cli_json_end(struct cli_json *j);
+void cli_json_object(struct cli_json *j, const char *key);
+void cli_json_object_end(struct cli_json *j);
+void cli_json_array(struct cli_json *j, const char *key);
+void cli_json_array_end(struct cli_json *j);
+void cli_json_u64(struct cli_json *j, const char *key, uint64_t v);
+void cli_json_i64(struct cli_json *j, const char *key, int64_t v);
+void cli_json_double(struct cli_json *j, const char *key, double v);
+void cli_json_string(struct cli_json *j, const char *key, const char *v);
+void cli_json_bool(struct cli_json *j, const char *key, bool v);
+void cli_json_null(struct cli_json *j, const char *key);
+
+/* ---- stream header (header.c) ---------------------------------------- */
+
+/*
+ * The stream header is key=value lines (see rb-producer). Copies the value
+ * of `key` into `value` (truncated to size - 1); false if absent.
+ */
+bool cli_header_get(const char *text, const char *key, char *value, size_t size);
+/* "1024x4" -> dims {1024, 4}, ndim 2. -EINVAL if malformed. */
+int cli_parse_shape(const char *text, uint64_t dims[RB_MAX_DIMS], uint32_t *ndim);
+/* The inverse: "1024x4". */
+void cli_format_shape(char *buf, size_t size, const uint64_t *dims, uint32_t ndim);
+
+/* ---- counter pattern (pattern.c) ------------------------------------- */
+
+/*
+ * The bytes of a `counter` frame, a function of its sequence number only:
+ *
+ *     byte i of frame seq = byte (i % 8) of the little-endian 64-bit word
+ *                           seq * 0x9E3779B97F4A7C15 + i / 8
+ *
+ * The odd multiplier (2^64 / golden ratio) makes neighbouring frames
+ * differ in every word, so a frame delivered under the wrong sequence
+ * number, a stale slot or a torn write are all caught, and the per-word
+ * "+ i / 8" makes a shifted or repeated word inside a frame fail too.
+ * Same function as fill_pattern() in tests/test_support.cpp.
+ */
+void cli_counter_fill(void *data, uint64_t length, uint64_t seq);
+/* Offset of the first byte that differs, or `length` if all match. */
+uint64_t cli_counter_check(const void *data, uint64_t length, uint64_t seq);
+
+#endif /* RB_CLI_H */
