@@ -86,6 +86,9 @@ struct rb_ring {
 	uint32_t max_consumers;
 	uint32_t stream_header_bytes;
 	uint64_t initial_seq;
+	uint32_t slot_align;
+	uint32_t create_flags;
+	uint64_t created_ns;
 	struct rb_frame_type type;
 	enum rb_pages pages;
 	struct rb_shm_header *header;

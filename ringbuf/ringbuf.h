@@ -153,8 +153,23 @@ uint32_t rb_ring_max_consumers(const struct rb_ring *ring);
 uint64_t rb_ring_segment_bytes(const struct rb_ring *ring);
 const struct rb_frame_type *rb_ring_frame_type(const struct rb_ring *ring);
 enum rb_pages rb_ring_pages(const struct rb_ring *ring);
-/* Start of the slot area and its length, for registering I/O buffers. */
+uint32_t rb_ring_slot_align(const struct rb_ring *ring);
+uint64_t rb_ring_initial_seq(const struct rb_ring *ring);
+uint32_t rb_ring_stream_header_capacity(const struct rb_ring *ring);
+/* CLOCK_REALTIME at creation, in nanoseconds. */
+uint64_t rb_ring_created_ns(const struct rb_ring *ring);
+/* The RB_CREATE_* flags the ring was created with. */
+uint32_t rb_ring_create_flags(const struct rb_ring *ring);
+/* Start of the slot area (slot_count * slot_stride bytes), for registering
+ * I/O buffers. */
 void *rb_ring_slots(const struct rb_ring *ring);
+
+/*
+ * Calls fn(name, arg) for every ring on this machine (every /dev/shm entry
+ * named like a ring; it may still fail to open). Stops early and returns
+ * fn's value if it is non-zero; returns 0 or -errno otherwise.
+ */
+int rb_ring_foreach(int (*fn)(const char *name, void *arg), void *arg);
 
 /* A consistent snapshot of the counters, for monitors. */
 struct rb_ring_status {
@@ -164,6 +179,8 @@ struct rb_ring_status {
 	uint32_t producer_pid;   /* 0 when none */
 	int producer_alive;
 	int stream_open;         /* 1 between begin and end of stream */
+	int producer_blocked;    /* the producer sleeps waiting for space */
+	uint64_t producer_waits_for; /* read_seq it needs, when blocked */
 	uint32_t consumers;      /* attached consumers */
 };
 int rb_ring_get_status(struct rb_ring *ring, struct rb_ring_status *out);
@@ -176,6 +193,8 @@ struct rb_consumer_status {
 	uint64_t read_seq;
 	uint64_t frames;
 	uint64_t lost;
+	int sleeping;         /* asleep waiting for frames */
+	uint64_t wakes_at;    /* write_seq it waits for, when sleeping */
 	char label[32];
 };
 /* Fills up to `max` entries, returns how many consumers are attached. */

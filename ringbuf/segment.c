@@ -8,6 +8,7 @@
  * creators cannot clobber each other. (glibc's shm_open keeps its objects in
  * /dev/shm, so the link and shm_open see the same files.)
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -204,6 +205,9 @@ rb_header_validate(const struct rb_shm_header *h, uint64_t segment_bytes,
 	ring->max_consumers = h->max_consumers;
 	ring->stream_header_bytes = h->stream_header_bytes;
 	ring->initial_seq = h->initial_seq;
+	ring->slot_align = h->slot_align;
+	ring->created_ns = h->created_ns;
+	ring->create_flags = h->create_flags;
 	ring->type = t;
 	ring->pages = (enum rb_pages)h->pages;
 	return 0;
@@ -576,6 +580,32 @@ uint64_t rb_ring_segment_bytes(const struct rb_ring *r) { return r->segment_byte
 const struct rb_frame_type *rb_ring_frame_type(const struct rb_ring *r) { return &r->type; }
 enum rb_pages rb_ring_pages(const struct rb_ring *r) { return r->pages; }
 void *rb_ring_slots(const struct rb_ring *r) { return r->slots; }
+uint32_t rb_ring_slot_align(const struct rb_ring *r) { return r->slot_align; }
+uint64_t rb_ring_initial_seq(const struct rb_ring *r) { return r->initial_seq; }
+uint32_t rb_ring_stream_header_capacity(const struct rb_ring *r) { return r->stream_header_bytes; }
+uint64_t rb_ring_created_ns(const struct rb_ring *r) { return r->created_ns; }
+uint32_t rb_ring_create_flags(const struct rb_ring *r) { return r->create_flags; }
+
+int
+rb_ring_foreach(int (*fn)(const char *name, void *arg), void *arg)
+{
+	DIR *dir = opendir(RB_SHM_DIR);
+	struct dirent *e;
+	int rc = 0;
+
+	if (dir == NULL)
+		return -errno;
+	while (rc == 0 && (e = readdir(dir)) != NULL) {
+		const char *name = e->d_name + strlen(RB_SHM_PREFIX);
+
+		if (strncmp(e->d_name, RB_SHM_PREFIX, strlen(RB_SHM_PREFIX)) != 0 ||
+		    rb_name_check(name) != 0)
+			continue; /* not ours, or a ring still being created */
+		rc = fn(name, arg);
+	}
+	closedir(dir);
+	return rc;
+}
 
 int
 rb_ring_get_status(struct rb_ring *ring, struct rb_ring_status *out)
@@ -593,6 +623,8 @@ rb_ring_get_status(struct rb_ring *ring, struct rb_ring_status *out)
 		out->producer_alive = rb_owner_alive(owner, ck_pr_load_64(&p->start_time));
 	}
 	out->stream_open = ck_pr_load_64(&p->stream_state) == RB_STREAM_OPEN;
+	out->producer_waits_for = ck_pr_load_64(&p->wait_target);
+	out->producer_blocked = out->producer_waits_for != 0;
 	for (i = 0; i < ring->max_consumers; i++)
 		if (RB_OWNER_STATE(rb_load_acquire_64(&ring->consumers[i].owner)) ==
 		    RB_OWNER_ACTIVE)
@@ -622,6 +654,8 @@ rb_ring_consumers(struct rb_ring *ring, struct rb_consumer_status *out,
 			s->read_seq = ck_pr_load_64(&rec->read_seq);
 			s->frames = ck_pr_load_64(&rec->frames);
 			s->lost = ck_pr_load_64(&rec->lost);
+			s->wakes_at = ck_pr_load_64(&rec->wake_target);
+			s->sleeping = s->wakes_at != 0;
 			/* The label is peer-written: copy and terminate it. */
 			memcpy(s->label, rec->label, sizeof(s->label));
 			s->label[sizeof(s->label) - 1] = '\0';

@@ -335,3 +335,32 @@ TEST_CASE("error codes have sentences")
 	CHECK(rb_elem_parse("f33") == -EINVAL);
 	CHECK(rb_elem_size(RB_ELEM_C128) == 16);
 }
+
+TEST_CASE("rings are listed, and monitors see their geometry")
+{
+	RingGuard g(unique_name("list"));
+	rb_ring_config cfg = small_config(100, 8);
+	cfg.slot_align = 128;
+	cfg.initial_seq = 7;
+	make_ring(g.name, cfg);
+	struct Found {
+		std::string want;
+		bool seen = false;
+	} found{g.name};
+	int rc = rb_ring_foreach([](const char *name, void *arg) {
+		auto *f = static_cast<Found *>(arg);
+		if (f->want == name)
+			f->seen = true;
+		return 0;
+	}, &found);
+	CHECK(rc == 0);
+	CHECK(found.seen);
+	rb_ring *r = nullptr;
+	REQUIRE(rb_ring_open(g.name.c_str(), &r) == 0);
+	CHECK(rb_ring_slot_align(r) == 128);
+	CHECK(rb_ring_slot_stride(r) == 128);
+	CHECK(rb_ring_initial_seq(r) == 7);
+	CHECK(rb_ring_stream_header_capacity(r) == 16384);
+	CHECK(rb_ring_created_ns(r) > 0);
+	rb_ring_close(r);
+}
