@@ -38,6 +38,7 @@ struct rb_producer {
 	uint64_t next;       /* next seq to acquire */
 	uint64_t committed;  /* write_seq as we last published it */
 	uint64_t limit;      /* may acquire seqs below it without a rescan */
+	uint64_t published_limit; /* claim_limit as we last stored it */
 	uint64_t spin_ns;
 	uint32_t next_flags; /* RB_FRAME_STREAM_START for the next commit */
 };
@@ -89,7 +90,14 @@ rb_lossless_min(struct rb_ring *ring, uint64_t m)
 	return m;
 }
 
-/* Recomputes claim_limit from the consumer records (see top of file). */
+/*
+ * Recomputes claim_limit from the consumer records (see top of file).
+ *
+ * Publishing a new limit takes a store, a fence and a second scan (the
+ * producer's half of the join handshake). When the limit is unchanged the
+ * published value was already fenced before this scan began, so the scan
+ * itself is the second look: spinning on a full ring then costs only loads.
+ */
 static void
 rb_refresh_limit(struct rb_producer *p)
 {
@@ -97,13 +105,17 @@ rb_refresh_limit(struct rb_producer *p)
 	uint64_t m = rb_lossless_min(ring, p->committed);
 	uint64_t m2;
 
+	if (m + ring->slot_count == p->published_limit) {
+		p->limit = p->published_limit;
+		return;
+	}
 	rb_store_then_fence_64(&ring->producer->claim_limit, m + ring->slot_count);
 	m2 = rb_lossless_min(ring, m);
 	if (m2 < m) {
 		m = m2;
-		rb_store_release_64(&ring->producer->claim_limit, m + ring->slot_count);
+		rb_store_then_fence_64(&ring->producer->claim_limit, m + ring->slot_count);
 	}
-	p->limit = m + ring->slot_count;
+	p->limit = p->published_limit = m + ring->slot_count;
 }
 
 /* Every wait slice: evict dead lossless consumers that hold us up. */
@@ -221,6 +233,7 @@ rb_producer_attach(struct rb_ring *ring, const struct rb_producer_options *optio
 	p->spin_ns = options && options->spin_ns ? options->spin_ns : RB_DEFAULT_SPIN_NS;
 	p->committed = p->next = rb_load_acquire_64(&shm->write_seq);
 	p->limit = p->next; /* rescan before the first acquire */
+	p->published_limit = UINT64_MAX; /* publish at the first refresh */
 	if (p->next >= RB_SEQ_LIMIT - ring->slot_count) {
 		free(p);
 		rb_store_release_64(&shm->owner, RB_OWNER_MAKE(0, RB_OWNER_GEN(claiming),

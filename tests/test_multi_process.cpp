@@ -281,3 +281,39 @@ TEST_CASE("an idle consumer sleeps on the futex instead of spinning")
 	rb_ring_close(r);
 	munmap(res, sizeof(Shared));
 }
+
+TEST_CASE("a consumer asking for k frames is woken about once per k frames")
+{
+	RingGuard g(unique_name("mp"));
+	rb_ring_config cfg = small_config(64, 256);
+	rb_ring *r = nullptr;
+	REQUIRE(rb_ring_create(g.name.c_str(), &cfg, &r) == 0);
+	Shared *res = shared_results();
+	const uint64_t total = 3200, k = 64;
+	Child c;
+	spawn(c, [&] { return consume(g.name, 0, (uint32_t)k, 0, res); });
+	REQUIRE(consumers_attached(r, 1));
+	rb_producer *p = nullptr;
+	REQUIRE(rb_producer_attach(r, nullptr, &p) == 0);
+	REQUIRE(rb_producer_begin_stream(p, "") == 0);
+	// A slow stream (a frame every ~100 us): a consumer woken per frame
+	// would sleep and wake ~3200 times.
+	for (uint64_t i = 0; i < total; i++) {
+		rb_frame f;
+		REQUIRE(rb_producer_acquire(p, &f, 10ull * 1000000000ull) == 0);
+		f.length = 64;
+		fill_pattern(f.data, 64, f.seq);
+		REQUIRE(rb_producer_commit(p, &f) == 0);
+		usleep(100);
+	}
+	REQUIRE(rb_producer_detach(p, RB_FOREVER) == 0);
+	CHECK(c.wait(30000) == 0);
+	CHECK(res->frames[0] == total);
+	CHECK(res->bad[0] == 0);
+	INFO("wakeups " << res->wakeups[0]);
+	// One sleep per k frames, plus one per 100 ms wait slice it sleeps
+	// through (the run takes well under 5 s).
+	CHECK(res->wakeups[0] <= total / k + 50);
+	rb_ring_close(r);
+	munmap(res, sizeof(Shared));
+}
