@@ -1,0 +1,1332 @@
+#!/usr/bin/python3
+"""Independent reader of ringbuf rings, written from docs/FORMAT.md alone.
+
+Standard library only (mmap, struct, os, ctypes).  Run with /usr/bin/python3.
+
+    reader.py validate NAME
+    reader.py read NAME --count N [--lossless] [--pattern counter]
+                       [--timeout S] [--ready FILE] [--futex]
+                       [--start oldest|next] [--expect-len L]
+                       [--eos-wait S] [--poll-ms MS] [--label TEXT]
+                       [--atomics auto|asm|libatomic|weak] [--no-evict]
+    reader.py status NAME
+
+Section numbers (§) refer to docs/FORMAT.md.  Places where the document had
+to be interpreted are marked "ASSUMPTION" or "DOC GAP".
+
+Atomic read-modify-write operations (needed only by --lossless, §6
+"Registering") are issued by a few hand-assembled x86-64 instructions placed
+in an executable anonymous mapping and called through ctypes (no compiler is
+involved: the machine code bytes are written out below).  If the system
+refuses executable mappings, libatomic.so.1 (through ctypes) is used; if that
+is missing too, a "weak" emulation is used whose lost guarantees are listed in
+WeakAtomics.
+"""
+
+import ctypes
+import errno
+import json
+import mmap
+import os
+import signal
+import stat
+import struct
+import sys
+import time
+
+U64 = (1 << 64) - 1
+
+# ---------------------------------------------------------------- constants
+MAGIC = 0x31465542474E4952                  # §3.1 "RINGBUF1"
+LAYOUT_VERSION = 1
+HEADER_BYTES = 256
+PRODUCER_OFFSET = 256
+CONSUMERS_OFFSET = 768
+CONSUMER_BYTES = 256
+DESCRIPTOR_BYTES = 64
+SEQ_LIMIT = 1 << 62                          # §1.3
+SEQ_WRITING = U64                            # §1.3
+THP_PAGE = 2097152                           # §2.1
+NORMAL_PAGE = 4096
+
+# Producer block, absolute offsets (§3.2)
+P_WRITE_SEQ = 256
+P_FRAMES_DROPPED = 264
+P_CLAIM_LIMIT = 272
+P_OWNER = 384
+P_START_TIME = 392
+P_STREAM_STATE = 400
+P_EOS_SEQ = 408
+P_WAIT_TARGET = 416
+P_DOORBELL = 512
+P_SLEEP_MASK = 640
+
+# Consumer record, relative offsets (§3.3)
+C_READ_SEQ = 0
+C_FRAMES = 8
+C_LOST = 16
+C_OWNER = 128
+C_START_TIME = 136
+C_WAKE_TARGET = 144
+C_DOORBELL = 152
+C_MODE = 156
+C_LABEL = 160
+
+# Descriptor, relative offsets (§3.4)
+D_SEQ = 0
+D_LENGTH = 8
+D_TIMESTAMP = 16
+D_FLAGS = 24
+
+# Stream header, relative offsets (§3.5)
+SH_GENERATION = 0
+SH_START_SEQ = 8
+SH_LENGTH = 16
+SH_TEXT = 64
+
+# Owner states (§3.6.1)
+OWNER_FREE, OWNER_CLAIMING, OWNER_ACTIVE, OWNER_EVICTING = 0, 1, 2, 3
+# Stream states (§3.6.2)
+STREAM_NONE, STREAM_OPEN, STREAM_ENDED, STREAM_ABANDONED = 0, 1, 2, 3
+# Frame flags (§3.6.3)
+FRAME_STREAM_START, FRAME_EOS, FRAME_INCOMPLETE = 0x1, 0x2, 0x4
+MODE_LOSSY = 1
+
+ELEM_SIZE = {1: 1, 2: 2, 3: 4, 4: 8, 5: 1, 6: 2, 7: 4, 8: 8, 9: 4, 10: 8,
+             11: 8, 12: 16}                  # §3.6.5
+
+# Error codes (§4.1)
+ERRNAMES = {
+    -124: "RB_E_NOT_A_RING", -93: "RB_E_VERSION", -74: "RB_E_CORRUPT",
+    -61: "RB_E_EOS", -130: "RB_E_PRODUCER_DEAD", -116: "RB_E_OVERRUN",
+    -67: "RB_E_EVICTED", -87: "RB_E_TOO_MANY", -16: "RB_E_BUSY",
+    -11: "RB_E_WOULD_BLOCK", -22: "EINVAL",
+}
+RB_E_NOT_A_RING = -124
+RB_E_VERSION = -93
+RB_E_CORRUPT = -74
+RB_E_TOO_MANY = -87
+
+# Futex (§5.9)
+SYS_FUTEX = 202
+FUTEX_WAIT = 0
+FUTEX_WAKE = 1
+WAIT_SLICE = 0.1                              # RB_WAIT_SLICE_NS, §5.9/§7
+
+NAME_CHARS = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                 b"0123456789._-")
+
+
+class ValidationError(Exception):
+    def __init__(self, step, check, code):
+        super().__init__("step %d: %s" % (step, check))
+        self.step, self.check, self.code = step, check, code
+
+    def line(self):
+        name = ERRNAMES.get(self.code)
+        if name is None:
+            try:
+                name = errno.errorcode[-self.code]
+            except KeyError:
+                name = "?"
+        return "FAIL step %d: %s (%s %d)" % (self.step, self.check, name,
+                                             self.code)
+
+
+class RingError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- validation
+def fnv1a64(data):                            # §4.2
+    h = 0xCBF29CE484222325
+    for b in data:
+        h ^= b
+        h = (h * 0x100000001B3) & U64
+    return h
+
+
+def round_up(v, a):
+    """§2.1 round_up; None on overflow (a is a power of two)."""
+    if v > U64 - (a - 1):
+        return None
+    return (v + a - 1) & ~(a - 1) & U64
+
+
+def add(a, b):
+    r = a + b
+    return None if r > U64 else r
+
+
+def mul(a, b):
+    r = a * b
+    return None if r > U64 else r
+
+
+def is_pow2(v):
+    return v != 0 and (v & (v - 1)) == 0
+
+
+def valid_name(name):                         # §1.1
+    b = name.encode("utf-8", "surrogateescape")
+    return (1 <= len(b) <= 200 and all(c in NAME_CHARS for c in b)
+            and not b.startswith(b"."))
+
+
+HDR_FMT = "<QIIQQQIIIIQQQQQII4QQQII II80sQ".replace(" ", "")
+HDR_FIELDS = ("magic layout_version header_bytes segment_bytes frame_bytes "
+              "slot_stride slot_count slot_align max_consumers "
+              "stream_header_bytes producer_offset consumers_offset "
+              "descriptors_offset stream_header_offset slots_offset "
+              "elem_type ndim d0 d1 d2 d3 initial_seq created_ns "
+              "create_flags pages consumer_bytes descriptor_bytes reserved "
+              "checksum").split()
+assert struct.calcsize(HDR_FMT) == 256
+
+
+def parse_header(copy):
+    # The header is a private copy (§3.1), so the '<' (standard, byte-wise)
+    # formats are fine here; only shared control words need native loads.
+    h = dict(zip(HDR_FIELDS, struct.unpack(HDR_FMT, copy)))
+    h["dims"] = [h.pop("d0"), h.pop("d1"), h.pop("d2"), h.pop("d3")]
+    return h
+
+
+def compute_geometry(h):
+    """§2.1.  Returns dict or None on any 64-bit overflow (§4.1 step 11)."""
+    page = THP_PAGE if h["pages"] == 1 else NORMAL_PAGE
+    g = {}
+    g["slot_stride"] = round_up(h["frame_bytes"], h["slot_align"])
+    if g["slot_stride"] is None:
+        return None
+    v = add(768, mul(256, h["max_consumers"]))
+    g["stream_header_offset"] = round_up(v, 128)
+    v = add(g["stream_header_offset"], 64 + h["stream_header_bytes"])
+    if v is None:
+        return None
+    g["descriptors_offset"] = round_up(v, 128)
+    if g["descriptors_offset"] is None:
+        return None
+    v = add(g["descriptors_offset"], mul(64, h["slot_count"]))
+    if v is None:
+        return None
+    g["slots_offset"] = round_up(v, max(h["slot_align"], 4096))
+    if g["slots_offset"] is None:
+        return None
+    m = mul(h["slot_count"], g["slot_stride"])
+    if m is None:
+        return None
+    v = add(g["slots_offset"], m)
+    if v is None:
+        return None
+    g["segment_bytes"] = round_up(v, page)
+    if g["segment_bytes"] is None:
+        return None
+    return g
+
+
+def validate_open(name, writable=False):
+    """Runs every check of §4.1 in order.  Returns (fd, mm, header dict).
+
+    Raises ValidationError with the step number of the first failing check.
+    """
+    if not valid_name(name):                                      # step 1
+        raise ValidationError(1, "ring name violates §1.1", -errno.EINVAL)
+    path = "/dev/shm/rb-" + name
+    try:                                                          # step 2
+        fd = os.open(path, (os.O_RDWR if writable else os.O_RDONLY)
+                     | os.O_CLOEXEC)
+    except OSError as e:
+        raise ValidationError(2, "open %s: %s" % (path, e.strerror),
+                              -e.errno)
+    try:
+        st = os.fstat(fd)                                         # step 3
+        if not stat.S_ISREG(st.st_mode) or st.st_size < 8:
+            raise ValidationError(3, "not a regular file of >= 8 bytes",
+                                  RB_E_NOT_A_RING)
+        size = st.st_size
+        copy = os.pread(fd, 256, 0)                               # step 4
+        if len(copy) < 256:
+            code = (RB_E_CORRUPT if len(copy) >= 8 and
+                    struct.unpack_from("<Q", copy)[0] == MAGIC
+                    else RB_E_NOT_A_RING)
+            raise ValidationError(4, "short header read (%d bytes)"
+                                  % len(copy), code)
+        h = parse_header(copy)
+        if h["magic"] != MAGIC:                                   # step 5
+            raise ValidationError(5, "magic 0x%016x != 0x%016x"
+                                  % (h["magic"], MAGIC), RB_E_NOT_A_RING)
+        if h["layout_version"] != LAYOUT_VERSION:                 # step 6
+            raise ValidationError(6, "layout_version %d != 1"
+                                  % h["layout_version"], RB_E_VERSION)
+        cs = fnv1a64(copy[0:248])                                 # step 7
+        if h["checksum"] != cs:
+            raise ValidationError(7, "checksum 0x%016x != FNV1a64 0x%016x"
+                                  % (h["checksum"], cs), RB_E_CORRUPT)
+        for f, want in (("header_bytes", 256), ("consumer_bytes", 256),
+                        ("descriptor_bytes", 64), ("producer_offset", 256),
+                        ("consumers_offset", 768)):               # step 8
+            if h[f] != want:
+                raise ValidationError(8, "%s %d != %d" % (f, h[f], want),
+                                      RB_E_CORRUPT)
+        bad = None                                                # step 9
+        if h["frame_bytes"] == 0:
+            bad = "frame_bytes == 0"
+        elif not is_pow2(h["slot_count"]) or h["slot_count"] > (1 << 30):
+            bad = "slot_count %d" % h["slot_count"]
+        elif not is_pow2(h["slot_align"]) or h["slot_align"] < 64:
+            bad = "slot_align %d" % h["slot_align"]
+        elif not 1 <= h["max_consumers"] <= 256:
+            bad = "max_consumers %d" % h["max_consumers"]
+        elif not 4096 <= h["stream_header_bytes"] <= 1048576:
+            bad = "stream_header_bytes %d" % h["stream_header_bytes"]
+        elif h["initial_seq"] >= SEQ_LIMIT:
+            bad = "initial_seq %d" % h["initial_seq"]
+        elif h["pages"] > 1:
+            bad = "pages %d" % h["pages"]
+        if bad:
+            raise ValidationError(9, "range: " + bad, RB_E_CORRUPT)
+        if any(h["reserved"]):                                    # step 10
+            raise ValidationError(10, "reserved bytes not zero",
+                                  RB_E_CORRUPT)
+        g = compute_geometry(h)                                   # step 11
+        if g is None:
+            raise ValidationError(11, "geometry overflows 64 bits",
+                                  RB_E_CORRUPT)
+        for f in ("slot_stride", "stream_header_offset",
+                  "descriptors_offset", "slots_offset",
+                  "segment_bytes"):                               # step 12
+            if h[f] != g[f]:
+                raise ValidationError(12, "%s %d != computed %d"
+                                      % (f, h[f], g[f]), RB_E_CORRUPT)
+        if h["segment_bytes"] != size:                            # step 13
+            raise ValidationError(13, "segment_bytes %d != file size %d"
+                                  % (h["segment_bytes"], size), RB_E_CORRUPT)
+        et, nd, dims = h["elem_type"], h["ndim"], h["dims"]       # step 14
+        if et == 0:
+            if nd != 0 or any(dims):
+                raise ValidationError(14, "untyped with ndim/dims set",
+                                      RB_E_CORRUPT)
+        else:
+            if not (1 <= et <= 12 and 1 <= nd <= 4):
+                raise ValidationError(14, "elem_type %d / ndim %d"
+                                      % (et, nd), RB_E_CORRUPT)
+            for i in range(4):
+                if (i < nd) != (dims[i] != 0):
+                    raise ValidationError(14, "dims[%d] = %d" % (i, dims[i]),
+                                          RB_E_CORRUPT)
+            total = ELEM_SIZE[et]
+            for i in range(nd):
+                if total > U64 // dims[i]:
+                    raise ValidationError(14, "type size overflows",
+                                          RB_E_CORRUPT)
+                total *= dims[i]
+            if total > h["frame_bytes"]:
+                raise ValidationError(14, "type size %d > frame_bytes %d"
+                                      % (total, h["frame_bytes"]),
+                                      RB_E_CORRUPT)
+        try:                                                      # step 15
+            prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
+            mm = mmap.mmap(fd, h["segment_bytes"], flags=mmap.MAP_SHARED,
+                           prot=prot)
+        except OSError as e:
+            raise ValidationError(15, "mmap: " + str(e.strerror), -e.errno)
+    except BaseException:
+        os.close(fd)
+        raise
+    # From here on only the validated copy's geometry is used (§4.1).
+    h["reserved"] = None
+    return fd, mm, h
+
+
+GEOMETRY_KEYS = ("segment_bytes", "frame_bytes", "slot_stride", "slot_count",
+                 "slot_align", "max_consumers", "stream_header_bytes",
+                 "stream_header_offset", "descriptors_offset", "slots_offset",
+                 "initial_seq", "pages", "elem_type", "ndim", "dims",
+                 "created_ns", "create_flags")
+
+
+# ---------------------------------------------------------------- atomics
+class AsmAtomics:
+    """Exact atomics: hand-encoded x86-64 instructions (SysV ABI: rdi, rsi,
+    rdx in; rax out), executed from an anonymous mapping through ctypes.
+    These are exactly the instructions §1.5 names for the C library."""
+    name = "asm"
+    CODE = {
+        # mov rax,rsi ; lock cmpxchg [rdi],rdx ; ret      -> returns old
+        "cas64": bytes.fromhex("4889f0 f0480fb117 c3"),
+        # mov rax,rsi ; xchg [rdi],rax ; ret               -> store+fence
+        "xchg64": bytes.fromhex("4889f0 488707 c3"),
+        # lock or [rdi],rsi ; ret
+        "or64": bytes.fromhex("f0480937 c3"),
+        # lock and [rdi],rsi ; ret
+        "and64": bytes.fromhex("f0482137 c3"),
+        # mov [rdi],rsi ; ret                              -> single store
+        "store64": bytes.fromhex("488937 c3"),
+        # mov eax,esi ; lock cmpxchg [rdi],edx ; ret
+        "cas32": bytes.fromhex("89f0 f00fb117 c3"),
+        # mov eax,esi ; lock xadd [rdi],eax ; ret          -> returns old
+        "fadd32": bytes.fromhex("89f0 f00fc107 c3"),
+        # lock and [rdi],esi ; ret
+        "and32": bytes.fromhex("f02137 c3"),
+        # mfence ; ret
+        "mfence": bytes.fromhex("0faef0 c3"),
+    }
+
+    def __init__(self):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                              ctypes.c_int, ctypes.c_int, ctypes.c_long]
+        libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t,
+                                  ctypes.c_int]
+        page = libc.mmap(None, 4096, mmap.PROT_READ | mmap.PROT_WRITE,
+                         mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
+        if page is None or page == ctypes.c_void_p(-1).value:
+            raise OSError(ctypes.get_errno(), "mmap")
+        blob, offs = bytearray(), {}
+        for k, code in self.CODE.items():
+            blob += b"\xcc" * (-len(blob) % 16)
+            offs[k] = len(blob)
+            blob += code
+        ctypes.memmove(page, bytes(blob), len(blob))
+        if libc.mprotect(page, 4096, mmap.PROT_READ | mmap.PROT_EXEC) != 0:
+            raise OSError(ctypes.get_errno(), "mprotect PROT_EXEC")
+        u64, u32, vp = ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p
+        F = ctypes.CFUNCTYPE
+        self.cas64 = F(u64, vp, u64, u64)(page + offs["cas64"])
+        self.xchg64 = F(u64, vp, u64)(page + offs["xchg64"])
+        self.or64 = F(None, vp, u64)(page + offs["or64"])
+        self.and64 = F(None, vp, u64)(page + offs["and64"])
+        self.store64 = F(None, vp, u64)(page + offs["store64"])
+        self.cas32 = F(u32, vp, u32, u32)(page + offs["cas32"])
+        self.fadd32 = F(u32, vp, u32)(page + offs["fadd32"])
+        self.and32 = F(None, vp, u32)(page + offs["and32"])
+        self.mfence = F(None)(page + offs["mfence"])
+        self_test(self)
+
+
+class LibatomicAtomics:
+    """Exact atomics through libatomic.so.1 (seq_cst RMWs are locked
+    instructions on x86-64)."""
+    name = "libatomic"
+    SEQ_CST, RELEASE = 5, 3
+
+    def __init__(self):
+        la = ctypes.CDLL("libatomic.so.1")
+        u64, u32, vp = ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p
+        ci = ctypes.c_int
+
+        def fn(n, res, *args):
+            f = getattr(la, n)
+            f.restype, f.argtypes = res, list(args)
+            return f
+        self._cx8 = fn("__atomic_compare_exchange_8", ctypes.c_bool, vp, vp,
+                       u64, ci, ci)
+        self._cx4 = fn("__atomic_compare_exchange_4", ctypes.c_bool, vp, vp,
+                       u32, ci, ci)
+        self._xchg8 = fn("__atomic_exchange_8", u64, vp, u64, ci)
+        self._or8 = fn("__atomic_fetch_or_8", u64, vp, u64, ci)
+        self._and8 = fn("__atomic_fetch_and_8", u64, vp, u64, ci)
+        self._store8 = fn("__atomic_store_8", None, vp, u64, ci)
+        self._add4 = fn("__atomic_fetch_add_4", u32, vp, u32, ci)
+        self._and4 = fn("__atomic_fetch_and_4", u32, vp, u32, ci)
+        self._dummy = ctypes.c_uint64(0)
+        self_test(self)
+
+    def cas64(self, a, exp, new):
+        e = ctypes.c_uint64(exp)
+        self._cx8(a, ctypes.byref(e), new, self.SEQ_CST, self.SEQ_CST)
+        return e.value
+
+    def cas32(self, a, exp, new):
+        e = ctypes.c_uint32(exp)
+        self._cx4(a, ctypes.byref(e), new, self.SEQ_CST, self.SEQ_CST)
+        return e.value
+
+    def xchg64(self, a, v):
+        return self._xchg8(a, v, self.SEQ_CST)
+
+    def or64(self, a, v):
+        self._or8(a, v, self.SEQ_CST)
+
+    def and64(self, a, v):
+        self._and8(a, v, self.SEQ_CST)
+
+    def store64(self, a, v):
+        self._store8(a, v, self.RELEASE)
+
+    def fadd32(self, a, v):
+        return self._add4(a, v, self.SEQ_CST)
+
+    def and32(self, a, v):
+        self._and4(a, v, self.SEQ_CST)
+
+    def mfence(self):
+        self._xchg8(ctypes.addressof(self._dummy), 0, self.SEQ_CST)
+
+
+class WeakAtomics:
+    """Last resort when neither machine code nor libatomic is usable.
+
+    WEAKENED GUARANTEES (documented as the brief requires):
+      * cas64/cas32 are load-compare-store: two attachers racing for the same
+        FREE record can both "win" (§5.5 step 2), and an evictor racing with
+        our detach (§5.15) can double-free a record.  Mitigation: none beyond
+        the re-read after the store.
+      * xchg64 (store+fence) is a plain store: the Dekker handshakes of §5.4
+        (join), §5.8 (release vs wait_target) and §5.10 (sleep bit vs
+        write_seq) lose their fence, so a later load may pass the store.  In
+        the join this can let the producer overwrite the first frames we
+        read (detected: §5.6 step 2 reports corrupt); in the release it can
+        miss a doorbell ring (the producer then sleeps until its timeout).
+      * or64/and64 on sleep_mask are read-modify-write in Python: a
+        concurrent update of another consumer's bit in the same word can be
+        lost.  --futex is therefore refused with weak atomics.
+      * fadd32 on doorbells is load+store: a concurrent ring can be lost, and
+        a concurrently set waiter flag can be overwritten (delaying the
+        sleeper by up to one 100 ms slice, §5.9).
+    """
+    name = "weak"
+
+    def __init__(self):
+        pass
+
+    def _q(self, a):
+        return ctypes.c_uint64.from_address(a)
+
+    def _i(self, a):
+        return ctypes.c_uint32.from_address(a)
+
+    def cas64(self, a, exp, new):
+        q = self._q(a)
+        old = q.value
+        if old == exp:
+            q.value = new
+        return old
+
+    def cas32(self, a, exp, new):
+        i = self._i(a)
+        old = i.value
+        if old == exp:
+            i.value = new
+        return old
+
+    def xchg64(self, a, v):
+        q = self._q(a)
+        old = q.value
+        q.value = v
+        os.sched_yield()      # a syscall; not a guaranteed full fence
+        return old
+
+    def or64(self, a, v):
+        q = self._q(a)
+        q.value = q.value | v
+
+    def and64(self, a, v):
+        q = self._q(a)
+        q.value = q.value & v
+
+    def store64(self, a, v):
+        self._q(a).value = v
+
+    def fadd32(self, a, v):
+        i = self._i(a)
+        old = i.value
+        i.value = (old + v) & 0xFFFFFFFF
+        return old
+
+    def and32(self, a, v):
+        i = self._i(a)
+        i.value = i.value & v
+
+    def mfence(self):
+        os.sched_yield()
+
+
+def self_test(at):
+    buf = (ctypes.c_uint64 * 2)(7, 0)
+    a = ctypes.addressof(buf)
+    assert at.cas64(a, 7, 9) == 7 and buf[0] == 9
+    assert at.cas64(a, 7, 11) == 9 and buf[0] == 9
+    assert at.xchg64(a, 1 << 63) == 9 and buf[0] == 1 << 63
+    at.or64(a, 3)
+    at.and64(a, ~1 & U64)
+    assert buf[0] == (1 << 63) | 2
+    at.store64(a, 5)
+    assert buf[0] == 5
+    w = (ctypes.c_uint32 * 2)(0x7FFFFFFF, 0)
+    b = ctypes.addressof(w)
+    assert at.fadd32(b, 1) == 0x7FFFFFFF and w[0] == 0x80000000
+    at.and32(b, 0x7FFFFFFF)
+    assert w[0] == 0
+    assert at.cas32(b, 0, 0x80000001) == 0 and w[0] == 0x80000001
+    assert at.cas32(b, 0, 5) == 0x80000001
+    at.mfence()
+
+
+def make_atomics(which):
+    errs = []
+    order = {"auto": ("asm", "libatomic", "weak")}.get(which, (which,))
+    for kind in order:
+        try:
+            if kind == "asm":
+                return AsmAtomics()
+            if kind == "libatomic":
+                return LibatomicAtomics()
+            if kind == "weak":
+                print("reader.py: WARNING: using weak (non-atomic) RMW "
+                      "emulation; see WeakAtomics: %s" % "; ".join(errs),
+                      file=sys.stderr)
+                return WeakAtomics()
+        except Exception as e:  # noqa: BLE001 - fall through to next kind
+            errs.append("%s: %s" % (kind, e))
+    raise RingError("no atomics backend: " + "; ".join(errs))
+
+
+# ---------------------------------------------------------------- liveness
+def proc_stat(pid):
+    """Returns (state letter, start time) from /proc/PID/stat (§5.14), or
+    None if unreadable.  Malformed -> start time 0."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            data = f.read(1023)
+    except OSError:
+        return None
+    i = data.rfind(b")")
+    if i < 0:
+        return (b"?", 0)
+    rest = data[i + 1:]
+    # " S ppid ...": field 3 is the character after the first space.
+    state = rest[1:2] if len(rest) > 1 and rest[0:1] == b" " else b"?"
+    spaces, pos = 0, 0
+    while pos < len(rest) and spaces < 20:
+        if rest[pos:pos + 1] == b" ":
+            spaces += 1
+        pos += 1
+    start = 0
+    if spaces == 20:
+        end = pos
+        while end < len(rest) and rest[end:end + 1].isdigit():
+            end += 1
+        if end > pos:
+            start = int(rest[pos:end])
+            if start > U64:
+                start = 0
+    return (state, start)
+
+
+def own_start_time():
+    st = proc_stat(os.getpid())
+    return 0 if st is None else st[1]
+
+
+def alive(pid, start_time):                   # §5.14
+    if pid == 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        pass
+    except OSError:
+        return False
+    st = proc_stat(pid)
+    if st is None:
+        return True                            # hidepid
+    if st[0] in (b"Z", b"X", b"x"):
+        return False
+    if start_time == 0:
+        return True
+    # ASSUMPTION (§5.14): a readable but malformed stat gives start time 0,
+    # which then compares unequal -> not alive.
+    return st[1] == start_time
+
+
+def owner_word(pid, gen, state):              # §3.6.1
+    return ((pid & 0xFFFFFFFF) << 32) | ((gen & 0xFFFFFF) << 8) | (state & 0xFF)
+
+
+def owner_pid(w):
+    return w >> 32
+
+
+def owner_gen(w):
+    return (w >> 8) & 0xFFFFFF
+
+
+def owner_state(w):
+    return w & 0xFF
+
+
+# ---------------------------------------------------------------- ring access
+class Ring:
+    def __init__(self, name, writable=False):
+        self.fd, self.mm, self.h = validate_open(name, writable)
+        h = self.h
+        self.n = h["slot_count"]
+        self.mask = self.n - 1
+        self.frame_bytes = h["frame_bytes"]
+        self.slot_stride = h["slot_stride"]
+        self.desc_off = h["descriptors_offset"]
+        self.slots_off = h["slots_offset"]
+        self.sh_off = h["stream_header_offset"]
+        self.shb = h["stream_header_bytes"]
+        self.initial_seq = h["initial_seq"]
+        self.max_consumers = h["max_consumers"]
+        # §6 step 3: native-format memoryview casts do single aligned loads.
+        self.q = memoryview(self.mm).cast("Q")
+        self.i32 = memoryview(self.mm).cast("I")
+        self.base = None
+        if writable:
+            self._anchor = ctypes.c_char.from_buffer(self.mm)
+            self.base = ctypes.addressof(self._anchor)
+
+    # one aligned full-width load (acquire/relaxed are the same on x86-64
+    # for an in-order interpreter, §1.5)
+    def ld64(self, off):
+        return self.q[off >> 3]
+
+    def ld32(self, off):
+        return self.i32[off >> 2]
+
+    def rec(self, i):
+        return CONSUMERS_OFFSET + CONSUMER_BYTES * i
+
+    def desc(self, seq):
+        return self.desc_off + DESCRIPTOR_BYTES * (seq & self.mask)
+
+    def slot(self, seq):
+        return self.slots_off + self.slot_stride * (seq & self.mask)
+
+    def read_stream_header(self):
+        """§5.13 read side.  Returns (text, start_seq) or (None, None)."""
+        o = self.sh_off
+        for _ in range(100000):
+            g = self.ld64(o + SH_GENERATION)
+            if g & 1:
+                time.sleep(0)
+                continue
+            length = self.ld64(o + SH_LENGTH)
+            start_seq = self.ld64(o + SH_START_SEQ)
+            length = min(length, self.shb - 1)
+            text = bytes(self.mm[o + SH_TEXT:o + SH_TEXT + length])
+            if self.ld64(o + SH_GENERATION) != g:
+                continue
+            return text.decode("utf-8", "replace"), start_seq
+        return None, None
+
+    def producer_dead(self):
+        """§5.12: ABANDONED, or owner ACTIVE but not alive."""
+        if self.ld64(P_STREAM_STATE) == STREAM_ABANDONED:
+            return True
+        o = self.ld64(P_OWNER)
+        return (owner_state(o) == OWNER_ACTIVE and
+                not alive(owner_pid(o), self.ld64(P_START_TIME)))
+
+
+# ---------------------------------------------------------------- pattern
+K_PATTERN = 0x9E3779B97F4A7C15
+
+
+def counter_pattern(seq, length):
+    nw = (length + 7) >> 3
+    base = (seq * K_PATTERN) & U64
+    return struct.pack("<%dQ" % nw,
+                       *[(base + j) & U64 for j in range(nw)])[:length]
+
+
+# ---------------------------------------------------------------- reader
+class Reader:
+    def __init__(self, ring, args):
+        self.r = ring
+        self.a = args
+        self.frames = 0
+        self.lost = 0
+        self.bad = 0
+        self.bad_reasons = []
+        self.first_seq = None
+        self.last_seq = None
+        self.eos = False
+        self.marker = 0
+        self.header = None
+        self.header_start_seq = None
+        self.error = None
+        self.next = None
+        self.start = None
+        self.lastcheck = 0.0
+
+    def note_bad(self, why):
+        self.bad += 1
+        if len(self.bad_reasons) < 10:
+            self.bad_reasons.append(why)
+
+    def deliver(self, seq, data, length, ts, flags):
+        a = self.a
+        if self.last_seq is not None:
+            if a.lossless and seq != self.last_seq + 1:
+                self.note_bad("seq %d after %d (lossless)"
+                              % (seq, self.last_seq))
+            elif seq <= self.last_seq:
+                self.note_bad("seq %d after %d" % (seq, self.last_seq))
+        if length > self.r.frame_bytes:
+            self.note_bad("seq %d length %d > frame_bytes" % (seq, length))
+        if a.expect_len is not None and length != a.expect_len:
+            self.note_bad("seq %d length %d != %d" % (seq, length,
+                                                      a.expect_len))
+        if a.pattern == "counter":
+            if data != counter_pattern(seq, length):
+                self.note_bad("seq %d bytes differ from counter pattern"
+                              % seq)
+            if ts != seq:
+                # fixture contract: timestamp = seq (not part of FORMAT.md)
+                self.note_bad("seq %d timestamp %d" % (seq, ts))
+        if self.first_seq is None:
+            self.first_seq = seq
+        self.last_seq = seq
+        self.frames += 1
+        if self.header is None:
+            self.grab_header()
+
+    def grab_header(self):
+        t, s = self.r.read_stream_header()
+        if t is not None:
+            self.header, self.header_start_seq = t, s
+
+    def result(self):
+        return {"frames": self.frames, "lost": self.lost,
+                "first_seq": self.first_seq, "last_seq": self.last_seq,
+                "bad": self.bad, "eos": self.eos, "header": self.header,
+                # extra keys (accounting checks, diagnostics)
+                "start": self.start, "next": self.next,
+                "marker": self.marker,
+                "header_start_seq": self.header_start_seq,
+                "mode": "lossless" if self.a.lossless else "lossy",
+                "error": self.error}
+
+    def done_counting(self):
+        return self.frames >= self.a.count
+
+    def periodic(self):
+        now = time.monotonic()
+        if now - self.lastcheck < WAIT_SLICE:
+            return False
+        self.lastcheck = now
+        return True
+
+    # ---------------------------------------------------- lossy (§6)
+    def run_lossy(self, deadline, signal_ready):
+        r = self.r
+        n = r.n
+        W = r.ld64(P_WRITE_SEQ)
+        if self.a.start == "next":
+            nxt = W
+        else:                                   # §6 step 4, OLDEST
+            nxt = W - n if W - r.initial_seq > n else r.initial_seq
+        self.start = self.next = nxt
+        signal_ready()
+        linger = None
+        while True:
+            W = r.ld64(P_WRITE_SEQ)
+            if W < nxt:
+                self.error = "corrupt: write_seq went backwards"
+                break
+            if W == nxt:
+                state = r.ld64(P_STREAM_STATE)
+                if state == STREAM_ENDED and nxt >= r.ld64(P_EOS_SEQ):
+                    self.eos = True
+                    break
+                if self.periodic() and r.producer_dead():
+                    self.error = "producer dead"
+                    break
+                now = time.monotonic()
+                if self.done_counting():
+                    if linger is None:
+                        linger = now + self.a.eos_wait
+                    if now >= linger:
+                        break
+                if now >= deadline:
+                    self.error = "timeout"
+                    break
+                time.sleep(self.a.poll_ms / 1000.0)
+                continue
+            if W - nxt > n:                        # lapped
+                self.lost += (W - n) - nxt
+                nxt = W - n
+            stop = False
+            while nxt < W:
+                d = r.desc(nxt)
+                s1 = r.ld64(d)
+                if s1 != nxt:
+                    self.lost += 1
+                    nxt += 1
+                    continue
+                length = r.ld64(d + D_LENGTH)
+                ts = r.ld64(d + D_TIMESTAMP)
+                flags = r.ld32(d + D_FLAGS)
+                if r.ld64(d) != nxt:
+                    self.lost += 1
+                    nxt += 1
+                    continue
+                if length > r.frame_bytes:
+                    self.note_bad("seq %d length %d > frame_bytes"
+                                  % (nxt, length))
+                    self.error = "corrupt: length > frame_bytes"
+                    stop = True
+                    break
+                if flags & FRAME_EOS:
+                    nxt += 1
+                    self.marker += 1
+                    self.eos = True
+                    stop = True
+                    break
+                if self.done_counting():
+                    stop = True                    # N frames: stop here
+                    break
+                off = r.slot(nxt)
+                data = bytes(r.mm[off:off + length])      # copy first
+                if r.ld64(d) != nxt:                       # s3 re-check
+                    self.lost += 1
+                    nxt += 1
+                    continue
+                self.deliver(nxt, data, length, ts, flags)
+                nxt += 1
+            self.next = nxt
+            if stop:
+                break
+        self.next = nxt
+
+    # ---------------------------------------------------- lossless
+    def attach(self):
+        """§5.5 (with §5.4 consumer side).  Sets self.idx, self.own."""
+        r, at = self.r, self.at
+        base = r.base
+        pid = os.getpid()
+        if not self.a.no_evict:
+            for i in range(r.max_consumers):               # step 1
+                evict_if_dead(r, at, i)
+        idx = cur = None
+        for i in range(r.max_consumers):                   # step 2
+            rec = r.rec(i)
+            c = r.ld64(rec + C_OWNER)
+            if owner_state(c) != OWNER_FREE:
+                continue
+            claim = owner_word(pid, owner_gen(c), OWNER_CLAIMING)
+            if at.cas64(base + rec + C_OWNER, c, claim) == c:
+                idx, cur = i, c
+                break
+        if idx is None:
+            raise RingError("RB_E_TOO_MANY: no FREE consumer record")
+        self.idx = idx
+        rec = r.rec(idx)
+        self.rec = rec
+        mode = MODE_LOSSY if not self.a.lossless else 0
+        at.store64(base + rec + C_START_TIME, own_start_time())   # step 3
+        # mode is a u32: plain single 4-byte store through the u32 view
+        r.i32[(rec + C_MODE) >> 2] = mode
+        at.store64(base + rec + C_FRAMES, 0)
+        at.store64(base + rec + C_LOST, 0)
+        at.store64(base + rec + C_WAKE_TARGET, 0)
+        label = self.a.label.encode()[:31]
+        r.mm[rec + C_LABEL:rec + C_LABEL + 32] = bytes(32)
+        r.mm[rec + C_LABEL:rec + C_LABEL + len(label)] = label
+        w = r.ld64(P_WRITE_SEQ)                                    # step 4
+        n = r.n
+        if self.a.start == "next":
+            start = w
+        else:
+            start = w - n if w - r.initial_seq > n else r.initial_seq
+        at.store64(base + rec + C_READ_SEQ, start)                  # step 5
+        self.own = owner_word(pid, owner_gen(cur), OWNER_ACTIVE)
+        at.xchg64(base + rec + C_OWNER, self.own)                   # step 6
+        if self.a.lossless:                                         # step 7
+            L = r.ld64(P_CLAIM_LIMIT)
+            if L > n and start < L - n:
+                old, start = start, L - n
+                # DOC INCONSISTENCY: §5.4 says "release store", §5.5 step 7
+                # and §3.3 differ; store+fence is the stronger, used here.
+                at.xchg64(base + rec + C_READ_SEQ, start)
+                T = r.ld64(P_WAIT_TARGET)
+                if T != 0 and old < T <= start:
+                    ring_doorbell(at, base + P_DOORBELL)
+        self.start = self.next = self.released = start              # step 8
+
+    def release(self, new):
+        """§5.8."""
+        r, at, base, rec = self.r, self.at, self.r.base, self.rec
+        at.store64(base + rec + C_FRAMES, self.frames)
+        at.store64(base + rec + C_LOST, self.lost)
+        old = self.released
+        if self.a.lossless:
+            at.xchg64(base + rec + C_READ_SEQ, new)
+            T = r.ld64(P_WAIT_TARGET)
+            if T != 0 and old < T <= new:
+                ring_doorbell(at, base + P_DOORBELL)
+        else:
+            at.store64(base + rec + C_READ_SEQ, new)
+        self.released = new
+        if r.ld64(rec + C_OWNER) != self.own:
+            raise RingError("RB_E_EVICTED: our record was evicted")
+
+    def detach(self):
+        """§5.15 consumer."""
+        r, at, base, rec = self.r, self.at, self.r.base, self.rec
+        ev = owner_word(owner_pid(self.own), owner_gen(self.own),
+                        OWNER_EVICTING)
+        if at.cas64(base + rec + C_OWNER, self.own, ev) != self.own:
+            return False                       # already evicted
+        free_record(r, at, self.idx, owner_gen(self.own))
+        return True
+
+    def wait_for(self, target, deadline):
+        """Wait until write_seq >= target or something to check.  Polling,
+        or with --futex the consumer side of §5.10 (single slice)."""
+        r = self.r
+        if not self.a.futex:
+            time.sleep(self.a.poll_ms / 1000.0)
+            return
+        at, base, rec, i = self.at, r.base, self.rec, self.idx
+        if r.ld64(P_STREAM_STATE) in (STREAM_ENDED, STREAM_ABANDONED):
+            time.sleep(self.a.poll_ms / 1000.0)           # step 2: no sleep
+            return
+        at.store64(base + rec + C_WAKE_TARGET, target)      # step 3
+        maskaddr = base + P_SLEEP_MASK + 8 * (i // 64)
+        bit = 1 << (i % 64)
+        at.or64(maskaddr, bit)                              # step 4
+        bell = base + rec + C_DOORBELL
+        seen = r.ld32(rec + C_DOORBELL) & 0x7FFFFFFF        # step 5
+        W = r.ld64(P_WRITE_SEQ)                             # step 6
+        st = r.ld64(P_STREAM_STATE)
+        if W < target and st not in (STREAM_ENDED, STREAM_ABANDONED):
+            slice_end = min(deadline, time.monotonic() + WAIT_SLICE)
+            futex_sleep(r, at, rec + C_DOORBELL, bell, seen, slice_end)
+        at.and64(maskaddr, ~bit & U64)                      # step 8
+        at.store64(base + rec + C_WAKE_TARGET, 0)
+
+    def run_lossless(self, deadline, signal_ready):
+        r = self.r
+        self.attach()
+        try:
+            signal_ready()
+            self._lossless_loop(deadline)
+        except RingError as e:
+            self.error = str(e)
+        finally:
+            try:
+                self.detach()
+            except Exception as e:  # noqa: BLE001
+                if self.error is None:
+                    self.error = "detach: %s" % e
+        return r
+
+    def _lossless_loop(self, deadline):
+        r = self.r
+        linger = None
+        while True:
+            nxt = self.next
+            W = r.ld64(P_WRITE_SEQ)                          # §5.6 step 1
+            if W < nxt:
+                raise RingError("RB_E_CORRUPT: write_seq went backwards")
+            if W == nxt:
+                st = r.ld64(P_STREAM_STATE)
+                if st == STREAM_ENDED and nxt >= r.ld64(P_EOS_SEQ):
+                    self.eos = True                          # §5.12
+                    return
+                if self.periodic():
+                    if r.ld64(self.rec + C_OWNER) != self.own:
+                        raise RingError("RB_E_EVICTED")
+                    if r.producer_dead():
+                        raise RingError("RB_E_PRODUCER_DEAD")
+                now = time.monotonic()
+                if self.done_counting():
+                    if linger is None:
+                        linger = now + self.a.eos_wait
+                    if now >= linger:
+                        return
+                if now >= deadline:
+                    raise RingError("timeout")
+                self.wait_for(nxt + 1, min(deadline, linger or deadline))
+                continue
+            while nxt < W:
+                d = r.desc(nxt)
+                s = r.ld64(d)                                # step 2
+                if s != nxt:
+                    raise RingError("RB_E_CORRUPT: D(%d).seq = %d"
+                                    % (nxt, s))
+                length = r.ld64(d + D_LENGTH)                # step 3
+                ts = r.ld64(d + D_TIMESTAMP)
+                flags = r.ld32(d + D_FLAGS)
+                if length > r.frame_bytes:
+                    self.note_bad("seq %d length %d > frame_bytes"
+                                  % (nxt, length))
+                    raise RingError("RB_E_CORRUPT: length > frame_bytes")
+                if flags & FRAME_EOS:                        # step 4
+                    nxt += 1
+                    self.next = nxt
+                    self.marker += 1
+                    self.eos = True
+                    if self.header is None:
+                        self.grab_header()
+                    self.release(nxt)
+                    return
+                if self.done_counting():
+                    return
+                off = r.slot(nxt)                            # step 5
+                data = bytes(r.mm[off:off + length])
+                self.deliver(nxt, data, length, ts, flags)
+                nxt += 1
+                self.next = nxt
+                self.release(nxt)
+
+
+def ring_doorbell(at, addr):
+    """§5.9 Ring."""
+    old = at.fadd32(addr, 1)
+    if old & 0x80000000:
+        at.and32(addr, 0x7FFFFFFF)
+        futex(addr, FUTEX_WAKE, 0x7FFFFFFF, None)
+
+
+_libc = None
+
+
+def futex(addr, op, val, timeout):
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.syscall.restype = ctypes.c_long
+    ts = None
+    if timeout is not None:
+        sec = int(timeout)
+        ts = (ctypes.c_long * 2)(sec, int((timeout - sec) * 1e9))
+    # shared futex: never FUTEX_PRIVATE_FLAG (§5.9)
+    return _libc.syscall(ctypes.c_long(SYS_FUTEX), ctypes.c_void_p(addr),
+                         ctypes.c_int(op), ctypes.c_int(val),
+                         ts if ts is not None else ctypes.c_void_p(0),
+                         ctypes.c_void_p(0), ctypes.c_int(0))
+
+
+def futex_sleep(r, at, off, addr, seen, until):
+    """§5.9 Sleep (without the spin phases), until rung or `until`."""
+    flagged = seen | 0x80000000
+    while True:
+        w = r.ld32(off)
+        if (w & 0x7FFFFFFF) != seen:
+            return                                  # rung
+        if w != flagged:
+            if at.cas32(addr, seen, flagged) != seen and \
+                    r.ld32(off) != flagged:
+                return
+        left = until - time.monotonic()
+        if left <= 0:
+            return
+        # FUTEX_WAIT with a relative timeout (allowed by §5.9)
+        futex(addr, FUTEX_WAIT, flagged - (1 << 32) if flagged >= 1 << 31
+              else flagged, left)
+        w = r.ld32(off)
+        if w != flagged and (w & 0x7FFFFFFF) != seen:
+            return
+
+
+def free_record(r, at, i, gen):
+    """§5.14 consumer eviction step 4 (also used by detach, §5.15)."""
+    base = r.base
+    at.and64(base + P_SLEEP_MASK + 8 * (i // 64), ~(1 << (i % 64)) & U64)
+    at.store64(base + r.rec(i) + C_WAKE_TARGET, 0)
+    at.store64(base + r.rec(i) + C_OWNER,
+               owner_word(0, gen + 1, OWNER_FREE))
+    ring_doorbell(at, base + P_DOORBELL)
+
+
+def evict_if_dead(r, at, i):
+    """§5.14 consumer eviction."""
+    rec = r.rec(i)
+    o = r.ld64(rec + C_OWNER)
+    s = owner_state(o)
+    if s == OWNER_ACTIVE:
+        if alive(owner_pid(o), r.ld64(rec + C_START_TIME)):
+            return False
+    elif s == OWNER_CLAIMING:
+        if alive(owner_pid(o), 0):
+            return False
+    else:
+        return False
+    ev = owner_word(owner_pid(o), owner_gen(o), OWNER_EVICTING)
+    if at.cas64(r.base + rec + C_OWNER, o, ev) != o:
+        return False
+    free_record(r, at, i, owner_gen(o))
+    return True
+
+
+# ---------------------------------------------------------------- commands
+def cmd_validate(name):
+    try:
+        ring = Ring(name)
+    except ValidationError as e:
+        print(e.line())
+        return 2
+    g = {k: ring.h[k] for k in GEOMETRY_KEYS}
+    g["name"] = name
+    print("ok")
+    print(json.dumps(g, sort_keys=True))
+    return 0
+
+
+def cmd_status(name):
+    try:
+        ring = Ring(name)
+    except ValidationError as e:
+        print(e.line())
+        return 2
+    r = ring
+    cons = []
+    for i in range(r.max_consumers):
+        rec = r.rec(i)
+        o = r.ld64(rec + C_OWNER)
+        if o == 0:
+            continue
+        cons.append({"i": i, "pid": owner_pid(o), "gen": owner_gen(o),
+                     "state": owner_state(o),
+                     "read_seq": r.ld64(rec + C_READ_SEQ),
+                     "frames": r.ld64(rec + C_FRAMES),
+                     "lost": r.ld64(rec + C_LOST),
+                     "mode": r.ld32(rec + C_MODE),
+                     "doorbell": r.ld32(rec + C_DOORBELL),
+                     "wake_target": r.ld64(rec + C_WAKE_TARGET),
+                     "label": bytes(r.mm[rec + C_LABEL:rec + C_LABEL + 31])
+                     .split(b"\0")[0].decode("utf-8", "replace")})
+    po = r.ld64(P_OWNER)
+    text, start_seq = r.read_stream_header()
+    out = {"write_seq": r.ld64(P_WRITE_SEQ),
+           "claim_limit": r.ld64(P_CLAIM_LIMIT),
+           "frames_dropped": r.ld64(P_FRAMES_DROPPED),
+           "stream_state": r.ld64(P_STREAM_STATE),
+           "eos_seq": r.ld64(P_EOS_SEQ),
+           "wait_target": r.ld64(P_WAIT_TARGET),
+           "doorbell": r.ld32(P_DOORBELL),
+           "producer": {"pid": owner_pid(po), "gen": owner_gen(po),
+                        "state": owner_state(po)},
+           "sleep_mask": [r.ld64(P_SLEEP_MASK + 8 * w) for w in range(4)],
+           "stream_header": text, "stream_start_seq": start_seq,
+           "consumers": cons}
+    print(json.dumps(out, sort_keys=True))
+    return 0
+
+
+def parse_read_args(argv):
+    class A:
+        count = None
+        lossless = False
+        pattern = None
+        timeout = 60.0
+        ready = None
+        futex = False
+        start = "oldest"
+        expect_len = None
+        eos_wait = 5.0
+        poll_ms = 0.5
+        label = "reader.py"
+        atomics = "auto"
+        no_evict = False
+    a = A()
+    it = iter(argv)
+    for arg in it:
+        def val():
+            try:
+                return next(it)
+            except StopIteration:
+                raise SystemExit("reader.py: %s needs a value" % arg)
+        if arg == "--count":
+            a.count = int(val())
+        elif arg == "--lossless":
+            a.lossless = True
+        elif arg == "--pattern":
+            a.pattern = val()
+            if a.pattern != "counter":
+                raise SystemExit("reader.py: unknown pattern %s" % a.pattern)
+        elif arg == "--timeout":
+            a.timeout = float(val())
+        elif arg == "--ready":
+            a.ready = val()
+        elif arg == "--futex":
+            a.futex = True
+        elif arg == "--start":
+            a.start = val()
+            if a.start not in ("oldest", "next"):
+                raise SystemExit("reader.py: --start oldest|next")
+        elif arg == "--expect-len":
+            a.expect_len = int(val())
+        elif arg == "--eos-wait":
+            a.eos_wait = float(val())
+        elif arg == "--poll-ms":
+            a.poll_ms = float(val())
+        elif arg == "--label":
+            a.label = val()
+        elif arg == "--atomics":
+            a.atomics = val()
+        elif arg == "--no-evict":
+            a.no_evict = True
+        else:
+            raise SystemExit("reader.py: unknown option %s" % arg)
+    if a.count is None:
+        raise SystemExit("reader.py: read needs --count N")
+    if a.futex and not a.lossless:
+        raise SystemExit("reader.py: --futex needs --lossless (an "
+                         "unregistered reader has no doorbell, §6)")
+    return a
+
+
+def cmd_read(name, argv):
+    a = parse_read_args(argv)
+    deadline = time.monotonic() + a.timeout
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_term)
+
+    def signal_ready():
+        if a.ready:
+            with open(a.ready, "w") as f:
+                f.write("attached %d\n" % os.getpid())
+
+    try:
+        ring = Ring(name, writable=a.lossless)
+    except ValidationError as e:
+        print(e.line(), file=sys.stderr)
+        return 2
+    rd = Reader(ring, a)
+    try:
+        if a.lossless:
+            rd.at = make_atomics(a.atomics)
+            if a.futex and rd.at.name == "weak":
+                raise RingError("--futex refused with weak atomics")
+            rd.run_lossless(deadline, signal_ready)
+        else:
+            rd.run_lossy(deadline, signal_ready)
+    except RingError as e:
+        rd.error = str(e)
+    except KeyboardInterrupt:
+        rd.error = "interrupted"
+    if rd.header is None and rd.frames + rd.marker > 0:
+        rd.grab_header()
+    for why in rd.bad_reasons:
+        print("reader.py: bad: " + why, file=sys.stderr)
+    if rd.error:
+        print("reader.py: error: " + rd.error, file=sys.stderr)
+    print(json.dumps(rd.result()))
+    sys.stdout.flush()
+    return 0 if rd.bad == 0 and rd.error is None else 1
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[0] == "validate":
+        return cmd_validate(argv[1])
+    if len(argv) >= 2 and argv[0] == "status":
+        return cmd_status(argv[1])
+    if len(argv) >= 2 and argv[0] == "read":
+        return cmd_read(argv[1], argv[2:])
+    print(__doc__, file=sys.stderr)
+    return 64
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

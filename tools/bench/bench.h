@@ -1,0 +1,240 @@
+/*
+ * rb-bench: throughput, latency and cost of ringbuf across processes, with
+ * the baselines (memory bandwidth, a raw two-thread ring, a pipe, a Unix
+ * socket, a ck_ring of slot indices, futex and spin ping-pongs) measured in
+ * the same run, so that every figure can be read as a ratio that survives a
+ * noisy machine.
+ *
+ * One concept per .c file; this header declares them all, grouped by file.
+ * Every measurement becomes one struct bench_result; report.c prints them.
+ */
+#ifndef RB_BENCH_H
+#define RB_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include "cli.h"
+
+#define BENCH_EXIT_OK 0
+#define BENCH_EXIT_FAIL 1   /* a point failed or its data did not verify */
+#define BENCH_EXIT_USAGE 2
+#define BENCH_EXIT_SIGNAL 130
+
+/* ---- options (options.c) ---------------------------------------------- */
+
+#define BENCH_SUITE_THROUGHPUT (1u << 0)
+#define BENCH_SUITE_LATENCY (1u << 1)
+#define BENCH_SUITE_COST (1u << 2)
+#define BENCH_SUITE_BASELINES (1u << 3)
+#define BENCH_SUITE_ALL 0xfu
+
+#define BENCH_MAX_SIZES 32
+#define BENCH_MAX_CONSUMERS 16
+
+struct bench_options {
+	uint32_t suites;
+	uint64_t sizes[BENCH_MAX_SIZES];
+	uint32_t nsizes;
+	uint32_t consumers;        /* N for the broadcast points */
+	uint64_t ring_bytes;       /* per ring, when slots is 0 */
+	uint32_t slots;            /* 0: ring_bytes / frame size */
+	uint32_t batch;            /* frames per batch call */
+	uint64_t duration_ns;      /* per throughput point */
+	uint64_t spin_samples;     /* latency samples, spinning consumer */
+	uint64_t sleep_samples;    /* latency samples, sleeping consumer */
+	uint64_t sleep_gap_ns;     /* gap between frames, sleeping consumer */
+	uint64_t cost_ns;          /* how long the idle/blocked cost points last */
+	bool quick;
+	bool pin;
+	const char *csv_path;      /* "-": stdout instead of the table */
+	const char *json_path;     /* likewise */
+};
+
+/*
+ * Fills *o from argv. Returns 0 to run, -1 when --help or --version was
+ * printed (exit 0), or BENCH_EXIT_USAGE after saying what was wrong.
+ */
+int bench_parse_options(int argc, char **argv, struct bench_options *o);
+
+/* Slots of a ring (and of every baseline ring) for frames of `bytes`. */
+uint32_t bench_slots_for(const struct bench_options *o, uint64_t bytes);
+
+/* ---- results and output (report.c) ------------------------------------ */
+
+struct bench_result {
+	const char *suite;      /* "throughput", "latency", "cost", "baselines" */
+	char system[24];        /* "ringbuf", "thread-ring", "ck_ring", "pipe",... */
+	char mode[24];          /* "touch", "notouch", "spin", "sleep", ... */
+	char api[8];            /* "frame", "batch" or "" */
+	uint32_t consumers;
+	bool lossy;
+	uint64_t frame_bytes;
+	uint32_t slots;
+	double rate_limit;      /* producer pacing in frames/s; 0: full speed */
+	double seconds;         /* measured window */
+	uint64_t frames;        /* delivered to the slowest consumer */
+	uint64_t produced;      /* committed by the producer */
+	double frames_per_s;    /* per consumer */
+	double bytes_per_s;     /* per consumer */
+	double lost_ratio;      /* lost / produced, lossy consumers; NAN otherwise */
+	uint64_t samples;       /* latency samples */
+	double p50_ns, p99_ns, p999_ns, max_ns;
+	double cpu_pct;         /* of one core */
+	double syscalls_per_frame; /* NAN when not counted */
+	uint64_t wakeups;       /* futex sleeps of the consumers */
+	int verified;           /* 1 checked and good, 0 not checked, -1 bad */
+	bool failed;
+	double ratio[3];        /* ringbuf rows: vs thread-ring, ck_ring, pipe */
+	char note[96];
+};
+
+/* A new row, zeroed, with NANs where "not measured" must show as "-". */
+struct bench_result *bench_result_add(const char *suite, const char *system,
+				      const char *mode);
+size_t bench_result_count(void);
+struct bench_result *bench_result_at(size_t i);
+/* Fills the ratio columns of the ringbuf rows from the baseline rows. */
+void bench_compute_ratios(void);
+void bench_print_table(FILE *out, const struct bench_options *o);
+void bench_print_csv(FILE *out);
+void bench_print_json(FILE *out, const struct bench_options *o);
+/* Whether any point failed or did not verify. */
+bool bench_any_failure(void);
+/* "64B", "4KiB", "16MiB": exact binary units when they fit. */
+char *bench_format_size(char *buf, size_t size, uint64_t bytes);
+
+/* ---- targets (targets.c) ---------------------------------------------- */
+
+/* Prints the targets with the figures of this run, met or not. */
+void bench_print_targets(FILE *out);
+void bench_json_targets(struct cli_json *j);
+
+/* ---- statistics (stats.c) --------------------------------------------- */
+
+struct bench_percentiles {
+	uint64_t count;
+	double p50, p99, p999, max, mean;
+};
+
+/* Sorts `v` in place and computes the percentiles (nearest rank). */
+void bench_percentiles(uint64_t *v, uint64_t n, struct bench_percentiles *out);
+
+/* ---- processes, shared memory, rings, clocks (proc.c) ----------------- */
+
+uint64_t bench_now_ns(void);
+/* MAP_SHARED | MAP_ANONYMOUS, zeroed, inherited by children; NULL on failure. */
+void *bench_shared_alloc(size_t bytes);
+void bench_shared_free(void *p, size_t bytes);
+
+/* A start line for the processes of one point: each child says it is ready
+ * and then sleeps on a shared futex until the parent opens the gate. */
+struct bench_gate {
+	uint32_t ready;
+	uint32_t go;
+};
+void bench_gate_arrive(struct bench_gate *g);
+/* Waits for n arrivals (or a child's death, a signal, or 10 s). */
+int bench_gate_wait_ready(struct bench_gate *g, uint32_t n);
+void bench_gate_open(struct bench_gate *g);
+
+/*
+ * Forks a child that runs fn(arg) and exits with its return value (0 on
+ * success). The child dies with the parent (PR_SET_PDEATHSIG), takes the
+ * default action on SIGINT/SIGTERM, and is pinned to `cpu` if cpu >= 0.
+ * Returns the pid, or -errno.
+ */
+pid_t bench_spawn(int (*fn)(void *), void *arg, int cpu);
+/*
+ * Waits for every child spawned and not yet reaped, up to timeout_ns.
+ * On timeout or on SIGINT/SIGTERM, kills them all and reaps them. Returns
+ * 0 if each exited with status 0, -ETIMEDOUT, -EINTR, or -ECHILD when one
+ * failed. `progress` (may be NULL) is called about twice a second.
+ */
+int bench_wait_all(uint64_t timeout_ns, void (*progress)(void *), void *arg);
+/* Kills and reaps every child still running (cleanup paths). */
+void bench_kill_all(void);
+
+/* Pins the calling thread to cpu (no-op when cpu < 0). */
+int bench_pin(int cpu);
+/* The CPU for role r (0 = producer, 1.. = consumers) under --pin, else -1. */
+int bench_cpu_for(const struct bench_options *o, int role);
+
+/* "bench-PID-N", remembered so that bench_rings_cleanup can remove it. */
+void bench_ring_name(char *buf, size_t size);
+void bench_ring_forget(const char *name);
+/* Removes every ring named and not yet forgotten (exit and signal paths). */
+void bench_rings_cleanup(void);
+
+/* Futex wait/wake on a shared word (no FUTEX_PRIVATE_FLAG). */
+void bench_futex_wait(uint32_t *word, uint32_t expected, uint64_t timeout_ns);
+void bench_futex_wake(uint32_t *word);
+
+/*
+ * Counts the calling process's system calls from now on with perf's
+ * raw_syscalls:sys_enter tracepoint. Returns an fd, or -errno when the
+ * kernel refuses (then the column says "-").
+ */
+int bench_syscalls_open(void);
+/* The count so far, or -1. Closes nothing. */
+int64_t bench_syscalls_read(int fd);
+
+/* CPU time (user + system) of the calling process, in ns. */
+uint64_t bench_cpu_ns(void);
+
+/* ---- frame bytes (touch.c) -------------------------------------------- */
+
+/* Writes every byte of a frame; the content is a function of seq. */
+void bench_fill(void *data, uint64_t length, uint64_t seq);
+/* Reads every byte; returns their checksum. */
+uint64_t bench_sum(const void *data, uint64_t length);
+/* What bench_sum returns for a frame bench_fill wrote. */
+uint64_t bench_expected_sum(uint64_t length, uint64_t seq);
+
+/* ---- the suites ------------------------------------------------------- */
+
+/* A progress line on stderr (only on a terminal). */
+void bench_progress(const char *fmt, ...) CLI_PRINTF(1, 2);
+void bench_progress_clear(void);
+
+/* throughput.c: ringbuf across processes (lossless, broadcast, lossy). */
+int bench_throughput(const struct bench_options *o);
+
+/* What one ringbuf throughput point does (also used by cost.c). */
+struct bench_tp_spec {
+	uint64_t frame_bytes;
+	uint32_t slots;
+	bool touch;
+	bool batch;
+	uint32_t consumers;
+	bool lossy;
+	double rate;           /* producer frames/s; 0: as fast as it can */
+	uint64_t duration_ns;
+	bool count_syscalls;
+};
+/* Runs one point and fills r (frames, rates, lost, verified, syscalls). */
+int bench_tp_run(const struct bench_options *o, const struct bench_tp_spec *s,
+		 struct bench_result *r);
+
+/* latency.c: producer commit to consumer acquire. */
+int bench_latency(const struct bench_options *o);
+
+/* cost.c: idle consumer, blocked producer, system calls per frame. */
+int bench_cost(const struct bench_options *o);
+
+/* The baselines, one file each. */
+int bench_baseline_memory(const struct bench_options *o);
+int bench_baseline_thread_ring(const struct bench_options *o);
+int bench_baseline_pipe(const struct bench_options *o);
+int bench_baseline_ck_ring(const struct bench_options *o);
+int bench_baseline_futex(const struct bench_options *o);
+
+/* Fills the common fields of a throughput row. */
+void bench_result_throughput(struct bench_result *r, uint64_t frame_bytes,
+			     uint64_t frames, double seconds);
+
+#endif /* RB_BENCH_H */

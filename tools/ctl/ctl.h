@@ -1,0 +1,121 @@
+/*
+ * rb-ctl: inspect and manage the rings on this machine.
+ *
+ * One command per file (list.c, info.c, top.c, stat.c, create.c, remove.c,
+ * clean.c); what several commands share is here: the snapshot of a ring's
+ * counters (snapshot.c), the list of ring names (rings.c), text formatting
+ * (format.c) and the JSON pieces (json.c). Messages, units, JSON writing,
+ * clocks and signals come from tools/cli.
+ *
+ * rb-ctl only reads a ring's shared memory through the library's monitor
+ * calls (rb_ring_get_status, rb_ring_consumers, rb_ring_stream_header); the
+ * only writes it makes are rb_ring_evict_dead (clean) and creating or
+ * removing whole rings.
+ */
+#ifndef RB_CTL_H
+#define RB_CTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <ringbuf/ringbuf.h>
+
+#include "cli.h"
+
+/* ---- commands: each gets argv[0] = its own name ---------------------- */
+
+int ctl_list(int argc, char **argv);
+int ctl_info(int argc, char **argv);
+int ctl_top(int argc, char **argv);
+int ctl_stat(int argc, char **argv);
+int ctl_create(int argc, char **argv);
+int ctl_remove(int argc, char **argv);
+int ctl_clean(int argc, char **argv);
+
+/*
+ * Shared getopt_long loop ending: prints usage for -h, reports what getopt
+ * rejected. Commands call getopt_long themselves and hand the unusual
+ * returns here. Returns -1 to go on, else the exit status.
+ */
+int ctl_getopt_other(int c, char **argv, const char *usage);
+/* Resets getopt for a command's own argv (argv[0] = the command). */
+void ctl_getopt_reset(void);
+/* "rb-ctl: CMD: needs a ring name (see rb-ctl CMD --help)"; CLI_EXIT_USAGE. */
+int ctl_usage_error(const char *command, const char *what);
+
+/* ---- snapshot.c: one consistent look at a ring ----------------------- */
+
+struct ctl_snapshot {
+	struct rb_ring_status status;
+	uint64_t taken_ns;  /* CLOCK_MONOTONIC, for rates */
+	uint32_t nconsumers;/* entries in consumers[] */
+	uint32_t dead;      /* of those, how many are dead */
+	struct rb_consumer_status consumers[RB_MAX_CONSUMERS];
+};
+
+int ctl_snapshot_take(struct rb_ring *ring, struct ctl_snapshot *s);
+/* write_seq - read_seq, 0 if the consumer is somehow ahead. */
+uint64_t ctl_consumer_lag(const struct ctl_snapshot *s,
+			  const struct rb_consumer_status *c);
+/* "dead", "sleeping" (waiting for the producer) or "active". */
+const char *ctl_consumer_state(const struct rb_consumer_status *c);
+const char *ctl_consumer_mode(const struct rb_consumer_status *c);
+/*
+ * The lag of the slowest live lossless consumer: how full the ring is for
+ * the producer. False when no lossless consumer holds the producer back.
+ */
+bool ctl_snapshot_fill(const struct ctl_snapshot *s, uint64_t *lag);
+/*
+ * While the producer sleeps for space: the consumers[] index of the
+ * lossless consumer it waits for (the one with the lowest read_seq),
+ * and how many others are also behind its target. -1 when not blocked.
+ */
+int ctl_snapshot_blocker(const struct ctl_snapshot *s, uint32_t *others);
+/* True if the producer or any consumer is alive. */
+bool ctl_snapshot_in_use(const struct ctl_snapshot *s);
+
+/* ---- rings.c: which rings exist ---------------------------------------- */
+
+struct ctl_names {
+	char **names;
+	size_t count;
+};
+
+/* Every ring name in /dev/shm, sorted; -errno on failure. */
+int ctl_names_all(struct ctl_names *out);
+void ctl_names_free(struct ctl_names *n);
+/* Opens NAME or prints "rb-ctl: NAME: <why>"; returns the rb_* code. */
+int ctl_open(const char *name, struct rb_ring **out);
+
+/* ---- format.c: text for people ----------------------------------------- */
+
+/* "u16[480,640]" or "bytes". */
+void ctl_format_type(char *buf, size_t size, const struct rb_frame_type *t);
+/* Binary units: "512 B", "4 KiB", "37.5 MiB". */
+void ctl_format_bytes(char *buf, size_t size, uint64_t bytes);
+/* "hugepages" for RB_CREATE_HUGEPAGES; NULL for an unknown bit. */
+const char *ctl_flag_name(uint32_t bit);
+/* "hugepages,prefault" or "none". */
+void ctl_format_flags(char *buf, size_t size, uint32_t flags);
+/* A CLOCK_REALTIME time as ISO 8601 UTC with ms: 2024-05-01T12:00:00.123Z. */
+void ctl_format_time(char *buf, size_t size, uint64_t realtime_ns);
+/* A duration for people: "850ms", "42s", "3m12s", "5h04m", "2d03h". */
+void ctl_format_duration(char *buf, size_t size, uint64_t ns);
+/* A rate: "0", "12.5", "3000", "1.2e+06" (fits 8 columns). */
+void ctl_format_rate(char *buf, size_t size, double per_second);
+const char *ctl_pages_name(enum rb_pages pages);
+uint64_t ctl_realtime_ns(void);
+
+/* ---- json.c: the JSON members several commands print ----------------- */
+
+/* Geometry, created time and flags of a ring, as members of the object. */
+void ctl_json_geometry(struct cli_json *j, struct rb_ring *ring);
+/* "producer": {...} from a snapshot. */
+void ctl_json_producer(struct cli_json *j, const struct ctl_snapshot *s);
+/* One consumer object (inside an array). */
+void ctl_json_consumer_fields(struct cli_json *j, const struct ctl_snapshot *s,
+			      const struct rb_consumer_status *c);
+
+#endif /* RB_CTL_H */

@@ -1,0 +1,90 @@
+/*
+ * The JSON members that list, info and top share, so that a ring, its
+ * producer and a consumer look the same in every command's output.
+ * Integers are raw (bytes, sequence numbers); strings are the words the
+ * text output uses ("lossless", "sleeping").
+ */
+#include "ctl.h"
+
+void
+ctl_json_geometry(struct cli_json *j, struct rb_ring *ring)
+{
+	const struct rb_frame_type *t = rb_ring_frame_type(ring);
+	uint32_t flags = rb_ring_create_flags(ring), bit, i;
+	char text[128];
+
+	ctl_format_type(text, sizeof(text), t);
+	cli_json_u64(j, "frame_bytes", rb_ring_frame_bytes(ring));
+	cli_json_string(j, "frame_type", text);
+	cli_json_string(j, "elem", rb_elem_name(t->elem) ? rb_elem_name(t->elem) : "?");
+	cli_json_array(j, "shape");
+	for (i = 0; i < t->ndim && i < RB_MAX_DIMS; i++)
+		cli_json_u64(j, NULL, t->dims[i]);
+	cli_json_array_end(j);
+	cli_json_u64(j, "slot_count", rb_ring_slot_count(ring));
+	cli_json_u64(j, "slot_stride", rb_ring_slot_stride(ring));
+	cli_json_u64(j, "slot_align", rb_ring_slot_align(ring));
+	cli_json_u64(j, "max_consumers", rb_ring_max_consumers(ring));
+	cli_json_u64(j, "stream_header_bytes", rb_ring_stream_header_capacity(ring));
+	cli_json_u64(j, "initial_seq", rb_ring_initial_seq(ring));
+	cli_json_u64(j, "segment_bytes", rb_ring_segment_bytes(ring));
+	cli_json_string(j, "pages", rb_ring_pages(ring) == RB_PAGES_THP ? "thp" : "normal");
+	cli_json_u64(j, "created_ns", rb_ring_created_ns(ring));
+	ctl_format_time(text, sizeof(text), rb_ring_created_ns(ring));
+	cli_json_string(j, "created", text);
+	cli_json_u64(j, "create_flags", flags);
+	cli_json_array(j, "create_flag_names");
+	for (bit = 1; bit != 0; bit <<= 1)
+		if ((flags & bit) && ctl_flag_name(bit) != NULL)
+			cli_json_string(j, NULL, ctl_flag_name(bit));
+	cli_json_array_end(j);
+}
+
+void
+ctl_json_producer(struct cli_json *j, const struct ctl_snapshot *s)
+{
+	const struct rb_ring_status *st = &s->status;
+	uint32_t others;
+	int blocker = ctl_snapshot_blocker(s, &others);
+
+	cli_json_object(j, "producer");
+	if (st->producer_pid != 0)
+		cli_json_u64(j, "pid", st->producer_pid);
+	else
+		cli_json_null(j, "pid");
+	cli_json_bool(j, "alive", st->producer_alive != 0);
+	cli_json_bool(j, "stream_open", st->stream_open != 0);
+	cli_json_u64(j, "write_seq", st->write_seq);
+	cli_json_u64(j, "initial_seq", st->initial_seq);
+	cli_json_u64(j, "frames_dropped", st->frames_dropped);
+	cli_json_bool(j, "blocked", st->producer_blocked != 0);
+	if (st->producer_blocked)
+		cli_json_u64(j, "waits_for_read_seq", st->producer_waits_for);
+	else
+		cli_json_null(j, "waits_for_read_seq");
+	if (blocker >= 0)
+		cli_json_u64(j, "blocked_by", s->consumers[blocker].index);
+	else
+		cli_json_null(j, "blocked_by");
+	cli_json_object_end(j);
+}
+
+void
+ctl_json_consumer_fields(struct cli_json *j, const struct ctl_snapshot *s,
+			 const struct rb_consumer_status *c)
+{
+	cli_json_u64(j, "index", c->index);
+	cli_json_u64(j, "pid", c->pid);
+	cli_json_bool(j, "alive", c->alive != 0);
+	cli_json_string(j, "mode", ctl_consumer_mode(c));
+	cli_json_string(j, "label", c->label);
+	cli_json_u64(j, "read_seq", c->read_seq);
+	cli_json_u64(j, "lag", ctl_consumer_lag(s, c));
+	cli_json_u64(j, "frames", c->frames);
+	cli_json_u64(j, "lost", c->lost);
+	cli_json_string(j, "state", ctl_consumer_state(c));
+	if (c->sleeping)
+		cli_json_u64(j, "wakes_at_write_seq", c->wakes_at);
+	else
+		cli_json_null(j, "wakes_at_write_seq");
+}
