@@ -26,7 +26,7 @@ rb_strerror(int code)
 	case RB_E_TOO_MANY:
 		return "too many consumers attached to the ring";
 	case RB_E_BUSY:
-		return "the ring already has a live producer";
+		return "the ring is in use by a live producer (or, to replace or remove it, a live consumer)";
 	case RB_E_WOULD_BLOCK:
 		return "ring is full (would block)";
 	case -ETIMEDOUT:

@@ -58,7 +58,7 @@ enum rb_owner_state {
 	(((uint64_t)(pid) << 32) | ((uint64_t)((gen) & 0xffffffu) << 8) | \
 	 (uint64_t)(state))
 
-/* rb_shm_producer.stream_state */
+/* rb_shm_producer.stream_state (same values as enum rb_stream_status) */
 enum rb_stream_state {
 	RB_STREAM_NONE = 0,  /* no stream begun yet */
 	RB_STREAM_OPEN = 1,

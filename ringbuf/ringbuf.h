@@ -45,7 +45,7 @@ extern "C" {
 #define RB_E_OVERRUN (-ESTALE)           /* lossy: frame overwritten while held */
 #define RB_E_EVICTED (-ENOLINK)          /* this handle was evicted as dead */
 #define RB_E_TOO_MANY (-EUSERS)          /* every consumer slot is taken */
-#define RB_E_BUSY (-EBUSY)               /* a live producer is attached */
+#define RB_E_BUSY (-EBUSY)               /* a live participant is attached */
 #define RB_E_WOULD_BLOCK (-EAGAIN)       /* ring full and RB_NO_WAIT given */
 
 /* Longest ring name (without the "rb-" prefix used in /dev/shm). */
@@ -141,6 +141,10 @@ int rb_ring_open(const char *name, struct rb_ring **out);
 /* Unmaps the ring. Every handle attached to it must be detached first. */
 void rb_ring_close(struct rb_ring *ring);
 
+/* 0 if `name` is a valid ring name (1..200 of [A-Za-z0-9._-], not starting
+ * with '.'), else -EINVAL. */
+int rb_ring_name_check(const char *name);
+
 /* Removes the name; attached processes keep their mapping until they close. */
 int rb_ring_remove(const char *name);
 
@@ -171,7 +175,15 @@ void *rb_ring_slots(const struct rb_ring *ring);
  */
 int rb_ring_foreach(int (*fn)(const char *name, void *arg), void *arg);
 
-/* A consistent snapshot of the counters, for monitors. */
+/* rb_ring_status.stream_state */
+enum rb_stream_status {
+	RB_STREAM_STATUS_NONE = 0,      /* no stream begun yet */
+	RB_STREAM_STATUS_OPEN = 1,
+	RB_STREAM_STATUS_ENDED = 2,
+	RB_STREAM_STATUS_ABANDONED = 3, /* its producer died with it open */
+};
+
+/* A snapshot of the counters, for monitors. */
 struct rb_ring_status {
 	uint64_t write_seq;      /* next sequence number to be published */
 	uint64_t initial_seq;
@@ -179,6 +191,8 @@ struct rb_ring_status {
 	uint32_t producer_pid;   /* 0 when none */
 	int producer_alive;
 	int stream_open;         /* 1 between begin and end of stream */
+	int stream_state;        /* enum rb_stream_status */
+	uint64_t eos_seq;        /* write_seq just after the last end marker */
 	int producer_blocked;    /* the producer sleeps waiting for space */
 	uint64_t producer_waits_for; /* read_seq it needs, when blocked */
 	uint32_t consumers;      /* attached consumers */

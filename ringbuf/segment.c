@@ -45,8 +45,8 @@ rb_round_up(uint64_t v, uint64_t align, uint64_t *out)
 	return true;
 }
 
-static int
-rb_name_check(const char *name)
+int
+rb_ring_name_check(const char *name)
 {
 	size_t i, len;
 
@@ -402,7 +402,7 @@ rb_ring_create(const char *name, const struct rb_ring_config *config,
 	int fd, rc, map_flags = 0;
 
 	*out = NULL;
-	if ((rc = rb_name_check(name)) != 0 || config == NULL)
+	if ((rc = rb_ring_name_check(name)) != 0 || config == NULL)
 		return -EINVAL;
 	if ((rc = rb_config_check(config, &slot_count)) != 0)
 		return rc;
@@ -503,7 +503,7 @@ rb_ring_open(const char *name, struct rb_ring **out)
 	int fd, rc;
 
 	*out = NULL;
-	if (rb_name_check(name) != 0)
+	if (rb_ring_name_check(name) != 0)
 		return -EINVAL;
 	rb_shm_name(shm_name, sizeof(shm_name), name);
 	fd = shm_open(shm_name, O_RDWR | O_CLOEXEC, 0);
@@ -565,7 +565,7 @@ rb_ring_remove(const char *name)
 {
 	char shm_name[RB_NAME_MAX + 8];
 
-	if (rb_name_check(name) != 0)
+	if (rb_ring_name_check(name) != 0)
 		return -EINVAL;
 	rb_shm_name(shm_name, sizeof(shm_name), name);
 	return shm_unlink(shm_name) == 0 ? 0 : -errno;
@@ -599,7 +599,7 @@ rb_ring_foreach(int (*fn)(const char *name, void *arg), void *arg)
 		const char *name = e->d_name + strlen(RB_SHM_PREFIX);
 
 		if (strncmp(e->d_name, RB_SHM_PREFIX, strlen(RB_SHM_PREFIX)) != 0 ||
-		    rb_name_check(name) != 0)
+		    rb_ring_name_check(name) != 0)
 			continue; /* not ours, or a ring still being created */
 		rc = fn(name, arg);
 	}
@@ -622,7 +622,9 @@ rb_ring_get_status(struct rb_ring *ring, struct rb_ring_status *out)
 		out->producer_pid = RB_OWNER_PID(owner);
 		out->producer_alive = rb_owner_alive(owner, ck_pr_load_64(&p->start_time));
 	}
-	out->stream_open = ck_pr_load_64(&p->stream_state) == RB_STREAM_OPEN;
+	out->stream_state = (int)ck_pr_load_64(&p->stream_state);
+	out->stream_open = out->stream_state == RB_STREAM_OPEN;
+	out->eos_seq = ck_pr_load_64(&p->eos_seq);
 	out->producer_waits_for = ck_pr_load_64(&p->wait_target);
 	out->producer_blocked = out->producer_waits_for != 0;
 	for (i = 0; i < ring->max_consumers; i++)

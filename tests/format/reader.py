@@ -9,6 +9,7 @@ Standard library only (mmap, struct, os, ctypes).  Run with /usr/bin/python3.
                        [--start oldest|next] [--expect-len L]
                        [--eos-wait S] [--poll-ms MS] [--label TEXT]
                        [--atomics auto|asm|libatomic|weak] [--no-evict]
+                       [--join doc|safe]
     reader.py status NAME
 
 Section numbers (§) refer to docs/FORMAT.md.  Places where the document had
@@ -576,8 +577,8 @@ def make_atomics(which):
                 return LibatomicAtomics()
             if kind == "weak":
                 print("reader.py: WARNING: using weak (non-atomic) RMW "
-                      "emulation; see WeakAtomics: %s" % "; ".join(errs),
-                      file=sys.stderr)
+                      "emulation (see WeakAtomics)%s"
+                      % ("".join("; " + e for e in errs)), file=sys.stderr)
                 return WeakAtomics()
         except Exception as e:  # noqa: BLE001 - fall through to next kind
             errs.append("%s: %s" % (kind, e))
@@ -754,6 +755,7 @@ class Reader:
         self.next = None
         self.start = None
         self.lastcheck = 0.0
+        self.join_info = None
 
     def note_bad(self, why):
         self.bad += 1
@@ -801,6 +803,7 @@ class Reader:
                 "marker": self.marker,
                 "header_start_seq": self.header_start_seq,
                 "mode": "lossless" if self.a.lossless else "lossy",
+                "join": self.join_info,
                 "error": self.error}
 
     def done_counting(self):
@@ -940,8 +943,27 @@ class Reader:
         at.xchg64(base + rec + C_OWNER, self.own)                   # step 6
         if self.a.lossless:                                         # step 7
             L = r.ld64(P_CLAIM_LIMIT)
+            new = start
             if L > n and start < L - n:
-                old, start = start, L - n
+                new = L - n
+            elif self.a.join == "safe":
+                # DOC BUG WORKAROUND (not in FORMAT.md; see README.md).  The
+                # §5.4 argument assumes claim_limit never goes down, but the
+                # first refresh that sees this record stores read_seq + n,
+                # LOWER than the limit of the last refresh that missed it.
+                # Reading that lowered L, the rule above does not raise
+                # `start` although the producer may already have written
+                # (or be writing) up to the older, higher limit.  Every such
+                # limit is <= write_seq(at that refresh) + n, and that
+                # write_seq is visible to a load made after our store+fence
+                # of ACTIVE, so frames >= W2 are safe.  Without a raise we
+                # therefore start at W2 (history before it is given up).
+                W2 = r.ld64(P_WRITE_SEQ)
+                if W2 > start:
+                    new = W2
+            self.join_info = {"w": w, "L": L, "start0": start, "start": new}
+            if new != start:
+                old, start = start, new
                 # DOC INCONSISTENCY: §5.4 says "release store", §5.5 step 7
                 # and §3.3 differ; store+fence is the stronger, used here.
                 at.xchg64(base + rec + C_READ_SEQ, start)
@@ -1050,8 +1072,14 @@ class Reader:
                 d = r.desc(nxt)
                 s = r.ld64(d)                                # step 2
                 if s != nxt:
-                    raise RingError("RB_E_CORRUPT: D(%d).seq = %d"
-                                    % (nxt, s))
+                    # §5.6 step 2.  If this happens on the first frames
+                    # after a join with --join doc, it is the §5.4 join race
+                    # (see README.md), not a corrupt segment.
+                    raise RingError("RB_E_CORRUPT: D(%d).seq = %d (frames "
+                                    "read %d, join %s, write_seq now %d)"
+                                    % (nxt, s, self.frames,
+                                       json.dumps(self.join_info),
+                                       r.ld64(P_WRITE_SEQ)))
                 length = r.ld64(d + D_LENGTH)                # step 3
                 ts = r.ld64(d + D_TIMESTAMP)
                 flags = r.ld32(d + D_FLAGS)
@@ -1227,6 +1255,7 @@ def parse_read_args(argv):
         label = "reader.py"
         atomics = "auto"
         no_evict = False
+        join = "doc"
     a = A()
     it = iter(argv)
     for arg in it:
@@ -1263,6 +1292,10 @@ def parse_read_args(argv):
             a.label = val()
         elif arg == "--atomics":
             a.atomics = val()
+        elif arg == "--join":
+            a.join = val()
+            if a.join not in ("doc", "safe"):
+                raise SystemExit("reader.py: --join doc|safe")
         elif arg == "--no-evict":
             a.no_evict = True
         else:

@@ -33,11 +33,24 @@
 #define BENCH_SUITE_BASELINES (1u << 3)
 #define BENCH_SUITE_ALL 0xfu
 
+/* Which kinds of throughput point run (--modes). */
+#define BENCH_MODE_TOUCH (1u << 0)
+#define BENCH_MODE_NOTOUCH (1u << 1)
+#define BENCH_MODE_BROADCAST (1u << 2)
+#define BENCH_MODE_LOSSY (1u << 3)
+#define BENCH_MODE_ALL 0xfu
+
+/* Which ringbuf APIs (--api). */
+#define BENCH_API_FRAME (1u << 0)
+#define BENCH_API_BATCH (1u << 1)
+
 #define BENCH_MAX_SIZES 32
 #define BENCH_MAX_CONSUMERS 16
 
 struct bench_options {
 	uint32_t suites;
+	uint32_t modes;            /* BENCH_MODE_* */
+	uint32_t apis;             /* BENCH_API_* */
 	uint64_t sizes[BENCH_MAX_SIZES];
 	uint32_t nsizes;
 	uint32_t consumers;        /* N for the broadcast points */
@@ -169,6 +182,9 @@ void bench_ring_name(char *buf, size_t size);
 void bench_ring_forget(const char *name);
 /* Removes every ring named and not yet forgotten (exit and signal paths). */
 void bench_rings_cleanup(void);
+/* Removes rings left by an earlier run that was SIGKILLed (bench-PID-N with
+ * PID gone); returns how many. */
+unsigned bench_rings_sweep_stale(void);
 
 /* Futex wait/wake on a shared word (no FUTEX_PRIVATE_FLAG). */
 void bench_futex_wait(uint32_t *word, uint32_t expected, uint64_t timeout_ns);
@@ -201,8 +217,9 @@ uint64_t bench_expected_sum(uint64_t length, uint64_t seq);
 void bench_progress(const char *fmt, ...) CLI_PRINTF(1, 2);
 void bench_progress_clear(void);
 
-/* throughput.c: ringbuf across processes (lossless, broadcast, lossy). */
-int bench_throughput(const struct bench_options *o);
+/* throughput.c: ringbuf across processes (lossless, broadcast, lossy), for
+ * frames of `size` bytes. */
+int bench_throughput(const struct bench_options *o, uint64_t size);
 
 /* What one ringbuf throughput point does (also used by cost.c). */
 struct bench_tp_spec {
@@ -226,11 +243,11 @@ int bench_latency(const struct bench_options *o);
 /* cost.c: idle consumer, blocked producer, system calls per frame. */
 int bench_cost(const struct bench_options *o);
 
-/* The baselines, one file each. */
+/* The baselines, one file each; the frame-carrying ones for one size. */
 int bench_baseline_memory(const struct bench_options *o);
-int bench_baseline_thread_ring(const struct bench_options *o);
-int bench_baseline_pipe(const struct bench_options *o);
-int bench_baseline_ck_ring(const struct bench_options *o);
+int bench_baseline_thread_ring(const struct bench_options *o, uint64_t size);
+int bench_baseline_pipe(const struct bench_options *o, uint64_t size);
+int bench_baseline_ck_ring(const struct bench_options *o, uint64_t size);
 int bench_baseline_futex(const struct bench_options *o);
 
 /* Fills the common fields of a throughput row. */

@@ -341,6 +341,32 @@ bench_rings_cleanup(void)
 	}
 }
 
+/* rb_ring_foreach callback: removes bench-PID-N when PID is gone. */
+static int
+bench_sweep_one(const char *name, void *arg)
+{
+	unsigned *removed = arg;
+	unsigned n;
+	int pid, end = 0;
+
+	if (sscanf(name, "bench-%d-%u%n", &pid, &n, &end) != 2 || name[end] != '\0')
+		return 0; /* not one of ours */
+	if (pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH)) {
+		if (rb_ring_remove(name) == 0)
+			(*removed)++;
+	}
+	return 0;
+}
+
+unsigned
+bench_rings_sweep_stale(void)
+{
+	unsigned removed = 0;
+
+	(void)rb_ring_foreach(bench_sweep_one, &removed);
+	return removed;
+}
+
 /* The tracepoint id of raw_syscalls:sys_enter, or -errno. */
 static long
 bench_sys_enter_id(void)

@@ -459,12 +459,16 @@ bench_throughput(const struct bench_options *o, uint64_t size)
 
 	/* One lossless consumer: touch and notouch, per-frame and batch. */
 	for (touch = 1; touch >= 0; touch--) {
+		if (!(o->modes & (touch ? BENCH_MODE_TOUCH : BENCH_MODE_NOTOUCH)))
+			continue;
 		for (batch = 0; batch <= 1; batch++) {
+			if (!(o->apis & (batch ? BENCH_API_BATCH : BENCH_API_FRAME)))
+				continue;
 			s.touch = touch;
 			s.batch = batch;
 			rc = tp_point(o, &s, touch ? "touch" : "notouch");
-			if (rc == -EINTR)
-				return rc;
+			if (rc == -EINTR || cli_stop)
+				return -EINTR;
 			failed |= rc != 0;
 			i = bench_result_count() - 1;
 			if (touch && !batch && rc == 0)
@@ -473,23 +477,26 @@ bench_throughput(const struct bench_options *o, uint64_t size)
 	}
 
 	/* Broadcast: every consumer reads every byte of every frame. */
-	if (o->consumers > 1) {
+	if (o->consumers > 1 && (o->modes & BENCH_MODE_BROADCAST)) {
 		s.touch = true;
-		s.batch = true;
+		s.batch = (o->apis & BENCH_API_BATCH) != 0;
 		s.consumers = o->consumers;
 		rc = tp_point(o, &s, "touch");
-		if (rc == -EINTR)
-			return rc;
+		if (rc == -EINTR || cli_stop)
+			return -EINTR;
 		failed |= rc != 0;
 		s.consumers = 1;
 	}
 
 	/*
-	 * Lossy consumer, reading every byte, at three producer speeds: as
+	 * A lossy consumer, reading every byte, at three producer speeds: as
 	 * fast as the producer can write (it does not wait for a lossy
 	 * consumer), at the rate a lossless consumer sustained just before,
-	 * and at half that rate.
+	 * and at half that rate. Per-frame API: a lossy reader checks and
+	 * releases each frame as it goes.
 	 */
+	if (!(o->modes & BENCH_MODE_LOSSY))
+		return failed ? -ECHILD : 0;
 	s.touch = true;
 	s.batch = false;
 	s.lossy = true;
@@ -498,8 +505,8 @@ bench_throughput(const struct bench_options *o, uint64_t size)
 			break;
 		s.rate = i == 0 ? 0 : lossless_rate / (double)i;
 		rc = tp_point(o, &s, "touch");
-		if (rc == -EINTR)
-			return rc;
+		if (rc == -EINTR || cli_stop)
+			return -EINTR;
 		failed |= rc != 0;
 	}
 	return failed ? -ECHILD : 0;

@@ -73,6 +73,12 @@ bool ctl_snapshot_fill(const struct ctl_snapshot *s, uint64_t *lag);
  * and how many others are also behind its target. -1 when not blocked.
  */
 int ctl_snapshot_blocker(const struct ctl_snapshot *s, uint32_t *others);
+/*
+ * Names the participants that are alive (or dead): "producer pid 12,
+ * consumer #0 pid 34 \"verify\"". Empty when there are none.
+ */
+void ctl_snapshot_who(const struct ctl_snapshot *s, bool alive, char *buf,
+		      size_t size);
 /* True if the producer or any consumer is alive. */
 bool ctl_snapshot_in_use(const struct ctl_snapshot *s);
 
@@ -86,6 +92,10 @@ struct ctl_names {
 /* Every ring name in /dev/shm, sorted; -errno on failure. */
 int ctl_names_all(struct ctl_names *out);
 void ctl_names_free(struct ctl_names *n);
+/* A name rb_ring_open could accept (docs/FORMAT.md §1.1). */
+bool ctl_name_valid(const char *name);
+/* "rb-ctl: NAME: not a valid ring name (...)". */
+void ctl_name_error(const char *name);
 /* Opens NAME or prints "rb-ctl: NAME: <why>"; returns the rb_* code. */
 int ctl_open(const char *name, struct rb_ring **out);
 

@@ -122,7 +122,7 @@ ctl_format_duration(char *buf, size_t size, uint64_t ns)
 	uint64_t s = ns / 1000000000ull;
 
 	if (s == 0)
-		snprintf(buf, size, "%" PRIu64 "ms", ns / 1000000ull);
+		snprintf(buf, size, "%" PRIu64 "ms", (uint64_t)(ns / 1000000));
 	else if (s < 60)
 		snprintf(buf, size, "%" PRIu64 "s", s);
 	else if (s < 3600)

@@ -70,15 +70,43 @@ ctl_names_free(struct ctl_names *n)
 	n->count = 0;
 }
 
+/* docs/FORMAT.md §1.1; the library checks the same but can only say
+ * -EINVAL, which from rb_ring_create could mean anything. */
+bool
+ctl_name_valid(const char *name)
+{
+	size_t len = strlen(name), i;
+
+	if (len == 0 || len > RB_NAME_MAX || name[0] == '.')
+		return false;
+	for (i = 0; i < len; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+void
+ctl_name_error(const char *name)
+{
+	cli_error("%s: not a valid ring name (1 to %d of A-Z a-z 0-9 . _ -, "
+		  "not starting with '.')", name, RB_NAME_MAX);
+}
+
 int
 ctl_open(const char *name, struct rb_ring **out)
 {
-	int rc = rb_ring_open(name, out);
+	int rc;
 
-	if (rc == -EINVAL)
-		cli_error("%s: not a valid ring name (1 to %d of A-Z a-z 0-9 . _ -, "
-			  "not starting with '.')", name, RB_NAME_MAX);
-	else if (rc != 0)
+	*out = NULL;
+	if (!ctl_name_valid(name)) {
+		ctl_name_error(name);
+		return -EINVAL;
+	}
+	if ((rc = rb_ring_open(name, out)) != 0)
 		cli_error("%s: %s", name, rb_strerror(rc));
 	return rc;
 }

@@ -142,3 +142,32 @@ ctl_snapshot_in_use(const struct ctl_snapshot *s)
 {
 	return s->status.producer_alive || s->dead < s->nconsumers;
 }
+
+void
+ctl_snapshot_who(const struct ctl_snapshot *s, bool alive, char *buf, size_t size)
+{
+	size_t used = 0;
+	uint32_t i;
+	int n;
+
+	if (size == 0)
+		return;
+	buf[0] = '\0';
+	if (s->status.producer_pid != 0 && (s->status.producer_alive != 0) == alive) {
+		n = snprintf(buf, size, "producer pid %u", s->status.producer_pid);
+		used = n > 0 ? (size_t)n : 0;
+	}
+	for (i = 0; i < s->nconsumers && used < size; i++) {
+		const struct rb_consumer_status *c = &s->consumers[i];
+
+		if ((c->alive != 0) != alive)
+			continue;
+		n = snprintf(buf + used, size - used, "%sconsumer #%u pid %u%s%s%s",
+			     used ? ", " : "", c->index, c->pid, c->label[0] ? " \"" : "",
+			     c->label, c->label[0] ? "\"" : "");
+		used += n > 0 ? (size_t)n : 0;
+	}
+	/* Cut short: say so rather than end mid-word. */
+	if (used >= size && size > 4)
+		memcpy(buf + size - 4, "...", 4);
+}

@@ -160,7 +160,7 @@ stat_value(const struct stat_metric *m, const struct stat_ring *r,
 	case ST_CREATED: {
 		uint64_t ns = rb_ring_created_ns(r->ring);
 
-		snprintf(buf, size, "%" PRIu64 ".%03u", ns / 1000000000ull,
+		snprintf(buf, size, "%" PRIu64 ".%03u", (uint64_t)(ns / 1000000000),
 			 (unsigned)(ns % 1000000000ull / 1000000ull));
 		return true;
 	}

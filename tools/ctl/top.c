@@ -92,7 +92,7 @@ top_text_waits(const struct top_view *v)
 	} else {
 		const struct rb_consumer_status *c = &s->consumers[b];
 
-		printf("waits      producer is blocked by consumer #%u (pid %u%s%s%s)", c->index,
+		printf("waits      producer is blocked by consumer #%u (pid %u%s%s%.16s)", c->index,
 		       c->pid, c->alive ? "" : ", dead", c->label[0] ? ", " : "", c->label);
 		if (others)
 			printf(" and %u more", others);
@@ -296,7 +296,7 @@ ctl_top(int argc, char **argv)
 	else
 		rc = ctl_snapshot_take(ring, &snaps[0]);
 	start = cli_now_ns();
-	while (rc == 0 && (o.count == 0 || views < o.count)) {
+	while (rc == 0 && !cli_stop && (o.count == 0 || views < o.count)) {
 		struct top_view v = {ring, &snaps[views % 2], &snaps[(views + 1) % 2], 0};
 		struct ctl_snapshot *cur = &snaps[(views + 1) % 2];
 

@@ -1,0 +1,532 @@
+#!/bin/bash
+# Drives tests/format/reader.py (an independent reader written from
+# docs/FORMAT.md alone) against rings made by the C library through
+# ring_fixture.
+#
+#   check_format.sh BUILD_DIR        (or RB_BUILD_DIR=... check_format.sh)
+#
+# Every wait is bounded (60 s per step).  All rings and background processes
+# are removed on exit, pass or fail.  Prints "N passed, N failed".
+
+set -u
+
+BUILD=${1:-${RB_BUILD_DIR:-}}
+if [ -z "$BUILD" ]; then
+	echo "usage: $0 BUILD_DIR (or set RB_BUILD_DIR)" >&2
+	exit 2
+fi
+FIX=$BUILD/tests/format/ring_fixture
+HERE=$(cd "$(dirname "$0")" && pwd)
+READER=$HERE/reader.py
+PY=/usr/bin/python3
+STEP_TIMEOUT=60
+
+if [ ! -x "$FIX" ]; then
+	echo "check_format.sh: $FIX not found or not executable" >&2
+	exit 2
+fi
+if [ ! -x "$PY" ]; then
+	echo "check_format.sh: $PY not found" >&2
+	exit 2
+fi
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/check_format.XXXXXX")
+PREFIX="fmt$$"
+RINGS=""
+BGPIDS=""
+PASSED=0
+FAILED=0
+
+cleanup() {
+	local p i
+	for p in $BGPIDS; do
+		kill -CONT "$p" 2>/dev/null
+		kill -TERM "$p" 2>/dev/null
+	done
+	for p in $BGPIDS; do
+		for i in $(seq 50); do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	for r in $RINGS; do
+		"$FIX" remove "$r" >/dev/null 2>&1
+		rm -f "/dev/shm/rb-$r"
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+pass() { PASSED=$((PASSED + 1)); echo "PASS: $*"; }
+fail() { FAILED=$((FAILED + 1)); echo "FAIL: $*"; }
+check() {	# check DESCRIPTION COMMAND...
+	local what=$1
+	shift
+	if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+ring() { echo "$PREFIX-$1"; }
+track_ring() { RINGS="$RINGS $1"; }
+create() {	# create NAME FRAME_BYTES SLOTS [INITIAL_SEQ]
+	track_ring "$1"
+	timeout $STEP_TIMEOUT "$FIX" create "$@"
+}
+
+# bg_reader OUTBASE ARGS... : starts reader.py read in the background;
+# sets BGPID.  stdout -> OUTBASE.json, stderr -> OUTBASE.err
+bg_reader() {
+	local out=$1
+	shift
+	"$PY" "$READER" read "$@" >"$out.json" 2>"$out.err" &
+	BGPID=$!
+	BGPIDS="$BGPIDS $BGPID"
+}
+
+# wait_ready FILE PID : polls (bounded) until the reader wrote "attached".
+wait_ready() {
+	local file=$1 pid=$2 end=$((SECONDS + STEP_TIMEOUT))
+	while [ $SECONDS -lt $end ]; do
+		if grep -q '^attached' "$file" 2>/dev/null; then
+			return 0
+		fi
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "  reader $pid exited before attaching" >&2
+			return 1
+		fi
+		sleep 0.02
+	done
+	echo "  reader $pid did not attach within ${STEP_TIMEOUT}s" >&2
+	return 1
+}
+
+# wait_pid PID : bounded wait for a background process; sets RC.
+wait_pid() {
+	local pid=$1 end=$((SECONDS + STEP_TIMEOUT))
+	while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $end ]; do
+		sleep 0.02
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "  process $pid still running after ${STEP_TIMEOUT}s; killing" >&2
+		kill -TERM "$pid" 2>/dev/null
+		sleep 1
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$pid" 2>/dev/null
+	RC=$?
+	local p rest=""
+	for p in $BGPIDS; do
+		[ "$p" = "$pid" ] || rest="$rest $p"
+	done
+	BGPIDS=$rest
+	return 0
+}
+
+# jcheck FILE PYTHON_EXPR : evaluates EXPR with d = the JSON object on the
+# last line of FILE.
+jcheck() {
+	"$PY" - "$1" "$2" <<'EOF'
+import json, sys
+try:
+    lines = [l for l in open(sys.argv[1]).read().splitlines() if l.strip()]
+    d = json.loads(lines[-1])
+except Exception as e:
+    print("  cannot parse %s: %s" % (sys.argv[1], e), file=sys.stderr)
+    sys.exit(1)
+ok = eval(sys.argv[2], {"d": d})
+if not ok:
+    print("  expected: %s" % sys.argv[2], file=sys.stderr)
+    print("  got: %s" % json.dumps(d), file=sys.stderr)
+sys.exit(0 if ok else 1)
+EOF
+}
+
+show() {	# show BASE : prints reader output for the log
+	echo "  reader: $(tail -n 1 "$1.json" 2>/dev/null)"
+	if [ -s "$1.err" ]; then
+		sed 's/^/  stderr: /' "$1.err" | head -n 12
+	fi
+}
+
+status() { timeout $STEP_TIMEOUT "$PY" "$READER" status "$1"; }
+
+produce() { timeout $STEP_TIMEOUT "$FIX" produce "$@"; }
+
+# ----------------------------------------------------------------------------
+echo "== (a) lossless reader, 20000 frames, seqs crossing 2^32"
+A=$(ring a)
+INIT=4294967290
+if create "$A" 256 64 $INIT; then
+	bg_reader "$TMP/a" "$A" --count 20000 --lossless --pattern counter \
+		--expect-len 256 --timeout $STEP_TIMEOUT --ready "$TMP/a.ready"
+	RPID=$BGPID
+	if wait_ready "$TMP/a.ready" $RPID; then
+		pass "(a) lossless reader registered"
+		check "(a) record $RPID ACTIVE and lossless before produce" \
+			jcheck <(status "$A") \
+			"any(c['pid'] == $RPID and c['state'] == 2 and c['mode'] == 0 for c in d['consumers'])"
+		check "(a) produce 20000 frames (producer exit 0)" \
+			produce "$A" 20000 256
+		wait_pid $RPID
+		show "$TMP/a"
+		check "(a) reader exit 0" [ "$RC" = 0 ]
+		check "(a) 20000 frames, lost 0, bad 0, eos, header, seq range" \
+			jcheck "$TMP/a.json" \
+			"d['frames'] == 20000 and d['lost'] == 0 and d['bad'] == 0 and d['eos'] is True and d['header'] == 'source=fixture\ncount=20000\n' and d['first_seq'] == $INIT and d['last_seq'] == $INIT + 19999 and d['next'] == $INIT + 20001"
+		check "(a) record freed after detach, producer FREE, ENDED" \
+			jcheck <(status "$A") \
+			"all(c['state'] == 0 for c in d['consumers']) and d['producer']['state'] == 0 and d['stream_state'] == 2 and d['eos_seq'] == $INIT + 20001 and d['write_seq'] == $INIT + 20001 and d['sleep_mask'] == [0, 0, 0, 0]"
+	else
+		fail "(a) lossless reader registered"
+		show "$TMP/a"
+	fi
+else
+	fail "(a) create ring"
+fi
+
+# ----------------------------------------------------------------------------
+echo "== (a2) two lossless readers at once (futex + polling), odd frame length"
+A2=$(ring a2)
+if create "$A2" 1000 8 77; then
+	bg_reader "$TMP/a2f" "$A2" --count 20000 --lossless --futex \
+		--pattern counter --expect-len 203 --timeout $STEP_TIMEOUT \
+		--ready "$TMP/a2f.ready" --label futex
+	P1=$BGPID
+	bg_reader "$TMP/a2p" "$A2" --count 20000 --lossless \
+		--pattern counter --expect-len 203 --timeout $STEP_TIMEOUT \
+		--ready "$TMP/a2p.ready" --label poll
+	P2=$BGPID
+	if wait_ready "$TMP/a2f.ready" $P1 && wait_ready "$TMP/a2p.ready" $P2; then
+		check "(a2) produce 20000 frames of 203 bytes" \
+			produce "$A2" 20000 203
+		wait_pid $P1; RC1=$RC
+		wait_pid $P2; RC2=$RC
+		show "$TMP/a2f"
+		show "$TMP/a2p"
+		for x in f p; do
+			if [ $x = f ]; then rc=$RC1; else rc=$RC2; fi
+			check "(a2/$x) reader exit 0" [ "$rc" = 0 ]
+			check "(a2/$x) 20000 frames, bad 0, eos" jcheck "$TMP/a2$x.json" \
+				"d['frames'] == 20000 and d['lost'] == 0 and d['bad'] == 0 and d['eos'] is True and d['first_seq'] == 77 and d['last_seq'] == 77 + 19999 and d['header'] == 'source=fixture\ncount=20000\n'"
+		done
+		check "(a2) producer rang the futex reader's doorbell" \
+			jcheck <(status "$A2") \
+			"any(c['label'] == 'futex' and c['doorbell'] & 0x7FFFFFFF > 0 for c in d['consumers'])"
+	else
+		fail "(a2) readers registered"
+		show "$TMP/a2f"
+		show "$TMP/a2p"
+	fi
+else
+	fail "(a2) create ring"
+fi
+
+# ----------------------------------------------------------------------------
+# Lossy accounting (§5.7, §6): every seq from the reader's start up to its
+# final `next` is either delivered (frames), counted lost, or the consumed
+# end-of-stream marker.
+LOSSY_OK="d['bad'] == 0 and d['eos'] is True and d['frames'] + d['lost'] + d['marker'] == d['next'] - d['start']"
+
+echo "== (b) lossy unregistered reader, fast producer, 8 slots, 50000 frames"
+B=$(ring b)
+BINIT=1000
+if create "$B" 256 8 $BINIT; then
+	bg_reader "$TMP/b" "$B" --count 50000 --pattern counter \
+		--expect-len 256 --timeout $STEP_TIMEOUT --ready "$TMP/b.ready"
+	RPID=$BGPID
+	if wait_ready "$TMP/b.ready" $RPID; then
+		check "(b) produce 50000 frames" produce "$B" 50000 256
+		wait_pid $RPID
+		show "$TMP/b"
+		check "(b) reader exit 0" [ "$RC" = 0 ]
+		check "(b) frames + lost + marker == seqs passed, bad 0, eos" \
+			jcheck "$TMP/b.json" \
+			"$LOSSY_OK and d['start'] == $BINIT and d['next'] == $BINIT + 50001 and d['header'] == 'source=fixture\ncount=50000\n'"
+		check "(b) the reader wrote nothing (no record, no producer trace)" \
+			jcheck <(status "$B") "d['consumers'] == []"
+	else
+		fail "(b) lossy reader attached"
+	fi
+else
+	fail "(b) create ring"
+fi
+
+echo "== (b2) lossy reader, rate-limited producer (3000 frames at 3 kHz)"
+B2=$(ring b2)
+if create "$B2" 512 8; then
+	bg_reader "$TMP/b2" "$B2" --count 3000 --pattern counter \
+		--expect-len 300 --timeout $STEP_TIMEOUT --ready "$TMP/b2.ready"
+	RPID=$BGPID
+	if wait_ready "$TMP/b2.ready" $RPID; then
+		check "(b2) produce 3000 frames at 3000 Hz" produce "$B2" 3000 300 3000
+		wait_pid $RPID
+		show "$TMP/b2"
+		check "(b2) reader exit 0" [ "$RC" = 0 ]
+		check "(b2) accounting consistent, frames delivered, bad 0" \
+			jcheck "$TMP/b2.json" \
+			"$LOSSY_OK and d['start'] == 0 and d['next'] == 3001 and d['frames'] > 0"
+	else
+		fail "(b2) lossy reader attached"
+	fi
+else
+	fail "(b2) create ring"
+fi
+
+# ----------------------------------------------------------------------------
+echo "== (c) validation: good ring, corrupted bytes, forged headers"
+C=$(ring c)
+# validate_expect NAME STEP : reader must refuse with exit 2 at §4.1 STEP
+validate_expect() {
+	local out rc
+	out=$(timeout $STEP_TIMEOUT "$PY" "$READER" validate "$1")
+	rc=$?
+	echo "  reader: $out"
+	[ $rc = 2 ] && [[ "$out" == "FAIL step $2:"* ]]
+}
+validate_ok() {
+	local out rc
+	out=$(timeout $STEP_TIMEOUT "$PY" "$READER" validate "$1")
+	rc=$?
+	[ $rc = 0 ] && [ "$(echo "$out" | head -n 1)" = ok ] || {
+		echo "  reader: $out"
+		return 1
+	}
+	echo "$out" | tail -n 1 >"$TMP/geom.json"
+}
+# c_refuses NAME : the C library must refuse to open the ring as well
+c_refuses() {
+	local err
+	err=$(timeout $STEP_TIMEOUT "$FIX" produce "$1" 0 1 2>&1 >/dev/null)
+	local rc=$?
+	echo "  C library: rc=$rc ${err:-(no message)}"
+	[ $rc != 0 ] && [[ "$err" == *open* ]]
+}
+c_accepts() {
+	local err
+	err=$(timeout $STEP_TIMEOUT "$FIX" produce "$1" 0 1 2>&1 >/dev/null)
+	local rc=$?
+	[ $rc = 0 ] || echo "  C library: rc=$rc $err"
+	[ $rc = 0 ]
+}
+byte_at() { od -An -tu1 -j "$2" -N1 "/dev/shm/rb-$1" | tr -d ' \n'; }
+
+if create "$C" 256 64 $INIT; then
+	check "(c) validate good ring -> ok" validate_ok "$C"
+	# §2.1 with the library defaults of §3.1 (max_consumers 64,
+	# stream_header_bytes 16384, slot_align 64), pages 0.
+	check "(c) geometry as computed from §2.1" jcheck "$TMP/geom.json" \
+		"d['frame_bytes'] == 256 and d['slot_count'] == 64 and d['slot_stride'] == 256 and d['initial_seq'] == $INIT and d['segment_bytes'] == 57344 and d['slots_offset'] == 40960 and d['descriptors_offset'] == 33664 and d['stream_header_offset'] == 17152"
+	# corrupt_case OFFSET STEP WHAT
+	corrupt_case() {
+		local off=$1 step=$2 what=$3 orig
+		orig=$(byte_at "$C" "$off")
+		if ! timeout $STEP_TIMEOUT "$FIX" corrupt "$C" "$off" $((orig ^ 0xFF)); then
+			fail "(c) corrupt $what"
+			return
+		fi
+		check "(c) $what (byte $off) -> refused at step $step, exit 2" \
+			validate_expect "$C" "$step"
+		check "(c) $what (byte $off) -> C library refuses too" c_refuses "$C"
+		timeout $STEP_TIMEOUT "$FIX" corrupt "$C" "$off" "$orig"
+		check "(c) $what restored -> ok" validate_ok "$C"
+	}
+	corrupt_case 0 5 "magic"
+	corrupt_case 7 5 "magic (last byte)"
+	corrupt_case 8 6 "layout_version"
+	corrupt_case 40 7 "slot_count"
+	corrupt_case 200 7 "reserved byte (checksummed region)"
+	corrupt_case 248 7 "checksum"
+
+	# Size mismatch (§4.1 step 13): copies of the segment, resized.
+	for how in shrink grow; do
+		T=$(ring "c-$how")
+		track_ring "$T"
+		cp "/dev/shm/rb-$C" "/dev/shm/rb-$T"
+		if [ $how = shrink ]; then
+			truncate -s -4096 "/dev/shm/rb-$T"
+		else
+			truncate -s +4096 "/dev/shm/rb-$T"
+		fi
+		check "(c) file $how -> refused at step 13" validate_expect "$T" 13
+		check "(c) file $how -> C library refuses too" c_refuses "$T"
+	done
+	T=$(ring "c-short")
+	track_ring "$T"
+	head -c 100 "/dev/shm/rb-$C" >"/dev/shm/rb-$T"
+	check "(c) 100-byte file with magic -> refused at step 4" validate_expect "$T" 4
+
+	check "(c) missing ring -> refused at step 2" validate_expect "$(ring nosuch)" 2
+	check "(c) name starting with '.' -> refused at step 1" validate_expect ".tmp-x" 1
+	check "(c) name with '/' -> refused at step 1" validate_expect "a/b" 1
+
+	# Forged headers with a recomputed checksum (§4.2), to reach the
+	# checks after step 7.  forge NEWNAME OFF:FMT:VALUE ...
+	forge() {
+		local new=$1
+		shift
+		track_ring "$new"
+		cp "/dev/shm/rb-$C" "/dev/shm/rb-$new"
+		"$PY" - "/dev/shm/rb-$new" "$@" <<'EOF'
+import struct, sys
+path = sys.argv[1]
+with open(path, "r+b") as f:
+    h = bytearray(f.read(256))
+    for spec in sys.argv[2:]:
+        off, fmt, val = spec.split(":")
+        struct.pack_into("<" + fmt, h, int(off), int(val, 0))
+    c = 0xcbf29ce484222325
+    for b in h[:248]:
+        c = ((c ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    struct.pack_into("<Q", h, 248, c)
+    f.seek(0)
+    f.write(h)
+EOF
+	}
+	# forged_case STEP WHAT SPECS... (STEP 0 = must be accepted)
+	forged_case() {
+		local step=$1 what=$2 name
+		shift 2
+		FORGED=$((FORGED + 1))
+		name=$(ring "f$FORGED")
+		forge "$name" "$@"
+		if [ "$step" = 0 ]; then
+			check "(c) forged $what -> accepted" validate_ok "$name"
+			check "(c) forged $what -> C library accepts too" c_accepts "$name"
+		else
+			check "(c) forged $what -> refused at step $step" \
+				validate_expect "$name" "$step"
+			check "(c) forged $what -> C library refuses too" c_refuses "$name"
+		fi
+	}
+	FORGED=0
+	forged_case 6 "layout_version 2" 8:I:2
+	forged_case 8 "header_bytes 512" 12:I:512
+	forged_case 8 "consumers_offset 1024" 64:Q:1024
+	forged_case 8 "descriptor_bytes 32" 164:I:32
+	forged_case 9 "frame_bytes 0" 24:Q:0
+	forged_case 9 "slot_count 48 (not a power of two)" 40:I:48
+	forged_case 9 "slot_count 2^31" 40:I:0x80000000
+	forged_case 9 "slot_align 32" 44:I:32
+	forged_case 9 "max_consumers 0" 48:I:0
+	forged_case 9 "max_consumers 257" 48:I:257
+	forged_case 9 "stream_header_bytes 4095" 52:I:4095
+	forged_case 9 "initial_seq 2^62" 136:Q:0x4000000000000000
+	forged_case 9 "pages 2" 156:I:2
+	forged_case 10 "reserved byte 1" 200:B:1
+	forged_case 11 "frame_bytes 2^64-1 (overflow)" 24:Q:0xFFFFFFFFFFFFFFFF
+	forged_case 12 "slot_count 128 (offsets no longer match)" 40:I:128
+	forged_case 12 "slot_stride 512" 32:Q:512
+	forged_case 12 "pages 1 (segment_bytes must be 2 MiB)" 156:I:1
+	forged_case 14 "elem_type 13" 96:I:13
+	forged_case 14 "elem_type u8 with ndim 0" 96:I:1
+	forged_case 14 "u16 x 129 (258 bytes > frame_bytes)" 96:I:2 100:I:1 104:Q:129
+	forged_case 14 "untyped with dims[3] set" 128:Q:1
+	forged_case 0 "u64 x 32 (exactly frame_bytes)" 96:I:4 100:I:1 104:Q:32
+	forged_case 0 "c64 2x4x2x2 (256 bytes)" 96:I:11 100:I:4 104:Q:2 112:Q:4 120:Q:2 128:Q:2
+else
+	fail "(c) create ring"
+fi
+
+# ----------------------------------------------------------------------------
+echo "== (d) liveness interop: stopped reader holds the producer, dead one is evicted"
+D=$(ring d)
+if create "$D" 256 8; then
+	bg_reader "$TMP/d" "$D" --count 200 --lossless --pattern counter \
+		--timeout $STEP_TIMEOUT --ready "$TMP/d.ready" --label stopped
+	RPID=$BGPID
+	if wait_ready "$TMP/d.ready" $RPID; then
+		kill -STOP $RPID
+		timeout $STEP_TIMEOUT "$FIX" produce "$D" 200 256 &
+		PPID_=$!
+		BGPIDS="$BGPIDS $PPID_"
+		# Bounded poll until the producer fills the ring and waits for us.
+		end=$((SECONDS + STEP_TIMEOUT))
+		full=no
+		while [ $SECONDS -lt $end ] && kill -0 $PPID_ 2>/dev/null; do
+			if jcheck <(status "$D") "d['write_seq'] == 8 and d['wait_target'] != 0" 2>/dev/null; then
+				full=yes
+				break
+			fi
+			sleep 0.05
+		done
+		check "(d) producer blocked by the stopped lossless reader" [ $full = yes ]
+		# The one time-based observation: the producer re-checks liveness
+		# every 100 ms (§5.11 step 7), so 1 s is 10 chances to (wrongly)
+		# evict us.  Our start_time (§5.14) must match the C library's.
+		still=yes
+		for i in $(seq 10); do
+			sleep 0.1
+			jcheck <(status "$D") "any(c['pid'] == $RPID and c['state'] == 2 for c in d['consumers']) and d['write_seq'] == 8" 2>/dev/null || still=no
+		done
+		check "(d) stopped (alive) reader not evicted: start_time agrees with C" [ $still = yes ]
+		kill -CONT $RPID
+		wait_pid $PPID_
+		check "(d) producer finished after SIGCONT" [ "$RC" = 0 ]
+		wait_pid $RPID
+		show "$TMP/d"
+		check "(d) resumed reader got all 200 frames" jcheck "$TMP/d.json" \
+			"d['frames'] == 200 and d['bad'] == 0 and d['eos'] is True and d['lost'] == 0"
+	else
+		fail "(d) reader registered"
+	fi
+else
+	fail "(d) create ring"
+fi
+
+D2=$(ring d2)
+if create "$D2" 256 8; then
+	bg_reader "$TMP/d2" "$D2" --count 500 --lossless \
+		--timeout $STEP_TIMEOUT --ready "$TMP/d2.ready" --label killed
+	RPID=$BGPID
+	if wait_ready "$TMP/d2.ready" $RPID; then
+		kill -KILL $RPID
+		wait_pid $RPID
+		# A second reader must evict the dead record on attach (§5.5 step 1)
+		# and may then reuse it (generation + 1, §3.6.1).
+		bg_reader "$TMP/d3" "$D2" --count 500 --lossless --pattern counter \
+			--timeout $STEP_TIMEOUT --ready "$TMP/d3.ready" --label second
+		R2=$BGPID
+		if wait_ready "$TMP/d3.ready" $R2; then
+			check "(d) dead record evicted by the new reader" \
+				jcheck <(status "$D2") \
+				"not any(c['pid'] == $RPID for c in d['consumers']) and any(c['pid'] == $R2 and c['state'] == 2 and c['gen'] == 1 for c in d['consumers'])"
+			check "(d) producer runs with the second reader" produce "$D2" 500 256
+			wait_pid $R2
+			show "$TMP/d3"
+			check "(d) second reader got all 500 frames" jcheck "$TMP/d3.json" \
+				"d['frames'] == 500 and d['bad'] == 0 and d['eos'] is True"
+		else
+			fail "(d) second reader registered"
+		fi
+	else
+		fail "(d) killed reader registered"
+	fi
+else
+	fail "(d) create ring"
+fi
+
+D4=$(ring d4)
+if create "$D4" 256 8; then
+	bg_reader "$TMP/d4" "$D4" --count 500 --lossless --no-evict \
+		--timeout $STEP_TIMEOUT --ready "$TMP/d4.ready" --label killed
+	RPID=$BGPID
+	if wait_ready "$TMP/d4.ready" $RPID; then
+		kill -KILL $RPID
+		wait_pid $RPID
+		check "(d) C producer evicts a killed lossless reader and finishes" \
+			produce "$D4" 500 256
+		check "(d) record FREE with generation 1 after the C eviction" \
+			jcheck <(status "$D4") \
+			"len(d['consumers']) == 1 and d['consumers'][0]['state'] == 0 and d['consumers'][0]['gen'] == 1 and d['consumers'][0]['pid'] == 0"
+	else
+		fail "(d) reader registered"
+	fi
+else
+	fail "(d) create ring"
+fi
+
+echo "$PASSED passed, $FAILED failed"
+[ $FAILED = 0 ]

@@ -1,0 +1,320 @@
+/*
+ * Command line of rb-bench. Units as people write them (64B, 4KiB, 16MiB,
+ * 2s, 500ms), parsed by the shared helpers in tools/cli. --quick only
+ * changes the defaults of what was not given explicitly.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ringbuf/ringbuf.h>
+
+#include "bench.h"
+
+enum {
+	OPT_SAMPLES = 256,
+	OPT_SLEEP_SAMPLES,
+	OPT_GAP,
+	OPT_COST_TIME,
+	OPT_CSV,
+	OPT_MODES,
+	OPT_API,
+	OPT_JSON,
+};
+
+static const struct option bench_longopts[] = {
+	{"suite", required_argument, NULL, 's'},
+	{"sizes", required_argument, NULL, 'z'},
+	{"modes", required_argument, NULL, OPT_MODES},
+	{"api", required_argument, NULL, OPT_API},
+	{"consumers", required_argument, NULL, 'c'},
+	{"ring-bytes", required_argument, NULL, 'r'},
+	{"slots", required_argument, NULL, 'n'},
+	{"batch", required_argument, NULL, 'b'},
+	{"duration", required_argument, NULL, 'd'},
+	{"samples", required_argument, NULL, OPT_SAMPLES},
+	{"sleep-samples", required_argument, NULL, OPT_SLEEP_SAMPLES},
+	{"gap", required_argument, NULL, OPT_GAP},
+	{"cost-time", required_argument, NULL, OPT_COST_TIME},
+	{"pin", no_argument, NULL, 'p'},
+	{"quick", no_argument, NULL, 'q'},
+	{"csv", optional_argument, NULL, OPT_CSV},
+	{"json", optional_argument, NULL, OPT_JSON},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
+static void
+bench_usage(FILE *out)
+{
+	fputs("Usage: rb-bench [OPTION]...\n"
+	      "Measures ringbuf across processes against baselines run on the same\n"
+	      "machine in the same run: memory bandwidth, a two-thread ring, a pipe, a\n"
+	      "Unix socket, a ck_ring of slot indices, futex and spin ping-pongs.\n"
+	      "\n"
+	      "  -s, --suite LIST       throughput,latency,cost,baselines (default all)\n"
+	      "  -z, --sizes LIST       frame sizes (default 64B,1KiB,4KiB,64KiB,1MiB,16MiB)\n"
+	      "      --modes LIST       touch,notouch,broadcast,lossy (default all)\n"
+	      "      --api LIST         ringbuf API: frame,batch (default both)\n"
+	      "  -c, --consumers N      consumers of the broadcast points (default 2)\n"
+	      "  -r, --ring-bytes SIZE  bytes of slots per ring (default 8MiB; 4..65536 slots)\n"
+	      "  -n, --slots N          slots per ring instead (a power of two)\n"
+	      "  -b, --batch N          frames per batch call (default 64)\n"
+	      "  -d, --duration TIME    per throughput point (default 1s)\n"
+	      "      --samples N        latency samples, spinning consumer (default 20000)\n"
+	      "      --sleep-samples N  latency samples, sleeping consumer (default 2000)\n"
+	      "      --gap TIME         gap between frames, sleeping consumer (default 1ms)\n"
+	      "      --cost-time TIME   idle consumer and blocked producer points (default 2s)\n"
+	      "  -p, --pin              pin the producer to CPU 0, consumers to CPU 1, ...\n"
+	      "  -q, --quick            smoke run: sizes 64B,4KiB,64KiB, short points\n"
+	      "      --csv[=FILE]       CSV rows to FILE, or instead of the table\n"
+	      "      --json[=FILE]      one JSON object to FILE, or instead of the table\n"
+	      "  -h, --help             this text;  -V, --version\n"
+	      "\n"
+	      "Sizes: 64, 64B, 4KiB, 1MiB (and KB, MB: powers of 10). Times: 2s, 500ms.\n"
+	      "Progress goes to stderr when it is a terminal. Exit status: 0 done,\n"
+	      "1 a point failed or its data did not verify, 2 usage, 130 interrupted.\n",
+	      out);
+}
+
+/* Turns "a,b" into the OR of the bits of the names; names[i] is bit i. */
+static int
+bench_parse_words(const char *text, const char *const *names, uint32_t *out)
+{
+	char buf[256], *save = NULL, *word;
+
+	if (strlen(text) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, text);
+	*out = 0;
+	for (word = strtok_r(buf, ",", &save); word != NULL; word = strtok_r(NULL, ",", &save)) {
+		uint32_t i;
+
+		for (i = 0; names[i] != NULL && strcmp(names[i], word) != 0; i++)
+			;
+		if (names[i] != NULL)
+			*out |= 1u << i;
+		else if (strcmp(word, "all") == 0)
+			*out |= (1u << i) - 1;
+		else
+			return -EINVAL;
+	}
+	return *out ? 0 : -EINVAL;
+}
+
+static const char *const bench_suite_names[] = {
+	"throughput", "latency", "cost", "baselines", NULL,
+};
+static const char *const bench_mode_names[] = {
+	"touch", "notouch", "broadcast", "lossy", NULL,
+};
+static const char *const bench_api_names[] = {"frame", "batch", NULL};
+
+static int
+bench_parse_sizes(const char *text, struct bench_options *o)
+{
+	char buf[1024], *save = NULL, *word;
+	int rc;
+
+	if (strlen(text) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, text);
+	o->nsizes = 0;
+	for (word = strtok_r(buf, ",", &save); word != NULL; word = strtok_r(NULL, ",", &save)) {
+		uint64_t v;
+
+		if (o->nsizes == BENCH_MAX_SIZES)
+			return -ERANGE;
+		if ((rc = cli_parse_size(word, &v)) != 0)
+			return rc;
+		/* 8 bytes: the smallest frame the checksum covers with a word. */
+		if (v < 8 || v > (1ull << 32))
+			return -ERANGE;
+		o->sizes[o->nsizes++] = v;
+	}
+	return o->nsizes ? 0 : -EINVAL;
+}
+
+static int
+bench_parse_u32(const char *text, uint32_t min, uint32_t max, uint32_t *out)
+{
+	uint64_t v;
+	int rc = cli_parse_count(text, &v);
+
+	if (rc != 0)
+		return rc;
+	if (v < min || v > max)
+		return -ERANGE;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+uint32_t
+bench_slots_for(const struct bench_options *o, uint64_t bytes)
+{
+	uint64_t stride = (bytes + 63) & ~63ull, n = 1;
+
+	if (o->slots)
+		return o->slots;
+	/* The largest power of two that fits, but at least 4 (so that the
+	 * producer can fill one slot while the consumer reads another, with
+	 * room to spare) and at most 65536 (beyond that, for tiny frames, the
+	 * descriptors alone leave the caches without gaining anything). */
+	while (n * 2 * stride <= o->ring_bytes && n < 65536)
+		n *= 2;
+	return n < 4 ? 4 : (uint32_t)n;
+}
+
+int
+bench_parse_options(int argc, char **argv, struct bench_options *o)
+{
+	bool sizes_set = false, duration_set = false, samples_set = false;
+	bool sleep_samples_set = false, cost_set = false;
+	int c, rc;
+
+	memset(o, 0, sizeof(*o));
+	o->suites = BENCH_SUITE_ALL;
+	o->modes = BENCH_MODE_ALL;
+	o->apis = BENCH_API_FRAME | BENCH_API_BATCH;
+	o->consumers = 2;
+	o->ring_bytes = 8ull << 20;
+	o->batch = 64;
+	o->duration_ns = 1000000000ull;
+	o->spin_samples = 20000;
+	o->sleep_samples = 2000;
+	o->sleep_gap_ns = 1000000ull;
+	o->cost_ns = 2000000000ull;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":s:z:c:r:n:b:d:pqhV", bench_longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if ((rc = bench_parse_words(optarg, bench_suite_names, &o->suites)) != 0)
+				return cli_bad_value("--suite", optarg, rc,
+						     "a list of throughput,latency,cost,baselines");
+			break;
+		case 'z':
+			if ((rc = bench_parse_sizes(optarg, o)) != 0)
+				return cli_bad_value("--sizes", optarg, rc,
+						     "a list of sizes from 8B (e.g. 64,4KiB,1MiB)");
+			sizes_set = true;
+			break;
+		case OPT_MODES:
+			if ((rc = bench_parse_words(optarg, bench_mode_names, &o->modes)) != 0)
+				return cli_bad_value("--modes", optarg, rc,
+						     "a list of touch,notouch,broadcast,lossy");
+			break;
+		case OPT_API:
+			if ((rc = bench_parse_words(optarg, bench_api_names, &o->apis)) != 0)
+				return cli_bad_value("--api", optarg, rc, "a list of frame,batch");
+			break;
+		case 'c':
+			if ((rc = bench_parse_u32(optarg, 1, BENCH_MAX_CONSUMERS, &o->consumers)) != 0)
+				return cli_bad_value("--consumers", optarg, rc, "a count from 1 to 16");
+			break;
+		case 'r':
+			if ((rc = cli_parse_size(optarg, &o->ring_bytes)) != 0 || o->ring_bytes == 0)
+				return cli_bad_value("--ring-bytes", optarg, rc ? rc : -ERANGE,
+						     "a size (e.g. 64MiB)");
+			break;
+		case 'n':
+			if ((rc = bench_parse_u32(optarg, 2, 1u << 24, &o->slots)) != 0 ||
+			    (o->slots & (o->slots - 1)) != 0)
+				return cli_bad_value("--slots", optarg, rc ? rc : -EINVAL,
+						     "a power of two from 2 to 16M");
+			break;
+		case 'b':
+			if ((rc = bench_parse_u32(optarg, 1, 1024, &o->batch)) != 0)
+				return cli_bad_value("--batch", optarg, rc, "a count from 1 to 1024");
+			break;
+		case 'd':
+			if ((rc = cli_parse_duration(optarg, &o->duration_ns)) != 0 ||
+			    o->duration_ns == 0)
+				return cli_bad_value("--duration", optarg, rc ? rc : -ERANGE,
+						     "a duration (e.g. 2s, 500ms)");
+			duration_set = true;
+			break;
+		case OPT_SAMPLES:
+			if ((rc = cli_parse_count(optarg, &o->spin_samples)) != 0 ||
+			    o->spin_samples < 2 || o->spin_samples > 100000000ull)
+				return cli_bad_value("--samples", optarg, rc ? rc : -ERANGE,
+						     "a count from 2 (e.g. 20000, 1M)");
+			samples_set = true;
+			break;
+		case OPT_SLEEP_SAMPLES:
+			if ((rc = cli_parse_count(optarg, &o->sleep_samples)) != 0 ||
+			    o->sleep_samples < 1 || o->sleep_samples > 10000000ull)
+				return cli_bad_value("--sleep-samples", optarg, rc ? rc : -ERANGE,
+						     "a count from 1");
+			sleep_samples_set = true;
+			break;
+		case OPT_GAP:
+			if ((rc = cli_parse_duration(optarg, &o->sleep_gap_ns)) != 0 ||
+			    o->sleep_gap_ns < 1000 || o->sleep_gap_ns > 10000000000ull)
+				return cli_bad_value("--gap", optarg, rc ? rc : -ERANGE,
+						     "a duration from 1us to 10s");
+			break;
+		case OPT_COST_TIME:
+			if ((rc = cli_parse_duration(optarg, &o->cost_ns)) != 0 ||
+			    o->cost_ns < 1000000ull)
+				return cli_bad_value("--cost-time", optarg, rc ? rc : -ERANGE,
+						     "a duration from 1ms");
+			cost_set = true;
+			break;
+		case 'p':
+			o->pin = true;
+			break;
+		case 'q':
+			o->quick = true;
+			break;
+		case OPT_CSV:
+			o->csv_path = optarg ? optarg : "-";
+			break;
+		case OPT_JSON:
+			o->json_path = optarg ? optarg : "-";
+			break;
+		case 'h':
+			bench_usage(stdout);
+			return -1;
+		case 'V':
+			printf("rb-bench %s\n", RB_VERSION_STRING);
+			return -1;
+		default:
+			return cli_option_error(c, argv);
+		}
+	}
+	if (optind < argc) {
+		cli_error("unexpected argument '%s' (see --help)", argv[optind]);
+		return BENCH_EXIT_USAGE;
+	}
+	if (o->csv_path && o->json_path && strcmp(o->csv_path, "-") == 0 &&
+	    strcmp(o->json_path, "-") == 0) {
+		cli_error("--csv and --json cannot both replace the table; give one a FILE");
+		return BENCH_EXIT_USAGE;
+	}
+	if (!sizes_set) {
+		static const uint64_t full[] = {64, 1024, 4096, 65536, 1u << 20, 16u << 20};
+		static const uint64_t quick[] = {64, 4096, 65536};
+		const uint64_t *v = o->quick ? quick : full;
+		uint32_t n = o->quick ? 3 : 6, i;
+
+		for (i = 0; i < n; i++)
+			o->sizes[i] = v[i];
+		o->nsizes = n;
+	}
+	if (o->quick) {
+		/* A smoke run: every code path once, a few seconds in all. */
+		if (!duration_set)
+			o->duration_ns = 100000000ull;
+		if (!samples_set)
+			o->spin_samples = 2000;
+		if (!sleep_samples_set)
+			o->sleep_samples = 100;
+		if (!cost_set)
+			o->cost_ns = 200000000ull;
+	}
+	return 0;
+}

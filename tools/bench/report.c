@@ -1,0 +1,519 @@
+/*
+ * The results of a run and the three ways out: a table for people (with the
+ * ratio columns that make figures from a noisy machine comparable), CSV for
+ * tools/plot-bench and spreadsheets, JSON for programs.
+ *
+ * Ratios are computed between rows of the same run, never against numbers
+ * from elsewhere: ringbuf's throughput over the two-thread ring's, the
+ * ck_ring's and the pipe's at the same frame size and mode; ringbuf's median
+ * latency over the matching ping-pong floor.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <ringbuf/ringbuf.h>
+
+#include "bench.h"
+
+static struct bench_result **results;
+static size_t nresults, capacity;
+
+struct bench_result *
+bench_result_add(const char *suite, const char *system, const char *mode)
+{
+	struct bench_result *r;
+	unsigned i;
+
+	if (nresults == capacity) {
+		size_t n = capacity ? capacity * 2 : 64;
+		struct bench_result **p = realloc(results, n * sizeof(*p));
+
+		if (p == NULL)
+			return NULL;
+		results = p;
+		capacity = n;
+	}
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	r->suite = suite;
+	snprintf(r->system, sizeof(r->system), "%s", system);
+	snprintf(r->mode, sizeof(r->mode), "%s", mode);
+	r->frames_per_s = r->bytes_per_s = r->lost_ratio = NAN;
+	r->p50_ns = r->p99_ns = r->p999_ns = r->max_ns = NAN;
+	r->cpu_pct = r->syscalls_per_frame = NAN;
+	for (i = 0; i < 3; i++)
+		r->ratio[i] = NAN;
+	results[nresults++] = r;
+	return r;
+}
+
+size_t
+bench_result_count(void)
+{
+	return nresults;
+}
+
+struct bench_result *
+bench_result_at(size_t i)
+{
+	return i < nresults ? results[i] : NULL;
+}
+
+bool
+bench_any_failure(void)
+{
+	size_t i;
+
+	for (i = 0; i < nresults; i++)
+		if (results[i]->failed || results[i]->verified < 0)
+			return true;
+	return false;
+}
+
+char *
+bench_format_size(char *buf, size_t size, uint64_t bytes)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	unsigned u = 0;
+
+	while (u < 4 && bytes >= 1024 && bytes % 1024 == 0) {
+		bytes /= 1024;
+		u++;
+	}
+	snprintf(buf, size, "%llu%s", (unsigned long long)bytes, units[u]);
+	return buf;
+}
+
+/* The first good row of `system` in `mode` at `frame_bytes` (any size if 0). */
+static const struct bench_result *
+bench_find(const char *system, const char *mode, uint64_t frame_bytes)
+{
+	size_t i;
+
+	for (i = 0; i < nresults; i++) {
+		const struct bench_result *r = results[i];
+
+		if (r->failed || strcmp(r->system, system) != 0 ||
+		    strcmp(r->mode, mode) != 0 || r->consumers > 1 || r->lossy)
+			continue;
+		if (frame_bytes != 0 && r->frame_bytes != frame_bytes)
+			continue;
+		return r;
+	}
+	return NULL;
+}
+
+static double
+bench_div(double a, const struct bench_result *b, bool latency)
+{
+	double d;
+
+	if (b == NULL)
+		return NAN;
+	d = latency ? b->p50_ns : b->bytes_per_s;
+	return d > 0 ? a / d : NAN;
+}
+
+void
+bench_compute_ratios(void)
+{
+	size_t i;
+
+	for (i = 0; i < nresults; i++) {
+		struct bench_result *r = results[i];
+
+		if (r->failed || strcmp(r->system, "ringbuf") != 0)
+			continue;
+		if (strcmp(r->suite, "throughput") == 0 && !r->lossy) {
+			r->ratio[0] = bench_div(r->bytes_per_s,
+						bench_find("thread-ring", r->mode, r->frame_bytes), false);
+			r->ratio[1] = bench_div(r->bytes_per_s,
+						bench_find("ck_ring", r->mode, r->frame_bytes), false);
+			if (strcmp(r->mode, "touch") == 0)
+				r->ratio[2] = bench_div(r->bytes_per_s,
+							bench_find("pipe", "touch", r->frame_bytes), false);
+		} else if (strcmp(r->suite, "latency") == 0) {
+			if (strcmp(r->mode, "sleep") == 0) {
+				r->ratio[0] = bench_div(r->p50_ns, bench_find("futex-pingpong", "sleep", 0), true);
+				r->ratio[1] = bench_div(r->p50_ns, bench_find("futex-wake", "sleep", 0), true);
+			} else {
+				r->ratio[0] = bench_div(r->p50_ns, bench_find("spin-pingpong", "spin", 0), true);
+			}
+		}
+	}
+}
+
+/* ---- the table ---------------------------------------------------------- */
+
+/* A number in `width` columns, or "-" when it was not measured. */
+static const char *
+fmt(char *buf, size_t size, double v, int width, int prec)
+{
+	if (isnan(v))
+		snprintf(buf, size, "%*s", width, "-");
+	else
+		snprintf(buf, size, "%*.*f", width, prec, v);
+	return buf;
+}
+
+static const char *
+bench_data_word(const struct bench_result *r)
+{
+	if (r->failed)
+		return "FAIL";
+	if (r->verified < 0)
+		return "BAD";
+	return r->verified > 0 ? "ok" : "-";
+}
+
+static void
+bench_machine(char *buf, size_t size)
+{
+	char model[128] = "unknown CPU", line[256];
+	struct utsname u;
+	FILE *f = fopen("/proc/cpuinfo", "re");
+
+	if (f != NULL) {
+		while (fgets(line, sizeof(line), f) != NULL) {
+			char *colon = strchr(line, ':');
+
+			if (strncmp(line, "model name", 10) == 0 && colon != NULL) {
+				snprintf(model, sizeof(model), "%s", colon + 2);
+				model[strcspn(model, "\n")] = '\0';
+				break;
+			}
+		}
+		fclose(f);
+	}
+	if (uname(&u) != 0)
+		snprintf(u.release, sizeof(u.release), "?");
+	snprintf(buf, size, "%s, %ld CPUs, Linux %s", model,
+		 sysconf(_SC_NPROCESSORS_ONLN), u.release);
+}
+
+static bool
+bench_is_memory(const struct bench_result *r)
+{
+	return strcmp(r->system, "memory") == 0;
+}
+
+static bool
+bench_is_stream(const struct bench_result *r)
+{
+	return strcmp(r->suite, "throughput") == 0 ||
+	       (strcmp(r->suite, "baselines") == 0 && !bench_is_memory(r) &&
+		r->frame_bytes > 0);
+}
+
+static bool
+bench_is_latency(const struct bench_result *r)
+{
+	return strcmp(r->suite, "latency") == 0 ||
+	       (strcmp(r->suite, "baselines") == 0 && r->frame_bytes == 0 &&
+		!bench_is_memory(r));
+}
+
+static void
+bench_table_memory(FILE *out)
+{
+	char a[32], sz[32];
+	size_t i;
+	bool head = false;
+
+	for (i = 0; i < nresults; i++) {
+		const struct bench_result *r = results[i];
+
+		if (!bench_is_memory(r))
+			continue;
+		if (!head) {
+			fprintf(out, "\nMemory bandwidth, one thread (baselines)\n");
+			fprintf(out, "  %-8s %8s %9s  %s\n", "op", "buffer", "GB/s", "note");
+			head = true;
+		}
+		fprintf(out, "  %-8s %8s %s  %s\n", r->mode,
+			bench_format_size(sz, sizeof(sz), r->frame_bytes),
+			fmt(a, sizeof(a), r->bytes_per_s / 1e9, 9, 2), r->note);
+	}
+}
+
+static void
+bench_stream_note(const struct bench_result *r, char *buf, size_t size)
+{
+	if (r->lossy) {
+		double produced = r->seconds > 0 ? (double)r->produced / r->seconds : NAN;
+
+		if (r->rate_limit > 0)
+			snprintf(buf, size, "lossy, producer paced at %.3g Mfr/s", r->rate_limit / 1e6);
+		else
+			snprintf(buf, size, "lossy, producer at full speed (%.3g Mfr/s)",
+				 produced / 1e6);
+	} else if (r->consumers > 1) {
+		snprintf(buf, size, "broadcast, %u consumers, each reads all", r->consumers);
+	} else {
+		buf[0] = '\0';
+	}
+	if (r->note[0] != '\0') {
+		size_t len = strlen(buf);
+
+		snprintf(buf + len, size - len, "%s%s", len ? "; " : "", r->note);
+	}
+}
+
+static void
+bench_table_streams(FILE *out)
+{
+	char a[32], b[32], c[32], d[32], e[32], f[32], g[32], sz[32], note[200];
+	size_t i;
+	bool head = false;
+
+	for (i = 0; i < nresults; i++) {
+		const struct bench_result *r = results[i];
+
+		if (!bench_is_stream(r))
+			continue;
+		if (!head) {
+			fprintf(out, "\nThroughput across processes (per consumer; ratios: ringbuf / baseline)\n");
+			fprintf(out, "  %-6s %-12s %-7s %-5s %4s %6s %9s %7s %6s %7s %4s %7s %7s %7s  %s\n",
+				"size", "system", "mode", "api", "cons", "slots", "Mfr/s",
+				"GB/s", "lost%", "sys/fr", "data", "/thread", "/ck_ring",
+				"/pipe", "note");
+			head = true;
+		}
+		bench_stream_note(r, note, sizeof(note));
+		fprintf(out, "  %-6s %-12s %-7s %-5s %4u %6u %s %s %s %s %4s %s %s %s  %s\n",
+			bench_format_size(sz, sizeof(sz), r->frame_bytes), r->system,
+			r->mode, r->api[0] ? r->api : "-", r->consumers, r->slots,
+			fmt(a, sizeof(a), r->frames_per_s / 1e6, 9, 3),
+			fmt(b, sizeof(b), r->bytes_per_s / 1e9, 7, 2),
+			fmt(c, sizeof(c), r->lost_ratio * 100.0, 6, 2),
+			fmt(d, sizeof(d), r->syscalls_per_frame, 7, 4),
+			bench_data_word(r),
+			fmt(e, sizeof(e), r->ratio[0], 7, 2),
+			fmt(f, sizeof(f), r->ratio[1], 7, 2),
+			fmt(g, sizeof(g), r->ratio[2], 7, 1), note);
+	}
+}
+
+static void
+bench_table_latency(FILE *out)
+{
+	char a[32], b[32], c[32], d[32], e[32], f[32];
+	size_t i;
+	bool head = false;
+
+	for (i = 0; i < nresults; i++) {
+		const struct bench_result *r = results[i];
+
+		if (!bench_is_latency(r))
+			continue;
+		if (!head) {
+			fprintf(out, "\nLatency, one-way between two processes (us; ratio: p50 / floor)\n");
+			fprintf(out, "  %-15s %-6s %8s %8s %8s %8s %9s %7s %7s  %s\n",
+				"system", "mode", "samples", "p50", "p99", "p99.9", "max",
+				"/pp", "/wake", "note");
+			head = true;
+		}
+		fprintf(out, "  %-15s %-6s %8llu %s %s %s %s %s %s  %s\n", r->system, r->mode,
+			(unsigned long long)r->samples,
+			fmt(a, sizeof(a), r->p50_ns / 1e3, 8, 2),
+			fmt(b, sizeof(b), r->p99_ns / 1e3, 8, 2),
+			fmt(c, sizeof(c), r->p999_ns / 1e3, 8, 2),
+			fmt(d, sizeof(d), r->max_ns / 1e3, 9, 1),
+			fmt(e, sizeof(e), r->ratio[0], 7, 2),
+			fmt(f, sizeof(f), r->ratio[1], 7, 2),
+			r->note);
+	}
+}
+
+static void
+bench_table_cost(FILE *out)
+{
+	char a[32], b[32], c[32], sz[32];
+	size_t i;
+	bool head = false;
+
+	for (i = 0; i < nresults; i++) {
+		const struct bench_result *r = results[i];
+
+		if (strcmp(r->suite, "cost") != 0)
+			continue;
+		if (!head) {
+			fprintf(out, "\nCost (ringbuf)\n");
+			fprintf(out, "  %-18s %-6s %-5s %8s %9s %10s  %s\n", "what", "size",
+				"api", "%core", "sys/frame", "Mfr/s", "note");
+			head = true;
+		}
+		fprintf(out, "  %-18s %-6s %-5s %s %s %s  %s\n", r->mode,
+			bench_format_size(sz, sizeof(sz), r->frame_bytes),
+			r->api[0] ? r->api : "-",
+			fmt(a, sizeof(a), r->cpu_pct, 8, 3),
+			fmt(b, sizeof(b), r->syscalls_per_frame, 9, 4),
+			fmt(c, sizeof(c), r->frames_per_s / 1e6, 10, 3), r->note);
+	}
+}
+
+void
+bench_print_table(FILE *out, const struct bench_options *o)
+{
+	char machine[256], ring[32];
+
+	bench_machine(machine, sizeof(machine));
+	if (o->slots)
+		snprintf(ring, sizeof(ring), "%u slots", o->slots);
+	else
+		bench_format_size(ring, sizeof(ring), o->ring_bytes);
+	fprintf(out, "rb-bench %s on %s\n", RB_VERSION_STRING, machine);
+	fprintf(out, "points of %.3g s, ring %s%s, batch %u, %s\n",
+		(double)o->duration_ns / 1e9, ring, o->slots ? "" : " (4..65536 slots)",
+		o->batch, o->pin ? "pinned (producer CPU 0, consumers CPU 1..)" : "not pinned");
+	bench_table_memory(out);
+	bench_table_streams(out);
+	bench_table_latency(out);
+	bench_table_cost(out);
+	bench_print_targets(out);
+	fflush(out);
+}
+
+/* ---- CSV ---------------------------------------------------------------- */
+
+static void
+csv_num(FILE *out, double v)
+{
+	if (isnan(v) || isinf(v))
+		fputs(",", out);
+	else
+		fprintf(out, ",%.6g", v);
+}
+
+static void
+csv_text(FILE *out, const char *s)
+{
+	fputs(",\"", out);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', out);
+		fputc(*s, out);
+	}
+	fputc('"', out);
+}
+
+void
+bench_print_csv(FILE *out)
+{
+	size_t i;
+
+	fputs("suite,system,mode,api,consumers,lossy,frame_bytes,slots,rate_limit,"
+	      "seconds,frames,produced,frames_per_s,bytes_per_s,gbytes_per_s,"
+	      "lost_ratio,samples,p50_ns,p99_ns,p999_ns,max_ns,cpu_pct,"
+	      "syscalls_per_frame,wakeups,verified,failed,ratio_thread_ring,"
+	      "ratio_ck_ring,ratio_pipe_or_wake,note\n", out);
+	for (i = 0; i < nresults; i++) {
+		const struct bench_result *r = results[i];
+
+		fprintf(out, "%s,%s,%s,%s,%u,%d,%llu,%u", r->suite, r->system, r->mode,
+			r->api, r->consumers, r->lossy ? 1 : 0,
+			(unsigned long long)r->frame_bytes, r->slots);
+		csv_num(out, r->rate_limit);
+		csv_num(out, r->seconds);
+		fprintf(out, ",%llu,%llu", (unsigned long long)r->frames,
+			(unsigned long long)r->produced);
+		csv_num(out, r->frames_per_s);
+		csv_num(out, r->bytes_per_s);
+		csv_num(out, r->bytes_per_s / 1e9);
+		csv_num(out, r->lost_ratio);
+		fprintf(out, ",%llu", (unsigned long long)r->samples);
+		csv_num(out, r->p50_ns);
+		csv_num(out, r->p99_ns);
+		csv_num(out, r->p999_ns);
+		csv_num(out, r->max_ns);
+		csv_num(out, r->cpu_pct);
+		csv_num(out, r->syscalls_per_frame);
+		fprintf(out, ",%llu,%d,%d", (unsigned long long)r->wakeups, r->verified,
+			r->failed ? 1 : 0);
+		/* Latency rows keep the futex-wake ratio in the second column. */
+		csv_num(out, r->ratio[0]);
+		csv_num(out, strcmp(r->suite, "latency") == 0 ? NAN : r->ratio[1]);
+		csv_num(out, strcmp(r->suite, "latency") == 0 ? r->ratio[1] : r->ratio[2]);
+		csv_text(out, r->note);
+		fputc('\n', out);
+	}
+	fflush(out);
+}
+
+/* ---- JSON --------------------------------------------------------------- */
+
+void
+bench_print_json(FILE *out, const struct bench_options *o)
+{
+	struct cli_json j;
+	char machine[256];
+	size_t i;
+
+	bench_machine(machine, sizeof(machine));
+	cli_json_begin(&j, out);
+	cli_json_string(&j, "tool", "rb-bench");
+	cli_json_string(&j, "version", RB_VERSION_STRING);
+	cli_json_string(&j, "machine", machine);
+	cli_json_object(&j, "options");
+	cli_json_double(&j, "duration_s", (double)o->duration_ns / 1e9);
+	cli_json_u64(&j, "ring_bytes", o->ring_bytes);
+	cli_json_u64(&j, "slots", o->slots);
+	cli_json_u64(&j, "batch", o->batch);
+	cli_json_u64(&j, "consumers", o->consumers);
+	cli_json_bool(&j, "pinned", o->pin);
+	cli_json_bool(&j, "quick", o->quick);
+	cli_json_object_end(&j);
+	cli_json_array(&j, "results");
+	for (i = 0; i < nresults; i++) {
+		const struct bench_result *r = results[i];
+
+		cli_json_object(&j, NULL);
+		cli_json_string(&j, "suite", r->suite);
+		cli_json_string(&j, "system", r->system);
+		cli_json_string(&j, "mode", r->mode);
+		cli_json_string(&j, "api", r->api);
+		cli_json_u64(&j, "consumers", r->consumers);
+		cli_json_bool(&j, "lossy", r->lossy);
+		cli_json_u64(&j, "frame_bytes", r->frame_bytes);
+		cli_json_u64(&j, "slots", r->slots);
+		cli_json_double(&j, "rate_limit", r->rate_limit);
+		cli_json_double(&j, "seconds", r->seconds);
+		cli_json_u64(&j, "frames", r->frames);
+		cli_json_u64(&j, "produced", r->produced);
+		cli_json_double(&j, "frames_per_s", r->frames_per_s);
+		cli_json_double(&j, "bytes_per_s", r->bytes_per_s);
+		cli_json_double(&j, "lost_ratio", r->lost_ratio);
+		cli_json_u64(&j, "samples", r->samples);
+		cli_json_double(&j, "p50_ns", r->p50_ns);
+		cli_json_double(&j, "p99_ns", r->p99_ns);
+		cli_json_double(&j, "p999_ns", r->p999_ns);
+		cli_json_double(&j, "max_ns", r->max_ns);
+		cli_json_double(&j, "cpu_pct", r->cpu_pct);
+		cli_json_double(&j, "syscalls_per_frame", r->syscalls_per_frame);
+		cli_json_u64(&j, "wakeups", r->wakeups);
+		if (r->verified == 0)
+			cli_json_null(&j, "verified");
+		else
+			cli_json_bool(&j, "verified", r->verified > 0);
+		cli_json_bool(&j, "failed", r->failed);
+		if (strcmp(r->suite, "latency") == 0) {
+			cli_json_double(&j, "ratio_pingpong", r->ratio[0]);
+			cli_json_double(&j, "ratio_futex_wake", r->ratio[1]);
+		} else {
+			cli_json_double(&j, "ratio_thread_ring", r->ratio[0]);
+			cli_json_double(&j, "ratio_ck_ring", r->ratio[1]);
+			cli_json_double(&j, "ratio_pipe", r->ratio[2]);
+		}
+		cli_json_string(&j, "note", r->note);
+		cli_json_object_end(&j);
+	}
+	cli_json_array_end(&j);
+	bench_json_targets(&j);
+	cli_json_end(&j);
+}
