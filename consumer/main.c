@@ -71,7 +71,7 @@ consumer_open(struct consumer_run *r)
 			  (double)o->wait_ring_ns / 1e9);
 	else
 		cli_error("ring '%s': %s", o->ring, rb_strerror(rc));
-	return rc == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
+	return CLI_EXIT_FAIL;
 }
 
 static void

@@ -160,6 +160,8 @@ consumer_parse_options(int argc, char **argv, struct consumer_options *o)
 		return CLI_EXIT_USAGE;
 	}
 	o->ring = argv[optind++];
+	if (rb_ring_name_check(o->ring) != 0)
+		return cli_bad_ring_name(o->ring);
 	if (optind < argc) {
 		if (o->analysis != NULL && strcmp(o->analysis, argv[optind]) != 0) {
 			cli_error("%s: the analysis is already '%s' (--analysis)",

@@ -191,9 +191,9 @@ stats_add(struct stats *s, uint32_t ch, double x)
 /* One loop per element type: the conversion to double is the only
  * difference, and keeping it out of a per-element switch lets the
  * compiler unroll the common cases. */
-#define STATS_SCAN(suffix, T)                                          \
-	static void stats_scan_##suffix(struct stats *s, const void *data, \
-					uint64_t count)                    \
+#define STATS_SCAN(suffix, T)                                              \
+	static void                                                        \
+	stats_scan_##suffix(struct stats *s, const void *data, uint64_t count) \
 	{                                                                  \
 		const T *p = data;                                         \
 		uint32_t ch = 0;                                           \

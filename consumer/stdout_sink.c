@@ -23,6 +23,11 @@
  * -EPIPE: the analysis asks the consumer to stop cleanly, like `head`
  * closing a pipe is no failure of the writer.
  *
+ * Lossy consumers. A frame the producer overwrites while its write is in
+ * flight is counted lost when released, but its bytes may already be out,
+ * part old and part new: use a lossless consumer when the output must be
+ * exact.
+ *
  * Signals. A SIGINT while writes are in flight gives them a second to
  * complete (a reader may just be slow); then they are cancelled, so that
  * the frames they point into can be released and the ring unmapped.

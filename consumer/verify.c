@@ -8,9 +8,10 @@
  * lost, so for it only a sequence number that goes backwards is wrong.
  *
  * Content: when the stream header says source=counter, every byte is
- * checked against cli_counter_check. A lossy consumer re-checks a frame
- * that fails with rb_consumer_check: if the producer has overwritten it
- * meanwhile, it is an overrun (counted lost when released), not an error.
+ * checked against cli_counter_check. A lossy consumer then asks
+ * rb_consumer_check whether the producer overwrote the frame while we
+ * read it: if so the bytes prove nothing either way, and the frame is an
+ * overrun (counted lost when released), neither checked nor an error.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -81,10 +82,13 @@ verify_frames(void *state, struct rb_consumer *c, const struct rb_frame *frames,
 		if (!v->counter)
 			continue;
 		off = cli_counter_check(f->data, f->length, f->seq);
-		if (off != f->length && rb_consumer_check(c, f) == 0)
-			verify_bad(v, f->seq, off);
-		else if (off == f->length)
+		/* rb_consumer_check is always 0 for a lossless consumer. */
+		if (rb_consumer_check(c, f) != 0)
+			continue; /* overwritten under us: lost, not wrong */
+		if (off == f->length)
 			v->checked++;
+		else
+			verify_bad(v, f->seq, off);
 	}
 	return 0;
 }
@@ -112,7 +116,7 @@ verify_json(void *state, struct cli_json *j)
 {
 	struct verify *v = state;
 
-	cli_json_bool(j, "bytes_checked", v->counter);
+	cli_json_bool(j, "content_checked", v->counter);
 	cli_json_u64(j, "checked_frames", v->checked);
 	if (v->bad) {
 		cli_json_u64(j, "first_bad_seq", v->first_bad_seq);

@@ -54,17 +54,6 @@ struct producer_run {
 	struct rb_consumer_status *consumers;
 };
 
-/* Why rb_ring_create said -EINVAL: the name, or the numbers. */
-static bool
-producer_name_ok(const char *name)
-{
-	size_t len = strlen(name);
-
-	return len > 0 && len <= RB_NAME_MAX && name[0] != '.' &&
-	       strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			    "0123456789._-") == len;
-}
-
 static int
 producer_create(struct producer_run *r)
 {
@@ -83,9 +72,6 @@ producer_create(struct producer_run *r)
 	}
 	while (slots < o->slots)
 		slots <<= 1;
-	if (slots != o->slots)
-		cli_note("--slots %" PRIu64 " rounded up to %" PRIu64
-			 " (slot counts are powers of two)", o->slots, slots);
 	cfg.slot_count = (uint32_t)o->slots;
 	cfg.slot_align = (uint32_t)o->align;
 	cfg.max_consumers = (uint32_t)o->consumers;
@@ -101,12 +87,7 @@ producer_create(struct producer_run *r)
 		cli_error("ring '%s': in use by a live process, not replaced", o->ring);
 		return CLI_EXIT_FAIL;
 	}
-	if (rc == -EINVAL && !producer_name_ok(o->ring)) {
-		cli_error("ring '%s': invalid name (1 to %d letters, digits, '.', '_' "
-			  "or '-', not starting with '.')", o->ring, RB_NAME_MAX);
-		return CLI_EXIT_USAGE;
-	}
-	if (rc == -EINVAL) {
+	if (rc == -EINVAL) { /* the name was checked in options.c */
 		cli_error("ring '%s': the ring geometry was refused (%" PRIu64
 			  "-byte frames x %" PRIu64 " slots too large?)",
 			  o->ring, cfg.frame_bytes, slots);
@@ -123,6 +104,9 @@ producer_create(struct producer_run *r)
 	}
 	r->created = true;
 	r->frame_bytes = r->src->frame_bytes;
+	if (slots != o->slots)
+		cli_note("--slots %" PRIu64 " rounded up to %" PRIu64
+			 " (slot counts are powers of two)", o->slots, slots);
 	if ((o->create_flags & RB_CREATE_HUGEPAGES) && rb_ring_pages(r->ring) != RB_PAGES_THP)
 		cli_note("huge pages are not available for shared memory; "
 			 "using normal pages");

@@ -277,6 +277,8 @@ producer_parse_options(int argc, char **argv, struct producer_options *o)
 		return CLI_EXIT_USAGE;
 	}
 	o->ring = argv[optind];
+	if (rb_ring_name_check(o->ring) != 0)
+		return cli_bad_ring_name(o->ring);
 	if (o->attach && o->create_option != NULL) {
 		cli_error("%s: only applies when creating the ring, not with --attach",
 			  o->create_option);

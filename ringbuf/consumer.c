@@ -275,8 +275,12 @@ rb_read_descriptor(struct rb_consumer *c, uint64_t seq, struct rb_frame *f)
 	struct rb_shm_descriptor *d = rb_descriptor(ring, seq);
 	uint64_t s = rb_load_acquire_64(&d->seq);
 
-	if (s != seq)
-		return c->lossy ? RB_E_OVERRUN : RB_E_CORRUPT;
+	if (s != seq) {
+		if (c->lossy)
+			return RB_E_OVERRUN;
+		/* An evicted consumer's frames may be overwritten: say why. */
+		return rb_consumer_evicted(c) ? RB_E_EVICTED : RB_E_CORRUPT;
+	}
 	f->length = ck_pr_load_64(&d->length);
 	f->timestamp_ns = ck_pr_load_64(&d->timestamp_ns);
 	f->flags = ck_pr_load_32(&d->flags);

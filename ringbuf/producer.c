@@ -15,9 +15,10 @@
  *      whose wake target is reached. No bit set: no system call.
  *
  * Flow control (lossless consumers gate the producer):
- *   The producer may acquire seq s only while s < claim_limit, where
- *   claim_limit = min(write_seq, read_seq of every active lossless
- *   consumer) + slot_count. It keeps the limit in private memory and
+ *   The producer may acquire seq s only while s < limit, where
+ *   limit = min(write_seq, read_seq of every active lossless consumer) +
+ *   slot_count, and publishes the largest limit it ever used as
+ *   claim_limit. It keeps the limit in private memory and
  *   rescans the consumer records only when it reaches it. A consumer that
  *   joins races with that private copy; the handshake in refresh_limit and
  *   in consumer attach (each stores, fences, then reads the other side)
@@ -38,7 +39,7 @@ struct rb_producer {
 	uint64_t next;       /* next seq to acquire */
 	uint64_t committed;  /* write_seq as we last published it */
 	uint64_t limit;      /* may acquire seqs below it without a rescan */
-	uint64_t published_limit; /* claim_limit as we last stored it */
+	uint64_t published_limit; /* claim_limit: the most it has been */
 	uint64_t spin_ns;
 	uint32_t next_flags; /* RB_FRAME_STREAM_START for the next commit */
 };
@@ -91,12 +92,21 @@ rb_lossless_min(struct rb_ring *ring, uint64_t m)
 }
 
 /*
- * Recomputes claim_limit from the consumer records (see top of file).
+ * Recomputes the private limit from the consumer records, and publishes it
+ * as claim_limit (see top of file).
  *
- * Publishing a new limit takes a store, a fence and a second scan (the
- * producer's half of the join handshake). When the limit is unchanged the
- * published value was already fenced before this scan began, so the scan
- * itself is the second look: spinning on a full ring then costs only loads.
+ * claim_limit never decreases. A joining consumer first makes itself
+ * visible with a tentative read_seq, then reads claim_limit and starts no
+ * lower than claim_limit - slot_count. If a rescan that sees the tentative
+ * read_seq lowered claim_limit, the joiner could read that lower value and
+ * keep a start position the producer has already overwritten under an
+ * earlier, higher limit. So the shared value only grows; the private limit
+ * may be lower than it, which is merely conservative.
+ *
+ * Publishing takes a store, a fence and a second scan (the producer's half
+ * of the join handshake). When the published value already covers the new
+ * limit, it was fenced before this scan began, so this scan is the second
+ * look: spinning on a full ring then costs only loads.
  */
 static void
 rb_refresh_limit(struct rb_producer *p)
@@ -105,17 +115,14 @@ rb_refresh_limit(struct rb_producer *p)
 	uint64_t m = rb_lossless_min(ring, p->committed);
 	uint64_t m2;
 
-	if (m + ring->slot_count == p->published_limit) {
-		p->limit = p->published_limit;
+	p->limit = m + ring->slot_count;
+	if (p->limit <= p->published_limit)
 		return;
-	}
-	rb_store_then_fence_64(&ring->producer->claim_limit, m + ring->slot_count);
+	rb_store_then_fence_64(&ring->producer->claim_limit, p->limit);
+	p->published_limit = p->limit;
 	m2 = rb_lossless_min(ring, m);
-	if (m2 < m) {
-		m = m2;
-		rb_store_then_fence_64(&ring->producer->claim_limit, m + ring->slot_count);
-	}
-	p->limit = p->published_limit = m + ring->slot_count;
+	if (m2 < m)
+		p->limit = m2 + ring->slot_count; /* private only: see above */
 }
 
 /* Every wait slice: evict dead lossless consumers that hold us up. */
@@ -233,7 +240,8 @@ rb_producer_attach(struct rb_ring *ring, const struct rb_producer_options *optio
 	p->spin_ns = options && options->spin_ns ? options->spin_ns : RB_DEFAULT_SPIN_NS;
 	p->committed = p->next = rb_load_acquire_64(&shm->write_seq);
 	p->limit = p->next; /* rescan before the first acquire */
-	p->published_limit = UINT64_MAX; /* publish at the first refresh */
+	/* claim_limit only grows, also across producers. */
+	p->published_limit = rb_load_acquire_64(&shm->claim_limit);
 	if (p->next >= RB_SEQ_LIMIT - ring->slot_count) {
 		free(p);
 		rb_store_release_64(&shm->owner, RB_OWNER_MAKE(0, RB_OWNER_GEN(claiming),

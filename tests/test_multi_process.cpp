@@ -317,3 +317,52 @@ TEST_CASE("a consumer asking for k frames is woken about once per k frames")
 	rb_ring_close(r);
 	munmap(res, sizeof(Shared));
 }
+
+TEST_CASE("lossless consumers joining a fast producer on a tiny ring never see overwritten frames")
+{
+	// The join handshake (docs/FORMAT.md 5.4): claim_limit only grows, so a
+	// joiner that reads it starts no lower than anything the producer has
+	// been allowed to overwrite.
+	RingGuard g(unique_name("mp"));
+	rb_ring_config cfg = small_config(64, 8);
+	rb_ring *r = nullptr;
+	REQUIRE(rb_ring_create(g.name.c_str(), &cfg, &r) == 0);
+	Shared *res = shared_results();
+	Child prod, joiner;
+	spawn(prod, [&] { return produce(g.name, 2000000, 64); });
+	spawn(joiner, [&] {
+		rb_ring *jr = nullptr;
+		if (rb_ring_open(g.name.c_str(), &jr) != 0)
+			return 40;
+		for (int join = 0; join < 300; join++) {
+			rb_consumer *c = nullptr;
+			if (rb_consumer_attach(jr, nullptr, &c) != 0)
+				return 41;
+			uint64_t expect = UINT64_MAX;
+			for (int i = 0; i < 20; i++) {
+				rb_frame f;
+				int rc = rb_consumer_acquire(c, &f, 10ull * 1000000000ull);
+				if (rc == RB_E_EOS)
+					break;
+				if (rc != 0 || (expect != UINT64_MAX && f.seq != expect) ||
+				    !check_pattern(f.data, f.length, f.seq)) {
+					res->bad[0]++;
+					break;
+				}
+				expect = f.seq + 1;
+				rb_consumer_release(c, &f);
+			}
+			res->frames[0]++;
+			rb_consumer_detach(c);
+		}
+		rb_ring_close(jr);
+		return 0;
+	});
+	CHECK(joiner.wait(120000) == 0);
+	prod.kill_now(SIGKILL);
+	prod.wait(5000);
+	CHECK(res->frames[0] == 300);
+	CHECK(res->bad[0] == 0);
+	rb_ring_close(r);
+	munmap(res, sizeof(Shared));
+}

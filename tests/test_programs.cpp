@@ -252,10 +252,11 @@ struct Proc {
 	Child child;
 	int status = -2;
 
-	explicit Proc(const std::vector<std::string> &args)
+	// stdout_fd: where the child's stdout goes instead of the capture.
+	explicit Proc(const std::vector<std::string> &args, int stdout_fd = -1)
 	{
 		std::vector<std::string> copy = args;
-		int out_fd = out.fd, err_fd = err.fd;
+		int out_fd = stdout_fd >= 0 ? stdout_fd : out.fd, err_fd = err.fd;
 		spawn(child, [copy, out_fd, err_fd]() {
 			std::vector<char *> argv;
 			for (const std::string &a : copy)
@@ -396,7 +397,7 @@ TEST_CASE("a million counter frames reach a lossless verify consumer intact", "[
 	CHECK(c["errors"].u64() == 0);
 	CHECK(c["lost"].u64() == 0);
 	CHECK(c["end"].s() == "eos");
-	CHECK(c["bytes_checked"].b);
+	CHECK(c["content_checked"].b);
 	CHECK(c["checked_frames"].u64() == 1000000);
 	CHECK(c["header"]["source"].s() == "counter");
 	CHECK(c["header"]["frame_bytes"].s() == "64");
@@ -645,6 +646,27 @@ TEST_CASE("counter frames through stdout arrive in order, byte for byte", "[prog
 	CHECK(c["output_closed"].b == false);
 }
 
+TEST_CASE("stdout whose reader went away: the consumer stops cleanly", "[programs]")
+{
+	RingGuard guard(unique_name("prog-pipe"));
+	const std::string &name = guard.name;
+	int fds[2];
+	REQUIRE(pipe(fds) == 0);
+	close(fds[0]); // no reader: the first write fails with EPIPE
+
+	Proc cons({consumer_path(), "--wait-ring", "20s", "--json", name, "stdout"}, fds[1]);
+	close(fds[1]);
+	Proc prod({producer_path(), "--frame-size", "1KiB", "--slots", "16", "--count", "1000",
+		   "--wait-consumers", "1", "--json", name});
+	REQUIRE(cons.wait(30000) == 0);
+	REQUIRE(prod.wait(30000) == 0); // not held up by the consumer that left
+	Json c = parse_summary(cons.stderr_text());
+	CHECK(c["end"].s() == "output_closed");
+	CHECK(c["output_closed"].b);
+	CHECK(c["bytes_written"].u64() == 0);
+	CHECK(prod.summary()["frames"].u64() == 1000);
+}
+
 TEST_CASE("SIGINT stops each program cleanly mid-stream", "[programs]")
 {
 	RingGuard guard(unique_name("prog-sig"));
@@ -653,7 +675,7 @@ TEST_CASE("SIGINT stops each program cleanly mid-stream", "[programs]")
 	SECTION("consumer first, then producer")
 	{
 		Proc prod({producer_path(), "--frame-size", "64", "--slots", "64", "--rate",
-			   "2kHz", "--json", name});
+			   "2kHz", "--wait-consumers", "1", "--json", name});
 		Proc cons({consumer_path(), "--wait-ring", "20s", "--json", name});
 		Watch w;
 		REQUIRE(w.open(name, 10000));
@@ -682,7 +704,7 @@ TEST_CASE("SIGINT stops each program cleanly mid-stream", "[programs]")
 	SECTION("producer first: the consumer sees the end of the stream")
 	{
 		Proc prod({producer_path(), "--frame-size", "64", "--slots", "64", "--rate",
-			   "2kHz", "--json", name});
+			   "2kHz", "--wait-consumers", "1", "--json", name});
 		Proc cons({consumer_path(), "--wait-ring", "20s", "--json", name});
 		Watch w;
 		REQUIRE(w.open(name, 10000));
@@ -744,6 +766,30 @@ TEST_CASE("SIGINT stops each program cleanly mid-stream", "[programs]")
 	}
 }
 
+TEST_CASE("a consumer whose producer dies says so and fails", "[programs]")
+{
+	RingGuard guard(unique_name("prog-dead"));
+	const std::string &name = guard.name;
+
+	Proc prod({producer_path(), "--frame-size", "64", "--slots", "64", "--rate", "2kHz",
+		   "--wait-consumers", "1", name});
+	Proc cons({consumer_path(), "--wait-ring", "20s", "--json", name});
+	Watch w;
+	REQUIRE(w.open(name, 10000));
+	REQUIRE(w.frames(100, 10000));
+	prod.signal(SIGKILL);
+	REQUIRE(prod.wait(5000) == 128 + SIGKILL);
+	REQUIRE(cons.wait(5000) == 1);
+	std::string err = cons.stderr_text();
+	CHECK(err == "rb-consumer: ring '" + name + "': " + rb_strerror(RB_E_PRODUCER_DEAD) +
+			     "; the stream is incomplete\n");
+	Json c = cons.summary();
+	CHECK(c["end"].s() == "producer_dead");
+	CHECK(c["frames"].u64() >= 100);
+	CHECK(c["gaps"].u64() == 0);
+	CHECK(w.status().consumers == 0);
+}
+
 TEST_CASE("stop conditions: --duration, --count, --start", "[programs]")
 {
 	RingGuard guard(unique_name("prog-stop"));
@@ -761,8 +807,10 @@ TEST_CASE("stop conditions: --duration, --count, --start", "[programs]")
 		// Deadlines at 0, 1, ... 299 ms: at most 300 frames, fewer only
 		// if the machine stalled us at the very end.
 		CHECK(p["frames"].u64() <= 300);
-		CHECK(p["frames"].u64() >= 150);
-		CHECK(p["seconds"].d() == Approx(0.3).margin(0.1));
+		CHECK(p["frames"].u64() >= 100);
+		CHECK(p["seconds"].d() >= 0.3);
+		CHECK(p["seconds"].d() < 2.0); // generous: a loaded machine
+
 		Json c = cons.summary();
 		CHECK(c["end"].s() == "count");
 		CHECK(c["frames"].u64() == 100);
@@ -843,7 +891,10 @@ TEST_CASE("units people write are accepted", "[programs]")
 	Proc paced({producer_path(), "--frame-size", "1KiB", "--rate", "64KiB/s", "--count",
 		    "9", "--json", name});
 	REQUIRE(paced.wait(10000) == 0);
-	CHECK(paced.summary()["seconds"].d() == Approx(8.0 / 64).margin(0.1));
+	// Frame 8 is due 8/64 s after the first; a loaded machine only adds.
+	double secs = paced.summary()["seconds"].d();
+	CHECK(secs >= 8.0 / 64);
+	CHECK(secs < 2.0);
 	CHECK_FALSE(shm_exists(name));
 }
 
@@ -884,6 +935,8 @@ TEST_CASE("bad inputs: one clear line, a non-zero exit, nothing left behind",
 			{{consumer_path(), name, "astrology"}, "astrology"},
 			{{consumer_path(), "--batch", "0", name}, "--batch"},
 			{{consumer_path()}, "RING"},
+			{{consumer_path(), "no/slashes"}, "not a valid ring name"},
+			{{producer_path(), ".hidden"}, "not a valid ring name"},
 		};
 		for (const auto &c : cases) {
 			Proc p(c.first);

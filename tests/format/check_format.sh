@@ -86,6 +86,18 @@ bg_reader() {
 	BGPIDS="$BGPIDS $BGPID"
 }
 
+# bg_reader_sub OUTBASE ARGS... : the same, but inside a subshell, so that
+# SIGKILLing the reader (whose pid is in the --ready file) does not make
+# bash print a "Killed" job notice.  Sets BGPID to the subshell.
+bg_reader_sub() {
+	local out=$1
+	shift
+	( "$PY" "$READER" read "$@" >"$out.json" 2>"$out.err"; : ) 2>/dev/null &
+	BGPID=$!
+	BGPIDS="$BGPIDS $BGPID"
+}
+ready_pid() { sed -n 's/^attached \([0-9]*\).*/\1/p' "$1"; }
+
 # wait_ready FILE PID : polls (bounded) until the reader wrote "attached".
 wait_ready() {
 	local file=$1 pid=$2 end=$((SECONDS + STEP_TIMEOUT))
@@ -115,7 +127,7 @@ wait_pid() {
 		sleep 1
 		kill -KILL "$pid" 2>/dev/null
 	fi
-	wait "$pid" 2>/dev/null
+	{ wait "$pid"; } 2>/dev/null
 	RC=$?
 	local p rest=""
 	for p in $BGPIDS; do
@@ -152,6 +164,13 @@ show() {	# show BASE : prints reader output for the log
 }
 
 status() { timeout $STEP_TIMEOUT "$PY" "$READER" status "$1"; }
+audit() {
+	local out
+	out=$(timeout $STEP_TIMEOUT "$PY" "$READER" audit "$1")
+	local rc=$?
+	[ $rc = 0 ] || echo "$out" | sed 's/^/  audit: /'
+	[ $rc = 0 ]
+}
 
 produce() { timeout $STEP_TIMEOUT "$FIX" produce "$@"; }
 
@@ -179,6 +198,7 @@ if create "$A" 256 64 $INIT; then
 		check "(a) record freed after detach, producer FREE, ENDED" \
 			jcheck <(status "$A") \
 			"all(c['state'] == 0 for c in d['consumers']) and d['producer']['state'] == 0 and d['stream_state'] == 2 and d['eos_seq'] == $INIT + 20001 and d['write_seq'] == $INIT + 20001 and d['sleep_mask'] == [0, 0, 0, 0]"
+		check "(a) audit: padding zero, invariants 3 and 6 (§7)" audit "$A"
 	else
 		fail "(a) lossless reader registered"
 		show "$TMP/a"
@@ -215,6 +235,7 @@ if create "$A2" 1000 8 77; then
 		check "(a2) producer rang the futex reader's doorbell" \
 			jcheck <(status "$A2") \
 			"any(c['label'] == 'futex' and c['doorbell'] & 0x7FFFFFFF > 0 for c in d['consumers'])"
+		check "(a2) audit: padding zero (incl. slot padding), invariants" audit "$A2"
 	else
 		fail "(a2) readers registered"
 		show "$TMP/a2f"
@@ -247,6 +268,7 @@ if create "$B" 256 8 $BINIT; then
 			"$LOSSY_OK and d['start'] == $BINIT and d['next'] == $BINIT + 50001 and d['header'] == 'source=fixture\ncount=50000\n'"
 		check "(b) the reader wrote nothing (no record, no producer trace)" \
 			jcheck <(status "$B") "d['consumers'] == []"
+		check "(b) audit" audit "$B"
 	else
 		fail "(b) lossy reader attached"
 	fi
@@ -478,12 +500,14 @@ fi
 
 D2=$(ring d2)
 if create "$D2" 256 8; then
-	bg_reader "$TMP/d2" "$D2" --count 500 --lossless \
+	bg_reader_sub "$TMP/d2" "$D2" --count 500 --lossless \
 		--timeout $STEP_TIMEOUT --ready "$TMP/d2.ready" --label killed
 	RPID=$BGPID
 	if wait_ready "$TMP/d2.ready" $RPID; then
+		SUB=$RPID
+		RPID=$(ready_pid "$TMP/d2.ready")
 		kill -KILL $RPID
-		wait_pid $RPID
+		wait_pid $SUB
 		# A second reader must evict the dead record on attach (§5.5 step 1)
 		# and may then reuse it (generation + 1, §3.6.1).
 		bg_reader "$TMP/d3" "$D2" --count 500 --lossless --pattern counter \
@@ -510,12 +534,14 @@ fi
 
 D4=$(ring d4)
 if create "$D4" 256 8; then
-	bg_reader "$TMP/d4" "$D4" --count 500 --lossless --no-evict \
+	bg_reader_sub "$TMP/d4" "$D4" --count 500 --lossless --no-evict \
 		--timeout $STEP_TIMEOUT --ready "$TMP/d4.ready" --label killed
 	RPID=$BGPID
 	if wait_ready "$TMP/d4.ready" $RPID; then
+		SUB=$RPID
+		RPID=$(ready_pid "$TMP/d4.ready")
 		kill -KILL $RPID
-		wait_pid $RPID
+		wait_pid $SUB
 		check "(d) C producer evicts a killed lossless reader and finishes" \
 			produce "$D4" 500 256
 		check "(d) record FREE with generation 1 after the C eviction" \
@@ -526,6 +552,69 @@ if create "$D4" 256 8; then
 	fi
 else
 	fail "(d) create ring"
+fi
+
+# ----------------------------------------------------------------------------
+# Lossless readers joining a producer that is already running: this is the
+# only path on which the §5.4 join handshake matters (in (a) the reader
+# registers before the producer starts).  RB_FORMAT_JOIN=doc (default)
+# follows FORMAT.md exactly; RB_FORMAT_JOIN=safe adds the reader's
+# workaround for the race described in README.md.
+JOIN=${RB_FORMAT_JOIN:-doc}
+JOINS=${RB_FORMAT_JOINS:-20}
+echo "== (e) $JOINS lossless readers joining a running producer (--join $JOIN)"
+E=$(ring e)
+if create "$E" 256 8; then
+	timeout $STEP_TIMEOUT "$FIX" produce "$E" 1000000000000 256 \
+		>/dev/null 2>"$TMP/e.producer.err" &
+	EP=$!
+	BGPIDS="$BGPIDS $EP"
+	end=$((SECONDS + STEP_TIMEOUT))
+	open=no
+	while [ $SECONDS -lt $end ] && kill -0 $EP 2>/dev/null; do
+		if jcheck <(status "$E") "d['stream_state'] == 1" 2>/dev/null; then
+			open=yes
+			break
+		fi
+		sleep 0.02
+	done
+	check "(e) producer running" [ $open = yes ]
+	jfail=0
+	jfast=0
+	jfirst=""
+	for k in $(seq "$JOINS"); do
+		if [ $((k % 2)) = 0 ]; then st=oldest; else st=next; fi
+		# Every other join is "preempted" for 2 ms between §5.5 steps 4
+		# and 6 and between 6 and 7 (--attach-pause), which makes the
+		# race deterministic; the others run at full speed.
+		if [ $(((k + 1) / 2 % 2)) = 0 ]; then pause=2; else pause=0; fi
+		timeout $STEP_TIMEOUT "$PY" "$READER" read "$E" --count 2000 \
+			--lossless --pattern counter --start $st --eos-wait 0 \
+			--timeout $STEP_TIMEOUT --join "$JOIN" --attach-pause $pause \
+			>"$TMP/e.json" 2>"$TMP/e.err"
+		rc=$?
+		if [ $rc != 0 ] || ! jcheck "$TMP/e.json" \
+			"d['frames'] == 2000 and d['bad'] == 0 and d['lost'] == 0 and d['last_seq'] - d['first_seq'] == 1999" 2>/dev/null
+		then
+			jfail=$((jfail + 1))
+			if [ $pause = 0 ]; then jfast=$((jfast + 1)); fi
+			if [ -z "$jfirst" ]; then
+				jfirst="join $k (--start $st, pause $pause ms): $(tail -n 1 "$TMP/e.json")"
+			fi
+		fi
+	done
+	[ -n "$jfirst" ] && echo "  first failure: $jfirst"
+	if [ "$JOIN" = doc ] && [ $jfail != 0 ]; then
+		echo "  (a lossless consumer that follows §5.4/§5.5 exactly found"
+		echo "   frames overwritten after joining: see the join race in"
+		echo "   tests/format/README.md)"
+	fi
+	check "(e) $((JOINS - jfail))/$JOINS joins read 2000 consecutive intact frames ($jfast failures among the unpaused joins)" \
+		[ $jfail = 0 ]
+	kill -TERM $EP 2>/dev/null
+	wait_pid $EP
+else
+	fail "(e) create ring"
 fi
 
 echo "$PASSED passed, $FAILED failed"

@@ -9,8 +9,10 @@ Standard library only (mmap, struct, os, ctypes).  Run with /usr/bin/python3.
                        [--start oldest|next] [--expect-len L]
                        [--eos-wait S] [--poll-ms MS] [--label TEXT]
                        [--atomics auto|asm|libatomic|weak] [--no-evict]
-                       [--join doc|safe]
-    reader.py status NAME
+                       [--join doc|safe] [--attach-pause MS]
+    reader.py status NAME        (control words and records as JSON)
+    reader.py audit NAME         (static claims of the document, on a
+                                  quiescent ring)
 
 Section numbers (§) refer to docs/FORMAT.md.  Places where the document had
 to be interpreted are marked "ASSUMPTION" or "DOC GAP".
@@ -940,7 +942,13 @@ class Reader:
             start = w - n if w - r.initial_seq > n else r.initial_seq
         at.store64(base + rec + C_READ_SEQ, start)                  # step 5
         self.own = owner_word(pid, owner_gen(cur), OWNER_ACTIVE)
+        if self.a.attach_pause:
+            # Test hook: a preemption between steps 4 and 6 (allowed: the
+            # protocol has no timing assumptions).
+            time.sleep(self.a.attach_pause)
         at.xchg64(base + rec + C_OWNER, self.own)                   # step 6
+        if self.a.attach_pause:
+            time.sleep(self.a.attach_pause)     # ... and between 6 and 7
         if self.a.lossless:                                         # step 7
             L = r.ld64(P_CLAIM_LIMIT)
             new = start
@@ -1071,6 +1079,12 @@ class Reader:
             while nxt < W:
                 d = r.desc(nxt)
                 s = r.ld64(d)                                # step 2
+                if s != nxt and r.ld64(self.rec + C_OWNER) != self.own:
+                    # DOC GAP (§5.6 step 2 vs §5.8 step 4): an evicted
+                    # consumer's frames may be overwritten; report that,
+                    # not a corrupt segment.
+                    raise RingError("RB_E_EVICTED (D(%d).seq = %d)"
+                                    % (nxt, s))
                 if s != nxt:
                     # §5.6 step 2.  If this happens on the first frames
                     # after a join with --join doc, it is the §5.4 join race
@@ -1240,6 +1254,84 @@ def cmd_status(name):
     return 0
 
 
+def cmd_audit(name):
+    """Checks the document's static claims on a QUIESCENT ring (no producer
+    or consumer attached): zero padding/reserved bytes (§1.2, §2, §3),
+    descriptor invariants 3 and 6 (§7), stream-header NUL (§3.5)."""
+    try:
+        r = Ring(name)
+    except ValidationError as e:
+        print(e.line())
+        return 2
+    problems = []
+    mm = r.mm
+
+    def zero(lo, hi, what):
+        if lo < hi and any(mm[lo:hi]):
+            problems.append("%s [%d, %d) not zero" % (what, lo, hi))
+
+    zero(280, 384, "producer pad0")
+    zero(424, 512, "producer pad1")
+    zero(516, 640, "producer pad2")
+    zero(672, 768, "producer pad3")
+    for w in range((r.max_consumers + 63) // 64, 4):
+        zero(P_SLEEP_MASK + 8 * w, P_SLEEP_MASK + 8 * w + 8,
+             "unused sleep_mask word %d" % w)
+    for i in range(r.max_consumers):
+        rec = r.rec(i)
+        zero(rec + 24, rec + 128, "consumer %d pad0" % i)
+        zero(rec + 192, rec + 256, "consumer %d pad1" % i)
+        o = r.ld64(rec + C_OWNER)
+        if owner_state(o) != OWNER_FREE:
+            problems.append("consumer %d not FREE (owner 0x%x)" % (i, o))
+        if owner_state(o) == OWNER_FREE and owner_pid(o) != 0:
+            problems.append("consumer %d FREE with pid %d" % (i, owner_pid(o)))
+    sh = r.sh_off
+    zero(sh + 24, sh + 64, "stream header pad")
+    length = r.ld64(sh + SH_LENGTH)
+    if r.ld64(sh + SH_GENERATION) & 1:
+        problems.append("stream header generation odd")
+    if length >= r.shb:
+        problems.append("stream header length %d" % length)
+    elif mm[sh + SH_TEXT + length] != 0:
+        problems.append("stream header text not NUL-terminated")
+    zero(sh + 64 + r.shb, r.desc_off, "padding before descriptors")
+    for k in range(r.n):
+        d = r.desc_off + 64 * k
+        zero(d + 28, d + 64, "descriptor %d reserved" % k)
+    zero(r.desc_off + 64 * r.n, r.slots_off, "padding before slots")
+    if r.slot_stride > r.frame_bytes:
+        for k in range(r.n):
+            s = r.slots_off + r.slot_stride * k
+            zero(s + r.frame_bytes, s + r.slot_stride, "slot %d padding" % k)
+    zero(r.slots_off + r.slot_stride * r.n, r.h["segment_bytes"],
+         "padding after slots")
+    W = r.ld64(P_WRITE_SEQ)
+    if owner_state(r.ld64(P_OWNER)) != OWNER_FREE:
+        problems.append("producer not FREE")
+    lo = max(r.initial_seq, W - r.n) if W >= r.n else r.initial_seq
+    for s in range(lo, W):                       # invariant 3 (quiescent)
+        got = r.ld64(r.desc(s))
+        if got != s:
+            problems.append("D(%d).seq = %d" % (s, got))
+    if r.ld64(P_STREAM_STATE) == STREAM_ENDED:   # invariant 6
+        e = r.ld64(P_EOS_SEQ)
+        if not (r.initial_seq < e <= W):
+            problems.append("eos_seq %d outside (initial_seq, write_seq]" % e)
+        elif e - 1 >= lo:
+            d = r.desc(e - 1)
+            if not (r.ld32(d + D_FLAGS) & FRAME_EOS) or r.ld64(d + D_LENGTH) \
+                    or r.ld64(d + D_TIMESTAMP):
+                problems.append("marker %d: flags 0x%x length %d ts %d"
+                                % (e - 1, r.ld32(d + D_FLAGS),
+                                   r.ld64(d + D_LENGTH),
+                                   r.ld64(d + D_TIMESTAMP)))
+    for p in problems[:20]:
+        print("problem: " + p)
+    print("ok" if not problems else "%d problems" % len(problems))
+    return 0 if not problems else 1
+
+
 def parse_read_args(argv):
     class A:
         count = None
@@ -1256,6 +1348,7 @@ def parse_read_args(argv):
         atomics = "auto"
         no_evict = False
         join = "doc"
+        attach_pause = 0.0
     a = A()
     it = iter(argv)
     for arg in it:
@@ -1296,6 +1389,8 @@ def parse_read_args(argv):
             a.join = val()
             if a.join not in ("doc", "safe"):
                 raise SystemExit("reader.py: --join doc|safe")
+        elif arg == "--attach-pause":
+            a.attach_pause = float(val()) / 1000.0
         elif arg == "--no-evict":
             a.no_evict = True
         else:
@@ -1355,6 +1450,8 @@ def main(argv):
         return cmd_validate(argv[1])
     if len(argv) >= 2 and argv[0] == "status":
         return cmd_status(argv[1])
+    if len(argv) >= 2 and argv[0] == "audit":
+        return cmd_audit(argv[1])
     if len(argv) >= 2 and argv[0] == "read":
         return cmd_read(argv[1], argv[2:])
     print(__doc__, file=sys.stderr)

@@ -43,6 +43,8 @@ void cli_note(const char *fmt, ...) CLI_PRINTF(1, 2);
 int cli_bad_value(const char *option, const char *text, int rc,
 		  const char *expected);
 
+/* Reports a RING operand rb_ring_name_check refused. Returns CLI_EXIT_USAGE. */
+int cli_bad_ring_name(const char *name);
 /*
  * Reports what getopt_long rejected (c is the '?' or ':' it returned; the
  * programs set opterr = 0 and start optstring with ':' so that getopt's
@@ -56,8 +58,8 @@ int cli_option_error(int c, char **argv);
 /*
  * All parsers accept a decimal number (fraction and exponent allowed where
  * the result makes sense) followed by a unit, no space. They return 0,
- * -EINVAL when the text is not of that kind, or -ERANGE when it is too
- * large (or not a whole number where one is needed).
+ * -EINVAL when the text is not of that kind (or not a whole number where
+ * one is needed), or -ERANGE when it is too large.
  */
 
 /* Bytes: 64, 4KiB, 1MiB (2^20), 1MB (10^6), 1.5GiB; B optional: 4Ki, 4k. */

@@ -87,3 +87,11 @@ cli_option_error(int c, char **argv)
 		cli_error("%s: unknown option (see --help)", what);
 	return CLI_EXIT_USAGE;
 }
+
+int
+cli_bad_ring_name(const char *name)
+{
+	cli_error("ring '%s': not a valid ring name (1 to %d letters, digits, "
+		  "'.', '_' or '-', not starting with '.')", name, RB_NAME_MAX);
+	return CLI_EXIT_USAGE;
+}

@@ -142,7 +142,9 @@ cli_scaled(const char *text, const struct cli_unit *table, long double *out)
 static int
 cli_whole(long double v, uint64_t *out)
 {
-	if (v >= U64_LIMIT || v != floorl(v))
+	if (v != floorl(v))
+		return -EINVAL;
+	if (v >= U64_LIMIT)
 		return -ERANGE;
 	*out = (uint64_t)v;
 	return 0;
