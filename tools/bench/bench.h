@@ -62,6 +62,9 @@ struct bench_options {
 	uint64_t sleep_samples;    /* latency samples, sleeping consumer */
 	uint64_t sleep_gap_ns;     /* gap between frames, sleeping consumer */
 	uint64_t cost_ns;          /* how long the idle/blocked cost points last */
+	uint32_t repeat;           /* rounds of the per-size points (medians) */
+	uint64_t spin_ns;          /* spin_ns of throughput producers and consumers;
+				    * 0: the library's default */
 	bool quick;
 	bool pin;
 	const char *csv_path;      /* "-": stdout instead of the table */
@@ -89,6 +92,7 @@ struct bench_result {
 	uint64_t frame_bytes;
 	uint32_t slots;
 	double rate_limit;      /* producer pacing in frames/s; 0: full speed */
+	char speed[8];          /* lossy points: "max", "1x", "1/2x" of lossless */
 	double seconds;         /* measured window */
 	uint64_t frames;        /* delivered to the slowest consumer */
 	uint64_t produced;      /* committed by the producer */
@@ -103,6 +107,9 @@ struct bench_result {
 	int verified;           /* 1 checked and good, 0 not checked, -1 bad */
 	bool failed;
 	double ratio[3];        /* ringbuf rows: vs thread-ring, ck_ring, pipe */
+	uint32_t repeats;       /* measurements this row is the median of */
+	double min_bytes_per_s; /* the range of those measurements */
+	double max_bytes_per_s;
 	char note[96];
 };
 
@@ -111,6 +118,11 @@ struct bench_result *bench_result_add(const char *suite, const char *system,
 				      const char *mode);
 size_t bench_result_count(void);
 struct bench_result *bench_result_at(size_t i);
+/*
+ * Replaces the rows of repeated throughput points by one row each: the
+ * measurement with the median rate, with the range of all of them.
+ */
+void bench_collapse_repeats(void);
 /* Fills the ratio columns of the ringbuf rows from the baseline rows. */
 void bench_compute_ratios(void);
 void bench_print_table(FILE *out, const struct bench_options *o);

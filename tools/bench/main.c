@@ -40,13 +40,16 @@ bench_open_output(const char *path, const char *option)
 static int
 bench_run(const struct bench_options *o)
 {
-	uint32_t i;
+	uint32_t i, round;
 	int rc = 0;
 
 	if (o->suites & BENCH_SUITE_BASELINES) {
 		if (bench_baseline_memory(o) == -EINTR || cli_stop)
 			return -EINTR;
 	}
+	/* Rounds, not back-to-back repetitions: a slow minute on the host then
+	 * spoils one measurement of each point, not every measurement of one. */
+	for (round = 0; round < o->repeat; round++)
 	for (i = 0; i < o->nsizes; i++) {
 		uint64_t size = o->sizes[i];
 
@@ -113,6 +116,7 @@ main(int argc, char **argv)
 		return BENCH_EXIT_SIGNAL;
 	}
 
+	bench_collapse_repeats();
 	bench_compute_ratios();
 	table = csv != stdout && json != stdout;
 	if (table)

@@ -21,6 +21,8 @@ enum {
 	OPT_CSV,
 	OPT_MODES,
 	OPT_API,
+	OPT_REPEAT,
+	OPT_SPIN,
 	OPT_JSON,
 };
 
@@ -34,6 +36,8 @@ static const struct option bench_longopts[] = {
 	{"slots", required_argument, NULL, 'n'},
 	{"batch", required_argument, NULL, 'b'},
 	{"duration", required_argument, NULL, 'd'},
+	{"repeat", required_argument, NULL, OPT_REPEAT},
+	{"spin", required_argument, NULL, OPT_SPIN},
 	{"samples", required_argument, NULL, OPT_SAMPLES},
 	{"sleep-samples", required_argument, NULL, OPT_SLEEP_SAMPLES},
 	{"gap", required_argument, NULL, OPT_GAP},
@@ -63,7 +67,10 @@ bench_usage(FILE *out)
 	      "  -r, --ring-bytes SIZE  bytes of slots per ring (default 8MiB; 4..65536 slots)\n"
 	      "  -n, --slots N          slots per ring instead (a power of two)\n"
 	      "  -b, --batch N          frames per batch call (default 64)\n"
-	      "  -d, --duration TIME    per throughput point (default 1s)\n"
+	      "  -d, --duration TIME    per throughput point (default 500ms)\n"
+	      "      --repeat N         rounds of throughput points; medians (default 3)\n"
+	      "      --spin TIME        spin_ns of throughput producers/consumers (default:\n"
+	      "                         the library's, 5us), e.g. 1ms to never sleep\n"
 	      "      --samples N        latency samples, spinning consumer (default 20000)\n"
 	      "      --sleep-samples N  latency samples, sleeping consumer (default 2000)\n"
 	      "      --gap TIME         gap between frames, sleeping consumer (default 1ms)\n"
@@ -172,7 +179,7 @@ int
 bench_parse_options(int argc, char **argv, struct bench_options *o)
 {
 	bool sizes_set = false, duration_set = false, samples_set = false;
-	bool sleep_samples_set = false, cost_set = false;
+	bool sleep_samples_set = false, cost_set = false, repeat_set = false;
 	int c, rc;
 
 	memset(o, 0, sizeof(*o));
@@ -182,7 +189,8 @@ bench_parse_options(int argc, char **argv, struct bench_options *o)
 	o->consumers = 2;
 	o->ring_bytes = 8ull << 20;
 	o->batch = 64;
-	o->duration_ns = 1000000000ull;
+	o->duration_ns = 500000000ull;
+	o->repeat = 3;
 	o->spin_samples = 20000;
 	o->sleep_samples = 2000;
 	o->sleep_gap_ns = 1000000ull;
@@ -236,6 +244,16 @@ bench_parse_options(int argc, char **argv, struct bench_options *o)
 				return cli_bad_value("--duration", optarg, rc ? rc : -ERANGE,
 						     "a duration (e.g. 2s, 500ms)");
 			duration_set = true;
+			break;
+		case OPT_REPEAT:
+			if ((rc = bench_parse_u32(optarg, 1, 100, &o->repeat)) != 0)
+				return cli_bad_value("--repeat", optarg, rc, "a count from 1 to 100");
+			repeat_set = true;
+			break;
+		case OPT_SPIN:
+			if ((rc = cli_parse_duration(optarg, &o->spin_ns)) != 0 || o->spin_ns == 0)
+				return cli_bad_value("--spin", optarg, rc ? rc : -ERANGE,
+						     "a duration (e.g. 5us, 1ms)");
 			break;
 		case OPT_SAMPLES:
 			if ((rc = cli_parse_count(optarg, &o->spin_samples)) != 0 ||
@@ -315,6 +333,8 @@ bench_parse_options(int argc, char **argv, struct bench_options *o)
 			o->sleep_samples = 100;
 		if (!cost_set)
 			o->cost_ns = 200000000ull;
+		if (!repeat_set)
+			o->repeat = 1;
 	}
 	return 0;
 }

@@ -47,6 +47,8 @@ bench_result_add(const char *suite, const char *system, const char *mode)
 	r->frames_per_s = r->bytes_per_s = r->lost_ratio = NAN;
 	r->p50_ns = r->p99_ns = r->p999_ns = r->max_ns = NAN;
 	r->cpu_pct = r->syscalls_per_frame = NAN;
+	r->min_bytes_per_s = r->max_bytes_per_s = NAN;
+	r->repeats = 1;
 	for (i = 0; i < 3; i++)
 		r->ratio[i] = NAN;
 	results[nresults++] = r;
@@ -120,6 +122,91 @@ bench_div(double a, const struct bench_result *b, bool latency)
 	return d > 0 ? a / d : NAN;
 }
 
+static bool bench_is_memory(const struct bench_result *r);
+static bool bench_is_stream(const struct bench_result *r);
+
+static bool
+bench_same_point(const struct bench_result *a, const struct bench_result *b)
+{
+	return strcmp(a->suite, b->suite) == 0 && strcmp(a->system, b->system) == 0 &&
+	       strcmp(a->mode, b->mode) == 0 && strcmp(a->api, b->api) == 0 &&
+	       a->consumers == b->consumers && a->lossy == b->lossy &&
+	       a->frame_bytes == b->frame_bytes && a->slots == b->slots &&
+	       strcmp(a->speed, b->speed) == 0;
+}
+
+static int
+bench_cmp_rate(const void *x, const void *y)
+{
+	const struct bench_result *a = *(struct bench_result *const *)x;
+	const struct bench_result *b = *(struct bench_result *const *)y;
+	/* Failed rows (NAN) sort first, so they are not picked as the median
+	 * unless most of the group failed. */
+	double u = isnan(a->bytes_per_s) ? -1 : a->bytes_per_s;
+	double v = isnan(b->bytes_per_s) ? -1 : b->bytes_per_s;
+
+	return u < v ? -1 : u > v;
+}
+
+void
+bench_collapse_repeats(void)
+{
+	struct bench_result **group, **kept;
+	size_t i, j, n, nkept = 0;
+
+	group = calloc(nresults ? nresults : 1, sizeof(*group));
+	kept = calloc(nresults ? nresults : 1, sizeof(*kept));
+	if (group == NULL || kept == NULL) {
+		free(group);
+		free(kept);
+		return; /* keep every row: more lines, nothing wrong */
+	}
+	for (i = 0; i < nresults; i++) {
+		struct bench_result *r = results[i], *m;
+		bool any_failed = false;
+		int worst = 1;
+
+		if (r == NULL)
+			continue;
+		if (!bench_is_stream(r) && !bench_is_memory(r)) {
+			kept[nkept++] = r;
+			results[i] = NULL;
+			continue;
+		}
+		for (n = 0, j = i; j < nresults; j++) {
+			if (results[j] != NULL && bench_same_point(r, results[j])) {
+				group[n++] = results[j];
+				results[j] = NULL;
+			}
+		}
+		qsort(group, n, sizeof(*group), bench_cmp_rate);
+		m = group[n / 2];
+		m->repeats = (uint32_t)n;
+		m->min_bytes_per_s = group[0]->bytes_per_s;
+		m->max_bytes_per_s = group[n - 1]->bytes_per_s;
+		for (j = 0; j < n; j++) {
+			any_failed |= group[j]->failed;
+			if (group[j]->verified < worst)
+				worst = group[j]->verified;
+		}
+		/* A bad or failed repetition taints the point. */
+		if (any_failed && !m->failed) {
+			m->failed = true;
+			snprintf(m->note, sizeof(m->note), "a repetition failed");
+		}
+		if (worst < 0)
+			m->verified = -1;
+		for (j = 0; j < n; j++)
+			if (group[j] != m)
+				free(group[j]);
+		kept[nkept++] = m;
+	}
+	memcpy(results, kept, nkept * sizeof(*kept));
+	nresults = nkept;
+	free(group);
+	free(kept);
+}
+
 void
 bench_compute_ratios(void)
 {
@@ -160,6 +247,15 @@ fmt(char *buf, size_t size, double v, int width, int prec)
 	else
 		snprintf(buf, size, "%*.*f", width, prec, v);
 	return buf;
+}
+
+/* Half the range of the repetitions, in percent of the median. */
+static double
+bench_spread_pct(const struct bench_result *r)
+{
+	if (r->repeats < 2 || !(r->bytes_per_s > 0))
+		return NAN;
+	return 50.0 * (r->max_bytes_per_s - r->min_bytes_per_s) / r->bytes_per_s;
 }
 
 static const char *
@@ -249,9 +345,10 @@ bench_stream_note(const struct bench_result *r, char *buf, size_t size)
 		double produced = r->seconds > 0 ? (double)r->produced / r->seconds : NAN;
 
 		if (r->rate_limit > 0)
-			snprintf(buf, size, "lossy, producer paced at %.3g Mfr/s", r->rate_limit / 1e6);
+			snprintf(buf, size, "lossy, producer paced at %s lossless rate: %.3g Mfr/s",
+				 r->speed, produced / 1e6);
 		else
-			snprintf(buf, size, "lossy, producer at full speed (%.3g Mfr/s)",
+			snprintf(buf, size, "lossy, producer at full speed: %.3g Mfr/s",
 				 produced / 1e6);
 	} else if (r->consumers > 1) {
 		snprintf(buf, size, "broadcast, %u consumers, each reads all", r->consumers);
@@ -268,7 +365,7 @@ bench_stream_note(const struct bench_result *r, char *buf, size_t size)
 static void
 bench_table_streams(FILE *out)
 {
-	char a[32], b[32], c[32], d[32], e[32], f[32], g[32], sz[32], note[200];
+	char a[32], b[32], c[32], d[32], e[32], f[32], g[32], h[32], sz[32], note[200];
 	size_t i;
 	bool head = false;
 
@@ -279,18 +376,19 @@ bench_table_streams(FILE *out)
 			continue;
 		if (!head) {
 			fprintf(out, "\nThroughput across processes (per consumer; ratios: ringbuf / baseline)\n");
-			fprintf(out, "  %-6s %-12s %-7s %-5s %4s %6s %9s %7s %6s %7s %4s %7s %7s %7s  %s\n",
+			fprintf(out, "  %-6s %-12s %-7s %-5s %4s %6s %9s %7s %4s %6s %7s %4s %7s %7s %7s  %s\n",
 				"size", "system", "mode", "api", "cons", "slots", "Mfr/s",
-				"GB/s", "lost%", "sys/fr", "data", "/thread", "/ck_ring",
+				"GB/s", "+-%", "lost%", "sys/fr", "data", "/thread", "/ck_ring",
 				"/pipe", "note");
 			head = true;
 		}
 		bench_stream_note(r, note, sizeof(note));
-		fprintf(out, "  %-6s %-12s %-7s %-5s %4u %6u %s %s %s %s %4s %s %s %s  %s\n",
+		fprintf(out, "  %-6s %-12s %-7s %-5s %4u %6u %s %s %s %s %s %4s %s %s %s  %s\n",
 			bench_format_size(sz, sizeof(sz), r->frame_bytes), r->system,
 			r->mode, r->api[0] ? r->api : "-", r->consumers, r->slots,
 			fmt(a, sizeof(a), r->frames_per_s / 1e6, 9, 3),
 			fmt(b, sizeof(b), r->bytes_per_s / 1e9, 7, 2),
+			fmt(h, sizeof(h), bench_spread_pct(r), 4, 0),
 			fmt(c, sizeof(c), r->lost_ratio * 100.0, 6, 2),
 			fmt(d, sizeof(d), r->syscalls_per_frame, 7, 4),
 			bench_data_word(r),
@@ -369,9 +467,13 @@ bench_print_table(FILE *out, const struct bench_options *o)
 	else
 		bench_format_size(ring, sizeof(ring), o->ring_bytes);
 	fprintf(out, "rb-bench %s on %s\n", RB_VERSION_STRING, machine);
-	fprintf(out, "points of %.3g s, ring %s%s, batch %u, %s\n",
-		(double)o->duration_ns / 1e9, ring, o->slots ? "" : " (4..65536 slots)",
-		o->batch, o->pin ? "pinned (producer CPU 0, consumers CPU 1..)" : "not pinned");
+	fprintf(out, "throughput points of %.3g s, median of %u rounds; ring %s%s, batch %u; %s\n",
+		(double)o->duration_ns / 1e9, o->repeat, ring,
+		o->slots ? "" : " (4..65536 slots)", o->batch,
+		o->pin ? "pinned (producer CPU 0, consumers CPU 1..)" : "not pinned");
+	if (o->spin_ns)
+		fprintf(out, "producers and consumers spin %.3g us before sleeping (--spin)\n",
+			(double)o->spin_ns / 1e3);
 	bench_table_memory(out);
 	bench_table_streams(out);
 	bench_table_latency(out);
@@ -412,7 +514,8 @@ bench_print_csv(FILE *out)
 	      "seconds,frames,produced,frames_per_s,bytes_per_s,gbytes_per_s,"
 	      "lost_ratio,samples,p50_ns,p99_ns,p999_ns,max_ns,cpu_pct,"
 	      "syscalls_per_frame,wakeups,verified,failed,ratio_thread_ring,"
-	      "ratio_ck_ring,ratio_pipe_or_wake,note\n", out);
+	      "ratio_ck_ring,ratio_pipe_or_wake,repeats,min_bytes_per_s,"
+	      "max_bytes_per_s,speed,note\n", out);
 	for (i = 0; i < nresults; i++) {
 		const struct bench_result *r = results[i];
 
@@ -440,6 +543,10 @@ bench_print_csv(FILE *out)
 		csv_num(out, r->ratio[0]);
 		csv_num(out, strcmp(r->suite, "latency") == 0 ? NAN : r->ratio[1]);
 		csv_num(out, strcmp(r->suite, "latency") == 0 ? r->ratio[1] : r->ratio[2]);
+		fprintf(out, ",%u", r->repeats);
+		csv_num(out, r->min_bytes_per_s);
+		csv_num(out, r->max_bytes_per_s);
+		fprintf(out, ",%s", r->speed);
 		csv_text(out, r->note);
 		fputc('\n', out);
 	}
@@ -462,11 +569,13 @@ bench_print_json(FILE *out, const struct bench_options *o)
 	cli_json_string(&j, "machine", machine);
 	cli_json_object(&j, "options");
 	cli_json_double(&j, "duration_s", (double)o->duration_ns / 1e9);
+	cli_json_u64(&j, "repeat", o->repeat);
 	cli_json_u64(&j, "ring_bytes", o->ring_bytes);
 	cli_json_u64(&j, "slots", o->slots);
 	cli_json_u64(&j, "batch", o->batch);
 	cli_json_u64(&j, "consumers", o->consumers);
 	cli_json_bool(&j, "pinned", o->pin);
+	cli_json_u64(&j, "spin_ns", o->spin_ns);
 	cli_json_bool(&j, "quick", o->quick);
 	cli_json_object_end(&j);
 	cli_json_array(&j, "results");
@@ -510,6 +619,10 @@ bench_print_json(FILE *out, const struct bench_options *o)
 			cli_json_double(&j, "ratio_ck_ring", r->ratio[1]);
 			cli_json_double(&j, "ratio_pipe", r->ratio[2]);
 		}
+		cli_json_u64(&j, "repeats", r->repeats);
+		cli_json_double(&j, "min_bytes_per_s", r->min_bytes_per_s);
+		cli_json_double(&j, "max_bytes_per_s", r->max_bytes_per_s);
+		cli_json_string(&j, "speed", r->speed);
 		cli_json_string(&j, "note", r->note);
 		cli_json_object_end(&j);
 	}
