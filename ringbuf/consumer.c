@@ -35,6 +35,7 @@ struct rb_consumer {
 	uint64_t next;         /* next seq to hand out */
 	uint64_t released;     /* read_seq as we last published it */
 	uint64_t cached_write; /* last write_seq seen */
+	uint64_t first_seq;    /* where it started reading */
 	uint64_t frames;
 	uint64_t lost;
 	uint64_t wakeups;
@@ -135,7 +136,7 @@ rb_consumer_attach(struct rb_ring *ring, const struct rb_consumer_options *optio
 	c->rec = rec;
 	c->index = i;
 	c->lossy = o->lossy != 0;
-	c->next = c->released = start;
+	c->next = c->released = c->first_seq = start;
 	c->cached_write = w;
 	c->spin_ns = o->spin_ns ? o->spin_ns : RB_DEFAULT_SPIN_NS;
 	c->cancel = o->cancel;
@@ -187,9 +188,14 @@ rb_consumer_wait_check(void *arg)
 static bool
 rb_stream_stopped(struct rb_consumer *c)
 {
-	uint64_t state = rb_load_acquire_64(&c->ring->producer->stream_state);
+	struct rb_shm_producer *p = c->ring->producer;
+	uint64_t state = rb_load_acquire_64(&p->stream_state);
 
-	return state == RB_STREAM_ENDED || state == RB_STREAM_ABANDONED;
+	if (state == RB_STREAM_ABANDONED)
+		return true;
+	/* A stream that ended before this consumer's first frame is not its
+	 * stream: it waits for the next one instead. */
+	return state == RB_STREAM_ENDED && ck_pr_load_64(&p->eos_seq) > c->first_seq;
 }
 
 /* The code to return when no frame is available and waiting is over. */
@@ -202,7 +208,8 @@ rb_consumer_nothing(struct rb_consumer *c, int wait_rc)
 	if (rb_consumer_evicted(c))
 		return RB_E_EVICTED;
 	state = rb_load_acquire_64(&p->stream_state);
-	if (state == RB_STREAM_ENDED && c->next >= ck_pr_load_64(&p->eos_seq))
+	if (state == RB_STREAM_ENDED && rb_stream_stopped(c) &&
+	    c->next >= ck_pr_load_64(&p->eos_seq))
 		return RB_E_EOS;
 	if (state == RB_STREAM_ABANDONED)
 		return RB_E_PRODUCER_DEAD;
@@ -324,27 +331,18 @@ rb_consume_marker(struct rb_consumer *c)
 	return RB_E_EOS;
 }
 
-int
-rb_consumer_acquire_batch(struct rb_consumer *c, struct rb_frame *frames,
-			  uint32_t max, uint32_t min, uint64_t timeout_ns)
+/*
+ * Waits until at least `min` frames are published past c->next, or fewer
+ * once waiting is over (deadline, end of stream, dead producer). Returns 0
+ * when there is at least one, or the code to give the caller. *deadline is
+ * set at the first wait and kept across calls of one acquire.
+ */
+static int
+rb_consumer_wait_ready(struct rb_consumer *c, uint32_t min, uint64_t timeout_ns,
+		       uint64_t *deadline)
 {
 	struct rb_ring *ring = c->ring;
-	uint64_t deadline = 0;
-	bool waited = false;
-	uint32_t n;
 	int rc;
-
-	if (max == 0)
-		return -EINVAL;
-	if (min == 0)
-		min = 1;
-	if (min > max)
-		min = max;
-	if (min > ring->slot_count)
-		min = ring->slot_count;
-	/* A lossless consumer's held frames count against the ring too. */
-	if (!c->lossy && c->next - c->released + min > ring->slot_count)
-		return -ENOBUFS;
 
 	for (;;) {
 		uint64_t avail = c->cached_write - c->next;
@@ -355,28 +353,34 @@ rb_consumer_acquire_batch(struct rb_consumer *c, struct rb_frame *frames,
 		}
 		if (c->cached_write < c->next)
 			return RB_E_CORRUPT; /* write_seq went backwards */
-		if (avail >= min || (avail > 0 && (waited || rb_stream_stopped(c))))
-			break;
-		if (timeout_ns == RB_NO_WAIT) {
-			if (avail > 0)
-				break;
-			return rb_consumer_nothing(c, -EAGAIN);
-		}
-		if (!waited) {
-			deadline = rb_deadline_after(timeout_ns);
-			waited = true;
-		}
-		rc = rb_consumer_wait(c, c->next + min, deadline);
-		avail = c->cached_write - c->next;
 		if (avail >= min)
-			break;
-		if (rc != 0 || rb_consumer_nothing(c, 0) != 0 ||
-		    (avail > 0 && rb_stream_stopped(c))) {
-			if (avail > 0)
-				break;
+			return 0;
+		if (avail > 0 && (*deadline != 0 || rb_stream_stopped(c) ||
+				  timeout_ns == RB_NO_WAIT))
+			return 0; /* waited once already, or no point waiting */
+		if (timeout_ns == RB_NO_WAIT)
+			return rb_consumer_nothing(c, -EAGAIN);
+		if (*deadline == 0)
+			*deadline = rb_deadline_after(timeout_ns);
+		rc = rb_consumer_wait(c, c->next + min, *deadline);
+		if (c->cached_write - c->next >= min)
+			return 0;
+		if (rc != 0 || rb_consumer_nothing(c, 0) != 0 || rb_stream_stopped(c)) {
+			if (c->cached_write > c->next)
+				return 0;
 			return rb_consumer_nothing(c, rc ? rc : -ETIMEDOUT);
 		}
 	}
+}
+
+/* Hands out up to `max` frames from c->next; 0 if a lossy consumer found
+ * every available frame overrun. */
+static int
+rb_consumer_take(struct rb_consumer *c, struct rb_frame *frames, uint32_t max)
+{
+	struct rb_ring *ring = c->ring;
+	uint32_t n;
+	int rc;
 
 	if (c->lossy && c->cached_write - c->next > ring->slot_count) {
 		uint64_t oldest = c->cached_write - ring->slot_count;
@@ -403,11 +407,39 @@ rb_consumer_acquire_batch(struct rb_consumer *c, struct rb_frame *frames,
 		c->next++;
 		n++;
 	}
-	if (n == 0) {
-		/* Lossy, and everything available was overrun: go again. */
-		return rb_consumer_acquire_batch(c, frames, max, 1, timeout_ns);
-	}
 	return (int)n;
+}
+
+int
+rb_consumer_acquire_batch(struct rb_consumer *c, struct rb_frame *frames,
+			  uint32_t max, uint32_t min, uint64_t timeout_ns)
+{
+	struct rb_ring *ring = c->ring;
+	uint64_t deadline = 0;
+	int rc;
+
+	if (max == 0)
+		return -EINVAL;
+	if (min == 0)
+		min = 1;
+	if (min > max)
+		min = max;
+	if (min > ring->slot_count)
+		min = ring->slot_count;
+	/* A lossless consumer's held frames count against the ring too. */
+	if (!c->lossy && c->next - c->released + min > ring->slot_count)
+		return -ENOBUFS;
+	for (;;) {
+		rc = rb_consumer_wait_ready(c, min, timeout_ns, &deadline);
+		if (rc != 0)
+			return rc;
+		rc = rb_consumer_take(c, frames, max);
+		if (rc != 0)
+			return rc;
+		/* Lossy, and everything available was overrun: wait for the
+		 * next frame, within the same deadline. */
+		min = 1;
+	}
 }
 
 int

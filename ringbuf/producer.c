@@ -432,8 +432,13 @@ rb_producer_detach(struct rb_producer *p, uint64_t timeout_ns)
 	p->next = p->committed; /* acquired, uncommitted slots are dropped */
 	if (ck_pr_load_64(&shm->stream_state) == RB_STREAM_OPEN) {
 		rc = rb_producer_end_stream(p, timeout_ns);
-		if (rc != 0)
-			rb_store_release_64(&shm->stream_state, RB_STREAM_ABANDONED);
+		if (rc != 0) {
+			/* No slot for the marker (lossless consumers stuck): end
+			 * the stream by its state alone, right after the last
+			 * committed frame. Consumers see RB_E_EOS there. */
+			ck_pr_store_64(&shm->eos_seq, p->committed);
+			rb_store_then_fence_64(&shm->stream_state, RB_STREAM_ENDED);
+		}
 	}
 	rb_store_then_fence_64(&shm->owner, RB_OWNER_MAKE(0, RB_OWNER_GEN(p->owner) + 1,
 							  RB_OWNER_FREE));

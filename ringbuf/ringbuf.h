@@ -245,8 +245,10 @@ int rb_producer_attach(struct rb_ring *ring,
 		       struct rb_producer **out);
 
 /*
- * Detaches. An open stream is ended first (waiting up to timeout_ns for a
- * slot to hold the end marker). Frames acquired and not committed are lost.
+ * Detaches. An open stream is ended first: with a marker if a slot frees up
+ * within timeout_ns (returning -ETIMEDOUT otherwise, when the stream is
+ * ended by its state alone, after the last committed frame). Frames
+ * acquired and not committed are lost.
  */
 int rb_producer_detach(struct rb_producer *producer, uint64_t timeout_ns);
 
@@ -281,7 +283,12 @@ void rb_producer_count_dropped(struct rb_producer *producer, uint64_t n);
 int rb_producer_begin_stream(struct rb_producer *producer,
 			     const char *header_text);
 
-/* Ends the stream with a marker that consumers see after the last frame. */
+/*
+ * Ends the stream with a marker that consumers see after the last frame
+ * (also when no stream was begun: consumers then end too). A consumer that
+ * attached after a stream ended waits for the next stream instead of
+ * seeing that end.
+ */
 int rb_producer_end_stream(struct rb_producer *producer, uint64_t timeout_ns);
 
 /* Sequence number the next acquired frame will get. */

@@ -320,3 +320,50 @@ TEST_CASE("64 consumers on one ring all see every frame")
 	for (auto c : cs)
 		REQUIRE(rb_consumer_detach(c) == 0);
 }
+
+TEST_CASE("a consumer attached after a stream ended waits for the next stream")
+{
+	Ring r(small_config(64, 8));
+	Producer prod(r.ring);
+	REQUIRE(rb_producer_begin_stream(prod.p, "n=1\n") == 0);
+	prod.put(64);
+	REQUIRE(rb_producer_end_stream(prod.p, RB_NO_WAIT) == 0);
+	Consumer late(r.ring, 0, RB_START_NEXT);
+	rb_frame f;
+	CHECK(rb_consumer_acquire(late.c, &f, 20 * 1000000ull) == -ETIMEDOUT);
+	REQUIRE(rb_producer_begin_stream(prod.p, "n=2\n") == 0);
+	prod.put(64);
+	REQUIRE(rb_consumer_acquire(late.c, &f, RB_NO_WAIT) == 0);
+	CHECK(f.seq == 2);
+	CHECK((f.flags & RB_FRAME_STREAM_START) != 0);
+	rb_consumer_release(late.c, &f);
+	REQUIRE(rb_producer_end_stream(prod.p, RB_NO_WAIT) == 0);
+	CHECK(rb_consumer_acquire(late.c, &f, RB_NO_WAIT) == RB_E_EOS);
+}
+
+TEST_CASE("a producer detaching with no room for the end marker still ends the stream")
+{
+	Ring r(small_config(64, 4));
+	rb_producer *p = nullptr;
+	REQUIRE(rb_producer_attach(r.ring, nullptr, &p) == 0);
+	Consumer stuck(r.ring);
+	REQUIRE(rb_producer_begin_stream(p, "") == 0);
+	for (int i = 0; i < 4; i++) {
+		rb_frame f;
+		REQUIRE(rb_producer_acquire(p, &f, RB_NO_WAIT) == 0);
+		f.length = 8;
+		REQUIRE(rb_producer_commit(p, &f) == 0);
+	}
+	CHECK(rb_producer_detach(p, 10 * 1000000ull) == -ETIMEDOUT);
+	rb_frame f;
+	for (int i = 0; i < 4; i++) {
+		REQUIRE(rb_consumer_acquire(stuck.c, &f, RB_NO_WAIT) == 0);
+		rb_consumer_release(stuck.c, &f);
+	}
+	// Not "the producer died": it left, and the stream is over.
+	CHECK(rb_consumer_acquire(stuck.c, &f, RB_FOREVER) == RB_E_EOS);
+	rb_ring_status st;
+	rb_ring_get_status(r.ring, &st);
+	CHECK(st.stream_state == RB_STREAM_STATUS_ENDED);
+	CHECK(st.eos_seq == 4);
+}

@@ -91,6 +91,21 @@ tp_check_every(uint64_t frame_bytes)
 	return n ? n : 1;
 }
 
+/*
+ * Frames per batch call: --batch, but at most a quarter of the ring. A
+ * batch as large as the ring turns a pipeline into turns: the producer
+ * fills every slot while the consumer waits, then the consumer reads them
+ * all while the producer waits.
+ */
+static uint32_t
+tp_batch_for(uint32_t batch, uint32_t slots)
+{
+	uint32_t quarter = slots / 4 ? slots / 4 : 1;
+
+	batch = batch < quarter ? batch : quarter;
+	return batch < TP_MAX_BATCH ? batch : TP_MAX_BATCH;
+}
+
 static int
 tp_producer(void *arg)
 {
@@ -384,10 +399,8 @@ bench_tp_run(const struct bench_options *o, const struct bench_tp_spec *s,
 		ctx[i].name = name;
 		ctx[i].sh = sh;
 		ctx[i].index = i;
-		ctx[i].batch = o->batch < s->slots ? o->batch : s->slots;
+		ctx[i].batch = tp_batch_for(o->batch, s->slots);
 		ctx[i].spin_ns = o->spin_ns;
-		if (ctx[i].batch > TP_MAX_BATCH)
-			ctx[i].batch = TP_MAX_BATCH;
 	}
 	/* Consumers first, so that they are attached when the producer starts
 	 * (the gate also guarantees it). Role 0 is the producer's CPU. */
