@@ -36,6 +36,7 @@ struct rb_consumer {
 	uint64_t released;     /* read_seq as we last published it */
 	uint64_t cached_write; /* last write_seq seen */
 	uint64_t first_seq;    /* where it started reading */
+	uint64_t eos_seen;     /* eos_seq of the last end it reported */
 	uint64_t frames;
 	uint64_t lost;
 	uint64_t wakeups;
@@ -209,8 +210,19 @@ rb_consumer_nothing(struct rb_consumer *c, int wait_rc)
 		return RB_E_EVICTED;
 	state = rb_load_acquire_64(&p->stream_state);
 	if (state == RB_STREAM_ENDED && rb_stream_stopped(c) &&
-	    c->next >= ck_pr_load_64(&p->eos_seq))
+	    c->next >= ck_pr_load_64(&p->eos_seq)) {
+		uint64_t eos = ck_pr_load_64(&p->eos_seq);
+
+		/* A lossy consumer that skipped the end marker counted its
+		 * sequence number as lost; it was not a frame. */
+		if (c->eos_seen != eos && ck_pr_load_64(&p->eos_marker) == 1 &&
+		    eos - 1 >= c->first_seq && c->lost > 0) {
+			c->lost--;
+			ck_pr_store_64(&c->rec->lost, c->lost);
+		}
+		c->eos_seen = eos;
 		return RB_E_EOS;
+	}
 	if (state == RB_STREAM_ABANDONED)
 		return RB_E_PRODUCER_DEAD;
 	owner = rb_load_acquire_64(&p->owner);
@@ -326,6 +338,7 @@ rb_publish_release(struct rb_consumer *c, uint64_t new_read)
 static int
 rb_consume_marker(struct rb_consumer *c)
 {
+	c->eos_seen = c->next + 1;
 	c->next++;
 	rb_publish_release(c, c->next);
 	return RB_E_EOS;

@@ -410,6 +410,7 @@ rb_producer_end_stream(struct rb_producer *p, uint64_t timeout_ns)
 	p->next_flags = 0;
 	rb_store_release_64(&d->seq, marker.seq);
 	rb_publish(p, marker.seq + 1);
+	ck_pr_store_64(&shm->eos_marker, 1);
 	ck_pr_store_64(&shm->eos_seq, marker.seq + 1);
 	rb_store_then_fence_64(&shm->stream_state, RB_STREAM_ENDED);
 	/* Lossy consumers may have lost the marker: wake them all to look at
@@ -436,6 +437,7 @@ rb_producer_detach(struct rb_producer *p, uint64_t timeout_ns)
 			/* No slot for the marker (lossless consumers stuck): end
 			 * the stream by its state alone, right after the last
 			 * committed frame. Consumers see RB_E_EOS there. */
+			ck_pr_store_64(&shm->eos_marker, 0);
 			ck_pr_store_64(&shm->eos_seq, p->committed);
 			rb_store_then_fence_64(&shm->stream_state, RB_STREAM_ENDED);
 		}

@@ -111,7 +111,8 @@ struct rb_shm_producer {
 	uint64_t stream_state;   /* 144 enum rb_stream_state */
 	uint64_t eos_seq;        /* 152 write_seq just after the last end marker */
 	uint64_t wait_target;    /* 160 0, or read_seq the producer waits for */
-	uint8_t pad1[RB_LINE - 40];
+	uint64_t eos_marker;     /* 168 1 if the last end wrote a marker at eos_seq - 1 */
+	uint8_t pad1[RB_LINE - 48];
 	/* Line 2: the producer's doorbell, rung by consumers. */
 	uint32_t doorbell;       /* 256 ck_ec32 event count */
 	uint8_t pad2[RB_LINE - 4];
@@ -177,6 +178,7 @@ RB_STATIC_ASSERT(sizeof(struct rb_shm_header) == RB_HEADER_BYTES, "header size")
 RB_ASSERT_AT(rb_shm_producer, claim_limit, 16);
 RB_ASSERT_AT(rb_shm_producer, owner, 128);
 RB_ASSERT_AT(rb_shm_producer, wait_target, 160);
+RB_ASSERT_AT(rb_shm_producer, eos_marker, 168);
 RB_ASSERT_AT(rb_shm_producer, doorbell, 256);
 RB_ASSERT_AT(rb_shm_producer, sleep_mask, 384);
 RB_STATIC_ASSERT(sizeof(struct rb_shm_producer) == RB_PRODUCER_BYTES, "producer size");

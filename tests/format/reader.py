@@ -1271,7 +1271,7 @@ def cmd_audit(name):
             problems.append("%s [%d, %d) not zero" % (what, lo, hi))
 
     zero(280, 384, "producer pad0")
-    zero(424, 512, "producer pad1")
+    zero(432, 512, "producer pad1")  # 424: eos_marker (§3.2)
     zero(516, 640, "producer pad2")
     zero(672, 768, "producer pad3")
     for w in range((r.max_consumers + 63) // 64, 4):
