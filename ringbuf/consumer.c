@@ -138,7 +138,9 @@ rb_consumer_attach(struct rb_ring *ring, const struct rb_consumer_options *optio
 	c->index = i;
 	c->lossy = o->lossy != 0;
 	c->next = c->released = c->first_seq = start;
-	c->cached_write = w;
+	/* The handshake may have raised start past w: never cache a write_seq
+	 * below next (it would read as write_seq going backwards). */
+	c->cached_write = start > w ? start : w;
 	c->spin_ns = o->spin_ns ? o->spin_ns : RB_DEFAULT_SPIN_NS;
 	c->cancel = o->cancel;
 	*out = c;

@@ -346,7 +346,13 @@ TEST_CASE("lossless consumers joining a fast producer on a tiny ring never see o
 					break;
 				if (rc != 0 || (expect != UINT64_MAX && f.seq != expect) ||
 				    !check_pattern(f.data, f.length, f.seq)) {
-					res->bad[0]++;
+					// Keep the first failure's details for the report.
+					if (res->bad[0]++ == 0) {
+						res->lost[1] = (uint64_t)(int64_t)rc;
+						res->frames[1] = f.seq;
+						res->markers[1] = expect;
+						res->wakeups[1] = (uint64_t)i;
+					}
 					break;
 				}
 				expect = f.seq + 1;
@@ -362,6 +368,8 @@ TEST_CASE("lossless consumers joining a fast producer on a tiny ring never see o
 	prod.kill_now(SIGKILL);
 	prod.wait(5000);
 	CHECK(res->frames[0] == 300);
+	INFO("first failure: rc " << (int64_t)res->lost[1] << " seq " << res->frames[1]
+	     << " expected " << res->markers[1] << " at frame " << res->wakeups[1]);
 	CHECK(res->bad[0] == 0);
 	rb_ring_close(r);
 	munmap(res, sizeof(Shared));
