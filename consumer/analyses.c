@@ -8,6 +8,7 @@ static const struct analysis *const analyses[] = {
 	&analysis_stats,
 	&analysis_null,
 	&analysis_stdout,
+	&analysis_record,
 };
 
 const struct analysis *

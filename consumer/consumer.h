@@ -1,7 +1,7 @@
 /*
  * rb-consumer's internal interfaces: options (options.c), what it learns
  * about the stream (stream.c), and the analyses (verify.c, stats.c,
- * null.c, stdout_sink.c) that main.c feeds with frames.
+ * null.c, stdout_sink.c, record.c) that main.c feeds with frames.
  */
 #ifndef RB_CONSUMER_H
 #define RB_CONSUMER_H
@@ -26,6 +26,12 @@ struct consumer_options {
 	uint64_t delay_ns;       /* debug: sleep this long per frame */
 	bool per_frame;          /* stats: one line per frame on stdout */
 	bool json;
+	/* record */
+	const char *output;      /* --output FILE */
+	uint64_t max_file_size;  /* 0: one file, else FILE.000, FILE.001, ... */
+	bool fsync;              /* fsync each file before closing it */
+	bool buffered;           /* no O_DIRECT */
+	uint32_t queue_depth;    /* writes in flight; 0: the default */
 };
 
 /* -1 to go on, or the exit status to end with (0 after --help). */
@@ -62,19 +68,34 @@ void stream_oneline(const struct stream_info *s, char *buf, size_t size);
  * A lossy consumer's frames may be overwritten while the analysis reads
  * them: an analysis that draws a conclusion from the bytes confirms with
  * rb_consumer_check() first (an overrun frame is counted lost on release).
+ *
+ * An analysis that `keeps_frames` (record: until their writes complete)
+ * releases them itself, in order, and main.c never does. While it holds
+ * frames (`busy`), main.c does not sleep in the ring: it polls for new
+ * frames and otherwise waits in `progress`, which completes what it can
+ * and releases; `finish` completes everything at the end of the run,
+ * whatever ended it.
  */
 struct analysis {
 	const char *name;
 	size_t state_size;
 	bool owns_stdout; /* writes data there: summaries go to stderr */
+	bool keeps_frames;
 	/* Before the ring is opened; returns 0 or an exit status. */
 	int (*init)(void *state, const struct consumer_options *o);
+	/* The ring is open (before the consumer attaches); 0 or an exit status. */
+	int (*ring)(void *state, struct rb_ring *ring);
 	/* A new stream's header has been read (before its first frame). */
 	void (*stream)(void *state, const struct stream_info *s);
 	/* Returns 0 to go on, 1 to stop cleanly, or an exit status (>1)
 	 * after printing why. */
 	int (*frames)(void *state, struct rb_consumer *c,
 		      const struct rb_frame *frames, uint32_t n);
+	/* keeps_frames only: see above. progress and finish return 0 or an
+	 * exit status (after printing why). */
+	bool (*busy)(void *state);
+	int (*progress)(void *state, struct rb_consumer *c, bool wait);
+	int (*finish)(void *state, struct rb_consumer *c);
 	/* Human summary lines (after the common one) and JSON members. */
 	void (*summary)(void *state, FILE *out);
 	void (*json)(void *state, struct cli_json *j);
@@ -90,6 +111,7 @@ extern const struct analysis analysis_verify;
 extern const struct analysis analysis_stats;
 extern const struct analysis analysis_null;
 extern const struct analysis analysis_stdout;
+extern const struct analysis analysis_record;
 
 /* By name; NULL if there is no such analysis. */
 const struct analysis *analysis_find(const char *name);

@@ -37,6 +37,7 @@ struct consumer_run {
 	uint64_t first_ns;  /* first frame; 0 before */
 	uint64_t end_ns;
 	uint64_t last_timestamp; /* producer's time stamp of the last frame */
+	uint64_t taken;     /* frames acquired (released or not) */
 	uint64_t first_seq; /* sequence numbers of the first and last frame */
 	uint64_t last_seq;
 	const char *end;    /* why the run stopped */
@@ -146,14 +147,18 @@ consumer_batch(struct consumer_run *r, uint32_t n)
 			r->bytes += r->frames[i].length;
 	r->last_timestamp = r->frames[n - 1].timestamp_ns;
 	r->last_seq = r->frames[n - 1].seq;
-	rc = rb_consumer_release_batch(r->c, r->frames, n);
+	/* An analysis that keeps frames releases them when it is done. */
+	rc = r->a->keeps_frames ? 0 : rb_consumer_release_batch(r->c, r->frames, n);
 	if (rc < 0) {
 		cli_error("ring '%s': releasing frames: %s", o->ring, rb_strerror(rc));
 		r->end = "error";
 		return CLI_EXIT_FAIL;
 	}
 	if (result == 1) {
-		r->end = cli_stop ? "signal" : "output_closed";
+		if (cli_stop)
+			r->end = "signal";
+		else
+			r->end = r->a->keeps_frames ? "new_stream" : "output_closed";
 		return 1;
 	}
 	if (result != 0) {
@@ -168,20 +173,29 @@ static int
 consumer_loop(struct consumer_run *r)
 {
 	const struct consumer_options *o = r->o;
-	uint64_t now = cli_now_ns(), stop_at = 0, timeout;
+	const struct analysis *a = r->a;
+	uint64_t now = cli_now_ns(), stop_at = 0, timeout, done;
 	uint32_t want;
+	bool busy;
 	int n, rc;
 
 	r->shown_ns = now;
 	if (o->duration_ns != 0)
 		stop_at = now + o->duration_ns;
 	for (;;) {
+		busy = a->keeps_frames && a->busy(r->state);
+		if (busy && (rc = a->progress(r->state, r->c, false)) != 0) {
+			r->end = "error";
+			return rc;
+		}
 		rb_consumer_get_stats(r->c, &r->st);
 		if (cli_stop) {
 			r->end = "signal";
 			return CLI_EXIT_OK;
 		}
-		if (o->count != 0 && r->st.frames >= o->count) {
+		/* Frames an analysis still holds count as taken. */
+		done = a->keeps_frames ? r->taken : r->st.frames;
+		if (o->count != 0 && done >= o->count) {
 			r->end = "count";
 			return CLI_EXIT_OK;
 		}
@@ -193,16 +207,29 @@ consumer_loop(struct consumer_run *r)
 		if (cli_status_due(&r->status, now))
 			consumer_show(r, now);
 		want = o->batch;
-		if (o->count != 0 && o->count - r->st.frames < want)
-			want = (uint32_t)(o->count - r->st.frames);
+		if (o->count != 0 && o->count - done < want)
+			want = (uint32_t)(o->count - done);
 		timeout = CONSUMER_WAIT_SLICE_NS;
 		if (stop_at != 0 && stop_at - now < timeout)
 			timeout = stop_at - now;
-		n = rb_consumer_acquire_batch(r->c, r->frames, want, 1, timeout);
+		/* Holding frames, never sleep in the ring: the producer may
+		 * be waiting for exactly those. Look, then wait for the
+		 * analysis's own progress instead. */
+		busy = a->keeps_frames && a->busy(r->state);
+		n = rb_consumer_acquire_batch(r->c, r->frames, want, 1,
+					      busy ? RB_NO_WAIT : timeout);
+		if (busy && (n == -EAGAIN || n == -ENOBUFS)) {
+			if ((rc = a->progress(r->state, r->c, true)) != 0) {
+				r->end = "error";
+				return rc;
+			}
+			continue;
+		}
 		if (n == -ETIMEDOUT || n == -EAGAIN || n == -EINTR)
 			continue; /* look at the clock and cli_stop again */
 		if (n < 0)
 			return consumer_acquire_failed(r, n);
+		r->taken += (uint64_t)n;
 		if (r->first_ns == 0) {
 			r->first_ns = cli_now_ns();
 			r->first_seq = r->frames[0].seq;
@@ -230,6 +257,8 @@ consumer_end_text(const char *end)
 		return "the producer died";
 	if (strcmp(end, "output_closed") == 0)
 		return "output closed";
+	if (strcmp(end, "new_stream") == 0)
+		return "a new stream began";
 	return end;
 }
 
@@ -326,6 +355,8 @@ main(int argc, char **argv)
 		goto out;
 	if ((status = consumer_open(&r)) != 0 || r.ring == NULL)
 		goto out;
+	if (r.a->ring != NULL && (status = r.a->ring(r.state, r.ring)) != 0)
+		goto out;
 
 	memset(&co, 0, sizeof(co));
 	co.lossy = o.lossy;
@@ -339,6 +370,15 @@ main(int argc, char **argv)
 		goto out;
 	}
 	status = consumer_loop(&r);
+	/* Whatever ended the run, frames an analysis holds are completed
+	 * (and released) before the consumer detaches. */
+	if (r.a->finish != NULL) {
+		rc = r.a->finish(r.state, r.c);
+		if (rc != 0 && status == CLI_EXIT_OK) {
+			status = rc;
+			r.end = "error";
+		}
+	}
 	r.end_ns = cli_now_ns();
 	rb_consumer_get_stats(r.c, &r.st);
 	rc = rb_consumer_detach(r.c);

@@ -16,6 +16,7 @@ static const char consumer_usage[] =
 	"  stats   min/max/mean/RMS and a histogram; per channel for adc streams\n"
 	"  null    release frames as fast as possible\n"
 	"  stdout  raw frame bytes to standard output (io_uring, no copy)\n"
+	"  record  frames to --output FILE, O_DIRECT from the slots (docs/RECORDING.md)\n"
 	"Options:\n"
 	"  -A, --analysis NAME   the same as the ANALYSIS operand\n"
 	"  -l, --lossy           never hold the producer up; count the frames lost\n"
@@ -26,6 +27,8 @@ static const char consumer_usage[] =
 	"  -c, --count N         stop after N frames\n"
 	"  -d, --duration TIME   stop after TIME (500ms, 10s, 2m)\n"
 	"  -p, --per-frame       stats: a line per frame on stdout (JSON with --json)\n"
+	"  -o, --output FILE     record: --max-file-size SIZE makes FILE.000, FILE.001...\n"
+	"      --no-fsync --buffered (no O_DIRECT) --queue-depth N (writes in flight: 16)\n"
 	"  -j, --json            summary as one JSON line (on stderr with stdout)\n"
 	"  -h, --help   -V, --version\n"
 	"Stops at the end of the stream, on SIGINT/SIGTERM, or if the producer dies.\n"
@@ -35,6 +38,11 @@ static const char consumer_usage[] =
 enum {
 	OPT_START = 256,
 	OPT_DELAY,
+	OPT_MAX_FILE_SIZE,
+	OPT_FSYNC,
+	OPT_NO_FSYNC,
+	OPT_BUFFERED,
+	OPT_QUEUE_DEPTH,
 };
 
 static const struct option consumer_longopts[] = {
@@ -47,6 +55,12 @@ static const struct option consumer_longopts[] = {
 	{"count", required_argument, NULL, 'c'},
 	{"duration", required_argument, NULL, 'd'},
 	{"per-frame", no_argument, NULL, 'p'},
+	{"output", required_argument, NULL, 'o'},
+	{"max-file-size", required_argument, NULL, OPT_MAX_FILE_SIZE},
+	{"fsync", no_argument, NULL, OPT_FSYNC},
+	{"no-fsync", no_argument, NULL, OPT_NO_FSYNC},
+	{"buffered", no_argument, NULL, OPT_BUFFERED},
+	{"queue-depth", required_argument, NULL, OPT_QUEUE_DEPTH},
 	{"json", no_argument, NULL, 'j'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -62,13 +76,15 @@ static const struct option consumer_longopts[] = {
 int
 consumer_parse_options(int argc, char **argv, struct consumer_options *o)
 {
-	const char *optstring = ":A:lL:b:w:c:d:pjhV";
+	const char *optstring = ":A:lL:b:w:c:d:po:jhV";
+	const char *record_option = NULL;
 	uint64_t v;
 	int c, index, rc;
 
 	memset(o, 0, sizeof(*o));
 	o->start = RB_START_OLDEST;
 	o->batch = 64;
+	o->fsync = true;
 	opterr = 0; /* getopt's messages start with argv[0], a full path */
 	for (;;) {
 		char name[32];
@@ -142,6 +158,39 @@ consumer_parse_options(int argc, char **argv, struct consumer_options *o)
 		case 'p':
 			o->per_frame = true;
 			break;
+		case 'o':
+			if (optarg[0] == '\0')
+				return cli_bad_value(name, optarg, -EINVAL, "a file name");
+			o->output = optarg;
+			break;
+		case OPT_MAX_FILE_SIZE:
+			rc = cli_parse_size(optarg, &o->max_file_size);
+			/* Smaller than a header, a page and a frame would
+			 * only ever hold one frame per file. */
+			if (rc == 0 && o->max_file_size < 3 * 4096)
+				rc = -ERANGE;
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc, "a size (at least 12KiB)");
+			record_option = "--max-file-size";
+			break;
+		case OPT_FSYNC:
+		case OPT_NO_FSYNC:
+			o->fsync = c == OPT_FSYNC;
+			record_option = c == OPT_FSYNC ? "--fsync" : "--no-fsync";
+			break;
+		case OPT_BUFFERED:
+			o->buffered = true;
+			record_option = "--buffered";
+			break;
+		case OPT_QUEUE_DEPTH:
+			rc = cli_parse_count(optarg, &v);
+			if (rc == 0 && (v == 0 || v > 4096))
+				rc = -ERANGE;
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc, "a depth (1 to 4096)");
+			o->queue_depth = (uint32_t)v;
+			record_option = "--queue-depth";
+			break;
 		case 'j':
 			o->json = true;
 			break;
@@ -177,7 +226,18 @@ consumer_parse_options(int argc, char **argv, struct consumer_options *o)
 	if (o->analysis == NULL)
 		o->analysis = "verify";
 	if (analysis_find(o->analysis) == NULL) {
-		cli_error("%s: unknown analysis (verify, stats, null, stdout)", o->analysis);
+		cli_error("%s: unknown analysis (verify, stats, null, stdout, record)",
+			  o->analysis);
+		return CLI_EXIT_USAGE;
+	}
+	if (strcmp(o->analysis, "record") == 0 && o->output == NULL) {
+		cli_error("record: missing --output FILE");
+		return CLI_EXIT_USAGE;
+	}
+	if (strcmp(o->analysis, "record") != 0 && o->output != NULL)
+		record_option = "--output";
+	if (strcmp(o->analysis, "record") != 0 && record_option != NULL) {
+		cli_error("%s: only with the record analysis", record_option);
 		return CLI_EXIT_USAGE;
 	}
 	if (o->per_frame && strcmp(o->analysis, "stats") != 0) {

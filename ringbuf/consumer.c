@@ -37,6 +37,7 @@ struct rb_consumer {
 	uint64_t cached_write; /* last write_seq seen */
 	uint64_t first_seq;    /* where it started reading */
 	uint64_t eos_seen;     /* eos_seq of the last end it reported */
+	uint64_t next_check_ns;/* when a wait next checks the producer's life */
 	uint64_t frames;
 	uint64_t lost;
 	uint64_t wakeups;
@@ -277,7 +278,7 @@ rb_consumer_wait(struct rb_consumer *c, uint64_t target, uint64_t deadline)
 	} else {
 		c->wakeups++;
 		rc = rb_doorbell_wait(&c->rec->doorbell, seen, deadline,
-				      rb_consumer_wait_check, c);
+				      rb_consumer_wait_check, c, &c->next_check_ns);
 	}
 	ck_pr_and_64(mask, ~bit);
 	ck_pr_store_64(&c->rec->wake_target, 0);

@@ -42,6 +42,7 @@ struct rb_producer {
 	uint64_t published_limit; /* claim_limit: the most it has been */
 	uint64_t spin_ns;
 	uint32_t next_flags; /* RB_FRAME_STREAM_START for the next commit */
+	uint64_t next_check_ns; /* when a blocked wait next evicts dead consumers */
 };
 
 void
@@ -189,7 +190,7 @@ rb_producer_wait_space(struct rb_producer *p, uint64_t timeout_ns)
 			return 0;
 		}
 		rc = rb_doorbell_wait(&shm->doorbell, seen, deadline,
-				      rb_producer_wait_check, p);
+				      rb_producer_wait_check, p, &p->next_check_ns);
 		ck_pr_store_64(&shm->wait_target, 0);
 		rb_refresh_limit(p);
 		if (p->next < p->limit)

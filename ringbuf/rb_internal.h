@@ -130,10 +130,12 @@ typedef int (*rb_wake_check_fn)(void *arg);
 /*
  * Sleeps on a ck_ec32 doorbell until its value differs from `seen`, the
  * deadline passes (returns -ETIMEDOUT), or check() returns non-zero (returns
- * 1). Returns 0 when rung.
+ * 1). Returns 0 when rung. check() runs when the monotonic clock passes
+ * *next_check_ns (0: one slice from now), which then moves on by a slice;
+ * the caller keeps it across waits.
  */
 int rb_doorbell_wait(uint32_t *doorbell, uint32_t seen, uint64_t deadline_ns,
-		     rb_wake_check_fn check, void *arg);
+		     rb_wake_check_fn check, void *arg, uint64_t *next_check_ns);
 uint32_t rb_doorbell_value(uint32_t *doorbell);
 void rb_doorbell_ring(uint32_t *doorbell);
 

@@ -131,7 +131,7 @@ rb_ns_timespec(uint64_t ns)
 struct rb_wait_context {
 	rb_wake_check_fn check;
 	void *arg;
-	uint64_t next_check_ns;
+	uint64_t *next_check_ns; /* the caller's: kept across waits */
 };
 
 /*
@@ -146,25 +146,31 @@ rb_wait_pred(const struct ck_ec_wait_state *state, struct timespec *deadline)
 	struct rb_wait_context *ctx = state->data;
 	uint64_t now = rb_timespec_ns(&state->now);
 
-	if (now >= ctx->next_check_ns) {
-		ctx->next_check_ns = now + RB_WAIT_SLICE_NS;
+	if (now >= *ctx->next_check_ns) {
+		*ctx->next_check_ns = now + RB_WAIT_SLICE_NS;
 		if (ctx->check != NULL && ctx->check(ctx->arg) != 0)
 			return 1;
 	}
-	if (rb_timespec_ns(deadline) > ctx->next_check_ns)
-		*deadline = rb_ns_timespec(ctx->next_check_ns);
+	if (rb_timespec_ns(deadline) > *ctx->next_check_ns)
+		*deadline = rb_ns_timespec(*ctx->next_check_ns);
 	return 0;
 }
 
 int
 rb_doorbell_wait(uint32_t *doorbell, uint32_t seen, uint64_t deadline_ns,
-		 rb_wake_check_fn check, void *arg)
+		 rb_wake_check_fn check, void *arg, uint64_t *next_check_ns)
 {
 	struct rb_wait_context ctx = {
 		.check = check,
 		.arg = arg,
-		.next_check_ns = rb_now_ns() + RB_WAIT_SLICE_NS,
+		.next_check_ns = next_check_ns,
 	};
+
+	/* The schedule belongs to the handle, not to this wait: a caller
+	 * waiting in short timeouts (to poll its own signals) must still get
+	 * its check every slice. */
+	if (*next_check_ns == 0)
+		*next_check_ns = rb_now_ns() + RB_WAIT_SLICE_NS;
 	struct timespec deadline;
 	int rc;
 

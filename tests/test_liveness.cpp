@@ -219,3 +219,43 @@ TEST_CASE("clean detach and remove leave nothing behind")
 	}
 	CHECK(access(("/dev/shm/rb-" + name).c_str(), F_OK) != 0);
 }
+
+TEST_CASE("a producer waiting in short timeouts still evicts a killed consumer")
+{
+	// Programs wait in slices (to notice their own signals): the liveness
+	// check must run every 100 ms across such calls, not restart with each.
+	RingGuard g(unique_name("live"));
+	rb_ring_config cfg = small_config(64, 4);
+	rb_ring *r = nullptr;
+	REQUIRE(rb_ring_create(g.name.c_str(), &cfg, &r) == 0);
+	rb_producer *p = nullptr;
+	REQUIRE(rb_producer_attach(r, nullptr, &p) == 0);
+	Ready ready;
+	Child c;
+	spawn(c, [&] {
+		rb_ring *cr = nullptr;
+		rb_consumer *cc = nullptr;
+		if (rb_ring_open(g.name.c_str(), &cr) != 0 ||
+		    rb_consumer_attach(cr, nullptr, &cc) != 0)
+			return 1;
+		ready.signal();
+		pause();
+		return 0;
+	});
+	REQUIRE(ready.wait());
+	rb_frame f;
+	for (int i = 0; i < 4; i++) {
+		REQUIRE(rb_producer_acquire(p, &f, RB_NO_WAIT) == 0);
+		REQUIRE(rb_producer_commit(p, &f) == 0);
+	}
+	c.kill_now(SIGKILL); // not reaped until the test's end: a zombie
+	uint64_t t0 = now_ms();
+	int rc = -ETIMEDOUT;
+	while (rc == -ETIMEDOUT && now_ms() - t0 < 5000)
+		rc = rb_producer_acquire(p, &f, 50ull * 1000000ull);
+	CHECK(rc == 0);
+	CHECK(now_ms() - t0 < 2000);
+	REQUIRE(rb_producer_commit(p, &f) == 0);
+	rb_producer_detach(p, 0);
+	rb_ring_close(r);
+}

@@ -77,6 +77,14 @@ fx_pinger(void *arg)
 		uint32_t v = (uint32_t)(2 * i);
 		uint64_t t0 = bench_now_ns();
 
+		/* The spinning ping-pong keeps ringbuf's spinning gap between
+		 * round trips, so that both are exposed to the host's stalls
+		 * for as long and their tails compare. */
+		if (x->kind == FX_SPIN_PINGPONG && i > 0) {
+			while (bench_now_ns() - t0 < x->gap_ns)
+				;
+			t0 = bench_now_ns();
+		}
 		fx_store(&sh->word, v + 1);
 		if (x->kind == FX_FUTEX_PINGPONG)
 			bench_futex_wake(&sh->word);
@@ -159,11 +167,11 @@ fx_receiver(void *arg)
 }
 
 static int
-fx_point(const struct bench_options *o, enum fx_kind kind, uint64_t count)
+fx_point(const struct bench_options *o, enum fx_kind kind, uint64_t count,
+	 uint64_t gap_ns)
 {
 	static const char *const names[] = {"futex-pingpong", "spin-pingpong", "futex-wake"};
 	struct bench_result *r;
-	struct bench_percentiles pc;
 	struct fx_ctx x;
 	size_t bytes = sizeof(struct fx_shared) + count * sizeof(uint64_t);
 	int rc;
@@ -177,7 +185,7 @@ fx_point(const struct bench_options *o, enum fx_kind kind, uint64_t count)
 	x.kind = kind;
 	x.count = count;
 	x.warmup = count / 100 + 10;
-	x.gap_ns = o->sleep_gap_ns;
+	x.gap_ns = gap_ns;
 	x.sh = bench_shared_alloc(bytes);
 	if (x.sh == NULL)
 		return -ENOMEM;
@@ -199,13 +207,12 @@ fx_point(const struct bench_options *o, enum fx_kind kind, uint64_t count)
 			    NULL, NULL);
 	if (rc != 0)
 		goto out;
-	bench_percentiles(x.sh->samples, count, &pc);
-	r->samples = count;
-	r->p50_ns = pc.p50;
-	r->p99_ns = pc.p99;
-	r->p999_ns = pc.p999;
-	r->max_ns = pc.max;
+	if (bench_result_samples(r, x.sh->samples, count) != 0) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	r->frame_bytes = 0;
+	r->gap_ns = kind == FX_FUTEX_PINGPONG ? 0 : gap_ns;
 	snprintf(r->note, sizeof(r->note), "%s",
 		 kind == FX_FUTEX_WAKE ? "one-way, measured" : "one-way = round trip / 2");
 out:
@@ -220,15 +227,29 @@ out:
 int
 bench_baseline_futex(const struct bench_options *o)
 {
-	int rc;
+	int rc, failed = 0;
 
-	/* A futex round trip is ~50 us here: half the spinning count keeps the
+	/* A futex round trip is ~30 us here: half the spinning count keeps the
 	 * point short and still >= 10,000 samples by default. */
-	if ((rc = fx_point(o, FX_FUTEX_PINGPONG, o->spin_samples / 2)) == -EINTR || cli_stop)
+	rc = fx_point(o, FX_FUTEX_PINGPONG, bench_per_round(o, o->spin_samples / 2), 0);
+	if (rc == -EINTR || cli_stop)
 		return -EINTR;
-	if ((rc = fx_point(o, FX_SPIN_PINGPONG, o->spin_samples)) == -EINTR || cli_stop)
+	failed |= rc != 0;
+	rc = fx_point(o, FX_SPIN_PINGPONG, bench_per_round(o, o->spin_samples),
+		      BENCH_SPIN_GAP_NS);
+	if (rc == -EINTR || cli_stop)
 		return -EINTR;
-	if ((rc = fx_point(o, FX_FUTEX_WAKE, o->sleep_samples)) == -EINTR || cli_stop)
+	failed |= rc != 0;
+	rc = fx_point(o, FX_FUTEX_WAKE, bench_per_round(o, o->sleep_samples), o->sleep_gap_ns);
+	if (rc == -EINTR || cli_stop)
 		return -EINTR;
-	return rc;
+	failed |= rc != 0;
+	if (o->sleep_gap_ns != BENCH_SHORT_GAP_NS) {
+		rc = fx_point(o, FX_FUTEX_WAKE, bench_per_round(o, o->sleep_samples),
+			      BENCH_SHORT_GAP_NS);
+		if (rc == -EINTR || cli_stop)
+			return -EINTR;
+		failed |= rc != 0;
+	}
+	return failed ? -ECHILD : 0;
 }

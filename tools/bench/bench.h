@@ -77,6 +77,9 @@ struct bench_options {
  */
 int bench_parse_options(int argc, char **argv, struct bench_options *o);
 
+/* Latency samples per round, so that `total` are pooled over --repeat. */
+uint64_t bench_per_round(const struct bench_options *o, uint64_t total);
+
 /* Slots of a ring (and of every baseline ring) for frames of `bytes`. */
 uint32_t bench_slots_for(const struct bench_options *o, uint64_t bytes);
 
@@ -100,6 +103,8 @@ struct bench_result {
 	double bytes_per_s;     /* per consumer */
 	double lost_ratio;      /* lost / produced, lossy consumers; NAN otherwise */
 	uint64_t samples;       /* latency samples */
+	uint64_t *raw;          /* latency: the samples, pooled over rounds */
+	uint64_t gap_ns;        /* latency: time between two messages */
 	double p50_ns, p99_ns, p999_ns, max_ns;
 	double cpu_pct;         /* of one core */
 	double syscalls_per_frame; /* NAN when not counted */
@@ -119,8 +124,9 @@ struct bench_result *bench_result_add(const char *suite, const char *system,
 size_t bench_result_count(void);
 struct bench_result *bench_result_at(size_t i);
 /*
- * Replaces the rows of repeated throughput points by one row each: the
- * measurement with the median rate, with the range of all of them.
+ * Replaces the rows of repeated points by one row each: for throughput the
+ * measurement with the median rate, with the range of all of them; for
+ * latency the percentiles of all the rounds' samples pooled.
  */
 void bench_collapse_repeats(void);
 /* Fills the ratio columns of the ringbuf rows from the baseline rows. */
@@ -148,6 +154,8 @@ struct bench_percentiles {
 
 /* Sorts `v` in place and computes the percentiles (nearest rank). */
 void bench_percentiles(uint64_t *v, uint64_t n, struct bench_percentiles *out);
+/* Keeps a copy of the samples in r and fills its percentiles. */
+int bench_result_samples(struct bench_result *r, const uint64_t *v, uint64_t n);
 
 /* ---- processes, shared memory, rings, clocks (proc.c) ----------------- */
 
@@ -248,6 +256,16 @@ struct bench_tp_spec {
 /* Runs one point and fills r (frames, rates, lost, verified, syscalls). */
 int bench_tp_run(const struct bench_options *o, const struct bench_tp_spec *s,
 		 struct bench_result *r);
+
+/* Gap between frames (and ping-pong round trips) for spinning latency. */
+#define BENCH_SPIN_GAP_NS 20000ull
+/*
+ * A second, short gap for the sleeping consumer: after ~100 us of sleep the
+ * hypervisor still polls for the vCPU's wake-up (KVM halt polling), after
+ * 1 ms it has descheduled it, which doubles a wake-up on this VM. Both are
+ * measured, for ringbuf and for the raw futex.
+ */
+#define BENCH_SHORT_GAP_NS 100000ull
 
 /* latency.c: producer commit to consumer acquire. */
 int bench_latency(const struct bench_options *o);

@@ -41,38 +41,41 @@ static int
 bench_run(const struct bench_options *o)
 {
 	uint32_t i, round;
-	int rc = 0;
 
 	if (o->suites & BENCH_SUITE_BASELINES) {
 		if (bench_baseline_memory(o) == -EINTR || cli_stop)
 			return -EINTR;
 	}
-	/* Rounds, not back-to-back repetitions: a slow minute on the host then
-	 * spoils one measurement of each point, not every measurement of one. */
-	for (round = 0; round < o->repeat; round++)
-	for (i = 0; i < o->nsizes; i++) {
-		uint64_t size = o->sizes[i];
+	/*
+	 * Rounds, not back-to-back repetitions: a slow minute on the host then
+	 * spoils one measurement of each point, not every measurement of one.
+	 * Throughput rows become medians, latency samples are pooled.
+	 */
+	for (round = 0; round < o->repeat; round++) {
+		for (i = 0; i < o->nsizes; i++) {
+			uint64_t size = o->sizes[i];
 
+			if (o->suites & BENCH_SUITE_BASELINES) {
+				if (bench_baseline_thread_ring(o, size) == -EINTR || cli_stop)
+					return -EINTR;
+				if (bench_baseline_ck_ring(o, size) == -EINTR || cli_stop)
+					return -EINTR;
+				if (bench_baseline_pipe(o, size) == -EINTR || cli_stop)
+					return -EINTR;
+			}
+			if (o->suites & BENCH_SUITE_THROUGHPUT) {
+				if (bench_throughput(o, size) == -EINTR || cli_stop)
+					return -EINTR;
+			}
+		}
 		if (o->suites & BENCH_SUITE_BASELINES) {
-			if ((rc = bench_baseline_thread_ring(o, size)) == -EINTR || cli_stop)
-				return -EINTR;
-			if ((rc = bench_baseline_ck_ring(o, size)) == -EINTR || cli_stop)
-				return -EINTR;
-			if ((rc = bench_baseline_pipe(o, size)) == -EINTR || cli_stop)
+			if (bench_baseline_futex(o) == -EINTR || cli_stop)
 				return -EINTR;
 		}
-		if (o->suites & BENCH_SUITE_THROUGHPUT) {
-			if ((rc = bench_throughput(o, size)) == -EINTR || cli_stop)
+		if (o->suites & BENCH_SUITE_LATENCY) {
+			if (bench_latency(o) == -EINTR || cli_stop)
 				return -EINTR;
 		}
-	}
-	if (o->suites & BENCH_SUITE_BASELINES) {
-		if (bench_baseline_futex(o) == -EINTR || cli_stop)
-			return -EINTR;
-	}
-	if (o->suites & BENCH_SUITE_LATENCY) {
-		if (bench_latency(o) == -EINTR || cli_stop)
-			return -EINTR;
 	}
 	if (o->suites & BENCH_SUITE_COST) {
 		if (bench_cost(o) == -EINTR || cli_stop)

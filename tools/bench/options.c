@@ -159,6 +159,14 @@ bench_parse_u32(const char *text, uint32_t min, uint32_t max, uint32_t *out)
 	return 0;
 }
 
+uint64_t
+bench_per_round(const struct bench_options *o, uint64_t total)
+{
+	uint64_t n = (total + o->repeat - 1) / o->repeat;
+
+	return n ? n : 1;
+}
+
 uint32_t
 bench_slots_for(const struct bench_options *o, uint64_t bytes)
 {

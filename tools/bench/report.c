@@ -92,19 +92,25 @@ bench_format_size(char *buf, size_t size, uint64_t bytes)
 	return buf;
 }
 
-/* The first good row of `system` in `mode` at `frame_bytes` (any size if 0). */
+/*
+ * The first good row of `system` in `mode` at `frame_bytes` (any size if
+ * 0) and `gap_ns` (any gap if 0).
+ */
 static const struct bench_result *
-bench_find(const char *system, const char *mode, uint64_t frame_bytes)
+bench_find(const char *system, const char *mode, uint64_t frame_bytes,
+	   uint64_t gap_ns)
 {
 	size_t i;
 
 	for (i = 0; i < nresults; i++) {
 		const struct bench_result *r = results[i];
 
-		if (r->failed || strcmp(r->system, system) != 0 ||
+		if (r == NULL || r->failed || strcmp(r->system, system) != 0 ||
 		    strcmp(r->mode, mode) != 0 || r->consumers > 1 || r->lossy)
 			continue;
 		if (frame_bytes != 0 && r->frame_bytes != frame_bytes)
+			continue;
+		if (gap_ns != 0 && r->gap_ns != gap_ns)
 			continue;
 		return r;
 	}
@@ -124,6 +130,7 @@ bench_div(double a, const struct bench_result *b, bool latency)
 
 static bool bench_is_memory(const struct bench_result *r);
 static bool bench_is_stream(const struct bench_result *r);
+static bool bench_is_latency(const struct bench_result *r);
 
 static bool
 bench_same_point(const struct bench_result *a, const struct bench_result *b)
@@ -148,6 +155,57 @@ bench_cmp_rate(const void *x, const void *y)
 	return u < v ? -1 : u > v;
 }
 
+/* Merges into results[first] the samples of the later rows of its point. */
+static void
+bench_pool_latency(size_t first, struct bench_result **group)
+{
+	struct bench_result *r = results[first];
+	uint64_t total = 0, *all, off = 0;
+	size_t j, n = 0;
+
+	for (j = first; j < nresults; j++) {
+		struct bench_result *q = results[j];
+
+		if (q != NULL && bench_same_point(r, q) && q->gap_ns == r->gap_ns) {
+			group[n++] = q;
+			total += q->samples;
+		}
+	}
+	if (n < 2)
+		return;
+	all = malloc((total ? total : 1) * sizeof(*all));
+	if (all == NULL)
+		return; /* the first round's figures stand */
+	for (j = 0; j < n; j++) {
+		struct bench_result *q = group[j];
+
+		if (q->raw != NULL)
+			memcpy(all + off, q->raw, q->samples * sizeof(*all));
+		off += q->raw != NULL ? q->samples : 0;
+		if (q != r) {
+			r->failed |= q->failed;
+			r->wakeups += q->wakeups;
+			if (q->verified < r->verified)
+				r->verified = q->verified;
+		}
+	}
+	(void)bench_result_samples(r, all, off);
+	r->repeats = (uint32_t)n;
+	free(all);
+	for (j = 0; j < n; j++) {
+		if (group[j] == r)
+			continue;
+		for (size_t k = first + 1; k < nresults; k++) {
+			if (results[k] == group[j]) {
+				results[k] = NULL;
+				break;
+			}
+		}
+		free(group[j]->raw);
+		free(group[j]);
+	}
+}
+
 void
 bench_collapse_repeats(void)
 {
@@ -168,6 +226,12 @@ bench_collapse_repeats(void)
 
 		if (r == NULL)
 			continue;
+		if (bench_is_latency(r)) {
+			bench_pool_latency(i, group);
+			kept[nkept++] = r;
+			results[i] = NULL;
+			continue;
+		}
 		if (!bench_is_stream(r) && !bench_is_memory(r)) {
 			kept[nkept++] = r;
 			results[i] = NULL;
@@ -196,9 +260,12 @@ bench_collapse_repeats(void)
 		}
 		if (worst < 0)
 			m->verified = -1;
-		for (j = 0; j < n; j++)
-			if (group[j] != m)
+		for (j = 0; j < n; j++) {
+			if (group[j] != m) {
+				free(group[j]->raw);
 				free(group[j]);
+			}
+		}
 		kept[nkept++] = m;
 	}
 	memcpy(results, kept, nkept * sizeof(*kept));
@@ -219,18 +286,21 @@ bench_compute_ratios(void)
 			continue;
 		if (strcmp(r->suite, "throughput") == 0 && !r->lossy) {
 			r->ratio[0] = bench_div(r->bytes_per_s,
-						bench_find("thread-ring", r->mode, r->frame_bytes), false);
+						bench_find("thread-ring", r->mode, r->frame_bytes, 0), false);
 			r->ratio[1] = bench_div(r->bytes_per_s,
-						bench_find("ck_ring", r->mode, r->frame_bytes), false);
+						bench_find("ck_ring", r->mode, r->frame_bytes, 0), false);
 			if (strcmp(r->mode, "touch") == 0)
 				r->ratio[2] = bench_div(r->bytes_per_s,
-							bench_find("pipe", "touch", r->frame_bytes), false);
+							bench_find("pipe", "touch", r->frame_bytes, 0), false);
 		} else if (strcmp(r->suite, "latency") == 0) {
 			if (strcmp(r->mode, "sleep") == 0) {
-				r->ratio[0] = bench_div(r->p50_ns, bench_find("futex-pingpong", "sleep", 0), true);
-				r->ratio[1] = bench_div(r->p50_ns, bench_find("futex-wake", "sleep", 0), true);
+				r->ratio[0] = bench_div(r->p50_ns,
+							bench_find("futex-pingpong", "sleep", 0, 0), true);
+				r->ratio[1] = bench_div(r->p50_ns,
+							bench_find("futex-wake", "sleep", 0, r->gap_ns), true);
 			} else {
-				r->ratio[0] = bench_div(r->p50_ns, bench_find("spin-pingpong", "spin", 0), true);
+				r->ratio[0] = bench_div(r->p50_ns,
+							bench_find("spin-pingpong", "spin", 0, 0), true);
 			}
 		}
 	}
@@ -401,7 +471,7 @@ bench_table_streams(FILE *out)
 static void
 bench_table_latency(FILE *out)
 {
-	char a[32], b[32], c[32], d[32], e[32], f[32];
+	char a[32], b[32], c[32], d[32], e[32], f[32], gap[32], note[160];
 	size_t i;
 	bool head = false;
 
@@ -411,21 +481,31 @@ bench_table_latency(FILE *out)
 		if (!bench_is_latency(r))
 			continue;
 		if (!head) {
-			fprintf(out, "\nLatency, one-way between two processes (us; ratio: p50 / floor)\n");
-			fprintf(out, "  %-15s %-6s %8s %8s %8s %8s %9s %7s %7s  %s\n",
-				"system", "mode", "samples", "p50", "p99", "p99.9", "max",
+			fprintf(out, "\nLatency, one-way between two processes (us; ratios: p50 / floor)\n");
+			fprintf(out, "  %-15s %-6s %6s %8s %8s %8s %8s %9s %7s %7s  %s\n",
+				"system", "mode", "gap", "samples", "p50", "p99", "p99.9", "max",
 				"/pp", "/wake", "note");
 			head = true;
 		}
-		fprintf(out, "  %-15s %-6s %8llu %s %s %s %s %s %s  %s\n", r->system, r->mode,
-			(unsigned long long)r->samples,
+		if (strcmp(r->system, "ringbuf") == 0 && strcmp(r->mode, "sleep") == 0)
+			snprintf(note, sizeof(note), "%llu futex sleeps%s%s",
+				 (unsigned long long)r->wakeups, r->note[0] ? "; " : "", r->note);
+		else
+			snprintf(note, sizeof(note), "%s", r->note);
+		if (r->gap_ns == 0)
+			snprintf(gap, sizeof(gap), "-");
+		else if (r->gap_ns >= 1000000)
+			snprintf(gap, sizeof(gap), "%.3gms", (double)r->gap_ns / 1e6);
+		else
+			snprintf(gap, sizeof(gap), "%.3gus", (double)r->gap_ns / 1e3);
+		fprintf(out, "  %-15s %-6s %6s %8llu %s %s %s %s %s %s  %s\n", r->system, r->mode,
+			gap, (unsigned long long)r->samples,
 			fmt(a, sizeof(a), r->p50_ns / 1e3, 8, 2),
 			fmt(b, sizeof(b), r->p99_ns / 1e3, 8, 2),
 			fmt(c, sizeof(c), r->p999_ns / 1e3, 8, 2),
 			fmt(d, sizeof(d), r->max_ns / 1e3, 9, 1),
 			fmt(e, sizeof(e), r->ratio[0], 7, 2),
-			fmt(f, sizeof(f), r->ratio[1], 7, 2),
-			r->note);
+			fmt(f, sizeof(f), r->ratio[1], 7, 2), note);
 	}
 }
 
@@ -515,7 +595,7 @@ bench_print_csv(FILE *out)
 	      "lost_ratio,samples,p50_ns,p99_ns,p999_ns,max_ns,cpu_pct,"
 	      "syscalls_per_frame,wakeups,verified,failed,ratio_thread_ring,"
 	      "ratio_ck_ring,ratio_pipe_or_wake,repeats,min_bytes_per_s,"
-	      "max_bytes_per_s,speed,note\n", out);
+	      "max_bytes_per_s,speed,gap_ns,note\n", out);
 	for (i = 0; i < nresults; i++) {
 		const struct bench_result *r = results[i];
 
@@ -546,7 +626,7 @@ bench_print_csv(FILE *out)
 		fprintf(out, ",%u", r->repeats);
 		csv_num(out, r->min_bytes_per_s);
 		csv_num(out, r->max_bytes_per_s);
-		fprintf(out, ",%s", r->speed);
+		fprintf(out, ",%s,%llu", r->speed, (unsigned long long)r->gap_ns);
 		csv_text(out, r->note);
 		fputc('\n', out);
 	}
@@ -599,6 +679,7 @@ bench_print_json(FILE *out, const struct bench_options *o)
 		cli_json_double(&j, "bytes_per_s", r->bytes_per_s);
 		cli_json_double(&j, "lost_ratio", r->lost_ratio);
 		cli_json_u64(&j, "samples", r->samples);
+		cli_json_u64(&j, "gap_ns", r->gap_ns);
 		cli_json_double(&j, "p50_ns", r->p50_ns);
 		cli_json_double(&j, "p99_ns", r->p99_ns);
 		cli_json_double(&j, "p999_ns", r->p999_ns);

@@ -6,6 +6,7 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bench.h"
 
@@ -48,4 +49,23 @@ bench_percentiles(uint64_t *v, uint64_t n, struct bench_percentiles *out)
 	out->p999 = bench_rank(v, n, 99.9);
 	out->max = (double)v[n - 1];
 	out->mean = (double)(sum / n);
+}
+
+int
+bench_result_samples(struct bench_result *r, const uint64_t *v, uint64_t n)
+{
+	struct bench_percentiles pc;
+
+	free(r->raw);
+	r->raw = malloc((n ? n : 1) * sizeof(*v));
+	if (r->raw == NULL)
+		return -1;
+	memcpy(r->raw, v, n * sizeof(*v));
+	r->samples = n;
+	bench_percentiles(r->raw, n, &pc);
+	r->p50_ns = pc.p50;
+	r->p99_ns = pc.p99;
+	r->p999_ns = pc.p999;
+	r->max_ns = pc.max;
+	return 0;
 }

@@ -14,7 +14,7 @@
 
 struct target {
 	char what[80];
-	char value[160];
+	char value[256];
 	int met; /* 1 met, 0 missed, -1 not measured in this run */
 };
 
@@ -114,7 +114,10 @@ targets_latency(void)
 		    strcmp(r->suite, "latency") != 0)
 			continue;
 		if (strcmp(r->mode, "sleep") == 0 && !isnan(r->ratio[0])) {
-			target_value(woken, "p50 %.1f us", r->p50_ns / 1e3, r->ratio[0] <= 1.5);
+			char f[64];
+
+			snprintf(f, sizeof(f), "gap %.0f us: p50 %%.1f us", (double)r->gap_ns / 1e3);
+			target_value(woken, f, r->p50_ns / 1e3, r->ratio[0] <= 1.5);
 			target_append(woken, "x%.2f ping-pong", r->ratio[0]);
 			if (!isnan(r->ratio[1]))
 				target_append(woken, "x%.2f futex-wake", r->ratio[1]);

@@ -149,6 +149,12 @@ tp_producer(void *arg)
 			due += period;
 			while (now < (uint64_t)due)
 				now = bench_now_ns();
+			/* A source that fell behind (the host took the CPU away)
+			 * does not catch up in a burst: a sensor would have lost
+			 * those frames itself, and a burst would be counted
+			 * against the consumer. */
+			if ((double)now > due + period)
+				due = (double)now;
 			want = 1;
 		}
 		if (until_check <= want) {

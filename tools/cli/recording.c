@@ -1,0 +1,142 @@
+/*
+ * The recording format's records: the file header with its close summary,
+ * and the descriptor pages (docs/RECORDING.md has the byte layout; the
+ * asserts below hold the structs to it).
+ *
+ * Each record carries its own CRC-32C, so a reader can tell a record that
+ * was written whole from a torn one, a hole, or stale bytes: the header's
+ * fixed part is written once and never changes; the summary, written at a
+ * clean close, has a CRC of its own in a different 512-byte sector, so a
+ * torn summary write leaves the fixed part readable.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "recording.h"
+
+_Static_assert(sizeof(struct rec_header) == 256, "header fixed part");
+_Static_assert(offsetof(struct rec_header, type) == 64, "header type");
+_Static_assert(offsetof(struct rec_header, text_bytes) == 104, "header text_bytes");
+_Static_assert(offsetof(struct rec_header, first_index) == 112, "header first_index");
+_Static_assert(offsetof(struct rec_header, crc) == 252, "header crc");
+_Static_assert(sizeof(struct rec_summary) == 256, "summary");
+_Static_assert(offsetof(struct rec_summary, end) == 72, "summary end");
+_Static_assert(offsetof(struct rec_summary, crc) == 252, "summary crc");
+_Static_assert(sizeof(struct rec_entry) == 64, "entry");
+_Static_assert(offsetof(struct rec_entry, data_offset) == 32, "entry data_offset");
+_Static_assert(offsetof(struct rec_page, crc) == 60, "page crc");
+_Static_assert(offsetof(struct rec_page, entries) == 64, "page entries");
+_Static_assert(sizeof(struct rec_page) == REC_PAGE, "page size");
+_Static_assert(sizeof(struct rb_frame_type) == 40, "frame type");
+
+uint32_t
+rec_header_bytes(uint32_t text_bytes)
+{
+	return (uint32_t)rec_round_up((uint64_t)REC_TEXT_OFFSET + text_bytes);
+}
+
+static uint32_t
+rec_header_crc(const struct rec_header *h, const char *text)
+{
+	uint32_t crc = rec_crc32c(0, h, offsetof(struct rec_header, crc));
+
+	return rec_crc32c(crc, text, h->text_bytes);
+}
+
+void
+rec_header_encode(void *buf, const struct rec_header *h, const char *text)
+{
+	struct rec_header *out = buf;
+
+	memset(buf, 0, h->header_bytes);
+	*out = *h;
+	memcpy(out->magic, REC_MAGIC, sizeof(out->magic));
+	memcpy((char *)buf + REC_TEXT_OFFSET, text, h->text_bytes);
+	out->crc = rec_header_crc(out, text);
+}
+
+void
+rec_summary_encode(void *buf, const struct rec_summary *s)
+{
+	struct rec_summary *out = (struct rec_summary *)((char *)buf + 256);
+
+	*out = *s;
+	memcpy(out->magic, REC_SUMMARY_MAGIC, sizeof(out->magic));
+	memset(out->reserved, 0, sizeof(out->reserved));
+	out->crc = rec_crc32c(0, out, offsetof(struct rec_summary, crc));
+}
+
+int
+rec_header_decode(const void *buf, size_t have, struct rec_header *h)
+{
+	const char *text = (const char *)buf + REC_TEXT_OFFSET;
+
+	if (have < REC_PAGE)
+		return -EBADMSG;
+	memcpy(h, buf, sizeof(*h));
+	if (memcmp(h->magic, REC_MAGIC, sizeof(h->magic)) != 0)
+		return -EMEDIUMTYPE;
+	if (h->version != REC_VERSION)
+		return -EPROTONOSUPPORT;
+	if (h->page_bytes != REC_PAGE || h->page_entries != REC_PAGE_ENTRIES ||
+	    h->text_bytes > REC_TEXT_MAX ||
+	    h->header_bytes != rec_header_bytes(h->text_bytes) ||
+	    h->frame_bytes == 0 || h->type.ndim > RB_MAX_DIMS ||
+	    h->type.elem >= RB_ELEM_COUNT_)
+		return -EBADMSG;
+	if (h->header_bytes > have)
+		return -EAGAIN;
+	if (rec_header_crc(h, text) != h->crc)
+		return -EBADMSG;
+	return 0;
+}
+
+bool
+rec_summary_decode(const void *buf, struct rec_summary *s)
+{
+	memcpy(s, (const char *)buf + 256, sizeof(*s));
+	return memcmp(s->magic, REC_SUMMARY_MAGIC, sizeof(s->magic)) == 0 &&
+	       rec_crc32c(0, s, offsetof(struct rec_summary, crc)) == s->crc;
+}
+
+void
+rec_page_seal(struct rec_page *p)
+{
+	memcpy(p->magic, REC_PAGE_MAGIC, sizeof(p->magic));
+	p->crc = 0;
+	p->crc = rec_crc32c(0, p, sizeof(*p));
+}
+
+bool
+rec_page_valid(const struct rec_page *p, uint64_t recording_id, uint32_t part,
+	       uint64_t group, uint64_t offset)
+{
+	/* The crc is computed with its own field zero: check on a copy of
+	 * the head, then continue over the entries in place. */
+	struct rec_page head;
+	uint32_t crc;
+
+	if (memcmp(p->magic, REC_PAGE_MAGIC, sizeof(p->magic)) != 0)
+		return false;
+	memcpy(&head, p, offsetof(struct rec_page, entries));
+	head.crc = 0;
+	crc = rec_crc32c(0, &head, offsetof(struct rec_page, entries));
+	crc = rec_crc32c(crc, p->entries, sizeof(p->entries));
+	return crc == p->crc && p->recording_id == recording_id && p->part == part &&
+	       p->group == group && p->page_offset == offset &&
+	       p->count <= REC_PAGE_ENTRIES && p->next_offset >= offset + REC_PAGE;
+}
+
+int
+rec_part_path(char *buf, size_t size, const char *base, bool series, uint32_t part)
+{
+	int n;
+
+	if (series)
+		n = snprintf(buf, size, "%s.%03u", base, part);
+	else
+		n = snprintf(buf, size, "%s", base);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
