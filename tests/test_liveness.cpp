@@ -25,6 +25,23 @@ struct Ready {
 	}
 };
 
+// Forks a child that attaches a lossless consumer to `name`, signals
+// `ready`, and then never reads: a consumer that holds the producer up.
+void spawn_idle_consumer(Child &child, const std::string &name, Ready &ready)
+{
+	spawn(child, [&] {
+		rb_ring *cr = nullptr;
+		rb_consumer *cc = nullptr;
+		if (rb_ring_open(name.c_str(), &cr) != 0 ||
+		    rb_consumer_attach(cr, nullptr, &cc) != 0)
+			return 1;
+		ready.signal();
+		pause();
+		return 0;
+	});
+	REQUIRE(ready.wait());
+}
+
 } // namespace
 
 TEST_CASE("a killed lossless consumer is evicted and the blocked producer goes on")
@@ -37,17 +54,7 @@ TEST_CASE("a killed lossless consumer is evicted and the blocked producer goes o
 	REQUIRE(rb_producer_attach(r, nullptr, &p) == 0);
 	Ready ready;
 	Child c;
-	spawn(c, [&] {
-		rb_ring *cr = nullptr;
-		rb_consumer *cc = nullptr;
-		if (rb_ring_open(g.name.c_str(), &cr) != 0 ||
-		    rb_consumer_attach(cr, nullptr, &cc) != 0)
-			return 1;
-		ready.signal();
-		pause(); // attached, never reads
-		return 0;
-	});
-	REQUIRE(ready.wait());
+	spawn_idle_consumer(c, g.name, ready);
 	rb_frame f;
 	for (int i = 0; i < 4; i++) {
 		REQUIRE(rb_producer_acquire(p, &f, RB_NO_WAIT) == 0);
@@ -163,20 +170,8 @@ TEST_CASE("a killed consumer's record is reclaimed for the next consumer")
 	REQUIRE(rb_ring_create(g.name.c_str(), &cfg, &r) == 0);
 	Ready ready;
 	Child a, b;
-	auto hold = [&] {
-		rb_ring *cr = nullptr;
-		rb_consumer *cc = nullptr;
-		if (rb_ring_open(g.name.c_str(), &cr) != 0 ||
-		    rb_consumer_attach(cr, nullptr, &cc) != 0)
-			return 1;
-		ready.signal();
-		pause();
-		return 0;
-	};
-	spawn(a, hold);
-	REQUIRE(ready.wait());
-	spawn(b, hold);
-	REQUIRE(ready.wait());
+	spawn_idle_consumer(a, g.name, ready);
+	spawn_idle_consumer(b, g.name, ready);
 	rb_consumer *c = nullptr;
 	CHECK(rb_consumer_attach(r, nullptr, &c) == RB_E_TOO_MANY);
 	a.kill_now(SIGKILL);
@@ -232,17 +227,7 @@ TEST_CASE("a producer waiting in short timeouts still evicts a killed consumer")
 	REQUIRE(rb_producer_attach(r, nullptr, &p) == 0);
 	Ready ready;
 	Child c;
-	spawn(c, [&] {
-		rb_ring *cr = nullptr;
-		rb_consumer *cc = nullptr;
-		if (rb_ring_open(g.name.c_str(), &cr) != 0 ||
-		    rb_consumer_attach(cr, nullptr, &cc) != 0)
-			return 1;
-		ready.signal();
-		pause();
-		return 0;
-	});
-	REQUIRE(ready.wait());
+	spawn_idle_consumer(c, g.name, ready);
 	rb_frame f;
 	for (int i = 0; i < 4; i++) {
 		REQUIRE(rb_producer_acquire(p, &f, RB_NO_WAIT) == 0);

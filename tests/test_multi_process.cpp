@@ -123,6 +123,25 @@ int consume(const std::string &name, int lossy, uint32_t batch_min, int slot,
 	return 0;
 }
 
+// A ring for one test plus the results page its children write into; both
+// are released when the test ends, pass or fail.
+struct MpRing {
+	RingGuard guard;
+	rb_ring *r = nullptr;
+	Shared *res = nullptr;
+	explicit MpRing(const rb_ring_config &cfg) : guard(unique_name("mp"))
+	{
+		REQUIRE(rb_ring_create(guard.name.c_str(), &cfg, &r) == 0);
+		res = shared_results();
+	}
+	~MpRing()
+	{
+		rb_ring_close(r);
+		munmap(res, sizeof(Shared));
+	}
+	const std::string &name() const { return guard.name; }
+};
+
 // Waits until `n` consumers are attached to the ring.
 bool consumers_attached(rb_ring *r, uint32_t n)
 {
@@ -137,18 +156,17 @@ bool consumers_attached(rb_ring *r, uint32_t n)
 
 TEST_CASE("lossless consumers in other processes get every frame, in order, intact")
 {
-	RingGuard g(unique_name("mp"));
-	rb_ring_config cfg = small_config(512, 64);
-	rb_ring *r = nullptr;
-	REQUIRE(rb_ring_create(g.name.c_str(), &cfg, &r) == 0);
-	Shared *res = shared_results();
+	MpRing ring(small_config(512, 64));
+	rb_ring *r = ring.r;
+	Shared *res = ring.res;
+	const std::string &name = ring.name();
 	const uint64_t total = 200000;
 	Child c1, c2, c3, prod;
-	spawn(c1, [&] { return consume(g.name, 0, 1, 0, res); });
-	spawn(c2, [&] { return consume(g.name, 0, 1, 1, res); });
-	spawn(c3, [&] { return consume(g.name, 0, 16, 2, res); }); // woken per 16
+	spawn(c1, [&] { return consume(name, 0, 1, 0, res); });
+	spawn(c2, [&] { return consume(name, 0, 1, 1, res); });
+	spawn(c3, [&] { return consume(name, 0, 16, 2, res); }); // woken per 16
 	REQUIRE(consumers_attached(r, 3));
-	spawn(prod, [&] { return produce(g.name, total, 300); });
+	spawn(prod, [&] { return produce(name, total, 300); });
 	CHECK(prod.wait(120000) == 0);
 	CHECK(c1.wait(30000) == 0);
 	CHECK(c2.wait(30000) == 0);
@@ -164,23 +182,20 @@ TEST_CASE("lossless consumers in other processes get every frame, in order, inta
 	rb_ring_get_status(r, &st);
 	CHECK(st.consumers == 0); // all detached cleanly
 	CHECK(st.write_seq == total + 1); // frames plus the end marker
-	rb_ring_close(r);
-	munmap(res, sizeof(Shared));
 }
 
 TEST_CASE("a slow lossy consumer beside a lossless one: exact loss accounting")
 {
-	RingGuard g(unique_name("mp"));
-	rb_ring_config cfg = small_config(1024, 32);
-	rb_ring *r = nullptr;
-	REQUIRE(rb_ring_create(g.name.c_str(), &cfg, &r) == 0);
-	Shared *res = shared_results();
+	MpRing ring(small_config(1024, 32));
+	rb_ring *r = ring.r;
+	Shared *res = ring.res;
+	const std::string &name = ring.name();
 	const uint64_t total = 100000;
 	Child fast, slow, prod;
-	spawn(fast, [&] { return consume(g.name, 0, 1, 0, res); });
-	spawn(slow, [&] { return consume(g.name, 1, 1, 1, res, 20); });
+	spawn(fast, [&] { return consume(name, 0, 1, 0, res); });
+	spawn(slow, [&] { return consume(name, 1, 1, 1, res, 20); });
 	REQUIRE(consumers_attached(r, 2));
-	spawn(prod, [&] { return produce(g.name, total, 1024); });
+	spawn(prod, [&] { return produce(name, total, 1024); });
 	CHECK(prod.wait(120000) == 0);
 	CHECK(fast.wait(30000) == 0);
 	CHECK(slow.wait(30000) == 0);
@@ -193,27 +208,24 @@ TEST_CASE("a slow lossy consumer beside a lossless one: exact loss accounting")
 	CHECK(res->frames[1] + res->lost[1] == total);
 	CHECK(res->markers[1] == 1); // seen via the marker or the stream state
 	CHECK(res->lost[1] > 0);
-	rb_ring_close(r);
-	munmap(res, sizeof(Shared));
 }
 
 TEST_CASE("consumers join and leave while the producer runs")
 {
-	RingGuard g(unique_name("mp"));
-	rb_ring_config cfg = small_config(128, 16);
-	rb_ring *r = nullptr;
-	REQUIRE(rb_ring_create(g.name.c_str(), &cfg, &r) == 0);
-	Shared *res = shared_results();
+	MpRing ring(small_config(128, 16));
+	rb_ring *r = ring.r;
+	Shared *res = ring.res;
+	const std::string &name = ring.name();
 	const uint64_t total = 300000;
 	Child steady, prod, hopper;
-	spawn(steady, [&] { return consume(g.name, 0, 1, 0, res); });
+	spawn(steady, [&] { return consume(name, 0, 1, 0, res); });
 	REQUIRE(consumers_attached(r, 1));
-	spawn(prod, [&] { return produce(g.name, total, 128); });
+	spawn(prod, [&] { return produce(name, total, 128); });
 	// A lossless consumer attaching and detaching repeatedly: each session
 	// sees a contiguous run, and the producer is never left blocked by it.
 	spawn(hopper, [&] {
 		rb_ring *hr = nullptr;
-		if (rb_ring_open(g.name.c_str(), &hr) != 0)
+		if (rb_ring_open(name.c_str(), &hr) != 0)
 			return 30;
 		for (int session = 0; session < 50; session++) {
 			rb_consumer *c = nullptr;
@@ -246,22 +258,19 @@ TEST_CASE("consumers join and leave while the producer runs")
 	CHECK(steady.wait(30000) == 0);
 	CHECK(res->frames[0] == total);
 	CHECK(res->bad[0] == 0);
-	rb_ring_close(r);
-	munmap(res, sizeof(Shared));
 }
 
 TEST_CASE("an idle consumer sleeps on the futex instead of spinning")
 {
-	RingGuard g(unique_name("mp"));
-	rb_ring_config cfg = small_config(64, 8);
-	rb_ring *r = nullptr;
-	REQUIRE(rb_ring_create(g.name.c_str(), &cfg, &r) == 0);
+	MpRing ring(small_config(64, 8));
+	rb_ring *r = ring.r;
+	Shared *res = ring.res;
+	const std::string &name = ring.name();
 	rb_producer *p = nullptr;
 	REQUIRE(rb_producer_attach(r, nullptr, &p) == 0);
 	REQUIRE(rb_producer_begin_stream(p, "") == 0);
-	Shared *res = shared_results();
 	Child c;
-	spawn(c, [&] { return consume(g.name, 0, 1, 0, res); });
+	spawn(c, [&] { return consume(name, 0, 1, 0, res); });
 	REQUIRE(consumers_attached(r, 1));
 	// The consumer now waits for a frame that comes 500 ms later.
 	usleep(500000);
@@ -278,20 +287,17 @@ TEST_CASE("an idle consumer sleeps on the futex instead of spinning")
 	// (a spinning waiter would burn ~500000 us).
 	CHECK(res->cpu_us[0] < 100000);
 	rb_producer_detach(p, 0);
-	rb_ring_close(r);
-	munmap(res, sizeof(Shared));
 }
 
 TEST_CASE("a consumer asking for k frames is woken about once per k frames")
 {
-	RingGuard g(unique_name("mp"));
-	rb_ring_config cfg = small_config(64, 256);
-	rb_ring *r = nullptr;
-	REQUIRE(rb_ring_create(g.name.c_str(), &cfg, &r) == 0);
-	Shared *res = shared_results();
+	MpRing ring(small_config(64, 256));
+	rb_ring *r = ring.r;
+	Shared *res = ring.res;
+	const std::string &name = ring.name();
 	const uint64_t total = 3200, k = 64;
 	Child c;
-	spawn(c, [&] { return consume(g.name, 0, (uint32_t)k, 0, res); });
+	spawn(c, [&] { return consume(name, 0, (uint32_t)k, 0, res); });
 	REQUIRE(consumers_attached(r, 1));
 	rb_producer *p = nullptr;
 	REQUIRE(rb_producer_attach(r, nullptr, &p) == 0);
@@ -314,8 +320,6 @@ TEST_CASE("a consumer asking for k frames is woken about once per k frames")
 	// One sleep per k frames, plus one per 100 ms wait slice it sleeps
 	// through (the run takes well under 5 s).
 	CHECK(res->wakeups[0] <= total / k + 50);
-	rb_ring_close(r);
-	munmap(res, sizeof(Shared));
 }
 
 TEST_CASE("lossless consumers joining a fast producer on a tiny ring never see overwritten frames")
@@ -323,16 +327,14 @@ TEST_CASE("lossless consumers joining a fast producer on a tiny ring never see o
 	// The join handshake (docs/FORMAT.md 5.4): claim_limit only grows, so a
 	// joiner that reads it starts no lower than anything the producer has
 	// been allowed to overwrite.
-	RingGuard g(unique_name("mp"));
-	rb_ring_config cfg = small_config(64, 8);
-	rb_ring *r = nullptr;
-	REQUIRE(rb_ring_create(g.name.c_str(), &cfg, &r) == 0);
-	Shared *res = shared_results();
+	MpRing ring(small_config(64, 8));
+	Shared *res = ring.res;
+	const std::string &name = ring.name();
 	Child prod, joiner;
-	spawn(prod, [&] { return produce(g.name, 2000000, 64); });
+	spawn(prod, [&] { return produce(name, 2000000, 64); });
 	spawn(joiner, [&] {
 		rb_ring *jr = nullptr;
-		if (rb_ring_open(g.name.c_str(), &jr) != 0)
+		if (rb_ring_open(name.c_str(), &jr) != 0)
 			return 40;
 		for (int join = 0; join < 300; join++) {
 			rb_consumer *c = nullptr;
@@ -371,6 +373,4 @@ TEST_CASE("lossless consumers joining a fast producer on a tiny ring never see o
 	INFO("first failure: rc " << (int64_t)res->lost[1] << " seq " << res->frames[1]
 	     << " expected " << res->markers[1] << " at frame " << res->wakeups[1]);
 	CHECK(res->bad[0] == 0);
-	rb_ring_close(r);
-	munmap(res, sizeof(Shared));
 }
