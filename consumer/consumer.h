@@ -95,7 +95,9 @@ struct analysis {
 	 * exit status (after printing why). */
 	bool (*busy)(void *state);
 	int (*progress)(void *state, struct rb_consumer *c, bool wait);
-	int (*finish)(void *state, struct rb_consumer *c);
+	/* held_released: the library took the held frames back already (an
+	 * end marker consumed while they were held); do not release them. */
+	int (*finish)(void *state, struct rb_consumer *c, bool held_released);
 	/* Human summary lines (after the common one) and JSON members. */
 	void (*summary)(void *state, FILE *out);
 	void (*json)(void *state, struct cli_json *j);

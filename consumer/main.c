@@ -38,6 +38,7 @@ struct consumer_run {
 	uint64_t end_ns;
 	uint64_t last_timestamp; /* producer's time stamp of the last frame */
 	uint64_t taken;     /* frames acquired (released or not) */
+	bool held_released; /* an end marker released frames still held */
 	uint64_t first_seq; /* sequence numbers of the first and last frame */
 	uint64_t last_seq;
 	const char *end;    /* why the run stopped */
@@ -98,6 +99,23 @@ consumer_show(struct consumer_run *r, uint64_t now)
 			 behind * 100 / rb_ring_slot_count(r->ring), lag, r->st.lost);
 	r->shown_frames = r->st.frames;
 	r->shown_ns = now;
+}
+
+/*
+ * True when the stream has ended or been abandoned, so that the next thing
+ * to acquire may be its end marker. Taking the marker hands every frame
+ * the consumer holds back to the ring at once (the library publishes the
+ * read position past it), so an analysis that keeps frames completes them
+ * before looking.
+ */
+static bool
+consumer_stream_over(struct consumer_run *r)
+{
+	struct rb_ring_status rs;
+
+	if (rb_ring_get_status(r->ring, &rs) != 0)
+		return true;
+	return rs.stream_state != RB_STREAM_STATUS_OPEN;
 }
 
 /* What an acquire error means for the run; returns the exit status. */
@@ -216,8 +234,19 @@ consumer_loop(struct consumer_run *r)
 		 * be waiting for exactly those. Look, then wait for the
 		 * analysis's own progress instead. */
 		busy = a->keeps_frames && a->busy(r->state);
+		if (busy && consumer_stream_over(r)) {
+			if ((rc = a->progress(r->state, r->c, true)) != 0) {
+				r->end = "error";
+				return rc;
+			}
+			continue;
+		}
 		n = rb_consumer_acquire_batch(r->c, r->frames, want, 1,
 					      busy ? RB_NO_WAIT : timeout);
+		/* The stream ended between the look above and the acquire:
+		 * the marker took the held frames back (see above). */
+		if (busy && n == RB_E_EOS)
+			r->held_released = true;
 		if (busy && (n == -EAGAIN || n == -ENOBUFS)) {
 			if ((rc = a->progress(r->state, r->c, true)) != 0) {
 				r->end = "error";
@@ -373,7 +402,7 @@ main(int argc, char **argv)
 	/* Whatever ended the run, frames an analysis holds are completed
 	 * (and released) before the consumer detaches. */
 	if (r.a->finish != NULL) {
-		rc = r.a->finish(r.state, r.c);
+		rc = r.a->finish(r.state, r.c, r.held_released);
 		if (rc != 0 && status == CLI_EXIT_OK) {
 			status = rc;
 			r.end = "error";

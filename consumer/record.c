@@ -3,7 +3,7 @@
  * format of docs/RECORDING.md, written with io_uring straight from the
  * ring's slots. No byte of frame data is copied in user space.
  *
- * Data path. The slot area is registered with the ring as fixed buffers
+ * Data path. The slot area is registered with io_uring as fixed buffers
  * (rio_register), the file is opened with O_DIRECT, and every frame is one
  * write_fixed of its slot: round_up(length, 4096) bytes to a 4096-aligned
  * offset. Up to --queue-depth writes are in flight. Where that cannot be
@@ -51,9 +51,12 @@
 #define RECORD_GROUPS 4u
 /* Largest frame one write carries (io_uring lengths are 32-bit). */
 #define RECORD_MAX_FRAME (1ull << 30)
+/* File blocks are allocated this much at a time, ahead of the writes. */
+#define RECORD_PREALLOC (64ull << 20)
 /* user_data: what completed, and which one. */
 #define TAG_DATA (1ull << 56)
 #define TAG_PAGE (2ull << 56)
+#define TAG_ALLOC (3ull << 56)
 #define TAG_KIND(t) ((t) & (0xffull << 56))
 #define TAG_INDEX(t) ((t) & ((1ull << 56) - 1))
 
@@ -122,6 +125,10 @@ struct record {
 	uint64_t recording_id;
 	uint64_t stream_start_seq;
 	uint64_t pos;         /* next free offset */
+	bool prealloc;        /* the file system takes fallocate */
+	bool prealloc_inflight;
+	uint64_t prealloc_end;  /* blocks allocated up to here */
+	uint64_t prealloc_len;  /* of the request in flight */
 	uint64_t part_entries;
 	uint64_t part_first_index;
 	struct rec_summary sum;
@@ -135,6 +142,7 @@ struct record {
 	/* Progress and results. */
 	bool opened;
 	bool stopping;        /* a new stream began: no more frames */
+	bool no_release;      /* the library took the held frames back */
 	int error;            /* first write error (-errno) */
 	bool reported;
 	uint64_t index;       /* entries so far, all parts */
@@ -154,6 +162,21 @@ static int
 record_init(void *state, const struct consumer_options *o)
 {
 	struct record *r = state;
+	char dir[4096];
+	const char *slash = strrchr(o->output, '/');
+
+	/* Say now, not at the first frame, that the file cannot be made
+	 * there (the file itself is made when the stream's header is known). */
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == o->output)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - o->output), o->output);
+	if (access(dir, W_OK | X_OK) != 0) {
+		cli_error("%s: %s", o->output, strerror(errno));
+		return CLI_EXIT_FAIL;
+	}
 
 	r->output = o->output;
 	r->max_file_size = o->max_file_size;
@@ -163,6 +186,7 @@ record_init(void *state, const struct consumer_options *o)
 	r->depth = o->queue_depth ? o->queue_depth : RECORD_DEFAULT_DEPTH;
 	r->fd = -1;
 	r->current = -1;
+	r->prealloc = true;
 	return 0;
 }
 
@@ -346,6 +370,7 @@ record_open_part(struct record *r)
 	r->files++;
 	r->file_bytes += r->header_bytes;
 	r->pos = r->header_bytes;
+	r->prealloc_end = r->pos;
 	r->part_entries = 0;
 	r->part_first_index = r->index;
 	r->next_group = 0;
@@ -361,6 +386,10 @@ record_start(struct record *r, struct rb_consumer *c)
 	uint32_t cap = rb_ring_stream_header_capacity(r->ring) + 1;
 	int n;
 
+	/* The format keeps up to REC_TEXT_MAX bytes; a longer header (far
+	 * beyond any real one) is left out rather than cut. */
+	if (cap > REC_TEXT_MAX + 1)
+		cap = REC_TEXT_MAX + 1;
 	r->text = malloc(cap);
 	if (r->text == NULL) {
 		cli_error("record: out of memory");
@@ -474,7 +503,7 @@ record_advance(struct record *r, struct rb_consumer *c)
 		r->count--;
 	}
 	record_pages(r);
-	if (n == 0)
+	if (n == 0 || r->no_release)
 		return 0;
 	rc = rb_consumer_release_batch(c, r->release, n);
 	if (rc < 0) {
@@ -491,6 +520,14 @@ record_complete(struct record *r, const struct rio_done *d)
 {
 	uint64_t i = TAG_INDEX(d->tag);
 
+	if (TAG_KIND(d->tag) == TAG_ALLOC) {
+		r->prealloc_inflight = false;
+		if (d->res == 0)
+			r->prealloc_end += r->prealloc_len;
+		else
+			r->prealloc = false; /* not supported, or no room: writes say */
+		return;
+	}
 	if (TAG_KIND(d->tag) == TAG_PAGE) {
 		struct group *g = &r->groups[i];
 
@@ -594,7 +631,8 @@ record_drain(struct record *r, struct rb_consumer *c)
 				r->head = (r->head + 1) % r->slot_count;
 				r->count--;
 			}
-			(void)rb_consumer_release_batch(c, r->release, n);
+			if (!r->no_release)
+				(void)rb_consumer_release_batch(c, r->release, n);
 			break;
 		}
 		if (record_progress(r, c, true) != 0)
@@ -620,7 +658,11 @@ record_close_part(struct record *r, enum rec_end end)
 
 	if (r->fd < 0)
 		return 0;
-	if (r->fsync && (wrc = rio_fsync_sync(&r->io, r->fd)) < 0)
+	/* Blocks allocated ahead and never written go (a metadata change,
+	 * no data moves: the one call here not made through io_uring). */
+	if (r->prealloc_end > r->pos && ftruncate(r->fd, (off_t)r->pos) != 0)
+		rc = -errno;
+	if (r->fsync && (wrc = rio_fsync_sync(&r->io, r->fd)) < 0 && rc == 0)
 		rc = wrc;
 	r->sum.end = r->error != 0 ? REC_END_ERROR : end;
 	r->sum.error = (uint32_t)-r->error;
@@ -691,6 +733,34 @@ record_new_group(struct record *r, struct rb_consumer *c)
 	return r->error != 0 ? CLI_EXIT_FAIL : 0;
 }
 
+/*
+ * Allocates the file's blocks ahead of the writes. An O_DIRECT write past
+ * the end of the file must allocate blocks and move the size while it
+ * runs, which file systems serialise (ext4 takes the inode lock
+ * exclusively); writes inside blocks fallocate made run side by side. The
+ * file is cut back to its real end at close; a crash leaves zeroes after
+ * the last record, which readers take for the end.
+ */
+static void
+record_prealloc(struct record *r)
+{
+	uint64_t len = RECORD_PREALLOC;
+
+	if (!r->prealloc || r->prealloc_inflight || r->error != 0 ||
+	    r->pos + RECORD_PREALLOC / 2 < r->prealloc_end)
+		return;
+	if (r->max_file_size != 0) {
+		if (r->prealloc_end >= r->max_file_size)
+			return;
+		if (len > r->max_file_size - r->prealloc_end)
+			len = r->max_file_size - r->prealloc_end;
+	}
+	if (rio_fallocate(&r->io, r->fd, 0, r->prealloc_end, len, TAG_ALLOC) != 0)
+		return;
+	r->prealloc_inflight = true;
+	r->prealloc_len = len;
+}
+
 /* Gives frame f a place in the file (rotating if it does not fit) and
  * queues its write. */
 static int
@@ -722,6 +792,7 @@ record_frame(struct record *r, struct rb_consumer *c, const struct rb_frame *f)
 	}
 	if (new_group && (rc = record_new_group(r, c)) != 0)
 		return rc;
+	record_prealloc(r);
 	i = (r->head + r->count) % r->slot_count;
 	p = &r->pending[i];
 	p->f = *f;
@@ -791,11 +862,12 @@ record_frames(void *state, struct rb_consumer *c, const struct rb_frame *frames,
 }
 
 static int
-record_finish(void *state, struct rb_consumer *c)
+record_finish(void *state, struct rb_consumer *c, bool held_released)
 {
 	struct record *r = state;
 	int rc;
 
+	r->no_release = held_released;
 	if (!r->io_ready || !r->opened)
 		return r->error != 0 ? CLI_EXIT_FAIL : 0;
 	rc = record_drain(r, c);

@@ -21,38 +21,10 @@
 
 #include "producer.h"
 
-/* How long one blocking wait lasts before we look at signals and the
- * clock again: short enough that Ctrl-C feels immediate. */
-#define PRODUCER_WAIT_SLICE_NS 100000000ull
 /* How long ending the stream may wait for a slot for its marker. */
 #define PRODUCER_END_TIMEOUT_NS 2000000000ull
 /* Polling period while waiting for consumers to attach. */
 #define PRODUCER_POLL_NS 10000000ull
-
-struct producer_run {
-	const struct producer_options *o;
-	const struct source *src;
-	struct rb_ring *ring;
-	struct rb_producer *prod;
-	bool created;
-	uint64_t frame_bytes;  /* bytes written per frame */
-	uint32_t slots;
-	double frames_per_second; /* pacing target, 0 when unpaced */
-	/* Counters for the summary. */
-	uint64_t index;   /* source frames so far: committed + dropped */
-	uint64_t frames;
-	uint64_t bytes;
-	uint64_t dropped;
-	uint64_t start_ns;
-	uint64_t end_ns;
-	uint64_t lag_ns;  /* how far behind its schedule the last frame was */
-	const char *end;  /* why the run stopped */
-	/* The live status line. */
-	struct cli_status status;
-	uint64_t shown_frames;
-	uint64_t shown_ns;
-	struct rb_consumer_status *consumers;
-};
 
 static int
 producer_create(struct producer_run *r)
@@ -73,9 +45,12 @@ producer_create(struct producer_run *r)
 	while (slots < o->slots)
 		slots <<= 1;
 	cfg.slot_count = (uint32_t)o->slots;
-	cfg.slot_align = (uint32_t)o->align;
+	cfg.slot_align = (uint32_t)(o->align ? o->align : r->src->align);
 	cfg.max_consumers = (uint32_t)o->consumers;
 	cfg.type = r->src->type;
+	/* A replay numbers its frames as the recording did. */
+	if (r->src->has_initial_seq)
+		cfg.initial_seq = r->src->initial_seq;
 	cfg.flags = o->create_flags | RB_CREATE_ROUND_UP;
 	rc = rb_ring_create(o->ring, &cfg, &r->ring);
 	if (rc == -EEXIST) {
@@ -145,6 +120,11 @@ producer_header(const struct producer_run *r, char *buf, size_t size)
 	char shape[128], rate[32], when[40], host[256], extra[4096];
 	uint64_t bytes_dim = r->frame_bytes;
 
+	/* A replay's stream is the recorded one, header and all. */
+	if (s->kind == SOURCE_FILE) {
+		snprintf(buf, size, "%s", file_source_header(s));
+		return;
+	}
 	if (s->type.elem == RB_ELEM_NONE)
 		cli_format_shape(shape, sizeof(shape), &bytes_dim, 1);
 	else
@@ -209,7 +189,7 @@ producer_fill(struct producer_run *r)
 	return (int)(behind * 100 / rb_ring_slot_count(r->ring));
 }
 
-static void
+void
 producer_show(struct producer_run *r, uint64_t now)
 {
 	char rate[32], bps[32], fill[16];
@@ -236,13 +216,18 @@ producer_show(struct producer_run *r, uint64_t now)
  * a frame, 1 when the frame was dropped or the slice ran out (the caller
  * goes round its loop again), or an exit status.
  */
-static int
-producer_acquire(struct producer_run *r, struct rb_frame *f, uint64_t stop_at)
+int
+producer_acquire(struct producer_run *r, struct rb_frame *f, uint64_t stop_at,
+		 bool nowait)
 {
 	uint64_t slice = PRODUCER_WAIT_SLICE_NS, now;
 	int rc;
 
-	if (r->o->drop) {
+	if (nowait && !r->o->drop) {
+		rc = rb_producer_acquire(r->prod, f, RB_NO_WAIT);
+		if (rc == RB_E_WOULD_BLOCK)
+			return 1;
+	} else if (r->o->drop) {
 		rc = rb_producer_acquire(r->prod, f, RB_NO_WAIT);
 		if (rc == RB_E_WOULD_BLOCK) {
 			rb_producer_count_dropped(r->prod, 1);
@@ -266,6 +251,24 @@ producer_acquire(struct producer_run *r, struct rb_frame *f, uint64_t stop_at)
 	return 0;
 }
 
+bool
+producer_should_stop(struct producer_run *r, uint64_t stop_at)
+{
+	if (cli_stop) {
+		r->end = "signal";
+		return true;
+	}
+	if (r->o->count != 0 && r->index >= r->o->count) {
+		r->end = "count";
+		return true;
+	}
+	if (stop_at != 0 && cli_now_ns() >= stop_at) {
+		r->end = "duration";
+		return true;
+	}
+	return false;
+}
+
 /* The streaming loop. Returns the exit status. */
 static int
 producer_stream(struct producer_run *r)
@@ -276,24 +279,18 @@ producer_stream(struct producer_run *r)
 	struct rb_frame f;
 	int rc;
 
+	if (r->src->kind == SOURCE_FILE)
+		return file_stream(r);
+	if (r->src->kind == SOURCE_UDP)
+		return udp_stream(r);
 	r->start_ns = r->shown_ns = cli_now_ns();
 	if (o->duration_ns != 0)
 		stop_at = r->start_ns + o->duration_ns;
 	pacer_init(&pacer, r->frames_per_second, r->start_ns);
 	for (;;) {
-		if (cli_stop) {
-			r->end = "signal";
+		if (producer_should_stop(r, stop_at))
 			break;
-		}
-		if (o->count != 0 && r->index >= o->count) {
-			r->end = "count";
-			break;
-		}
 		now = cli_now_ns();
-		if (stop_at != 0 && now >= stop_at) {
-			r->end = "duration";
-			break;
-		}
 		if (cli_status_due(&r->status, now))
 			producer_show(r, now);
 		if (pacer.enabled) {
@@ -308,7 +305,7 @@ producer_stream(struct producer_run *r)
 			}
 			r->lag_ns = now - due;
 		}
-		rc = producer_acquire(r, &f, stop_at);
+		rc = producer_acquire(r, &f, stop_at, false);
 		if (rc == 1)
 			continue;
 		if (rc != 0)
@@ -341,6 +338,10 @@ producer_end_text(const char *end)
 		return "duration reached";
 	if (strcmp(end, "signal") == 0)
 		return cli_signal_name(cli_stop);
+	if (strcmp(end, "eof") == 0)
+		return "end of the recording";
+	if (strcmp(end, "sender_end") == 0)
+		return "the sender ended its stream";
 	return end;
 }
 
@@ -371,6 +372,7 @@ producer_summary(const struct producer_run *r)
 		cli_json_string(&j, "end", r->end);
 		if (cli_stop)
 			cli_json_string(&j, "signal", cli_signal_name(cli_stop));
+		source_json(r->src, &j);
 		cli_json_end(&j);
 		return;
 	}
@@ -382,6 +384,7 @@ producer_summary(const struct producer_run *r)
 		cli_format_si(b, sizeof(b), fps, "fps"),
 		cli_format_si(c, sizeof(c), bps, "B/s"), r->dropped,
 		producer_end_text(r->end));
+	source_summary(r->src, stderr);
 }
 
 /* Ends the stream, detaches, removes a ring we created. */
@@ -392,13 +395,26 @@ producer_finish(struct producer_run *r, int status)
 
 	if (r->prod != NULL) {
 		rc = rb_producer_end_stream(r->prod, PRODUCER_END_TIMEOUT_NS);
-		if (rc != 0 && status == CLI_EXIT_OK) {
+		if (rc == -EBUSY) {
+			/* Slots acquired for data that never came (udp: the
+			 * frames after the sender's last): detaching drops
+			 * them and ends the stream after the last frame. */
+			rc = rb_producer_detach(r->prod, PRODUCER_END_TIMEOUT_NS);
+			r->prod = NULL;
+			if (rc != 0 && status == CLI_EXIT_OK) {
+				cli_error("ring '%s': ending the stream: %s", r->o->ring,
+					  rb_strerror(rc));
+				status = CLI_EXIT_FAIL;
+			}
+		} else if (rc != 0 && status == CLI_EXIT_OK) {
 			/* Detach marks the stream abandoned: consumers are
 			 * told the producer is gone instead of waiting. */
 			cli_error("ring '%s': ending the stream: %s", r->o->ring,
 				  rb_strerror(rc));
 			status = CLI_EXIT_FAIL;
 		}
+	}
+	if (r->prod != NULL) {
 		rc = rb_producer_detach(r->prod, 0);
 		if (rc != 0 && rc != RB_E_WOULD_BLOCK && status == CLI_EXIT_OK) {
 			cli_error("ring '%s': detaching: %s", r->o->ring, rb_strerror(rc));
@@ -434,8 +450,18 @@ main(int argc, char **argv)
 		cli_error("installing signal handlers: %s", rb_strerror(rc));
 		return CLI_EXIT_FAIL;
 	}
-	if ((status = source_init(&src, o.source, &o.params)) != 0)
+	/* The sender and --check need no ring. */
+	if (strcmp(o.source, "udp-send") == 0)
+		return udp_send_run(&o.params, &o.rate, o.count, o.duration_ns, o.json);
+	if ((status = source_init(&src, o.source, &o.params)) != 0) {
+		source_fini(&src);
 		return status;
+	}
+	if (src.kind == SOURCE_FILE && o.params.check) {
+		status = file_check(&src, o.json);
+		source_fini(&src);
+		return status;
+	}
 
 	memset(&r, 0, sizeof(r));
 	r.o = &o;

@@ -16,15 +16,18 @@ static const char producer_usage[] =
 	"Create the ring RING (or --attach to it) and stream frames into it.\n"
 	"Ring:   -f, --frame-size SIZE  slot size (default: the source's frame)\n"
 	"        -n, --slots N          slots, rounded up to a power of two (256)\n"
-	"            --align SIZE       slot alignment (64)\n"
+	"            --align SIZE       slot alignment (64; file: 4096)\n"
 	"            --consumers N      most consumers at once (64)\n"
-	"            --hugepages --mlock --prefault --group (mode 0660)\n"
-	"            --replace          replace a stale ring of that name\n"
+	"            --hugepages --mlock --prefault --group (0660) --replace (stale)\n"
 	"        -a, --attach           use an existing ring   --keep  leave it at exit\n"
-	"Source: -s, --source NAME      counter (default; 4KiB frames), adc or camera\n"
+	"Source: -s, --source NAME      counter (default; 4KiB frames), adc, camera,\n"
+	"                               file, udp, udp-send (see docs/RECORDING.md)\n"
 	"            --channels N --samples N --sample-rate FREQ  adc: 4, 1024, 1MHz\n"
 	"            --width N --height N                       camera: 640, 480\n"
-	"Pace:   -r, --rate RATE        10kHz, 5000fps, 5000 (frames/s), 2GB/s; max\n"
+	"  file:     --input FILE --loop --restamp --queue-depth N (16) --check (no RING)\n"
+	"  udp:      --listen ADDR:PORT   udp-send (no RING): --target ADDR:PORT\n"
+	"            --packet-size SIZE (payload, 8KiB)   udp-send: --drop-every N\n"
+	"Pace:   -r, --rate RATE        10kHz, 5000fps, 2GB/s, max; file: recorded\n"
 	"        -c, --count N          stop after N frames (dropped ones included)\n"
 	"        -d, --duration TIME    stop after TIME (500ms, 10s, 2m)\n"
 	"            --on-full MODE     block for lossless consumers (default) or drop\n"
@@ -49,6 +52,17 @@ enum {
 	OPT_WIDTH,
 	OPT_HEIGHT,
 	OPT_ON_FULL,
+	OPT_INPUT,
+	OPT_LOOP,
+	OPT_RESTAMP,
+	OPT_CHECK,
+	OPT_LISTEN,
+	OPT_TARGET,
+	OPT_PACKET_SIZE,
+	OPT_DROP_EVERY,
+	OPT_REORDER_EVERY,
+	OPT_FRAME_TIMEOUT,
+	OPT_QUEUE_DEPTH,
 };
 
 static const struct option producer_longopts[] = {
@@ -73,6 +87,20 @@ static const struct option producer_longopts[] = {
 	{"count", required_argument, NULL, 'c'},
 	{"duration", required_argument, NULL, 'd'},
 	{"on-full", required_argument, NULL, OPT_ON_FULL},
+	{"input", required_argument, NULL, OPT_INPUT},
+	{"loop", no_argument, NULL, OPT_LOOP},
+	{"restamp", no_argument, NULL, OPT_RESTAMP},
+	{"check", no_argument, NULL, OPT_CHECK},
+	{"listen", required_argument, NULL, OPT_LISTEN},
+	{"target", required_argument, NULL, OPT_TARGET},
+	{"packet-size", required_argument, NULL, OPT_PACKET_SIZE},
+	{"drop-every", required_argument, NULL, OPT_DROP_EVERY},
+	/* Not in --help: for tests of the receiver's reordering. */
+	{"reorder-every", required_argument, NULL, OPT_REORDER_EVERY},
+	/* Not in --help (docs/RECORDING.md): udp's idle time before an
+	 * incomplete frame is published. */
+	{"frame-timeout", required_argument, NULL, OPT_FRAME_TIMEOUT},
+	{"queue-depth", required_argument, NULL, OPT_QUEUE_DEPTH},
 	{"wait-consumers", required_argument, NULL, 'W'},
 	{"json", no_argument, NULL, 'j'},
 	{"help", no_argument, NULL, 'h'},
@@ -91,6 +119,7 @@ producer_defaults(struct producer_options *o)
 	o->params.sample_rate = 1e6;
 	o->params.width = 640;
 	o->params.height = 480;
+	o->params.packet_bytes = 8192;
 	o->slots = 256;
 	o->rate.unit = CLI_RATE_UNLIMITED;
 }
@@ -105,6 +134,44 @@ producer_create_option(struct producer_options *o, const char *name)
 		snprintf(first, sizeof(first), "%s", name);
 		o->create_option = first;
 	}
+}
+
+/* Options that belong to one source are refused with the others. */
+static int
+producer_check_source_options(const struct producer_options *o)
+{
+	const struct source_params *p = &o->params;
+	bool file = strcmp(o->source, "file") == 0;
+	bool udp = strcmp(o->source, "udp") == 0;
+	bool send = strcmp(o->source, "udp-send") == 0;
+	const char *bad = NULL, *only = NULL;
+
+	if (!file && (p->input || p->loop || p->restamp || p->check || p->rate_recorded)) {
+		bad = p->input ? "--input" : p->loop ? "--loop" : p->restamp ? "--restamp"
+		      : p->check ? "--check" : "--rate recorded";
+		only = "--source file";
+	} else if (!udp && (p->listen || p->frame_timeout_ns)) {
+		bad = p->listen ? "--listen" : "--frame-timeout";
+		only = "--source udp";
+	} else if (!send && (p->target || p->drop_every || p->reorder_every)) {
+		bad = p->target ? "--target" : p->drop_every ? "--drop-every" : "--reorder-every";
+		only = "--source udp-send";
+	} else if (!file && p->queue_depth) {
+		bad = "--queue-depth";
+		only = "--source file";
+	} else if (!udp && !send && o->params.packet_bytes != 8192) {
+		bad = "--packet-size";
+		only = "--source udp or udp-send";
+	}
+	if (bad != NULL) {
+		cli_error("%s: only with %s", bad, only);
+		return CLI_EXIT_USAGE;
+	}
+	if (p->check && (o->attach || o->create_option != NULL)) {
+		cli_error("--check: reads the recording only; no ring options");
+		return CLI_EXIT_USAGE;
+	}
+	return 0;
 }
 
 int
@@ -138,6 +205,7 @@ producer_parse_options(int argc, char **argv, struct producer_options *o)
 			if (rc != 0)
 				return cli_bad_value(name, optarg, rc, "a frame size (64, 4KiB, 1MiB)");
 			o->frame_size_set = true;
+			o->params.frame_size_set = true;
 			break;
 		case 'n':
 			rc = cli_parse_count(optarg, &o->slots);
@@ -218,6 +286,12 @@ producer_parse_options(int argc, char **argv, struct producer_options *o)
 				return cli_bad_value(name, optarg, rc, "a height in pixels");
 			break;
 		case 'r':
+			if (strcmp(optarg, "recorded") == 0) {
+				o->params.rate_recorded = true;
+				o->rate.unit = CLI_RATE_UNLIMITED;
+				break;
+			}
+			o->params.rate_recorded = false;
 			rc = cli_parse_rate(optarg, &o->rate);
 			if (rc == 0 && o->rate.unit != CLI_RATE_UNLIMITED &&
 			    !(o->rate.per_second > 0))
@@ -248,6 +322,65 @@ producer_parse_options(int argc, char **argv, struct producer_options *o)
 			else
 				return cli_bad_value(name, optarg, -EINVAL, "block or drop");
 			break;
+		case OPT_INPUT:
+			o->params.input = optarg;
+			break;
+		case OPT_LOOP:
+			o->params.loop = true;
+			break;
+		case OPT_RESTAMP:
+			o->params.restamp = true;
+			break;
+		case OPT_CHECK:
+			o->params.check = true;
+			break;
+		case OPT_LISTEN:
+			o->params.listen = optarg;
+			break;
+		case OPT_TARGET:
+			o->params.target = optarg;
+			break;
+		case OPT_PACKET_SIZE:
+			rc = cli_parse_size(optarg, &o->params.packet_bytes);
+			if (rc == 0 && (o->params.packet_bytes == 0 ||
+					o->params.packet_bytes > 65475))
+				rc = -ERANGE;
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc,
+						     "a payload size (1 to 65475 bytes)");
+			break;
+		case OPT_DROP_EVERY:
+			rc = cli_parse_count(optarg, &o->params.drop_every);
+			if (rc == 0 && o->params.drop_every < 2)
+				rc = -ERANGE;
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc, "a packet count (2 or more)");
+			break;
+		case OPT_REORDER_EVERY:
+			rc = cli_parse_count(optarg, &o->params.reorder_every);
+			if (rc == 0 && o->params.reorder_every < 2)
+				rc = -ERANGE;
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc, "a packet count (2 or more)");
+			break;
+		case OPT_FRAME_TIMEOUT:
+			rc = cli_parse_duration(optarg, &o->params.frame_timeout_ns);
+			if (rc == 0 && o->params.frame_timeout_ns == 0)
+				rc = -EINVAL;
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc, "a duration (50ms, 1s)");
+			break;
+		case OPT_QUEUE_DEPTH: {
+			uint64_t v;
+
+			rc = cli_parse_count(optarg, &v);
+			if (rc == 0 && (v == 0 || v > 4096))
+				rc = -ERANGE;
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc, "a depth (1 to 4096)");
+			o->params.queue_depth = (uint32_t)v;
+			break;
+		}
 		case 'W':
 			rc = cli_parse_count(optarg, &o->wait_consumers);
 			if (rc == 0 && o->wait_consumers > RB_MAX_CONSUMERS)
@@ -267,6 +400,17 @@ producer_parse_options(int argc, char **argv, struct producer_options *o)
 		default:
 			return cli_option_error('?', argv);
 		}
+	}
+	if ((rc = producer_check_source_options(o)) != 0)
+		return rc;
+	/* The sender and --check read and write no ring. */
+	if (strcmp(o->source, "udp-send") == 0 || o->params.check) {
+		if (optind < argc) {
+			cli_error("%s: unexpected operand (%s uses no ring)", argv[optind],
+				  o->params.check ? "--check" : "udp-send");
+			return CLI_EXIT_USAGE;
+		}
+		return -1;
 	}
 	if (optind >= argc) {
 		cli_error("missing RING operand (see --help)");

@@ -1,10 +1,13 @@
 /*
- * rb-producer's internal interfaces: the frame sources (sources.c), rate
- * pacing (pacing.c) and the options (options.c) that main.c ties together.
+ * rb-producer's internal interfaces: the frame sources (sources.c; the
+ * I/O sources in source_file.c, source_udp.c), the UDP sender
+ * (udp_send.c), rate pacing (pacing.c) and the options (options.c) that
+ * main.c ties together.
  */
 #ifndef RB_PRODUCER_H
 #define RB_PRODUCER_H
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -16,6 +19,9 @@ enum source_kind {
 	SOURCE_COUNTER,
 	SOURCE_ADC,
 	SOURCE_CAMERA,
+	SOURCE_FILE,     /* replays a recording (source_file.c) */
+	SOURCE_UDP,      /* captures UDP sensor packets (source_udp.c) */
+	SOURCE_UDP_SEND, /* sends them: no ring (udp_send.c) */
 };
 
 /* Fixed properties of the simulated ADC, stated in the stream header. */
@@ -30,6 +36,21 @@ struct source_params {
 	double sample_rate;   /* adc, Hz */
 	uint64_t width;       /* camera */
 	uint64_t height;      /* camera */
+	bool frame_size_set;  /* --frame-size given */
+	/* file */
+	const char *input;
+	bool loop;
+	bool restamp;
+	bool check;
+	bool rate_recorded;   /* --rate recorded */
+	uint32_t queue_depth; /* file: reads in flight; 0: default */
+	/* udp, udp-send */
+	const char *listen;
+	const char *target;
+	uint64_t packet_bytes; /* payload per packet */
+	uint64_t drop_every;   /* udp-send: skip every Nth packet; 0: none */
+	uint64_t reorder_every; /* udp-send: send every Nth packet after the next */
+	uint64_t frame_timeout_ns; /* udp: publish a frame incomplete after this idle */
 };
 
 struct source {
@@ -39,6 +60,10 @@ struct source {
 	uint64_t frame_bytes;      /* bytes of one frame */
 	struct rb_frame_type type; /* what the frame holds */
 	int16_t *sine;             /* adc: one period of the sine, see sources.c */
+	uint32_t align;            /* slot alignment it wants; 0: no preference */
+	bool has_initial_seq;      /* file: the ring starts at the recorded seq */
+	uint64_t initial_seq;
+	void *io;                  /* file, udp: their state */
 };
 
 /*
@@ -54,6 +79,41 @@ void source_header(const struct source *s, char *buf, size_t size);
  * frames dropped on a full ring too) with ring sequence number `seq`.
  */
 void source_fill(const struct source *s, void *data, uint64_t seq, uint64_t index);
+
+/* ---- I/O sources (source_file.c, source_udp.c, udp_send.c) ----------- */
+
+struct producer_run;
+
+/* file: opens the recording; its frame type, size, header and first seq. */
+int file_source_init(struct source *s);
+void file_source_fini(struct source *s);
+/* The recording's stream header text, replayed verbatim. */
+const char *file_source_header(const struct source *s);
+/* --check: reads the whole recording, prints what it found; exit status. */
+int file_check(struct source *s, bool json);
+/* Replays into r's ring until the end, --count, --duration or a signal. */
+int file_stream(struct producer_run *r);
+
+/* udp: binds the socket (so the port is known before the ring exists). */
+int udp_source_init(struct source *s);
+void udp_source_fini(struct source *s);
+/* "listen=ADDR:PORT\npacket_bytes=N\n" for the stream header. */
+void udp_source_header(const struct source *s, char *buf, size_t size);
+int udp_stream(struct producer_run *r);
+
+/* udp-send: sends --count frames (or until --duration) to --target. */
+int udp_send_run(const struct source_params *p, const struct cli_rate *rate,
+		 uint64_t count, uint64_t duration_ns, bool json);
+/* Parses "127.0.0.1:9000" (port 0: any, when listening). 0 or -EINVAL. */
+int udp_parse_address(const char *text, struct sockaddr_in *out);
+
+/* Source-specific summary lines and JSON members (none for simulators). */
+void source_summary(const struct source *s, FILE *out);
+void source_json(const struct source *s, struct cli_json *j);
+void file_source_summary(const struct source *s, FILE *out);
+void file_source_json(const struct source *s, struct cli_json *j);
+void udp_source_summary(const struct source *s, FILE *out);
+void udp_source_json(const struct source *s, struct cli_json *j);
 
 /* ---- pacing (pacing.c) ----------------------------------------------- */
 
@@ -89,6 +149,50 @@ struct producer_options {
 	uint64_t duration_ns; /* 0: no limit */
 	uint64_t wait_consumers;
 };
+
+/* ---- a run (main.c) ---------------------------------------------------- */
+
+struct producer_run {
+	const struct producer_options *o;
+	const struct source *src;
+	struct rb_ring *ring;
+	struct rb_producer *prod;
+	bool created;
+	uint64_t frame_bytes;  /* bytes written per frame */
+	uint32_t slots;
+	double frames_per_second; /* pacing target, 0 when unpaced */
+	/* Counters for the summary. */
+	uint64_t index;   /* source frames so far: committed + dropped */
+	uint64_t frames;
+	uint64_t bytes;
+	uint64_t dropped;
+	uint64_t start_ns;
+	uint64_t end_ns;
+	uint64_t lag_ns;  /* how far behind its schedule the last frame was */
+	const char *end;  /* why the run stopped */
+	/* The live status line. */
+	struct cli_status status;
+	uint64_t shown_frames;
+	uint64_t shown_ns;
+	struct rb_consumer_status *consumers;
+};
+
+/* How long one blocking wait lasts before signals and the clock are looked
+ * at again: short enough that Ctrl-C feels immediate. */
+#define PRODUCER_WAIT_SLICE_NS 100000000ull
+
+/* Refreshes the status line (when cli_status_due said so). */
+void producer_show(struct producer_run *r, uint64_t now);
+/*
+ * Reserves the next slot, waiting at most one slice (or not at all with
+ * `nowait` or --on-full drop). 0 with a frame; 1 when none came (in drop
+ * mode the frame is then counted dropped); or an exit status after
+ * printing why.
+ */
+int producer_acquire(struct producer_run *r, struct rb_frame *f, uint64_t stop_at,
+		     bool nowait);
+/* True when --count, --duration or a signal says stop; sets r->end. */
+bool producer_should_stop(struct producer_run *r, uint64_t stop_at);
 
 /*
  * Fills `o` from the command line. Returns -1 to go on, or the exit status

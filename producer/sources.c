@@ -16,6 +16,10 @@
  * position): no state carries from frame to frame, so runs are
  * reproducible, a dropped frame does not disturb the ones after it, and
  * tests can predict exact values.
+ *
+ * The I/O sources fill slots from outside, with io_uring, and have their
+ * own streaming loops: file (a recording, source_file.c) and udp (sensor
+ * packets, source_udp.c). Here they are only set up and torn down.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -102,15 +106,48 @@ source_init(struct source *s, const char *name, const struct source_params *p)
 		s->type.dims[1] = p->width;
 		return 0;
 	}
-	cli_error("--source: '%s': not a source (counter, adc, camera)", name);
+	if (strcmp(name, "file") == 0) {
+		s->kind = SOURCE_FILE;
+		s->name = "file";
+		return file_source_init(s);
+	}
+	if (strcmp(name, "udp") == 0) {
+		s->kind = SOURCE_UDP;
+		s->name = "udp";
+		return udp_source_init(s);
+	}
+	cli_error("--source: '%s': not a source (counter, adc, camera, file, udp, "
+		  "udp-send)", name);
 	return CLI_EXIT_USAGE;
 }
 
 void
 source_fini(struct source *s)
 {
+	if (s->kind == SOURCE_FILE)
+		file_source_fini(s);
+	if (s->kind == SOURCE_UDP)
+		udp_source_fini(s);
 	free(s->sine);
 	s->sine = NULL;
+}
+
+void
+source_summary(const struct source *s, FILE *out)
+{
+	if (s->kind == SOURCE_FILE)
+		file_source_summary(s, out);
+	if (s->kind == SOURCE_UDP)
+		udp_source_summary(s, out);
+}
+
+void
+source_json(const struct source *s, struct cli_json *j)
+{
+	if (s->kind == SOURCE_FILE)
+		file_source_json(s, j);
+	if (s->kind == SOURCE_UDP)
+		udp_source_json(s, j);
 }
 
 void
@@ -139,6 +176,12 @@ source_header(const struct source *s, char *buf, size_t size)
 	case SOURCE_CAMERA:
 		snprintf(buf, size, "width=%" PRIu64 "\nheight=%" PRIu64 "\n",
 			 s->p.width, s->p.height);
+		break;
+	case SOURCE_UDP:
+		udp_source_header(s, buf, size);
+		break;
+	case SOURCE_FILE:
+	case SOURCE_UDP_SEND:
 		break;
 	}
 }
@@ -190,5 +233,9 @@ source_fill(const struct source *s, void *data, uint64_t seq, uint64_t index)
 	case SOURCE_CAMERA:
 		source_camera(s, data, index);
 		break;
+	case SOURCE_FILE:
+	case SOURCE_UDP:
+	case SOURCE_UDP_SEND:
+		break; /* filled by their own loops */
 	}
 }

@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "rbpy.h"
@@ -58,7 +59,10 @@ rbpy_consumer_finish(struct rbpy_endpoint *e)
 	e->closed = 1;
 	e->closing = 1;
 	e->iter_prev = NULL;
-	rb_consumer_detach(e->consumer);
+	/* A child forked after the attach must not detach its parent's
+	 * handle: it only drops its copy of the mapping. */
+	if (getpid() == e->pid)
+		rb_consumer_detach(e->consumer);
 	e->consumer = NULL;
 	rb_ring_close(e->ring);
 	e->ring = NULL;
@@ -103,17 +107,17 @@ static int
 rbpy_consumer_init(rbpy_consumer *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = {"name", "lossy", "group", "start", "label",
-				 "open_timeout", NULL};
+				 "open_timeout", "spin", NULL};
 	struct rbpy_endpoint *e = &self->e;
-	PyObject *name, *group = Py_None, *open_timeout = NULL;
+	PyObject *name, *group = Py_None, *open_timeout = NULL, *spin = Py_None;
 	const char *start = "oldest", *label = "python", *cname;
 	struct rb_consumer_options o;
 	struct rb_ring *ring = NULL;
 	uint64_t wait_ns, deadline;
 	int lossy = 0, rc;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "U|p$OszO", kwlist, &name, &lossy,
-					 &group, &start, &label, &open_timeout))
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "U|p$OszOO", kwlist, &name, &lossy,
+					 &group, &start, &label, &open_timeout, &spin))
 		return -1;
 	if (e->ring != NULL || e->closed) {
 		PyErr_SetString(PyExc_RuntimeError, "Consumer is already initialised");
@@ -168,6 +172,11 @@ rbpy_consumer_init(rbpy_consumer *self, PyObject *args, PyObject *kwds)
 	o.lossy = lossy;
 	o.label = label;
 	o.cancel = &e->cancel;
+	if (spin != Py_None && rbpy_spin_ns(spin, &o.spin_ns) != 0) {
+		rb_ring_close(ring);
+		e->ring = NULL;
+		return -1;
+	}
 	rc = rb_consumer_attach(ring, &o, &e->consumer);
 	if (rc != 0) {
 		rb_ring_close(ring);
@@ -176,6 +185,7 @@ rbpy_consumer_init(rbpy_consumer *self, PyObject *args, PyObject *kwds)
 		return -1;
 	}
 	e->side = RBPY_CONSUMER;
+	e->pid = getpid();
 	e->name = Py_NewRef(name);
 	strcpy(e->cname, cname);
 	self->lossy = lossy;
@@ -474,7 +484,10 @@ rbpy_consumer_exit(rbpy_consumer *self, PyObject *args)
 static PyObject *
 rbpy_consumer_stats(rbpy_consumer *self, PyObject *unused)
 {
+	struct rbpy_queue *q = &self->e.queue;
 	struct rb_consumer_stats st;
+	Py_ssize_t held = 0;
+	size_t i;
 
 	(void)unused;
 	if (self->e.closing || self->e.closed || self->e.consumer == NULL) {
@@ -482,11 +495,15 @@ rbpy_consumer_stats(rbpy_consumer *self, PyObject *unused)
 		return NULL;
 	}
 	rb_consumer_get_stats(self->e.consumer, &st);
+	/* Frames the program still holds; those it is done with may wait in
+	 * the queue behind an older one, and are not counted. */
+	for (i = 0; i < q->len; i++)
+		held += q->state[q->head + i] == RBPY_ENTRY_HELD;
 	return Py_BuildValue("{sKsKsKsKsn}", "frames", (unsigned long long)st.frames,
 			     "lost", (unsigned long long)st.lost,
 			     "next_seq", (unsigned long long)st.next_seq,
 			     "wakeups", (unsigned long long)st.wakeups,
-			     "held", (Py_ssize_t)self->e.queue.len);
+			     "held", held);
 }
 
 /* The stream header as text, or NULL with an exception set. */
@@ -588,11 +605,12 @@ PyTypeObject rbpy_consumer_type = {
 	.tp_dealloc = (destructor)rbpy_consumer_dealloc,
 	.tp_flags = Py_TPFLAGS_DEFAULT,
 	.tp_doc = "Consumer(name, lossy=False, *, group=None, start='oldest', "
-		  "label='python', open_timeout=0)\n--\n\n"
+		  "label='python', open_timeout=0, spin=None)\n--\n\n"
 		  "Attaches to the ring `name`. Iterating yields frames until the end "
 		  "of the stream (each released when the loop moves on); start is "
 		  "'oldest', 'newest' or 'next'; open_timeout waits that many seconds "
-		  "for the ring to appear.",
+		  "for the ring to appear; spin: seconds to busy-wait before sleeping "
+		  "(None: the library's 5 us).",
 	.tp_iter = (getiterfunc)rbpy_consumer_iter,
 	.tp_iternext = (iternextfunc)rbpy_consumer_next,
 	.tp_methods = rbpy_consumer_methods,

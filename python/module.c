@@ -89,6 +89,24 @@ rbpy_timeout_ns(PyObject *timeout, uint64_t *out)
 	return 0;
 }
 
+/* spin: seconds (> 0, at most one) to busy-wait before sleeping. */
+int
+rbpy_spin_ns(PyObject *spin, uint64_t *out)
+{
+	double s = PyFloat_AsDouble(spin);
+
+	if (s == -1.0 && PyErr_Occurred())
+		return -1;
+	if (!(s > 0 && s <= 1.0)) {
+		PyErr_SetString(PyExc_ValueError, "spin must be None or 0 < seconds <= 1");
+		return -1;
+	}
+	*out = (uint64_t)(s * 1e9);
+	if (*out == 0)
+		*out = 1; /* 0 would mean the library's default */
+	return 0;
+}
+
 /* The clock rb-producer stamps frames with. */
 uint64_t
 rbpy_now_ns(void)

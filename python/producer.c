@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rbpy.h"
 
@@ -55,7 +56,10 @@ rbpy_producer_finish(struct rbpy_endpoint *e)
 		return;
 	e->closed = 1;
 	e->closing = 1;
-	rb_producer_detach(e->producer, RB_NO_WAIT);
+	if (getpid() != e->pid)
+		self->created = 0; /* a forked child: leave the parent's ring be */
+	else
+		rb_producer_detach(e->producer, RB_NO_WAIT);
 	e->producer = NULL;
 	rb_ring_close(e->ring);
 	e->ring = NULL;
@@ -191,9 +195,11 @@ static int
 rbpy_producer_init(rbpy_producer *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = {"name", "frame_type", "shape", "slots", "create",
-				 "frame_bytes", "replace", "slot_align", NULL};
+				 "frame_bytes", "replace", "slot_align", "spin", NULL};
 	struct rbpy_endpoint *e = &self->e;
 	PyObject *name, *frame_type = Py_None, *shape = Py_None, *frame_bytes = Py_None;
+	PyObject *spin = Py_None;
+	struct rb_producer_options po = {0};
 	Py_ssize_t slots = 256;
 	int create = 1, replace = 0, rc, elem = RB_ELEM_NONE;
 	unsigned int slot_align = 0;
@@ -203,9 +209,11 @@ rbpy_producer_init(rbpy_producer *self, PyObject *args, PyObject *kwds)
 	uint64_t bytes = 0;
 	uint32_t i;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "U|OOnp$OpI", kwlist, &name,
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "U|OOnp$OpIO", kwlist, &name,
 					 &frame_type, &shape, &slots, &create,
-					 &frame_bytes, &replace, &slot_align))
+					 &frame_bytes, &replace, &slot_align, &spin))
+		return -1;
+	if (spin != Py_None && rbpy_spin_ns(spin, &po.spin_ns) != 0)
 		return -1;
 	if (e->ring != NULL || e->closed) {
 		PyErr_SetString(PyExc_RuntimeError, "Producer is already initialised");
@@ -295,12 +303,13 @@ rbpy_producer_init(rbpy_producer *self, PyObject *args, PyObject *kwds)
 	}
 	if (rbpy_layout_init(e, ring) != 0)
 		goto fail;
-	rc = rb_producer_attach(ring, NULL, &e->producer);
+	rc = rb_producer_attach(ring, &po, &e->producer);
 	if (rc != 0) {
 		rbpy_raise(rc, name);
 		goto fail;
 	}
 	e->side = RBPY_PRODUCER;
+	e->pid = getpid();
 	e->name = Py_NewRef(name);
 	strcpy(e->cname, cname);
 	self->created = create;
@@ -865,10 +874,11 @@ PyTypeObject rbpy_producer_type = {
 	.tp_dealloc = (destructor)rbpy_producer_dealloc,
 	.tp_flags = Py_TPFLAGS_DEFAULT,
 	.tp_doc = "Producer(name, frame_type=None, shape=None, slots=256, create=True, "
-		  "*, frame_bytes=None, replace=False, slot_align=0)\n--\n\n"
+		  "*, frame_bytes=None, replace=False, slot_align=0, spin=None)\n--\n\n"
 		  "Creates the ring `name` for frames of frame_type ('i16', 'f32', ... "
 		  "or a numpy dtype) and shape (or untyped frames of frame_bytes), or "
-		  "with create=False attaches to an existing one, as its producer.",
+		  "with create=False attaches to an existing one, as its producer. "
+		  "spin: seconds to busy-wait for room before sleeping (None: 5 us).",
 	.tp_methods = rbpy_producer_methods,
 	.tp_getset = rbpy_producer_getset,
 	.tp_init = (initproc)rbpy_producer_init,

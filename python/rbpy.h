@@ -44,6 +44,7 @@
 #include <Python.h>
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <ringbuf/ringbuf.h>
 
@@ -95,6 +96,7 @@ struct rbpy_endpoint {
 	int closing;                /* close() asked; waits for the views */
 	int closed;                 /* detached and unmapped */
 	volatile int cancel;        /* makes a consumer's wait return -EINTR */
+	pid_t pid;                  /* the process that attached */
 	struct rb_ring *ring;
 	struct rb_consumer *consumer; /* the handle: one of these two */
 	struct rb_producer *producer;
@@ -154,6 +156,7 @@ extern PyObject *rbpy_ring_timeout;
 /* module.c */
 PyObject *rbpy_raise(int code, PyObject *name);
 int rbpy_timeout_ns(PyObject *timeout, uint64_t *out);
+int rbpy_spin_ns(PyObject *spin, uint64_t *out);
 uint64_t rbpy_now_ns(void);
 PyObject *rbpy_numpy_asarray(PyObject *obj);
 PyObject *rbpy_numpy_dtype(const char *name);

@@ -38,6 +38,7 @@ struct rb_consumer {
 	uint64_t first_seq;    /* where it started reading */
 	uint64_t eos_seen;     /* eos_seq of the last end it reported */
 	uint64_t next_check_ns;/* when a wait next checks the producer's life */
+	uint64_t pending_marker; /* end marker taken while frames were held */
 	uint64_t frames;
 	uint64_t lost;
 	uint64_t wakeups;
@@ -139,6 +140,7 @@ rb_consumer_attach(struct rb_ring *ring, const struct rb_consumer_options *optio
 	c->index = i;
 	c->lossy = o->lossy != 0;
 	c->next = c->released = c->first_seq = start;
+	c->pending_marker = UINT64_MAX;
 	/* The handshake may have raised start past w: never cache a write_seq
 	 * below next (it would read as write_seq going backwards). */
 	c->cached_write = start > w ? start : w;
@@ -325,6 +327,11 @@ rb_publish_release(struct rb_consumer *c, uint64_t new_read)
 {
 	uint64_t old = c->released;
 
+	if (c->pending_marker != UINT64_MAX && new_read == c->pending_marker) {
+		new_read++; /* the end marker consumed while frames were held */
+		c->pending_marker = UINT64_MAX;
+	}
+
 	ck_pr_store_64(&c->rec->frames, c->frames);
 	ck_pr_store_64(&c->rec->lost, c->lost);
 	c->released = new_read;
@@ -342,8 +349,16 @@ static int
 rb_consume_marker(struct rb_consumer *c)
 {
 	c->eos_seen = c->next + 1;
-	c->next++;
-	rb_publish_release(c, c->next);
+	if (c->next == c->released) {
+		c->next++;
+		rb_publish_release(c, c->next);
+	} else {
+		/* Frames before it are still held (e.g. writes in flight):
+		 * releasing up to the marker now would hand their slots back.
+		 * The marker is released with the last of them instead. */
+		c->pending_marker = c->next;
+		c->next++;
+	}
 	return RB_E_EOS;
 }
 

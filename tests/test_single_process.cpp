@@ -367,3 +367,31 @@ TEST_CASE("a producer detaching with no room for the end marker still ends the s
 	CHECK(st.stream_state == RB_STREAM_STATUS_ENDED);
 	CHECK(st.eos_seq == 4);
 }
+
+TEST_CASE("the end marker taken while frames are held does not release them")
+{
+	// A recorder holds frames while their writes are in flight; seeing the
+	// end of the stream must not hand those slots back to the producer.
+	Ring r(small_config(64, 4));
+	Producer prod(r.ring);
+	Consumer cons(r.ring);
+	prod.put(64);
+	prod.put(64);
+	REQUIRE(rb_producer_end_stream(prod.p, RB_NO_WAIT) == 0);
+	rb_frame held[4];
+	REQUIRE(rb_consumer_acquire_batch(cons.c, held, 4, 1, RB_NO_WAIT) == 2);
+	rb_frame f;
+	CHECK(rb_consumer_acquire(cons.c, &f, RB_NO_WAIT) == RB_E_EOS);
+	// Still held: the producer has room for one frame only (4 slots:
+	// 2 held frames + the marker are not released).
+	REQUIRE(rb_producer_begin_stream(prod.p, "") == 0);
+	prod.put(64);
+	CHECK(rb_producer_acquire(prod.p, &f, RB_NO_WAIT) == RB_E_WOULD_BLOCK);
+	CHECK(check_pattern(held[0].data, 64, held[0].seq));
+	REQUIRE(rb_consumer_release_batch(cons.c, held, 2) == 0);
+	// Releasing them releases the marker too: three slots free again.
+	for (int i = 0; i < 3; i++) {
+		REQUIRE(rb_producer_acquire(prod.p, &f, RB_NO_WAIT) == 0);
+		REQUIRE(rb_producer_commit(prod.p, &f) == 0);
+	}
+}

@@ -145,7 +145,7 @@ cost_wait_point(const struct bench_options *o, bool idle_consumer)
 			     idle_consumer ? "idle-consumer" : "blocked-producer");
 	if (r == NULL)
 		return -ENOMEM;
-	bench_progress("cost %s (%.1f s)", r->mode, (double)o->cost_ns / 1e9);
+	bench_progress("cost %s (%.3g s)", r->mode, (double)o->cost_ns / 1e9);
 	r->frame_bytes = COST_FRAME_BYTES;
 	r->slots = COST_SLOTS;
 	r->consumers = 1;

@@ -433,6 +433,7 @@ bench_cpu_ns(void)
 
 static struct cli_status progress_line;
 static bool progress_ready;
+static uint64_t progress_start;
 
 void
 bench_progress(const char *fmt, ...)
@@ -443,11 +444,13 @@ bench_progress(const char *fmt, ...)
 	if (!progress_ready) {
 		cli_status_init(&progress_line, stderr);
 		progress_ready = true;
+		progress_start = bench_now_ns();
 	}
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	cli_status_print(&progress_line, "%s", line);
+	cli_status_print(&progress_line, "%3us  %s",
+			 (unsigned)((bench_now_ns() - progress_start) / 1000000000ull), line);
 }
 
 void

@@ -436,6 +436,7 @@ static void
 bench_table_streams(FILE *out)
 {
 	char a[32], b[32], c[32], d[32], e[32], f[32], g[32], h[32], sz[32], note[200];
+	char slots[16];
 	size_t i;
 	bool head = false;
 
@@ -453,9 +454,13 @@ bench_table_streams(FILE *out)
 			head = true;
 		}
 		bench_stream_note(r, note, sizeof(note));
-		fprintf(out, "  %-6s %-12s %-7s %-5s %4u %6u %s %s %s %s %s %4s %s %s %s  %s\n",
+		if (r->slots)
+			snprintf(slots, sizeof(slots), "%u", r->slots);
+		else
+			snprintf(slots, sizeof(slots), "-");
+		fprintf(out, "  %-6s %-12s %-7s %-5s %4u %6s %s %s %s %s %s %4s %s %s %s  %s\n",
 			bench_format_size(sz, sizeof(sz), r->frame_bytes), r->system,
-			r->mode, r->api[0] ? r->api : "-", r->consumers, r->slots,
+			r->mode, r->api[0] ? r->api : "-", r->consumers, slots,
 			fmt(a, sizeof(a), r->frames_per_s / 1e6, 9, 3),
 			fmt(b, sizeof(b), r->bytes_per_s / 1e9, 7, 2),
 			fmt(h, sizeof(h), bench_spread_pct(r), 4, 0),

@@ -211,6 +211,8 @@ int rio_write(struct rio *io, int fd, const void *buf, uint32_t len, uint64_t of
 int rio_read(struct rio *io, int fd, void *buf, uint32_t len, uint64_t off,
 	     uint64_t tag);
 int rio_fsync(struct rio *io, int fd, uint64_t tag);
+int rio_fallocate(struct rio *io, int fd, int mode, uint64_t off, uint64_t len,
+		  uint64_t tag);
 /* Hands queued requests to the kernel. */
 int rio_submit(struct rio *io);
 /*

@@ -11,6 +11,7 @@
  * slots, and a refusal leaves I/O on unregistered buffers.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -238,6 +239,25 @@ rio_fsync(struct rio *io, int fd, uint64_t tag)
 	if ((sqe = rio_sqe(io)) == NULL)
 		return -EBUSY;
 	io_uring_prep_fsync(sqe, fd, 0);
+	io_uring_sqe_set_data64(sqe, tag);
+	io->inflight++;
+	return 0;
+}
+
+int
+rio_fallocate(struct rio *io, int fd, int mode, uint64_t off, uint64_t len, uint64_t tag)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!io->uring_ok) {
+		if (io->sync_n == io->sync_cap)
+			return -EBUSY;
+		return rio_sync_done(io, tag, fallocate(fd, mode, (off_t)off, (off_t)len) == 0
+						      ? 0 : -errno);
+	}
+	if ((sqe = rio_sqe(io)) == NULL)
+		return -EBUSY;
+	io_uring_prep_fallocate(sqe, fd, mode, (off_t)off, (off_t)len);
 	io_uring_sqe_set_data64(sqe, tag);
 	io->inflight++;
 	return 0;
