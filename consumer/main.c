@@ -271,24 +271,20 @@ consumer_loop(struct consumer_run *r)
 	}
 }
 
+/* The consumer's own reasons; the ones it shares with rb-producer are in
+ * tools/cli. */
 static const char *
 consumer_end_text(const char *end)
 {
 	if (strcmp(end, "eos") == 0)
 		return "end of stream";
-	if (strcmp(end, "count") == 0)
-		return "frame count reached";
-	if (strcmp(end, "duration") == 0)
-		return "duration reached";
-	if (strcmp(end, "signal") == 0)
-		return cli_signal_name(cli_stop);
 	if (strcmp(end, "producer_dead") == 0)
 		return "the producer died";
 	if (strcmp(end, "output_closed") == 0)
 		return "output closed";
 	if (strcmp(end, "new_stream") == 0)
 		return "a new stream began";
-	return end;
+	return cli_end_text(end);
 }
 
 static void
@@ -297,11 +293,9 @@ consumer_summary(struct consumer_run *r)
 	const struct analysis *a = r->a;
 	FILE *out = a->owns_stdout ? stderr : stdout;
 	double secs = r->first_ns ? (double)(r->end_ns - r->first_ns) / 1e9 : 0;
-	double fps = secs > 0 ? (double)r->st.frames / secs : 0;
-	double bps = secs > 0 ? (double)r->bytes / secs : 0;
 	uint64_t gaps = a->gaps ? a->gaps(r->state) : 0;
 	uint64_t errors = a->errors ? a->errors(r->state) : 0;
-	char x[32], y[32], z[32], line[1024];
+	char head[CLI_SUMMARY_HEAD_MAX], line[1024];
 
 	if (r->o->json) {
 		struct cli_json j;
@@ -312,11 +306,7 @@ consumer_summary(struct consumer_run *r)
 		cli_json_string(&j, "analysis", a->name);
 		cli_json_string(&j, "label", r->o->label);
 		cli_json_bool(&j, "lossy", r->o->lossy);
-		cli_json_u64(&j, "frames", r->st.frames);
-		cli_json_u64(&j, "bytes", r->bytes);
-		cli_json_double(&j, "seconds", secs);
-		cli_json_double(&j, "frames_per_second", fps);
-		cli_json_double(&j, "bytes_per_second", bps);
+		cli_json_totals(&j, r->st.frames, r->bytes, secs);
 		cli_json_u64(&j, "lost", r->st.lost);
 		cli_json_u64(&j, "gaps", gaps);
 		cli_json_u64(&j, "errors", errors);
@@ -328,23 +318,16 @@ consumer_summary(struct consumer_run *r)
 			cli_json_null(&j, "first_seq");
 			cli_json_null(&j, "last_seq");
 		}
-		cli_json_string(&j, "end", r->end);
-		if (cli_stop)
-			cli_json_string(&j, "signal", cli_signal_name(cli_stop));
+		cli_json_end_reason(&j, r->end);
 		stream_json(r->stream, &j);
 		if (a->json != NULL)
 			a->json(r->state, &j);
 		cli_json_end(&j);
 		return;
 	}
-	fprintf(stderr,
-		"%s: ring %s: %s: %" PRIu64 " frames, %s in %.3f s (%s, %s); "
-		"lost %" PRIu64 ", gaps %" PRIu64 ", errors %" PRIu64 "; %s\n",
-		cli_program(), r->o->ring, a->name, r->st.frames,
-		cli_format_si(x, sizeof(x), (double)r->bytes, "B"), secs,
-		cli_format_si(y, sizeof(y), fps, "fps"),
-		cli_format_si(z, sizeof(z), bps, "B/s"), r->st.lost, gaps, errors,
-		consumer_end_text(r->end));
+	cli_summary_head(head, sizeof(head), r->o->ring, a->name, r->st.frames, r->bytes, secs);
+	fprintf(stderr, "%s; lost %" PRIu64 ", gaps %" PRIu64 ", errors %" PRIu64 "; %s\n",
+		head, r->st.lost, gaps, errors, consumer_end_text(r->end));
 	stream_oneline(r->stream, line, sizeof(line));
 	fprintf(stderr, "  stream: %s\n", line[0] ? line : "(no header seen)");
 	if (a->summary != NULL)
@@ -363,10 +346,8 @@ main(int argc, char **argv)
 	rc = consumer_parse_options(argc, argv, &o);
 	if (rc >= 0)
 		return rc;
-	if ((rc = cli_signals_install()) != 0) {
-		cli_error("installing signal handlers: %s", rb_strerror(rc));
-		return CLI_EXIT_FAIL;
-	}
+	if ((rc = cli_signals_start()) != 0)
+		return rc;
 	memset(&r, 0, sizeof(r));
 	r.o = &o;
 	r.a = analysis_find(o.analysis);

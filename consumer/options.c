@@ -79,26 +79,20 @@ consumer_parse_options(int argc, char **argv, struct consumer_options *o)
 	const char *optstring = ":A:lL:b:w:c:d:po:jhV";
 	const char *record_option = NULL;
 	uint64_t v;
-	int c, index, rc;
+	int c, rc;
 
 	memset(o, 0, sizeof(*o));
 	o->start = RB_START_OLDEST;
 	o->batch = 64;
 	o->fsync = true;
-	opterr = 0; /* getopt's messages start with argv[0], a full path */
 	for (;;) {
-		char name[32];
+		char name[CLI_OPTION_NAME_MAX];
 
-		index = -1;
-		c = getopt_long(argc, argv, optstring, consumer_longopts, &index);
+		c = cli_getopt(argc, argv, optstring, consumer_longopts, name);
 		if (c == -1)
 			break;
-		if (c == '?' || c == ':')
-			return cli_option_error(c, argv);
-		if (index >= 0)
-			snprintf(name, sizeof(name), "--%s", consumer_longopts[index].name);
-		else
-			snprintf(name, sizeof(name), "-%c", c);
+		if (c == '?')
+			return CLI_EXIT_USAGE;
 		switch (c) {
 		case 'A':
 			o->analysis = optarg;
@@ -137,18 +131,12 @@ consumer_parse_options(int argc, char **argv, struct consumer_options *o)
 				return cli_bad_value(name, optarg, rc, "a duration (5s, 500ms)");
 			break;
 		case 'c':
-			rc = cli_parse_count(optarg, &o->count);
-			if (rc == 0 && o->count == 0)
-				rc = -EINVAL;
-			if (rc != 0)
-				return cli_bad_value(name, optarg, rc, "a frame count (1000, 1M)");
+			if ((rc = cli_option_count(name, optarg, &o->count)) != 0)
+				return rc;
 			break;
 		case 'd':
-			rc = cli_parse_duration(optarg, &o->duration_ns);
-			if (rc == 0 && o->duration_ns == 0)
-				rc = -EINVAL;
-			if (rc != 0)
-				return cli_bad_value(name, optarg, rc, "a duration (500ms, 10s, 2m)");
+			if ((rc = cli_option_duration(name, optarg, &o->duration_ns)) != 0)
+				return rc;
 			break;
 		case OPT_DELAY:
 			rc = cli_parse_duration(optarg, &o->delay_ns);
@@ -183,12 +171,8 @@ consumer_parse_options(int argc, char **argv, struct consumer_options *o)
 			record_option = "--buffered";
 			break;
 		case OPT_QUEUE_DEPTH:
-			rc = cli_parse_count(optarg, &v);
-			if (rc == 0 && (v == 0 || v > 4096))
-				rc = -ERANGE;
-			if (rc != 0)
-				return cli_bad_value(name, optarg, rc, "a depth (1 to 4096)");
-			o->queue_depth = (uint32_t)v;
+			if ((rc = cli_option_queue_depth(name, optarg, &o->queue_depth)) != 0)
+				return rc;
 			record_option = "--queue-depth";
 			break;
 		case 'j':
@@ -198,19 +182,13 @@ consumer_parse_options(int argc, char **argv, struct consumer_options *o)
 			fputs(consumer_usage, stdout);
 			return CLI_EXIT_OK;
 		case 'V':
-			printf("rb-consumer (ringbuf) %s\n", RB_VERSION_STRING);
-			return CLI_EXIT_OK;
+			return cli_print_version();
 		default:
 			return cli_option_error('?', argv);
 		}
 	}
-	if (optind >= argc) {
-		cli_error("missing RING operand (see --help)");
-		return CLI_EXIT_USAGE;
-	}
-	o->ring = argv[optind++];
-	if (rb_ring_name_check(o->ring) != 0)
-		return cli_bad_ring_name(o->ring);
+	if ((rc = cli_ring_operand(argc, argv, &o->ring)) != 0)
+		return rc;
 	if (optind < argc) {
 		if (o->analysis != NULL && strcmp(o->analysis, argv[optind]) != 0) {
 			cli_error("%s: the analysis is already '%s' (--analysis)",

@@ -193,15 +193,7 @@ record_init(void *state, const struct consumer_options *o)
 static void
 record_fallback(struct record *r, const char *why, int code)
 {
-	size_t n = strlen(r->fallback);
-
-	if (n != 0 && n + 2 < sizeof(r->fallback))
-		n += (size_t)snprintf(r->fallback + n, sizeof(r->fallback) - n, "; ");
-	if (code != 0)
-		snprintf(r->fallback + n, sizeof(r->fallback) - n, "%s: %s", why,
-			 strerror(-code));
-	else
-		snprintf(r->fallback + n, sizeof(r->fallback) - n, "%s", why);
+	rio_fallback_note(r->fallback, sizeof(r->fallback), why, code);
 }
 
 /* The ring is open: size the windows, set up io_uring, register slots. */

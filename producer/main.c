@@ -329,29 +329,23 @@ producer_stream(struct producer_run *r)
 	return CLI_EXIT_OK;
 }
 
+/* The producer's own reasons; the ones it shares with rb-consumer are in
+ * tools/cli. */
 static const char *
 producer_end_text(const char *end)
 {
-	if (strcmp(end, "count") == 0)
-		return "frame count reached";
-	if (strcmp(end, "duration") == 0)
-		return "duration reached";
-	if (strcmp(end, "signal") == 0)
-		return cli_signal_name(cli_stop);
 	if (strcmp(end, "eof") == 0)
 		return "end of the recording";
 	if (strcmp(end, "sender_end") == 0)
 		return "the sender ended its stream";
-	return end;
+	return cli_end_text(end);
 }
 
 static void
 producer_summary(const struct producer_run *r)
 {
 	double secs = (double)(r->end_ns - r->start_ns) / 1e9;
-	double fps = secs > 0 ? (double)r->frames / secs : 0;
-	double bps = secs > 0 ? (double)r->bytes / secs : 0;
-	char a[32], b[32], c[32];
+	char head[CLI_SUMMARY_HEAD_MAX];
 
 	if (r->o->json) {
 		struct cli_json j;
@@ -363,26 +357,16 @@ producer_summary(const struct producer_run *r)
 		cli_json_u64(&j, "frame_bytes", r->frame_bytes);
 		cli_json_u64(&j, "slots", r->slots);
 		cli_json_bool(&j, "created", r->created);
-		cli_json_u64(&j, "frames", r->frames);
-		cli_json_u64(&j, "bytes", r->bytes);
-		cli_json_double(&j, "seconds", secs);
-		cli_json_double(&j, "frames_per_second", fps);
-		cli_json_double(&j, "bytes_per_second", bps);
+		cli_json_totals(&j, r->frames, r->bytes, secs);
 		cli_json_u64(&j, "dropped", r->dropped);
-		cli_json_string(&j, "end", r->end);
-		if (cli_stop)
-			cli_json_string(&j, "signal", cli_signal_name(cli_stop));
+		cli_json_end_reason(&j, r->end);
 		source_json(r->src, &j);
 		cli_json_end(&j);
 		return;
 	}
-	fprintf(stderr,
-		"%s: ring %s: %s: %" PRIu64 " frames, %s in %.3f s (%s, %s), "
-		"%" PRIu64 " dropped; %s\n",
-		cli_program(), r->o->ring, r->src->name, r->frames,
-		cli_format_si(a, sizeof(a), (double)r->bytes, "B"), secs,
-		cli_format_si(b, sizeof(b), fps, "fps"),
-		cli_format_si(c, sizeof(c), bps, "B/s"), r->dropped,
+	cli_summary_head(head, sizeof(head), r->o->ring, r->src->name, r->frames, r->bytes,
+			 secs);
+	fprintf(stderr, "%s, %" PRIu64 " dropped; %s\n", head, r->dropped,
 		producer_end_text(r->end));
 	source_summary(r->src, stderr);
 }
@@ -446,10 +430,8 @@ main(int argc, char **argv)
 	rc = producer_parse_options(argc, argv, &o);
 	if (rc >= 0)
 		return rc;
-	if ((rc = cli_signals_install()) != 0) {
-		cli_error("installing signal handlers: %s", rb_strerror(rc));
-		return CLI_EXIT_FAIL;
-	}
+	if ((rc = cli_signals_start()) != 0)
+		return rc;
 	/* The sender and --check need no ring. */
 	if (strcmp(o.source, "udp-send") == 0)
 		return udp_send_run(&o.params, &o.rate, o.count, o.duration_ns, o.json);

@@ -178,24 +178,17 @@ int
 producer_parse_options(int argc, char **argv, struct producer_options *o)
 {
 	const char *optstring = ":f:n:as:r:c:d:W:jhV";
-	int c, index, rc;
+	int c, rc;
 
 	producer_defaults(o);
-	opterr = 0; /* getopt's messages start with argv[0], a full path */
 	for (;;) {
-		char name[32];
+		char name[CLI_OPTION_NAME_MAX];
 
-		index = -1;
-		c = getopt_long(argc, argv, optstring, producer_longopts, &index);
+		c = cli_getopt(argc, argv, optstring, producer_longopts, name);
 		if (c == -1)
 			break;
-		if (c == '?' || c == ':')
-			return cli_option_error(c, argv);
-		/* The option as the user spelled it, for messages. */
-		if (index >= 0)
-			snprintf(name, sizeof(name), "--%s", producer_longopts[index].name);
-		else
-			snprintf(name, sizeof(name), "-%c", c);
+		if (c == '?')
+			return CLI_EXIT_USAGE;
 		rc = 0;
 		switch (c) {
 		case 'f':
@@ -301,18 +294,12 @@ producer_parse_options(int argc, char **argv, struct producer_options *o)
 						     "a rate (10kHz, 5000fps, 2GB/s, max)");
 			break;
 		case 'c':
-			rc = cli_parse_count(optarg, &o->count);
-			if (rc == 0 && o->count == 0)
-				rc = -EINVAL;
-			if (rc != 0)
-				return cli_bad_value(name, optarg, rc, "a frame count (1000, 1M)");
+			if ((rc = cli_option_count(name, optarg, &o->count)) != 0)
+				return rc;
 			break;
 		case 'd':
-			rc = cli_parse_duration(optarg, &o->duration_ns);
-			if (rc == 0 && o->duration_ns == 0)
-				rc = -EINVAL;
-			if (rc != 0)
-				return cli_bad_value(name, optarg, rc, "a duration (500ms, 10s, 2m)");
+			if ((rc = cli_option_duration(name, optarg, &o->duration_ns)) != 0)
+				return rc;
 			break;
 		case OPT_ON_FULL:
 			if (strcmp(optarg, "block") == 0)
@@ -370,17 +357,11 @@ producer_parse_options(int argc, char **argv, struct producer_options *o)
 			if (rc != 0)
 				return cli_bad_value(name, optarg, rc, "a duration (50ms, 1s)");
 			break;
-		case OPT_QUEUE_DEPTH: {
-			uint64_t v;
-
-			rc = cli_parse_count(optarg, &v);
-			if (rc == 0 && (v == 0 || v > 4096))
-				rc = -ERANGE;
+		case OPT_QUEUE_DEPTH:
+			rc = cli_option_queue_depth(name, optarg, &o->params.queue_depth);
 			if (rc != 0)
-				return cli_bad_value(name, optarg, rc, "a depth (1 to 4096)");
-			o->params.queue_depth = (uint32_t)v;
+				return rc;
 			break;
-		}
 		case 'W':
 			rc = cli_parse_count(optarg, &o->wait_consumers);
 			if (rc == 0 && o->wait_consumers > RB_MAX_CONSUMERS)
@@ -395,8 +376,7 @@ producer_parse_options(int argc, char **argv, struct producer_options *o)
 			fputs(producer_usage, stdout);
 			return CLI_EXIT_OK;
 		case 'V':
-			printf("rb-producer (ringbuf) %s\n", RB_VERSION_STRING);
-			return CLI_EXIT_OK;
+			return cli_print_version();
 		default:
 			return cli_option_error('?', argv);
 		}
@@ -412,17 +392,14 @@ producer_parse_options(int argc, char **argv, struct producer_options *o)
 		}
 		return -1;
 	}
-	if (optind >= argc) {
-		cli_error("missing RING operand (see --help)");
-		return CLI_EXIT_USAGE;
-	}
+	/* Checked first, so that a second operand is reported even when the
+	 * first is not a valid name (with no operand, there is no second). */
 	if (optind + 1 < argc) {
 		cli_error("%s: unexpected operand (one RING only)", argv[optind + 1]);
 		return CLI_EXIT_USAGE;
 	}
-	o->ring = argv[optind];
-	if (rb_ring_name_check(o->ring) != 0)
-		return cli_bad_ring_name(o->ring);
+	if ((rc = cli_ring_operand(argc, argv, &o->ring)) != 0)
+		return rc;
 	if (o->attach && o->create_option != NULL) {
 		cli_error("%s: only applies when creating the ring, not with --attach",
 			  o->create_option);

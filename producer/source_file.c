@@ -86,15 +86,7 @@ file_state(const struct source *s)
 static void
 file_fallback(struct file_source *fs, const char *why, int code)
 {
-	size_t n = strlen(fs->fallback);
-
-	if (n != 0 && n + 2 < sizeof(fs->fallback))
-		n += (size_t)snprintf(fs->fallback + n, sizeof(fs->fallback) - n, "; ");
-	if (code != 0)
-		snprintf(fs->fallback + n, sizeof(fs->fallback) - n, "%s: %s", why,
-			 strerror(-code));
-	else
-		snprintf(fs->fallback + n, sizeof(fs->fallback) - n, "%s", why);
+	rio_fallback_note(fs->fallback, sizeof(fs->fallback), why, code);
 }
 
 static const char *

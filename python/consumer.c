@@ -29,22 +29,39 @@ typedef struct {
 	uint32_t scratch_cap;
 } rbpy_consumer;
 
-/* Passes the done prefix of the queue to the library in one call. */
+/*
+ * Passes the done prefix of the queue to the library, one call per run of
+ * consecutive sequence numbers: a lossless consumer's held frames are
+ * consecutive but for an end-of-stream marker between two streams, and
+ * the library releases exactly the oldest held frames (the marker goes
+ * with the frame before it). Lossy consumers may skip: one call.
+ */
 int
 rbpy_consumer_flush(struct rbpy_endpoint *e, int raise)
 {
+	rbpy_consumer *self = (rbpy_consumer *)e;
 	struct rbpy_queue *q = &e->queue;
 	size_t n = rbpy_queue_done_prefix(q);
-	int rc;
+	int rc, err = 0;
 
-	if (n == 0 || e->closed)
+	if (e->closed)
 		return 0;
-	rc = rb_consumer_release_batch(e->consumer, &q->frames[q->head], (uint32_t)n);
-	/* Whatever the outcome the library no longer counts them as held
-	 * (-EINVAL means it released them itself, see consumer_take). */
-	rbpy_queue_pop(q, n);
-	if (rc < 0 && rc != -EINVAL && raise) {
-		rbpy_raise(rc, e->name);
+	while (n > 0) {
+		const struct rb_frame *f = &q->frames[q->head];
+		size_t run = 1;
+
+		while (run < n && (self->lossy || f[run].seq == f[run - 1].seq + 1))
+			run++;
+		rc = rb_consumer_release_batch(e->consumer, f, (uint32_t)run);
+		/* They leave the queue whatever the outcome: a failure means
+		 * the consumer was evicted, and it will not get them back. */
+		rbpy_queue_pop(q, run);
+		n -= run;
+		if (rc < 0 && err == 0)
+			err = rc;
+	}
+	if (err != 0 && raise) {
+		rbpy_raise(err, e->name);
 		return -1;
 	}
 	return 0;
@@ -289,15 +306,8 @@ rbpy_consumer_take(rbpy_consumer *self, uint32_t max, uint32_t min,
 			if ((uint32_t)got >= min || timeout_ns == RB_NO_WAIT)
 				return got;
 		} else if (rc == RB_E_EOS) {
-			/*
-			 * The library consumed the end marker and, with it,
-			 * released every frame before it, including any we
-			 * still hold: they have left its books, so they leave
-			 * ours (handing them back again would be refused).
-			 * See python/README.md, "held frames at the end of a
-			 * stream".
-			 */
-			rbpy_queue_pop(&e->queue, e->queue.len);
+			/* Frames still held keep their slots: the library
+			 * releases the end marker with the last of them. */
 			if (got > 0) {
 				self->eos_pending = 1;
 				return got;
@@ -589,6 +599,7 @@ static PyMethodDef rbpy_consumer_methods[] = {
 	 "when its views are gone)."},
 	{"stats", (PyCFunction)rbpy_consumer_stats, METH_NOARGS,
 	 "stats()\n--\n\n{'frames', 'lost', 'next_seq', 'wakeups', 'held'}."},
+	RBPY_STATUS_METHOD,
 	{"close", (PyCFunction)rbpy_consumer_close, METH_NOARGS,
 	 "close()\n--\n\nDetaches from the ring. Frames can no longer be viewed; views "
 	 "that still exist keep the ring attached (and their slots held) until they "

@@ -651,13 +651,26 @@ rbpy_batch_exit(rbpy_batch *b, PyObject *args)
 	Py_ssize_t i;
 
 	if (e->side == RBPY_PRODUCER && exc_type == Py_None) {
-		Py_ssize_t held = 0;
+		/* Commit what the block did not commit itself. */
+		rbpy_frame *stack[64], **held = stack;
+		Py_ssize_t n = 0;
+		PyObject *r;
 
+		if (Py_SIZE(b) > 64) {
+			held = PyMem_Malloc((size_t)Py_SIZE(b) * sizeof(*held));
+			if (held == NULL)
+				return PyErr_NoMemory();
+		}
 		for (i = 0; i < Py_SIZE(b); i++)
-			held += b->frames[i]->state == RBPY_HELD;
-		if (held == Py_SIZE(b))
-			return rbpy_producer_commit_frames(e, b->frames, Py_SIZE(b),
-							   NULL, NULL, NULL);
+			if (b->frames[i]->state == RBPY_HELD)
+				held[n++] = b->frames[i];
+		r = rbpy_producer_commit_frames(e, held, n, NULL, NULL, NULL);
+		if (held != stack)
+			PyMem_Free(held);
+		if (r == NULL)
+			return NULL;
+		Py_DECREF(r);
+		Py_RETURN_FALSE;
 	}
 	for (i = 0; i < Py_SIZE(b); i++)
 		rbpy_frame_end_nosettle(b->frames[i]);

@@ -541,10 +541,13 @@ rbpy_producer_commit_frames(struct rbpy_endpoint *e, rbpy_frame **frames, Py_ssi
 		fl = PyLong_AsUnsignedLong(flags);
 		if (PyErr_Occurred())
 			return NULL;
-		if (fl > UINT32_MAX || (fl & RB_FRAME_EOS)) {
+		/* Bits 0-15 are the library's; of those only INCOMPLETE is
+		 * the producer's to set. */
+		if (fl > UINT32_MAX ||
+		    (fl & ((1ul << RB_FRAME_USER_SHIFT) - 1) & ~(unsigned long)RB_FRAME_INCOMPLETE)) {
 			PyErr_SetString(PyExc_ValueError,
-					"flags: a 32-bit value without the library's "
-					"internal end-of-stream bit (1 << 1)");
+					"flags: FRAME_INCOMPLETE and bits FRAME_USER_SHIFT "
+					"to 31 only");
 			return NULL;
 		}
 	}

@@ -9,14 +9,13 @@
 // belong to someone else.
 #include <catch2/catch.hpp>
 
-#include "test_support.hpp"
+#include "program_support.hpp"
 
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -36,61 +35,13 @@ struct Result {
 // Runs rb-ctl with args; bounded by timeout_ms (then killed).
 Result ctl(const std::vector<std::string> &args, int timeout_ms = 10000)
 {
-	std::string path = program("tools/ctl/rb-ctl");
-	std::vector<char *> argv;
-	argv.push_back(const_cast<char *>(path.c_str()));
-	for (const auto &a : args)
-		argv.push_back(const_cast<char *>(a.c_str()));
-	argv.push_back(nullptr);
-
-	int out[2], err[2];
-	REQUIRE(pipe2(out, O_CLOEXEC) == 0);
-	REQUIRE(pipe2(err, O_CLOEXEC) == 0);
-	pid_t pid = fork();
-	REQUIRE(pid >= 0);
-	if (pid == 0) {
-		dup2(out[1], STDOUT_FILENO);
-		dup2(err[1], STDERR_FILENO);
-		execv(argv[0], argv.data());
-		_exit(127);
-	}
-	close(out[1]);
-	close(err[1]);
-
+	std::vector<std::string> argv = {program("tools/ctl/rb-ctl")};
+	argv.insert(argv.end(), args.begin(), args.end());
+	Proc p(argv);
 	Result r;
-	uint64_t end = now_ms() + (uint64_t)timeout_ms;
-	struct pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-	std::string *sinks[2] = {&r.out, &r.err};
-	int open_fds = 2;
-	bool timed_out = false;
-	while (open_fds > 0) {
-		uint64_t now = now_ms();
-		if (now >= end) {
-			timed_out = true;
-			break;
-		}
-		if (poll(fds, 2, (int)(end - now)) < 0)
-			continue;
-		for (int i = 0; i < 2; i++) {
-			if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			char buf[4096];
-			ssize_t n = read(fds[i].fd, buf, sizeof(buf));
-			if (n > 0) {
-				sinks[i]->append(buf, (size_t)n);
-			} else if (n == 0 || errno != EINTR) {
-				close(fds[i].fd);
-				fds[i].fd = -1;
-				open_fds--;
-			}
-		}
-	}
-	for (auto &f : fds)
-		if (f.fd >= 0)
-			close(f.fd);
-	Child c; // reaps (and kills on timeout) the way the other tests do
-	c.pid = pid;
-	r.status = timed_out ? (c.kill_now(SIGKILL), c.wait(5000), -1) : c.wait(timeout_ms);
+	r.status = p.wait(timeout_ms);
+	r.out = p.stdout_text();
+	r.err = p.stderr_text();
 	// Shown with the next assertion if it fails.
 	std::string cmd;
 	for (const auto &a : args)
@@ -124,11 +75,6 @@ std::string list_line(const std::string &out, const std::string &name)
 	return "";
 }
 
-bool ring_exists(const std::string &name)
-{
-	return access(("/dev/shm/rb-" + name).c_str(), F_OK) == 0;
-}
-
 // Entries in /dev/shm this test process made (its rings' names contain
 // "test-ctl-PID-"), whatever state they are in.
 std::vector<std::string> leftovers()
@@ -143,37 +89,6 @@ std::vector<std::string> leftovers()
 			found.push_back(e->d_name);
 	closedir(d);
 	return found;
-}
-
-// A pipe the child writes one byte to once it is ready.
-struct Ready {
-	int fds[2];
-	Ready() { REQUIRE(pipe(fds) == 0); }
-	~Ready() { close(fds[0]); close(fds[1]); }
-	void signal() { char b = 1; (void)!write(fds[1], &b, 1); }
-	bool wait(int timeout_ms = 5000)
-	{
-		struct pollfd p = {fds[0], POLLIN, 0};
-		char b;
-		return poll(&p, 1, timeout_ms) == 1 && read(fds[0], &b, 1) == 1;
-	}
-};
-
-// A child that attaches a consumer (label, lossless) and sleeps.
-void spawn_consumer(Child &c, Ready &ready, const std::string &name, const char *label)
-{
-	spawn(c, [&] {
-		rb_ring *r = nullptr;
-		rb_consumer *cc = nullptr;
-		rb_consumer_options o = {};
-		o.label = label;
-		if (rb_ring_open(name.c_str(), &r) != 0 || rb_consumer_attach(r, &o, &cc) != 0)
-			return 1;
-		ready.signal();
-		for (;;)
-			pause();
-	});
-	REQUIRE(ready.wait());
 }
 
 void write_frames(rb_producer *p, int n)
@@ -229,7 +144,7 @@ TEST_CASE("create, then list, info and stat show the ring and its counters")
 			"--consumers", "4"});
 	REQUIRE(r.status == 0);
 	CHECK(contains(r.out, "created " + name));
-	REQUIRE(ring_exists(name));
+	REQUIRE(shm_exists(name));
 
 	r = ctl({"list"});
 	REQUIRE(r.status == 0);
@@ -314,7 +229,7 @@ TEST_CASE("create, then list, info and stat show the ring and its counters")
 	r = ctl({"rm", name});
 	CHECK(r.status == 0);
 	CHECK(r.out == "removed " + name + "\n");
-	CHECK_FALSE(ring_exists(name));
+	CHECK_FALSE(shm_exists(name));
 }
 
 TEST_CASE("rm refuses a ring with a live consumer and says who; --force removes it")
@@ -326,7 +241,7 @@ TEST_CASE("rm refuses a ring with a live consumer and says who; --force removes 
 	rb_ring_close(ring);
 	Ready ready;
 	Child holder;
-	spawn_consumer(holder, ready, g.name, "holder");
+	spawn_idle_consumer(holder, g.name, ready, 5000, "holder");
 
 	Result r = ctl({"rm", g.name});
 	CHECK(r.status == 1);
@@ -335,12 +250,12 @@ TEST_CASE("rm refuses a ring with a live consumer and says who; --force removes 
 				      std::to_string(holder.pid) + " \"holder\""));
 	CHECK(contains(r.err, "--force"));
 	CHECK(lines(r.err).size() == 1);
-	CHECK(ring_exists(g.name));
+	CHECK(shm_exists(g.name));
 
 	r = ctl({"rm", "--force", g.name});
 	CHECK(r.status == 0);
 	CHECK(contains(r.out, "removed " + g.name));
-	CHECK_FALSE(ring_exists(g.name));
+	CHECK_FALSE(shm_exists(g.name));
 }
 
 TEST_CASE("clean removes an abandoned ring, evicts the dead from a live one, keeps a new one")
@@ -369,8 +284,8 @@ TEST_CASE("clean removes an abandoned ring, evicts the dead from a live one, kee
 		for (;;)
 			pause();
 	});
-	REQUIRE(pready.wait());
-	spawn_consumer(cons, cready, abandoned.name, "doomed");
+	REQUIRE(pready.wait(5000));
+	spawn_idle_consumer(cons, abandoned.name, cready, 5000, "doomed");
 	pid_t dead_producer = prod.pid;
 	prod.kill_now(SIGKILL);
 	cons.kill_now(SIGKILL);
@@ -384,7 +299,7 @@ TEST_CASE("clean removes an abandoned ring, evicts the dead from a live one, kee
 	REQUIRE(rb_producer_attach(lr, nullptr, &lp) == 0);
 	Ready lready;
 	Child lcons;
-	spawn_consumer(lcons, lready, live.name, "victim");
+	spawn_idle_consumer(lcons, live.name, lready, 5000, "victim");
 	pid_t victim = lcons.pid;
 	lcons.kill_now(SIGKILL);
 	REQUIRE(lcons.wait(5000) == 128 + SIGKILL);
@@ -399,7 +314,7 @@ TEST_CASE("clean removes an abandoned ring, evicts the dead from a live one, kee
 	CHECK(contains(res.out, "producer pid " + std::to_string(dead_producer)));
 	CHECK(contains(res.out, "would evict from " + live.name + ": consumer #0 pid " +
 					std::to_string(victim)));
-	CHECK(ring_exists(abandoned.name));
+	CHECK(shm_exists(abandoned.name));
 	REQUIRE(rb_ring_get_status(lr, &st) == 0);
 	CHECK(st.consumers == 1);
 
@@ -408,8 +323,8 @@ TEST_CASE("clean removes an abandoned ring, evicts the dead from a live one, kee
 	CHECK(res.status == 0);
 	CHECK(contains(res.out, "kept " + fresh.name + ": no live participant, but created"));
 	CHECK(contains(res.out, "kept " + abandoned.name));
-	CHECK(ring_exists(fresh.name));
-	CHECK(ring_exists(abandoned.name));
+	CHECK(shm_exists(fresh.name));
+	CHECK(shm_exists(abandoned.name));
 
 	// A machine-wide dry run is safe to run here and sees our rings too.
 	res = ctl({"clean", "--dry-run"});
@@ -420,8 +335,8 @@ TEST_CASE("clean removes an abandoned ring, evicts the dead from a live one, kee
 	CHECK(res.status == 0);
 	CHECK(contains(res.out, "removed " + abandoned.name));
 	CHECK(contains(res.out, "evicted from " + live.name));
-	CHECK_FALSE(ring_exists(abandoned.name));
-	CHECK(ring_exists(live.name));
+	CHECK_FALSE(shm_exists(abandoned.name));
+	CHECK(shm_exists(live.name));
 	REQUIRE(rb_ring_get_status(lr, &st) == 0);
 	CHECK(st.consumers == 0);
 	CHECK(st.producer_alive == 1);
@@ -499,7 +414,7 @@ TEST_CASE("info and top name the consumer that blocks the producer")
 	REQUIRE(rb_producer_attach(ring, nullptr, &p) == 0);
 	Ready ready;
 	Child stuck;
-	spawn_consumer(stuck, ready, g.name, "slow"); // attached, never reads
+	spawn_idle_consumer(stuck, g.name, ready, 5000, "slow"); // attached, never reads
 	write_frames(p, 4);
 	int rc = 1;
 	std::thread blocked([&] {
@@ -563,7 +478,7 @@ TEST_CASE("bad input: unknown ring, foreign and corrupted files, bad units and u
 	CHECK(r.status == 1);
 
 	// A file of someone else's under the ring prefix.
-	int fd = open(("/dev/shm/rb-" + foreign.name).c_str(), O_CREAT | O_EXCL | O_WRONLY, 0600);
+	int fd = open(shm_path(foreign.name).c_str(), O_CREAT | O_EXCL | O_WRONLY, 0600);
 	REQUIRE(fd >= 0);
 	const char junk[] = "this is not a ring, just a file that happens to be here";
 	REQUIRE(write(fd, junk, sizeof(junk)) == (ssize_t)sizeof(junk));
@@ -573,7 +488,7 @@ TEST_CASE("bad input: unknown ring, foreign and corrupted files, bad units and u
 	rb_ring *ring = nullptr;
 	REQUIRE(rb_ring_create(corrupt.name.c_str(), &cfg, &ring) == 0);
 	rb_ring_close(ring);
-	fd = open(("/dev/shm/rb-" + corrupt.name).c_str(), O_WRONLY);
+	fd = open(shm_path(corrupt.name).c_str(), O_WRONLY);
 	REQUIRE(fd >= 0);
 	const char byte = 0x5a;
 	REQUIRE(pwrite(fd, &byte, 1, 24) == 1); // frame_bytes: breaks the checksum
@@ -598,11 +513,11 @@ TEST_CASE("bad input: unknown ring, foreign and corrupted files, bad units and u
 	r = ctl({"rm", foreign.name});
 	CHECK(r.status == 1);
 	CHECK(contains(r.err, "not removed (--force removes it anyway)"));
-	CHECK(ring_exists(foreign.name));
+	CHECK(shm_exists(foreign.name));
 	r = ctl({"rm", "-f", foreign.name, corrupt.name});
 	CHECK(r.status == 0);
-	CHECK_FALSE(ring_exists(foreign.name));
-	CHECK_FALSE(ring_exists(corrupt.name));
+	CHECK_FALSE(shm_exists(foreign.name));
+	CHECK_FALSE(shm_exists(corrupt.name));
 
 	// Units that do not parse, out-of-range values, and usage mistakes:
 	// exit 2, one line naming the option and the text.
@@ -633,7 +548,7 @@ TEST_CASE("bad input: unknown ring, foreign and corrupted files, bad units and u
 		CHECK(contains(r.err, "rb-ctl: "));
 		CHECK(contains(r.err, b.message));
 	}
-	CHECK_FALSE(ring_exists(missing.name));
+	CHECK_FALSE(shm_exists(missing.name));
 
 	// An existing name is refused, and so is --replace while in use.
 	r = ctl({"create", corrupt.name, "--slots", "8"});

@@ -13,11 +13,10 @@
 // never a sleep.
 #include <catch2/catch.hpp>
 
-#include "test_support.hpp"
+#include "program_support.hpp"
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <dirent.h>
@@ -26,7 +25,6 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
-#include <map>
 #include <stdexcept>
 #include <string>
 #include <sys/mount.h>
@@ -41,203 +39,10 @@ using namespace rbt;
 
 namespace {
 
-// ---- a small JSON reader for the summaries (as in test_programs.cpp) ------
+// Jails: what a child does to itself before exec (Proc's pre-exec hook),
+// to take the preferred I/O paths away from the programs.
 
-struct Json {
-	enum Kind { Null, Bool, Number, String, Array, Object } kind = Null;
-	bool b = false;
-	double num = 0;
-	std::string str;
-	std::vector<Json> arr;
-	std::map<std::string, Json> obj;
-
-	bool has(const char *key) const { return kind == Object && obj.count(key) != 0; }
-	const Json &operator[](const char *key) const
-	{
-		auto it = obj.find(key);
-		if (kind != Object || it == obj.end())
-			throw std::runtime_error(std::string("no JSON member ") + key);
-		return it->second;
-	}
-	uint64_t u64() const
-	{
-		if (kind != Number || num < 0 || num != std::floor(num))
-			throw std::runtime_error("not a JSON count");
-		return (uint64_t)num;
-	}
-	double d() const
-	{
-		if (kind != Number)
-			throw std::runtime_error("not a JSON number");
-		return num;
-	}
-	const std::string &s() const
-	{
-		if (kind != String)
-			throw std::runtime_error("not a JSON string");
-		return str;
-	}
-};
-
-struct JsonParser {
-	const std::string &t;
-	size_t i = 0;
-
-	void ws()
-	{
-		while (i < t.size() && (t[i] == ' ' || t[i] == '\t'))
-			i++;
-	}
-	[[noreturn]] void fail(const char *what)
-	{
-		throw std::runtime_error(std::string("bad JSON: ") + what + " in: " + t);
-	}
-	void expect(char c)
-	{
-		ws();
-		if (i >= t.size() || t[i] != c)
-			fail("unexpected character");
-		i++;
-	}
-	std::string string()
-	{
-		std::string out;
-		expect('"');
-		while (i < t.size() && t[i] != '"') {
-			char c = t[i++];
-			if (c == '\\') {
-				if (i >= t.size())
-					fail("escape");
-				char e = t[i++];
-				switch (e) {
-				case 'n': out += '\n'; break;
-				case 't': out += '\t'; break;
-				case 'u':
-					if (i + 4 > t.size())
-						fail("\\u");
-					out += (char)std::stoi(t.substr(i, 4), nullptr, 16);
-					i += 4;
-					break;
-				default: out += e;
-				}
-			} else {
-				out += c;
-			}
-		}
-		if (i >= t.size())
-			fail("unterminated string");
-		i++;
-		return out;
-	}
-	Json value()
-	{
-		Json v;
-		ws();
-		if (i >= t.size())
-			fail("end of text");
-		char c = t[i];
-		if (c == '{' || c == '[') {
-			bool obj = c == '{';
-			v.kind = obj ? Json::Object : Json::Array;
-			i++;
-			ws();
-			if (t[i] == (obj ? '}' : ']')) {
-				i++;
-				return v;
-			}
-			for (;;) {
-				if (obj) {
-					std::string k = string();
-					expect(':');
-					v.obj[k] = value();
-				} else {
-					v.arr.push_back(value());
-				}
-				ws();
-				if (t[i] == ',') {
-					i++;
-					continue;
-				}
-				expect(obj ? '}' : ']');
-				return v;
-			}
-		}
-		if (c == '"') {
-			v.kind = Json::String;
-			v.str = string();
-			return v;
-		}
-		if (t.compare(i, 4, "null") == 0) {
-			i += 4;
-			return v;
-		}
-		if (t.compare(i, 4, "true") == 0 || t.compare(i, 5, "false") == 0) {
-			v.kind = Json::Bool;
-			v.b = t[i] == 't';
-			i += v.b ? 4 : 5;
-			return v;
-		}
-		char *end = nullptr;
-		v.num = strtod(t.c_str() + i, &end);
-		if (end == t.c_str() + i)
-			fail("not a value");
-		v.kind = Json::Number;
-		i = (size_t)(end - t.c_str());
-		return v;
-	}
-};
-
-Json parse_summary(const std::string &text)
-{
-	INFO("summary: " << text);
-	REQUIRE(!text.empty());
-	REQUIRE(text.back() == '\n');
-	REQUIRE(text.find('\n') == text.size() - 1);
-	JsonParser p{text};
-	Json v = p.value();
-	REQUIRE(v.kind == Json::Object);
-	return v;
-}
-
-// ---- running the programs -------------------------------------------------
-
-struct Capture {
-	int fd = -1;
-	Capture()
-	{
-		char path[] = "/tmp/rb-test-out-XXXXXX";
-		fd = mkstemp(path);
-		REQUIRE(fd >= 0);
-		unlink(path);
-	}
-	~Capture()
-	{
-		if (fd >= 0)
-			close(fd);
-	}
-	Capture(const Capture &) = delete;
-	Capture &operator=(const Capture &) = delete;
-	std::string text() const
-	{
-		std::string out;
-		char buf[65536];
-		off_t off = 0;
-		ssize_t n;
-		while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
-			out.append(buf, (size_t)n);
-			off += n;
-		}
-		return out;
-	}
-};
-
-// What the child does to itself before exec.
-enum Jail {
-	JAIL_NONE,
-	JAIL_NO_URING,   // seccomp: io_uring_setup fails with ENOSYS
-	JAIL_NO_MEMLOCK, // no CAP_IPC_LOCK, RLIMIT_MEMLOCK 64 KiB
-};
-
+// seccomp: io_uring_setup fails with ENOSYS.
 bool deny_io_uring()
 {
 	struct sock_filter f[] = {
@@ -254,60 +59,15 @@ bool deny_io_uring()
 	       prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
 }
 
-// Root gets every capability of the bounding set back at exec: drop
-// CAP_IPC_LOCK from it, so that io_uring charges registered buffers to
-// RLIMIT_MEMLOCK as it does for an ordinary user.
+// No CAP_IPC_LOCK, RLIMIT_MEMLOCK 64 KiB. Root gets every capability of
+// the bounding set back at exec: drop CAP_IPC_LOCK from it, so that
+// io_uring charges registered buffers to RLIMIT_MEMLOCK as it does for an
+// ordinary user.
 bool limit_memlock()
 {
 	struct rlimit rl = {65536, 65536};
 	return prctl(PR_CAPBSET_DROP, CAP_IPC_LOCK, 0, 0, 0) == 0 &&
 	       setrlimit(RLIMIT_MEMLOCK, &rl) == 0;
-}
-
-struct Proc {
-	Capture out, err;
-	Child child;
-	int status = -2;
-
-	explicit Proc(const std::vector<std::string> &args, Jail jail = JAIL_NONE)
-	{
-		std::vector<std::string> copy = args;
-		int out_fd = out.fd, err_fd = err.fd;
-		spawn(child, [copy, out_fd, err_fd, jail]() {
-			std::vector<char *> argv;
-			for (const std::string &a : copy)
-				argv.push_back(const_cast<char *>(a.c_str()));
-			argv.push_back(nullptr);
-			int in = open("/dev/null", O_RDONLY);
-			if (in < 0 || dup2(in, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
-				return 126;
-			if (jail == JAIL_NO_URING && !deny_io_uring())
-				return 125;
-			if (jail == JAIL_NO_MEMLOCK && !limit_memlock())
-				return 125;
-			execv(argv[0], argv.data());
-			return 127;
-		});
-		REQUIRE(child.pid > 0);
-	}
-	int wait(int timeout_ms)
-	{
-		status = child.wait(timeout_ms);
-		return status;
-	}
-	void signal(int sig) { child.kill_now(sig); }
-	std::string stdout_text() const { return out.text(); }
-	std::string stderr_text() const { return err.text(); }
-	Json summary() const { return parse_summary(stdout_text()); }
-};
-
-std::string producer_path() { return program("producer/rb-producer"); }
-std::string consumer_path() { return program("consumer/rb-consumer"); }
-
-bool shm_exists(const std::string &name)
-{
-	struct stat st;
-	return stat(("/dev/shm/rb-" + name).c_str(), &st) == 0;
 }
 
 // A directory for the test's files, removed with them at scope exit.
@@ -362,27 +122,6 @@ struct Mount {
 		if (mounted)
 			umount2(dir.c_str(), MNT_DETACH);
 		rmdir(dir.c_str());
-	}
-};
-
-// An open mapping of a ring the test watches.
-struct Watch {
-	rb_ring *ring = nullptr;
-	~Watch() { rb_ring_close(ring); }
-	bool open(const std::string &name, int timeout_ms)
-	{
-		return eventually([&] { return rb_ring_open(name.c_str(), &ring) == 0; },
-				  timeout_ms);
-	}
-	rb_ring_status status()
-	{
-		rb_ring_status st;
-		rb_ring_get_status(ring, &st);
-		return st;
-	}
-	bool consumers(uint32_t n, int timeout_ms)
-	{
-		return eventually([&] { return status().consumers >= n; }, timeout_ms);
 	}
 };
 
@@ -607,6 +346,38 @@ void check_counter_frames(const Recording &r, uint64_t length)
 	}
 }
 
+// Records a counter stream of `count` frames of `frame_size` from the ring
+// `ring` (made by the producer) into `file`; the recorder runs jailed by
+// pre_exec, if given. Returns the recorder's summary.
+Json record_counter(const std::string &ring, const std::string &file, const char *frame_size,
+		    const char *count, PreExec pre_exec = nullptr)
+{
+	Proc rec({consumer_path(), "--wait-ring", "20s", "--json", "--output", file, ring,
+		  "record"}, pre_exec);
+	Proc prod({producer_path(), "--frame-size", frame_size, "--count", count,
+		   "--wait-consumers", "1", ring});
+	REQUIRE(prod.wait(20000) == 0);
+	REQUIRE(rec.wait(20000) == 0);
+	return rec.summary();
+}
+
+// What the programs' own reader (rb-producer --check) says of the
+// recording in `file`.
+Json check_summary(const std::string &file)
+{
+	Proc check({producer_path(), "--source", "file", "--check", "--json", "--input", file});
+	REQUIRE(check.wait(20000) == 0);
+	return check.summary();
+}
+
+// The recording in `file` holds `count` counter frames of `length` bytes.
+void check_counter_recording(const std::string &file, size_t count, uint64_t length)
+{
+	Recording r = read_recording(file);
+	REQUIRE(r.frames.size() == count);
+	check_counter_frames(r, length);
+}
+
 // The stream header value of `key`.
 std::string header_value(const std::string &text, const std::string &key)
 {
@@ -698,11 +469,7 @@ TEST_CASE("record, replay, record again: identical frames and descriptors", "[io
 	CHECK((a.frames[0].flags & RB_FRAME_STREAM_START) != 0);
 
 	// 3. --check agrees, digests included.
-	Proc ca({producer_path(), "--source", "file", "--check", "--json", "--input", dir / "a"});
-	Proc cb({producer_path(), "--source", "file", "--check", "--json", "--input", dir / "b"});
-	REQUIRE(ca.wait(20000) == 0);
-	REQUIRE(cb.wait(20000) == 0);
-	Json ja = ca.summary(), jb = cb.summary();
+	Json ja = check_summary(dir / "a"), jb = check_summary(dir / "b");
 	CHECK(ja["valid"].b);
 	CHECK(ja["complete"].b);
 	CHECK(ja["frames"].u64() == frames);
@@ -737,9 +504,7 @@ TEST_CASE("a recorder killed with SIGKILL leaves a file readable to its last com
 	check_counter_frames(r, size);
 
 	// The programs' own reader agrees, and replays exactly those frames.
-	Proc check({producer_path(), "--source", "file", "--check", "--json", "--input", file});
-	REQUIRE(check.wait(20000) == 0);
-	Json c = check.summary();
+	Json c = check_summary(file);
 	CHECK(c["valid"].b);
 	CHECK_FALSE(c["complete"].b);
 	CHECK(c["frames"].u64() == r.frames.size());
@@ -797,9 +562,7 @@ TEST_CASE("a full disk ends the recording with a clear error and a valid file", 
 	check_counter_frames(r, size);
 	CHECK(r.frames.size() == j["recorded_frames"].u64());
 
-	Proc check({producer_path(), "--source", "file", "--check", "--json", "--input", file});
-	REQUIRE(check.wait(20000) == 0);
-	Json c = check.summary();
+	Json c = check_summary(file);
 	CHECK(c["valid"].b);
 	CHECK_FALSE(c["complete"].b);
 	CHECK(c["frames"].u64() == r.frames.size());
@@ -985,38 +748,22 @@ TEST_CASE("fallbacks say which I/O path they took and still record valid files",
 	SECTION("slots not 4096-aligned: through the page cache, exact lengths")
 	{
 		RingGuard guard(unique_name("io-unaligned"));
-		Proc rec({consumer_path(), "--wait-ring", "20s", "--json", "--output", dir / "u",
-			  guard.name, "record"});
-		Proc prod({producer_path(), "--frame-size", "1000", "--count", "500",
-			   "--wait-consumers", "1", guard.name});
-		REQUIRE(prod.wait(20000) == 0);
-		REQUIRE(rec.wait(20000) == 0);
-		Json j = rec.summary();
+		Json j = record_counter(guard.name, dir / "u", "1000", "500");
 		CHECK(j["io_path"].s() == "buffered+fixed");
 		CHECK(j["io_fallback"].s().find("slot stride 1024") != std::string::npos);
-		Recording r = read_recording(dir / "u");
-		REQUIRE(r.frames.size() == 500);
-		check_counter_frames(r, 1000);
+		check_counter_recording(dir / "u", 500, 1000);
 	}
 	SECTION("io_uring refused: pwrite and pread, from and into the slots")
 	{
 		RingGuard g1(unique_name("io-nouring")), g2(unique_name("io-nouring-replay"));
-		Proc rec({consumer_path(), "--wait-ring", "20s", "--json", "--output", dir / "n",
-			  g1.name, "record"}, JAIL_NO_URING);
-		Proc prod({producer_path(), "--frame-size", "16KiB", "--count", "300",
-			   "--wait-consumers", "1", g1.name});
-		REQUIRE(prod.wait(20000) == 0);
-		REQUIRE(rec.wait(20000) == 0);
-		Json j = rec.summary();
+		Json j = record_counter(g1.name, dir / "n", "16KiB", "300", deny_io_uring);
 		CHECK(j["io_path"].s() == "pwrite+direct");
 		CHECK(j["io_fallback"].s().find("io_uring refused") != std::string::npos);
-		Recording r = read_recording(dir / "n");
-		REQUIRE(r.frames.size() == 300);
-		check_counter_frames(r, 16384);
+		check_counter_recording(dir / "n", 300, 16384);
 
 		Proc ver({consumer_path(), "--wait-ring", "20s", "--json", g2.name, "verify"});
 		Proc rp({producer_path(), "--source", "file", "--input", dir / "n",
-			 "--wait-consumers", "1", "--json", g2.name}, JAIL_NO_URING);
+			 "--wait-consumers", "1", "--json", g2.name}, deny_io_uring);
 		REQUIRE(rp.wait(20000) == 0);
 		REQUIRE(ver.wait(20000) == 0);
 		CHECK(rp.summary()["io_path"].s() == "pread+direct");
@@ -1029,39 +776,23 @@ TEST_CASE("fallbacks say which I/O path they took and still record valid files",
 			return;
 		}
 		RingGuard guard(unique_name("io-memlock"));
-		Proc rec({consumer_path(), "--wait-ring", "20s", "--json", "--output", dir / "m",
-			  guard.name, "record"}, JAIL_NO_MEMLOCK);
-		Proc prod({producer_path(), "--frame-size", "64KiB", "--count", "200",
-			   "--wait-consumers", "1", guard.name});
-		REQUIRE(prod.wait(20000) == 0);
-		REQUIRE(rec.wait(20000) == 0);
-		Json j = rec.summary();
+		Json j = record_counter(guard.name, dir / "m", "64KiB", "200", limit_memlock);
 		CHECK(j["io_path"].s() == "direct");
 		CHECK(j["io_fallback"].s().find("RLIMIT_MEMLOCK") != std::string::npos);
-		Recording r = read_recording(dir / "m");
-		REQUIRE(r.frames.size() == 200);
-		check_counter_frames(r, 65536);
+		check_counter_recording(dir / "m", 200, 65536);
 	}
 	SECTION("a tmpfs: whichever path it allows, a valid recording")
 	{
 		RingGuard guard(unique_name("io-tmpfs"));
 		TempDir shm("/dev/shm");
-		Proc rec({consumer_path(), "--wait-ring", "20s", "--json", "--output", shm / "t",
-			  guard.name, "record"});
-		Proc prod({producer_path(), "--frame-size", "64KiB", "--count", "200",
-			   "--wait-consumers", "1", guard.name});
-		REQUIRE(prod.wait(20000) == 0);
-		REQUIRE(rec.wait(20000) == 0);
-		Json j = rec.summary();
+		Json j = record_counter(guard.name, shm / "t", "64KiB", "200");
 		// tmpfs takes O_DIRECT since Linux 6.6; older kernels refuse
 		// it at open and the recorder says so.
 		INFO(j["io_path"].s());
 		CHECK(std::find(io_paths.begin(), io_paths.end(), j["io_path"].s()) != io_paths.end());
 		if (j["io_path"].s() == "buffered+fixed")
 			CHECK(j["io_fallback"].s().find("O_DIRECT") != std::string::npos);
-		Recording r = read_recording(shm / "t");
-		REQUIRE(r.frames.size() == 200);
-		check_counter_frames(r, 65536);
+		check_counter_recording(shm / "t", 200, 65536);
 	}
 }
 

@@ -12,69 +12,51 @@ using namespace rbt;
 
 namespace {
 
-// A pipe the child writes one byte to once it is ready.
-struct Ready {
-	int fds[2];
-	Ready() { REQUIRE(pipe(fds) == 0); }
-	~Ready() { close(fds[0]); close(fds[1]); }
-	void signal() { char b = 1; (void)!write(fds[1], &b, 1); }
-	bool wait()
+// A 4-slot ring whose producer (this process) has filled every slot while a
+// lossless consumer in a child never reads: the producer's next acquire
+// waits for that consumer. The child is killed and reaped, and the ring
+// removed, when the test ends.
+struct HeldProducer {
+	RingGuard g;
+	rb_ring *r = nullptr;
+	rb_producer *p = nullptr;
+	Ready ready;
+	Child c;
+	HeldProducer() : g(unique_name("live"))
 	{
-		char b;
-		return read(fds[0], &b, 1) == 1;
+		rb_ring_config cfg = small_config(64, 4);
+		REQUIRE(rb_ring_create(g.name.c_str(), &cfg, &r) == 0);
+		REQUIRE(rb_producer_attach(r, nullptr, &p) == 0);
+		spawn_idle_consumer(c, g.name, ready, 5000);
+		rb_frame f;
+		for (int i = 0; i < 4; i++) {
+			REQUIRE(rb_producer_acquire(p, &f, RB_NO_WAIT) == 0);
+			REQUIRE(rb_producer_commit(p, &f) == 0);
+		}
 	}
 };
-
-// Forks a child that attaches a lossless consumer to `name`, signals
-// `ready`, and then never reads: a consumer that holds the producer up.
-void spawn_idle_consumer(Child &child, const std::string &name, Ready &ready)
-{
-	spawn(child, [&] {
-		rb_ring *cr = nullptr;
-		rb_consumer *cc = nullptr;
-		if (rb_ring_open(name.c_str(), &cr) != 0 ||
-		    rb_consumer_attach(cr, nullptr, &cc) != 0)
-			return 1;
-		ready.signal();
-		pause();
-		return 0;
-	});
-	REQUIRE(ready.wait());
-}
 
 } // namespace
 
 TEST_CASE("a killed lossless consumer is evicted and the blocked producer goes on")
 {
-	RingGuard g(unique_name("live"));
-	rb_ring_config cfg = small_config(64, 4);
-	rb_ring *r = nullptr;
-	REQUIRE(rb_ring_create(g.name.c_str(), &cfg, &r) == 0);
-	rb_producer *p = nullptr;
-	REQUIRE(rb_producer_attach(r, nullptr, &p) == 0);
-	Ready ready;
-	Child c;
-	spawn_idle_consumer(c, g.name, ready);
+	HeldProducer h;
 	rb_frame f;
-	for (int i = 0; i < 4; i++) {
-		REQUIRE(rb_producer_acquire(p, &f, RB_NO_WAIT) == 0);
-		REQUIRE(rb_producer_commit(p, &f) == 0);
-	}
-	CHECK(rb_producer_acquire(p, &f, RB_NO_WAIT) == RB_E_WOULD_BLOCK);
+	CHECK(rb_producer_acquire(h.p, &f, RB_NO_WAIT) == RB_E_WOULD_BLOCK);
 	// Kill the consumer while the producer sleeps waiting for it.
-	std::thread killer([&] { usleep(50000); c.kill_now(SIGKILL); });
+	std::thread killer([&] { usleep(50000); h.c.kill_now(SIGKILL); });
 	uint64_t t0 = now_ms();
-	int rc = rb_producer_acquire(p, &f, 5ull * 1000000000ull);
+	int rc = rb_producer_acquire(h.p, &f, 5ull * 1000000000ull);
 	uint64_t waited = now_ms() - t0;
 	killer.join();
 	CHECK(rc == 0);
 	CHECK(waited < 2000); // eviction runs every 100 ms slice
 	rb_ring_status st;
-	rb_ring_get_status(r, &st);
+	rb_ring_get_status(h.r, &st);
 	CHECK(st.consumers == 0);
-	REQUIRE(rb_producer_commit(p, &f) == 0);
-	rb_producer_detach(p, 0);
-	rb_ring_close(r);
+	REQUIRE(rb_producer_commit(h.p, &f) == 0);
+	rb_producer_detach(h.p, 0);
+	rb_ring_close(h.r);
 }
 
 TEST_CASE("a consumer waiting on a producer that died gets a distinct status")
@@ -105,7 +87,7 @@ TEST_CASE("a consumer waiting on a producer that died gets a distinct status")
 		pause();
 		return 0;
 	});
-	REQUIRE(ready.wait());
+	REQUIRE(ready.wait(5000));
 	rb_frame f;
 	// The frames it committed are still delivered.
 	for (int i = 0; i < 3; i++) {
@@ -170,8 +152,8 @@ TEST_CASE("a killed consumer's record is reclaimed for the next consumer")
 	REQUIRE(rb_ring_create(g.name.c_str(), &cfg, &r) == 0);
 	Ready ready;
 	Child a, b;
-	spawn_idle_consumer(a, g.name, ready);
-	spawn_idle_consumer(b, g.name, ready);
+	spawn_idle_consumer(a, g.name, ready, 5000);
+	spawn_idle_consumer(b, g.name, ready, 5000);
 	rb_consumer *c = nullptr;
 	CHECK(rb_consumer_attach(r, nullptr, &c) == RB_E_TOO_MANY);
 	a.kill_now(SIGKILL);
@@ -212,35 +194,23 @@ TEST_CASE("clean detach and remove leave nothing behind")
 		REQUIRE(rb_ring_remove(name.c_str()) == 0);
 		CHECK(rb_ring_remove(name.c_str()) == -ENOENT);
 	}
-	CHECK(access(("/dev/shm/rb-" + name).c_str(), F_OK) != 0);
+	CHECK(access(shm_path(name).c_str(), F_OK) != 0);
 }
 
 TEST_CASE("a producer waiting in short timeouts still evicts a killed consumer")
 {
 	// Programs wait in slices (to notice their own signals): the liveness
 	// check must run every 100 ms across such calls, not restart with each.
-	RingGuard g(unique_name("live"));
-	rb_ring_config cfg = small_config(64, 4);
-	rb_ring *r = nullptr;
-	REQUIRE(rb_ring_create(g.name.c_str(), &cfg, &r) == 0);
-	rb_producer *p = nullptr;
-	REQUIRE(rb_producer_attach(r, nullptr, &p) == 0);
-	Ready ready;
-	Child c;
-	spawn_idle_consumer(c, g.name, ready);
+	HeldProducer h;
 	rb_frame f;
-	for (int i = 0; i < 4; i++) {
-		REQUIRE(rb_producer_acquire(p, &f, RB_NO_WAIT) == 0);
-		REQUIRE(rb_producer_commit(p, &f) == 0);
-	}
-	c.kill_now(SIGKILL); // not reaped until the test's end: a zombie
+	h.c.kill_now(SIGKILL); // not reaped until the test's end: a zombie
 	uint64_t t0 = now_ms();
 	int rc = -ETIMEDOUT;
 	while (rc == -ETIMEDOUT && now_ms() - t0 < 5000)
-		rc = rb_producer_acquire(p, &f, 50ull * 1000000ull);
+		rc = rb_producer_acquire(h.p, &f, 50ull * 1000000ull);
 	CHECK(rc == 0);
 	CHECK(now_ms() - t0 < 2000);
-	REQUIRE(rb_producer_commit(p, &f) == 0);
-	rb_producer_detach(p, 0);
-	rb_ring_close(r);
+	REQUIRE(rb_producer_commit(h.p, &f) == 0);
+	rb_producer_detach(h.p, 0);
+	rb_ring_close(h.r);
 }

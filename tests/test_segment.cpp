@@ -13,8 +13,6 @@ using namespace rbt;
 
 namespace {
 
-std::string shm_path(const std::string &name) { return "/dev/shm/rb-" + name; }
-
 // Writes `len` bytes at `off` of the ring's file (as a hostile peer would).
 void poke(const std::string &name, off_t off, const void *bytes, size_t len)
 {

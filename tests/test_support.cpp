@@ -1,10 +1,14 @@
 #include "test_support.hpp"
 
+#include <catch2/catch.hpp>
+
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <errno.h>
+#include <poll.h>
+#include <sys/stat.h>
 
 namespace rbt {
 
@@ -14,6 +18,14 @@ std::string unique_name(const char *tag)
 	char buf[128];
 	snprintf(buf, sizeof(buf), "test-%s-%d-%u", tag, (int)getpid(), counter++);
 	return buf;
+}
+
+std::string shm_path(const std::string &name) { return "/dev/shm/rb-" + name; }
+
+bool shm_exists(const std::string &name)
+{
+	struct stat st;
+	return stat(shm_path(name).c_str(), &st) == 0;
 }
 
 rb_ring_config small_config(uint64_t frame_bytes, uint32_t slots)
@@ -80,6 +92,49 @@ int Child::wait(int timeout_ms)
 		}
 		usleep(1000);
 	}
+}
+
+Ready::Ready()
+{
+	REQUIRE(pipe(fds) == 0);
+}
+
+Ready::~Ready()
+{
+	close(fds[0]);
+	close(fds[1]);
+}
+
+void Ready::signal()
+{
+	char b = 1;
+	(void)!write(fds[1], &b, 1);
+}
+
+bool Ready::wait(int timeout_ms)
+{
+	struct pollfd p = {fds[0], POLLIN, 0};
+	char b;
+	return poll(&p, 1, timeout_ms < 0 ? -1 : timeout_ms) == 1 && read(fds[0], &b, 1) == 1;
+}
+
+void spawn_idle_consumer(Child &child, const std::string &name, Ready &ready, int ready_ms,
+			 const char *label)
+{
+	spawn(child, [&] {
+		rb_ring *r = nullptr;
+		rb_consumer *c = nullptr;
+		rb_consumer_options o = {};
+		o.label = label;
+		if (rb_ring_open(name.c_str(), &r) != 0 || rb_consumer_attach(r, &o, &c) != 0)
+			return 1;
+		ready.signal();
+		// pause() returns after any signal handler ran (Catch2 installs
+		// some): the consumer stays attached until the child is killed.
+		for (;;)
+			pause();
+	});
+	REQUIRE(ready.wait(ready_ms));
 }
 
 uint64_t now_ms()

@@ -1,5 +1,5 @@
-// Helpers shared by the tests: unique ring names, cleanup guards, and
-// forked children with bounded waits.
+// Helpers shared by the tests: unique ring names, cleanup guards, the
+// rings' files, and forked children with bounded waits.
 #pragma once
 
 #include <ringbuf/ringbuf.h>
@@ -23,6 +23,10 @@ struct RingGuard {
 	explicit RingGuard(std::string n) : name(std::move(n)) {}
 	~RingGuard() { rb_ring_remove(name.c_str()); }
 };
+
+// The file that holds a ring in /dev/shm, and whether it is there.
+std::string shm_path(const std::string &name);
+bool shm_exists(const std::string &name);
 
 // Default test ring: small frames, few slots.
 rb_ring_config small_config(uint64_t frame_bytes = 256, uint32_t slots = 16);
@@ -56,6 +60,24 @@ template <typename F> void spawn(Child &c, F fn)
 	}
 	c.pid = pid;
 }
+
+// A pipe a child writes one byte to once it is ready.
+struct Ready {
+	int fds[2];
+	Ready();
+	~Ready();
+	void signal();
+	// Waits for the byte, at most timeout_ms; a negative timeout waits
+	// without a bound.
+	bool wait(int timeout_ms);
+};
+
+// Forks a child that attaches a lossless consumer (labelled `label`, if
+// not null) to the ring `name`, signals `ready`, and then never reads: a
+// consumer that holds the producer up until it is killed. REQUIREs the
+// signal within ready_ms (negative: no bound).
+void spawn_idle_consumer(Child &child, const std::string &name, Ready &ready, int ready_ms,
+			 const char *label = nullptr);
 
 uint64_t now_ms();
 

@@ -15,6 +15,9 @@ if MODULE_DIR not in sys.path:
 
 import ringbuf  # noqa: E402  (after the path is set)
 
+__all__ = ["ringbuf", "BUILD_DIR", "MODULE_DIR", "RB_PRODUCER", "RB_CONSUMER",
+           "counter_words", "counter_bytes", "counter_fill", "adc_frame", "wait_for"]
+
 RB_PRODUCER = os.path.join(BUILD_DIR, "producer", "rb-producer")
 RB_CONSUMER = os.path.join(BUILD_DIR, "consumer", "rb-consumer")
 

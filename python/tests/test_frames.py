@@ -279,6 +279,31 @@ def test_commits_are_published_in_acquisition_order(pc):
     y.release()
 
 
+def test_producer_flags_are_checked(pc):
+    p, c = pc
+    f = p.acquire(timeout=1)
+    for bad in (ringbuf.FRAME_STREAM_START, 1 << 1, 1 << 15, 1 << 32, -1):
+        with pytest.raises((ValueError, OverflowError)):
+            p.commit(f, flags=bad)
+    with pytest.raises(ValueError, match="larger than the slot"):
+        p.commit(f, length=c.frame_bytes + 1)
+    p.commit(f, flags=ringbuf.FRAME_INCOMPLETE | (5 << ringbuf.FRAME_USER_SHIFT), length=3)
+    g = c.acquire(timeout=1)
+    assert g.flags == ringbuf.FRAME_INCOMPLETE | (5 << ringbuf.FRAME_USER_SHIFT)
+    assert g.length == 3
+    g.release()
+
+
+def test_producer_batch_with_block_commits_the_rest(pc):
+    p, c = pc
+    with p.acquire_batch(4, timeout=1) as b:
+        p.commit(b[0], length=1)
+    got = c.acquire_batch(8, timeout=1)
+    assert [f.length for f in got] == [1] + [c.frame_bytes] * 3
+    assert not any(f.flags & ringbuf.FRAME_INCOMPLETE for f in got)
+    got.release()
+
+
 def test_producer_batch(pc):
     p, c = pc
     b = p.acquire_batch(5, timeout=1)
@@ -407,24 +432,52 @@ def test_eos_arriving_after_frames_in_one_batch(pc):
         c.acquire_batch(8, timeout=1)
 
 
-@pytest.mark.xfail(reason="library: consuming the end-of-stream marker releases the "
-                          "frames still held before it (see python/README.md)",
-                   strict=False)
 def test_frame_held_across_end_of_stream_keeps_its_slot(name):
     with ringbuf.Producer(name, "u8", 8, slots=4) as p, ringbuf.Consumer(name) as c:
         p.begin_stream("n=1\n")
         put(p, 1)
         p.end_stream()
-        frame = c.acquire(timeout=1)
+        frame = c.acquire(timeout=1)  # seq 0; the marker is seq 1
         arr = np.asarray(frame)
         with pytest.raises(ringbuf.EndOfStream):
             c.acquire(timeout=1)
         p.begin_stream("n=2\n")
-        put(p, 2, 2)  # slots 2, 3
-        # Slot 0 (arr) must still be held: the next frame has no room.
+        put(p, 2, 2)  # seq 2, 3 in slots 2, 3
+        # Slots 0 (arr) and 1 (the marker) are still held: no room.
         with pytest.raises(TimeoutError):
-            put(p, 3, 2)
+            p.acquire(timeout=0.05)
         assert (arr == 1).all()
+        # Frames of the new stream, then the old one, released together.
+        new = [c.acquire(timeout=1), c.acquire(timeout=1)]
+        assert [f.seq for f in new] == [2, 3]
+        for f in new:
+            f.release()
+        assert c.stats()["frames"] == 0
+        del arr
+        frame.release()
+        st = c.stats()
+        assert st["frames"] == 3 and st["held"] == 0
+        put(p, 4, 2)  # seq 4, 5 in slots 0, 1: all handed back
+        assert [f.seq for f in c.acquire_batch(4, timeout=1)] == [4, 5]
+
+
+def test_loop_view_kept_past_the_end_of_the_stream(name):
+    """The natural loop keeps the last array alive past the end of the
+    stream: its frame stays held until the array goes."""
+    with ringbuf.Producer(name, "u8", 8, slots=4) as p, ringbuf.Consumer(name) as c:
+        put(p, 1, 3)
+        p.end_stream(timeout=1)
+        for frame in c:
+            arr = np.asarray(frame)
+        assert c.stats()["frames"] == 2
+        p.begin_stream("n=2\n")
+        put(p, 2, 2)  # slots 0 and 1 (seq 4, 5); seq 2 and its marker hold 2, 3
+        with pytest.raises(TimeoutError):
+            p.acquire(timeout=0.05)
+        assert (arr == 1).all()
+        del arr
+        assert c.stats()["frames"] == 3
+        p.commit(p.acquire(timeout=1))
 
 
 def test_start_positions(name):

@@ -28,9 +28,8 @@ def test_c_counter_producer_to_python_consumer(name, procs):
             assert frame.length == 4096
             np.testing.assert_array_equal(arr, counter_bytes(frame.seq, frame.length))
             seqs.append(frame.seq)
-            # The loop then releases the frame before it reads the end of
-            # the stream (consuming the end marker, the library releases
-            # the frames still held, uncounted: see README.md).
+            # Without it the last frame stays held (by arr) past the end of
+            # the stream, and stats() below would not count it yet.
             del arr
         assert c.header["source"] == "counter"
         st = c.stats()

@@ -181,6 +181,7 @@ fx_point(const struct bench_options *o, enum fx_kind kind, uint64_t count,
 	if (r == NULL)
 		return -ENOMEM;
 	bench_progress("baseline %s (%llu samples)", names[kind], (unsigned long long)count);
+	bench_calm_before(o, r);
 	memset(&x, 0, sizeof(x));
 	x.kind = kind;
 	x.count = count;

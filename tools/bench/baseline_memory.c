@@ -21,7 +21,8 @@ static const char *const mem_op_name[] = {"memcpy", "write", "read"};
 static volatile uint64_t mem_sink;
 
 static int
-mem_point(uint64_t bytes, enum mem_op op, uint64_t time_ns, const char *where)
+mem_point(const struct bench_options *o, uint64_t bytes, enum mem_op op,
+	  uint64_t time_ns, const char *where)
 {
 	struct bench_result *r;
 	uint8_t *a, *b;
@@ -33,6 +34,7 @@ mem_point(uint64_t bytes, enum mem_op op, uint64_t time_ns, const char *where)
 		return -ENOMEM;
 	bench_format_size(sz, sizeof(sz), bytes);
 	bench_progress("baseline memory %s %s", mem_op_name[op], sz);
+	bench_calm_before(o, r);
 	snprintf(r->note, sizeof(r->note), "%s buffer", where);
 	a = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
@@ -81,9 +83,9 @@ bench_baseline_memory(const struct bench_options *o)
 	int op, rc;
 
 	for (op = MEM_MEMCPY; op <= MEM_READ; op++) {
-		if ((rc = mem_point(dram, (enum mem_op)op, t, "DRAM")) != 0)
+		if ((rc = mem_point(o, dram, (enum mem_op)op, t, "DRAM")) != 0)
 			return rc;
-		if ((rc = mem_point(cache, (enum mem_op)op, t, "in-cache")) != 0)
+		if ((rc = mem_point(o, cache, (enum mem_op)op, t, "in-cache")) != 0)
 			return rc;
 		if (cli_stop)
 			return -EINTR;

@@ -161,6 +161,7 @@ pp_point(const struct bench_options *o, uint64_t size, bool socket)
 		return -ENOMEM;
 	bench_format_size(sz, sizeof(sz), size);
 	bench_progress("baseline %s %s touch", socket ? "unix-socket" : "pipe", sz);
+	bench_calm_before(o, res);
 	snprintf(res->api, sizeof(res->api), "frame");
 	res->consumers = 1;
 	memset(&x, 0, sizeof(x));

@@ -130,6 +130,7 @@ tr_point(const struct bench_options *o, uint64_t size, bool touch)
 		return -ENOMEM;
 	bench_format_size(sz, sizeof(sz), size);
 	bench_progress("baseline thread-ring %s %s", sz, touch ? "touch" : "notouch");
+	bench_calm_before(o, res);
 	snprintf(res->api, sizeof(res->api), "frame");
 	res->consumers = 1;
 	res->slots = slots;

@@ -65,6 +65,7 @@ struct bench_options {
 	uint32_t repeat;           /* rounds of the per-size points (medians) */
 	uint64_t spin_ns;          /* spin_ns of throughput producers and consumers;
 				    * 0: the library's default */
+	uint64_t calm_ns;          /* longest wait for a calm machine per point */
 	bool quick;
 	bool pin;
 	const char *csv_path;      /* "-": stdout instead of the table */
@@ -111,10 +112,11 @@ struct bench_result {
 	uint64_t wakeups;       /* futex sleeps of the consumers */
 	int verified;           /* 1 checked and good, 0 not checked, -1 bad */
 	bool failed;
+	bool slow_host;         /* taken while the host was still slow (calm.c) */
 	double ratio[3];        /* ringbuf rows: vs thread-ring, ck_ring, pipe */
-	uint32_t repeats;       /* measurements this row is the median of */
-	double min_bytes_per_s; /* the range of those measurements */
-	double max_bytes_per_s;
+	uint32_t repeats;       /* measurements (rounds) behind this row */
+	double min_bytes_per_s; /* the slowest of those rounds */
+	double median_bytes_per_s; /* and their median */
 	char note[96];
 };
 
@@ -125,8 +127,9 @@ size_t bench_result_count(void);
 struct bench_result *bench_result_at(size_t i);
 /*
  * Replaces the rows of repeated points by one row each: for throughput the
- * measurement with the median rate, with the range of all of them; for
- * latency the percentiles of all the rounds' samples pooled.
+ * round with the best rate (lossy points: the median loss), keeping the
+ * slowest and the median rate; for latency the percentiles of all the
+ * rounds' samples pooled.
  */
 void bench_collapse_repeats(void);
 /* Fills the ratio columns of the ringbuf rows from the baseline rows. */
@@ -144,6 +147,16 @@ char *bench_format_size(char *buf, size_t size, uint64_t bytes);
 /* Prints the targets with the figures of this run, met or not. */
 void bench_print_targets(FILE *out);
 void bench_json_targets(struct cli_json *j);
+
+/* ---- calm (calm.c) ---------------------------------------------------- */
+
+/*
+ * Waits (up to --calm-wait) until every CPU runs a short probe at no less
+ * than 60% of the best speed seen; false if the machine stayed slow.
+ */
+bool bench_wait_calm(const struct bench_options *o);
+/* Waits for calm before the point of r; flags r if it stayed slow. */
+void bench_calm_before(const struct bench_options *o, struct bench_result *r);
 
 /* ---- statistics (stats.c) --------------------------------------------- */
 

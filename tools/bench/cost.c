@@ -239,6 +239,7 @@ cost_syscalls_point(const struct bench_options *o, uint64_t size, bool touch,
 	bench_format_size(sz, sizeof(sz), size);
 	bench_progress("cost syscalls %s %s %s", sz, touch ? "touch" : "notouch",
 		       batch ? "batch" : "frame");
+	bench_calm_before(o, r);
 	memset(&s, 0, sizeof(s));
 	s.frame_bytes = size;
 	s.slots = bench_slots_for(o, size);

@@ -188,6 +188,7 @@ lat_point(const struct bench_options *o, enum lat_mode mode, uint64_t count,
 		return -ENOMEM;
 	bench_progress("latency ringbuf %s (%llu samples)", names[mode],
 		       (unsigned long long)count);
+	bench_calm_before(o, r);
 	r->frame_bytes = LAT_FRAME_BYTES;
 	r->slots = LAT_SLOTS;
 	r->gap_ns = gap_ns;

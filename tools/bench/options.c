@@ -23,6 +23,7 @@ enum {
 	OPT_API,
 	OPT_REPEAT,
 	OPT_SPIN,
+	OPT_CALM,
 	OPT_JSON,
 };
 
@@ -38,6 +39,7 @@ static const struct option bench_longopts[] = {
 	{"duration", required_argument, NULL, 'd'},
 	{"repeat", required_argument, NULL, OPT_REPEAT},
 	{"spin", required_argument, NULL, OPT_SPIN},
+	{"calm-wait", required_argument, NULL, OPT_CALM},
 	{"samples", required_argument, NULL, OPT_SAMPLES},
 	{"sleep-samples", required_argument, NULL, OPT_SLEEP_SAMPLES},
 	{"gap", required_argument, NULL, OPT_GAP},
@@ -68,7 +70,7 @@ bench_usage(FILE *out)
 	      "  -n, --slots N          slots per ring instead (a power of two)\n"
 	      "  -b, --batch N          frames per batch call (default 64)\n"
 	      "  -d, --duration TIME    per throughput point (default 500ms)\n"
-	      "      --repeat N         rounds of throughput points; medians (default 3)\n"
+	      "      --repeat N         rounds: best throughput, pooled latency (default 3)\n"
 	      "      --spin TIME        spin_ns of throughput producers/consumers (default:\n"
 	      "                         the library's, 5us), e.g. 1ms to never sleep\n"
 	      "      --samples N        latency samples, spinning consumer (default 20000)\n"
@@ -76,6 +78,8 @@ bench_usage(FILE *out)
 	      "      --gap TIME         gap between frames, sleeping consumer (default 1ms)\n"
 	      "      --cost-time TIME   idle consumer and blocked producer points (default 2s)\n"
 	      "  -p, --pin              pin the producer to CPU 0, consumers to CPU 1, ...\n"
+	      "      --calm-wait TIME   before each point, wait up to TIME for the host to\n"
+	      "                         stop stealing the CPUs (default 3s; 0: never)\n"
 	      "  -q, --quick            smoke run: sizes 64B,4KiB,64KiB, short points\n"
 	      "      --csv[=FILE]       CSV rows to FILE, or instead of the table\n"
 	      "      --json[=FILE]      one JSON object to FILE, or instead of the table\n"
@@ -188,6 +192,7 @@ bench_parse_options(int argc, char **argv, struct bench_options *o)
 {
 	bool sizes_set = false, duration_set = false, samples_set = false;
 	bool sleep_samples_set = false, cost_set = false, repeat_set = false;
+	bool calm_set = false;
 	int c, rc;
 
 	memset(o, 0, sizeof(*o));
@@ -199,6 +204,7 @@ bench_parse_options(int argc, char **argv, struct bench_options *o)
 	o->batch = 64;
 	o->duration_ns = 500000000ull;
 	o->repeat = 3;
+	o->calm_ns = 3000000000ull;
 	o->spin_samples = 20000;
 	o->sleep_samples = 2000;
 	o->sleep_gap_ns = 1000000ull;
@@ -262,6 +268,12 @@ bench_parse_options(int argc, char **argv, struct bench_options *o)
 			if ((rc = cli_parse_duration(optarg, &o->spin_ns)) != 0 || o->spin_ns == 0)
 				return cli_bad_value("--spin", optarg, rc ? rc : -ERANGE,
 						     "a duration (e.g. 5us, 1ms)");
+			break;
+		case OPT_CALM:
+			if ((rc = cli_parse_duration(optarg, &o->calm_ns)) != 0)
+				return cli_bad_value("--calm-wait", optarg, rc,
+						     "a duration (e.g. 3s, 0)");
+			calm_set = true;
 			break;
 		case OPT_SAMPLES:
 			if ((rc = cli_parse_count(optarg, &o->spin_samples)) != 0 ||
@@ -343,6 +355,8 @@ bench_parse_options(int argc, char **argv, struct bench_options *o)
 			o->cost_ns = 200000000ull;
 		if (!repeat_set)
 			o->repeat = 1;
+		if (!calm_set)
+			o->calm_ns = 0;
 	}
 	return 0;
 }

@@ -465,6 +465,7 @@ tp_point(const struct bench_options *o, const struct bench_tp_spec *s,
 	bench_progress("throughput ringbuf %s %s %s x%u%s", size, mode,
 		       s->batch ? "batch" : "frame", s->consumers,
 		       s->lossy ? " lossy" : "");
+	bench_calm_before(o, r);
 	return bench_tp_run(o, s, r);
 }
 

@@ -1,8 +1,8 @@
 /*
  * Helpers shared by the ringbuf programs (rb-producer, rb-consumer):
- * messages, units, clocks, signals, the live status line, JSON summaries,
- * stream header text and the counter test pattern. One concept per .c file;
- * this header declares them all, grouped by file.
+ * messages, the command line, units, clocks, signals, the live status line,
+ * JSON, summaries, stream header text and the counter test pattern. One
+ * concept per .c file; this header declares them all, grouped by file.
  *
  * Like the library, nothing here exits: functions return 0 or -errno and
  * the programs decide what to say and with which exit status.
@@ -52,6 +52,46 @@ int cli_bad_ring_name(const char *name);
  * Returns CLI_EXIT_USAGE.
  */
 int cli_option_error(int c, char **argv);
+
+/* ---- command line (options.c) ---------------------------------------- */
+
+struct option;
+
+/* Room for an option's name as the user spelled it ("--max-file-size"). */
+#define CLI_OPTION_NAME_MAX 32
+
+/*
+ * getopt_long with the programs' conventions: optstring starts with ':'
+ * and getopt prints nothing (its messages start with the full argv[0]);
+ * `name` receives the option as the user spelled it ("--rate" or "-r"),
+ * for messages about its value. Returns the option, -1 after the last
+ * one, or '?' once an unknown option or a missing value has been
+ * reported (cli_option_error): then exit with CLI_EXIT_USAGE.
+ */
+int cli_getopt(int argc, char **argv, const char *optstring,
+	       const struct option *longopts, char name[CLI_OPTION_NAME_MAX]);
+
+/*
+ * The values of options both programs take, parsed and checked the same
+ * way. Each sets *out and returns 0, or reports the value (cli_bad_value,
+ * naming `name`) and returns CLI_EXIT_USAGE, leaving *out alone.
+ */
+/* --count: a frame count, 1 or more. */
+int cli_option_count(const char *name, const char *text, uint64_t *out);
+/* --duration: a duration longer than 0. */
+int cli_option_duration(const char *name, const char *text, uint64_t *out_ns);
+/* --queue-depth: I/O requests in flight, 1 to 4096. */
+int cli_option_queue_depth(const char *name, const char *text, uint32_t *out);
+
+/*
+ * Takes the RING operand, argv[optind], and moves optind past it. Reports
+ * a missing operand or a name rb_ring_name_check refuses. Returns 0 or
+ * CLI_EXIT_USAGE.
+ */
+int cli_ring_operand(int argc, char **argv, const char **ring);
+
+/* --version: "<program> (ringbuf) <version>" on stdout. Returns CLI_EXIT_OK. */
+int cli_print_version(void);
 
 /* ---- units (units.c) ------------------------------------------------- */
 
@@ -116,6 +156,8 @@ extern volatile sig_atomic_t cli_stop;
  * Also ignores SIGPIPE: a closed output is reported as EPIPE instead.
  */
 int cli_signals_install(void);
+/* cli_signals_install, saying so if it fails: returns 0 or CLI_EXIT_FAIL. */
+int cli_signals_start(void);
 /* "SIGINT", "SIGTERM", or "signal N". */
 const char *cli_signal_name(int sig);
 
@@ -168,6 +210,28 @@ void cli_json_double(struct cli_json *j, const char *key, double v);
 void cli_json_string(struct cli_json *j, const char *key, const char *v);
 void cli_json_bool(struct cli_json *j, const char *key, bool v);
 void cli_json_null(struct cli_json *j, const char *key);
+
+/* ---- summaries (summary.c) ------------------------------------------- */
+
+/*
+ * Why a run ended ("count", "duration", "signal", or a program's own
+ * reason) in words, for the one-line summary; a reason it does not know
+ * comes back as it is.
+ */
+const char *cli_end_text(const char *end);
+/* Room for cli_summary_head's text with a ring name of RB_NAME_MAX. */
+#define CLI_SUMMARY_HEAD_MAX 640
+/*
+ * The start of a one-line summary: "<program>: ring <ring>: <what>: N
+ * frames, <bytes> in <seconds> s (<frames/s>, <bytes/s>)". The caller adds
+ * its own figures and ends the line.
+ */
+void cli_summary_head(char *buf, size_t size, const char *ring, const char *what,
+		      uint64_t frames, uint64_t bytes, double seconds);
+/* JSON members frames, bytes, seconds, frames_per_second, bytes_per_second. */
+void cli_json_totals(struct cli_json *j, uint64_t frames, uint64_t bytes, double seconds);
+/* JSON members end and, after SIGINT/SIGTERM, signal. */
+void cli_json_end_reason(struct cli_json *j, const char *end);
 
 /* ---- stream header (header.c) ---------------------------------------- */
 

@@ -230,6 +230,12 @@ int rio_write_sync(struct rio *io, int fd, const void *buf, uint32_t len, uint64
 int rio_fsync_sync(struct rio *io, int fd);
 /* "direct+fixed", "buffered", "pwrite+direct", ... for summaries. */
 const char *rio_path_name(const struct rio *io, bool direct, bool writing);
+/*
+ * Adds to `note` (size bytes, "" at first) why I/O is not on the
+ * direct+fixed path: `why`, with strerror(-code) when code is -errno;
+ * reasons are separated by "; ". For the io_fallback of summaries.
+ */
+void rio_fallback_note(char *note, size_t size, const char *why, int code);
 
 /* ---- reading recordings (reader.c) ------------------------------------ */
 

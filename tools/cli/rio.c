@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -396,4 +397,17 @@ rio_path_name(const struct rio *io, bool direct, bool writing)
 	if (direct)
 		return io->fixed ? "direct+fixed" : "direct";
 	return io->fixed ? "buffered+fixed" : "buffered";
+}
+
+void
+rio_fallback_note(char *note, size_t size, const char *why, int code)
+{
+	size_t n = strlen(note);
+
+	if (n != 0 && n + 2 < size)
+		n += (size_t)snprintf(note + n, size - n, "; ");
+	if (code != 0)
+		snprintf(note + n, size - n, "%s: %s", why, strerror(-code));
+	else
+		snprintf(note + n, size - n, "%s", why);
 }

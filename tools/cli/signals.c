@@ -48,6 +48,18 @@ cli_signals_install(void)
 	return 0;
 }
 
+int
+cli_signals_start(void)
+{
+	int rc = cli_signals_install();
+
+	if (rc != 0) {
+		cli_error("installing signal handlers: %s", rb_strerror(rc));
+		return CLI_EXIT_FAIL;
+	}
+	return 0;
+}
+
 const char *
 cli_signal_name(int sig)
 {
