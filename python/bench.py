@@ -11,13 +11,18 @@ frame it receives to the last:
   ringbuf       the binding, a frame at a time:
                     for frame in consumer: numpy.asarray(frame).sum()
   ringbuf-batch the binding, a batch at a time, one strided view per batch:
-                    for b in consumer.batches(256): b.array.sum(axis=1)
+                    for b in consumer.batches(max=slots // 4, min=max // 4):
+                        b.array.sum(axis=1)
+                (a batch of at most a quarter of the ring leaves the producer
+                room to fill the next ones meanwhile)
   ringbuf-batch-C  the same consumer fed by the C rb-producer (counter
-                source, bytes viewed as float32) instead of a Python one
+                source: its bytes summed as uint64 words, the same bytes
+                per frame) instead of a Python one
 
 The Python producers fill each frame with a constant (numpy fill), so the
-sums check that every frame arrived. Slots: 256 of 4 KiB, 32 of 1 MiB, for
-the rings and the shared-memory pool alike (the pickle Queue holds as many).
+sums check that every frame arrived. Slots: 256 of 4 KiB, 16 of 1 MiB (16
+MiB: the pool stays in the 32 MiB L3 cache), for the rings and the
+shared-memory pool alike (the pickle Queue holds as many).
 
 Usage: RB_BUILD_DIR=build /usr/bin/python3 python/bench.py [--quick] [--repeat N]
 """
@@ -135,15 +140,32 @@ def ring_name(tag):
     return "bench-py-%d-%s" % (os.getpid(), tag)
 
 
+# Batch sizes as fractions of the ring (--batch-div, --min-div,
+# --producer-div): a side that holds a large part of the ring while it
+# works leaves the other side nothing to do.
+DIVS = {"batch": 4, "min": 16, "producer": 8}
+
+
+def batch_sizes(slots):
+    mx = max(1, slots // DIVS["batch"])
+    return mx, max(1, min(mx, slots // DIVS["min"]))
+
+
+def producer_batch(slots):
+    return max(1, slots // DIVS["producer"])
+
+
 def consume_ring(count, elems, slots, batches):
     name = ring_name("py")
-    proc = mp.Process(target=produce_ring, args=(name, count, slots, elems, 64))
+    proc = mp.Process(target=produce_ring,
+                      args=(name, count, slots, elems, producer_batch(slots)))
     proc.start()
     try:
         with ringbuf.Consumer(name, open_timeout=10) as c:
             total, n = 0.0, 0
             if batches:
-                it = c.batches(max=256)
+                mx, mn = batch_sizes(slots)
+                it = c.batches(max=mx, min=mn)
                 b = next(it)
                 t0 = time.perf_counter()
                 while True:
@@ -179,11 +201,12 @@ def consume_ring_c(count, elems, slots):
     try:
         with ringbuf.Consumer(name, open_timeout=10) as c:
             n = 0
-            it = c.batches(max=256)
+            mx, mn = batch_sizes(slots)
+            it = c.batches(max=mx, min=mn)
             b = next(it)
             t0 = time.perf_counter()
             while b is not None:
-                sums = b.array.view(F32).sum(axis=1)
+                sums = b.array.view(np.uint64).sum(axis=1)
                 n += len(sums)
                 del sums
                 b = next(it, None)
@@ -210,10 +233,10 @@ APPROACHES = [
 COUNTS = {
     4096: {"pickle": 60000, "shm+queue": 60000, "ringbuf": 600000,
            "ringbuf-batch": 2000000, "ringbuf-batch-C": 2000000},
-    1 << 20: {"pickle": 600, "shm+queue": 6000, "ringbuf": 6000,
-              "ringbuf-batch": 6000, "ringbuf-batch-C": 6000},
+    1 << 20: {"pickle": 600, "shm+queue": 15000, "ringbuf": 15000,
+              "ringbuf-batch": 15000, "ringbuf-batch-C": 15000},
 }
-SLOTS = {4096: 256, 1 << 20: 32}
+SLOTS = {4096: 256, 1 << 20: 16}
 
 
 def fmt_size(n):
@@ -226,7 +249,12 @@ def main():
     ap.add_argument("--repeat", type=int, default=3, help="runs per cell (median)")
     ap.add_argument("--only", help="comma-separated approaches")
     ap.add_argument("--json", action="store_true", help="results as JSON lines too")
+    for key, div in DIVS.items():
+        ap.add_argument("--%s-div" % key, type=int, default=div,
+                        help="%s batch: slots / this (default %d)" % (key, div))
     args = ap.parse_args()
+    for key in DIVS:
+        DIVS[key] = getattr(args, key + "_div")
     repeat = 1 if args.quick else args.repeat
     only = set(args.only.split(",")) if args.only else None
     mp.set_start_method("fork")

@@ -377,6 +377,7 @@ rb_consumer_wait_ready(struct rb_consumer *c, uint32_t min, uint64_t timeout_ns,
 
 	for (;;) {
 		uint64_t avail = c->cached_write - c->next;
+		bool stopped;
 
 		if (avail < min) {
 			c->cached_write = rb_load_acquire_64(&ring->producer->write_seq);
@@ -396,7 +397,14 @@ rb_consumer_wait_ready(struct rb_consumer *c, uint32_t min, uint64_t timeout_ns,
 		rc = rb_consumer_wait(c, c->next + min, *deadline);
 		if (c->cached_write - c->next >= min)
 			return 0;
-		if (rc != 0 || rb_consumer_nothing(c, 0) != 0 || rb_stream_stopped(c)) {
+		stopped = rb_stream_stopped(c);
+		if (stopped) {
+			/* write_seq may have been read before the end: the
+			 * acquire on stream_state makes every frame published
+			 * before it visible now. */
+			c->cached_write = rb_load_acquire_64(&ring->producer->write_seq);
+		}
+		if (rc != 0 || stopped || rb_consumer_nothing(c, 0) != 0) {
 			if (c->cached_write > c->next)
 				return 0;
 			return rb_consumer_nothing(c, rc ? rc : -ETIMEDOUT);

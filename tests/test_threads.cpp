@@ -31,6 +31,8 @@ TEST_CASE("threads: one producer, three lossless consumers, per-frame and batch"
 			if (n == RB_E_EOS)
 				return;
 			if (n < 0) {
+				UNSCOPED_INFO("consumer " << id << " got " << n << " ("
+					      << rb_strerror(n) << ") at seq " << expect);
 				bad++;
 				return;
 			}

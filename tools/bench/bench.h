@@ -117,7 +117,7 @@ struct bench_result {
 	uint32_t repeats;       /* measurements (rounds) behind this row */
 	double min_bytes_per_s; /* the slowest of those rounds */
 	double median_bytes_per_s; /* and their median */
-	char note[96];
+	char note[160];
 };
 
 /* A new row, zeroed, with NANs where "not measured" must show as "-". */

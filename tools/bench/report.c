@@ -287,12 +287,12 @@ bench_collapse_repeats(void)
 		}
 		/* A bad or failed round taints the point, and says why. */
 		if (any_failed && !m->failed) {
-			char why[64];
+			char why[sizeof(m->note)];
 
-			snprintf(why, sizeof(why), "%s", failed_note->note);
+			memcpy(why, failed_note->note, sizeof(why));
 			m->failed = true;
-			snprintf(m->note, sizeof(m->note), "%u of %zu rounds failed: %s",
-				 nfailed, n, why);
+			snprintf(m->note, sizeof(m->note), "%u of %u rounds failed: %.96s",
+				 nfailed % 1000, (unsigned)(n % 1000), why);
 		}
 		if (worst < 0)
 			m->verified = -1;
@@ -480,7 +480,7 @@ bench_stream_note(const struct bench_result *r, char *buf, size_t size)
 static void
 bench_table_streams(FILE *out)
 {
-	char a[32], b[32], c[32], d[32], e[32], f[32], g[32], h[32], sz[32], note[200];
+	char a[32], b[32], c[32], d[32], e[32], f[32], g[32], h[32], sz[32], note[320];
 	char slots[16];
 	size_t i;
 	bool head = false;
@@ -522,7 +522,7 @@ bench_table_streams(FILE *out)
 static void
 bench_table_latency(FILE *out)
 {
-	char a[32], b[32], c[32], d[32], e[32], f[32], gap[32], note[160];
+	char a[32], b[32], c[32], d[32], e[32], f[32], gap[32], note[256];
 	size_t i;
 	bool head = false;
 

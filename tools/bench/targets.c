@@ -10,7 +10,7 @@
 
 #include "bench.h"
 
-#define TARGET_MAX 16
+#define TARGET_MAX 24
 
 struct target {
 	char what[80];
@@ -104,26 +104,34 @@ static void
 targets_latency(void)
 {
 	struct target *woken = target_new("woken consumer p50 <= 1.5 x futex ping-pong one-way");
-	struct target *spin = target_new("spinning consumer p50 < 1 us");
+	struct target *spin = target_new("spinning consumer (spin_ns 1 s) p50 < 1 us");
+	struct target *poll = target_new("polling consumer (RB_NO_WAIT) p50 < 1 us");
 	size_t i;
 
 	for (i = 0; i < bench_result_count(); i++) {
 		const struct bench_result *r = bench_result_at(i);
+		char f[64];
 
-		if (r->failed || strcmp(r->system, "ringbuf") != 0 ||
+		if (isnan(r->p50_ns) || strcmp(r->system, "ringbuf") != 0 ||
 		    strcmp(r->suite, "latency") != 0)
 			continue;
 		if (strcmp(r->mode, "sleep") == 0 && !isnan(r->ratio[0])) {
-			char f[64];
-
+			/* The issue's pattern is the long gap (--gap, 1 ms); the
+			 * 100 us one is shown for what it explains, not judged. */
 			snprintf(f, sizeof(f), "gap %.0f us: p50 %%.1f us", (double)r->gap_ns / 1e3);
-			target_value(woken, f, r->p50_ns / 1e3, r->ratio[0] <= 1.5);
+			if (r->gap_ns == BENCH_SHORT_GAP_NS && woken->met >= 0)
+				target_append(woken, f, r->p50_ns / 1e3);
+			else
+				target_value(woken, f, r->p50_ns / 1e3, !r->failed && r->ratio[0] <= 1.5);
 			target_append(woken, "x%.2f ping-pong", r->ratio[0]);
 			if (!isnan(r->ratio[1]))
 				target_append(woken, "x%.2f futex-wake", r->ratio[1]);
-		} else if (strcmp(r->mode, "spin") == 0 || strcmp(r->mode, "poll") == 0) {
-			target_value(spin, strcmp(r->mode, "spin") == 0 ? "spin %.3f us" : "poll %.3f us",
-				     r->p50_ns / 1e3, r->p50_ns < 1000.0);
+		} else if (strcmp(r->mode, "spin") == 0) {
+			target_value(spin, "p50 %.3f us", r->p50_ns / 1e3,
+				     !r->failed && r->p50_ns < 1000.0);
+		} else if (strcmp(r->mode, "poll") == 0) {
+			target_value(poll, "p50 %.3f us", r->p50_ns / 1e3,
+				     !r->failed && r->p50_ns < 1000.0);
 		}
 	}
 }
