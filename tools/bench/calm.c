@@ -8,8 +8,8 @@
  * point, every CPU runs a short probe (a few milliseconds of the touch
  * fill over a buffer that fits the L3 but not the L2); if the slowest CPU
  * is much slower than the best probe seen so far, the bench waits and
- * probes again, up to --calm-wait. Points taken while still slow are
- * flagged in the note ("slow host"), not hidden.
+ * probes again, up to --calm-wait per point and a minute per run. Points
+ * taken while still slow are flagged in the note ("slow host"), not hidden.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -26,6 +26,9 @@
 /* A probe below this share of the best one means a slow spell. */
 #define CALM_THRESHOLD 0.6
 #define CALM_MAX_CPUS 64
+/* All the waiting of one run together: a host that stays slow for minutes
+ * must not turn a 3-minute run into a 30-minute one. */
+#define CALM_BUDGET_NS (60ull * 1000000000ull)
 
 struct calm_probe {
 	pthread_t thread;
@@ -35,6 +38,7 @@ struct calm_probe {
 };
 
 static double calm_best;
+static uint64_t calm_spent;
 
 static void *
 calm_run(void *arg)
@@ -92,7 +96,8 @@ calm_probe_once(void)
 bool
 bench_wait_calm(const struct bench_options *o)
 {
-	uint64_t deadline = bench_now_ns() + o->calm_ns;
+	uint64_t start = bench_now_ns(), deadline = start + o->calm_ns;
+	bool calm = false;
 
 	if (o->calm_ns == 0)
 		return true;
@@ -105,12 +110,17 @@ bench_wait_calm(const struct bench_options *o)
 
 		if (v > calm_best)
 			calm_best = v;
-		if (v >= CALM_THRESHOLD * calm_best)
-			return true;
-		if (cli_stop || bench_now_ns() >= deadline)
-			return false;
+		if (v >= CALM_THRESHOLD * calm_best) {
+			calm = true;
+			break;
+		}
+		if (cli_stop || bench_now_ns() >= deadline ||
+		    calm_spent + (bench_now_ns() - start) >= CALM_BUDGET_NS)
+			break;
 		(void)nanosleep(&ts, NULL);
 	}
+	calm_spent += bench_now_ns() - start;
+	return calm;
 }
 
 void

@@ -79,7 +79,7 @@ bench_usage(FILE *out)
 	      "      --cost-time TIME   idle consumer and blocked producer points (default 2s)\n"
 	      "  -p, --pin              pin the producer to CPU 0, consumers to CPU 1, ...\n"
 	      "      --calm-wait TIME   before each point, wait up to TIME for the host to\n"
-	      "                         stop stealing the CPUs (default 3s; 0: never)\n"
+	      "                         stop stealing the CPUs (default 2s; 0: never)\n"
 	      "  -q, --quick            smoke run: sizes 64B,4KiB,64KiB, short points\n"
 	      "      --csv[=FILE]       CSV rows to FILE, or instead of the table\n"
 	      "      --json[=FILE]      one JSON object to FILE, or instead of the table\n"
@@ -204,7 +204,7 @@ bench_parse_options(int argc, char **argv, struct bench_options *o)
 	o->batch = 64;
 	o->duration_ns = 500000000ull;
 	o->repeat = 3;
-	o->calm_ns = 3000000000ull;
+	o->calm_ns = 2000000000ull;
 	o->spin_samples = 20000;
 	o->sleep_samples = 2000;
 	o->sleep_gap_ns = 1000000ull;
