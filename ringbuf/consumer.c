@@ -38,6 +38,8 @@ struct rb_consumer {
 	uint64_t first_seq;    /* where it started reading */
 	uint64_t eos_seen;     /* eos_seq of the last end it reported */
 	uint64_t next_check_ns;/* when a wait next checks the producer's life */
+	uint64_t alive_check_ns;/* when an empty acquire next checks it */
+	uint64_t dead_owner;   /* producer owner word last found dead */
 	uint64_t pending_marker; /* end marker taken while frames were held */
 	uint64_t frames;
 	uint64_t lost;
@@ -230,10 +232,24 @@ rb_consumer_nothing(struct rb_consumer *c, int wait_rc)
 	}
 	if (state == RB_STREAM_ABANDONED)
 		return RB_E_PRODUCER_DEAD;
+	/* Liveness costs kill() and a read of /proc/PID/stat: a consumer that
+	 * polls with RB_NO_WAIT would pay them on every empty poll (~4 us).
+	 * Look at most once per wait slice, as a sleeping consumer does. */
 	owner = rb_load_acquire_64(&p->owner);
-	if (RB_OWNER_STATE(owner) == RB_OWNER_ACTIVE &&
-	    !rb_process_alive(RB_OWNER_PID(owner), ck_pr_load_64(&p->start_time)))
-		return RB_E_PRODUCER_DEAD;
+	if (RB_OWNER_STATE(owner) == RB_OWNER_ACTIVE) {
+		uint64_t now = rb_now_ns();
+
+		if (owner == c->dead_owner)
+			return RB_E_PRODUCER_DEAD; /* the dead stay dead */
+		if (now >= c->alive_check_ns) {
+			c->alive_check_ns = now + RB_WAIT_SLICE_NS;
+			if (!rb_process_alive(RB_OWNER_PID(owner),
+					      ck_pr_load_64(&p->start_time))) {
+				c->dead_owner = owner;
+				return RB_E_PRODUCER_DEAD;
+			}
+		}
+	}
 	if (c->cancel != NULL && *c->cancel)
 		return -EINTR;
 	return wait_rc;

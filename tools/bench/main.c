@@ -49,7 +49,7 @@ bench_run(const struct bench_options *o)
 	/*
 	 * Rounds, not back-to-back repetitions: a slow minute on the host then
 	 * spoils one measurement of each point, not every measurement of one.
-	 * Throughput rows become medians, latency samples are pooled.
+	 * Throughput rows keep the best round, latency samples are pooled.
 	 */
 	for (round = 0; round < o->repeat; round++) {
 		for (i = 0; i < o->nsizes; i++) {
