@@ -89,23 +89,7 @@ rbpy_consumer_finish(struct rbpy_endpoint *e)
 static int
 rbpy_consumer_usable(rbpy_consumer *self)
 {
-	struct rbpy_endpoint *e = &self->e;
-
-	if (e->ring == NULL && !e->closed) {
-		PyErr_SetString(PyExc_ValueError, "Consumer.__init__ was not called");
-		return -1;
-	}
-	if (e->closing || e->closed) {
-		PyErr_SetString(PyExc_ValueError, "the consumer is closed");
-		return -1;
-	}
-	if (e->busy) {
-		PyErr_SetString(PyExc_RuntimeError,
-				"the consumer is waiting in another thread (one thread "
-				"at a time may use a consumer)");
-		return -1;
-	}
-	return 0;
+	return rbpy_endpoint_usable(&self->e, "Consumer", "consumer");
 }
 
 /* Sleeps about 10 ms with the GIL released; -1 if a signal handler raised. */

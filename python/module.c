@@ -250,6 +250,26 @@ rbpy_shape_of(struct rbpy_endpoint *e)
 }
 
 int
+rbpy_endpoint_usable(struct rbpy_endpoint *e, const char *cls, const char *role)
+{
+	if (e->ring == NULL && !e->closed) {
+		PyErr_Format(PyExc_ValueError, "%s.__init__ was not called", cls);
+		return -1;
+	}
+	if (e->closing || e->closed) {
+		PyErr_Format(PyExc_ValueError, "the %s is closed", role);
+		return -1;
+	}
+	if (e->busy) {
+		PyErr_Format(PyExc_RuntimeError,
+			     "the %s is waiting in another thread (one thread "
+			     "at a time may use a %s)", role, role);
+		return -1;
+	}
+	return 0;
+}
+
+int
 rbpy_endpoint_open(struct rbpy_endpoint *e)
 {
 	if (e->ring == NULL) {

@@ -71,23 +71,7 @@ rbpy_producer_finish(struct rbpy_endpoint *e)
 static int
 rbpy_producer_usable(rbpy_producer *self)
 {
-	struct rbpy_endpoint *e = &self->e;
-
-	if (e->ring == NULL && !e->closed) {
-		PyErr_SetString(PyExc_ValueError, "Producer.__init__ was not called");
-		return -1;
-	}
-	if (e->closing || e->closed) {
-		PyErr_SetString(PyExc_ValueError, "the producer is closed");
-		return -1;
-	}
-	if (e->busy) {
-		PyErr_SetString(PyExc_RuntimeError,
-				"the producer is waiting in another thread (one thread "
-				"at a time may use a producer)");
-		return -1;
-	}
-	return 0;
+	return rbpy_endpoint_usable(&self->e, "Producer", "producer");
 }
 
 /*

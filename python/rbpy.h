@@ -168,6 +168,10 @@ PyObject *rbpy_shape_of(struct rbpy_endpoint *e);
 
 /* Endpoint properties shared by Consumer and Producer (module.c). */
 int rbpy_endpoint_open(struct rbpy_endpoint *e);
+/* 0 if the handle may be used now, else -1 with ValueError (not initialised,
+ * closed) or RuntimeError (waiting in another thread). `cls` and `role` name
+ * it in the message: "Consumer"/"consumer". */
+int rbpy_endpoint_usable(struct rbpy_endpoint *e, const char *cls, const char *role);
 PyObject *rbpy_ep_dtype(struct rbpy_endpoint *e, void *closure);
 PyObject *rbpy_ep_shape(struct rbpy_endpoint *e, void *closure);
 PyObject *rbpy_ep_frame_bytes(struct rbpy_endpoint *e, void *closure);
