@@ -233,24 +233,20 @@ bench_baseline_futex(const struct bench_options *o)
 	/* A futex round trip is ~30 us here: half the spinning count keeps the
 	 * point short and still >= 10,000 samples by default. */
 	rc = fx_point(o, FX_FUTEX_PINGPONG, bench_per_round(o, o->spin_samples / 2), 0);
-	if (rc == -EINTR || cli_stop)
+	if (bench_fold(rc, &failed))
 		return -EINTR;
-	failed |= rc != 0;
 	rc = fx_point(o, FX_SPIN_PINGPONG, bench_per_round(o, o->spin_samples),
 		      BENCH_SPIN_GAP_NS);
-	if (rc == -EINTR || cli_stop)
+	if (bench_fold(rc, &failed))
 		return -EINTR;
-	failed |= rc != 0;
 	rc = fx_point(o, FX_FUTEX_WAKE, bench_per_round(o, o->sleep_samples), o->sleep_gap_ns);
-	if (rc == -EINTR || cli_stop)
+	if (bench_fold(rc, &failed))
 		return -EINTR;
-	failed |= rc != 0;
 	if (o->sleep_gap_ns != BENCH_SHORT_GAP_NS) {
 		rc = fx_point(o, FX_FUTEX_WAKE, bench_per_round(o, o->sleep_samples),
 			      BENCH_SHORT_GAP_NS);
-		if (rc == -EINTR || cli_stop)
+		if (bench_fold(rc, &failed))
 			return -EINTR;
-		failed |= rc != 0;
 	}
 	return failed ? -ECHILD : 0;
 }

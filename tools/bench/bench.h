@@ -11,6 +11,7 @@
 #ifndef RB_BENCH_H
 #define RB_BENCH_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -296,5 +297,19 @@ int bench_baseline_futex(const struct bench_options *o);
 /* Fills the common fields of a throughput row. */
 void bench_result_throughput(struct bench_result *r, uint64_t frame_bytes,
 			     uint64_t frames, double seconds);
+
+/*
+ * Folds the result of one measurement point into *failed (a failed point
+ * does not stop the run). Returns true when the run was interrupted
+ * (SIGINT/SIGTERM): the caller then returns -EINTR.
+ */
+static inline bool
+bench_fold(int rc, int *failed)
+{
+	if (rc == -EINTR || cli_stop)
+		return true;
+	*failed |= rc != 0;
+	return false;
+}
 
 #endif /* RB_BENCH_H */

@@ -258,20 +258,16 @@ bench_cost(const struct bench_options *o)
 	int rc, failed = 0;
 
 	rc = cost_wait_point(o, true);
-	if (rc == -EINTR || cli_stop)
+	if (bench_fold(rc, &failed))
 		return -EINTR;
-	failed |= rc != 0;
 	rc = cost_wait_point(o, false);
-	if (rc == -EINTR || cli_stop)
+	if (bench_fold(rc, &failed))
 		return -EINTR;
-	failed |= rc != 0;
 	rc = cost_syscalls_point(o, 64, false, false);
-	if (rc == -EINTR || cli_stop)
+	if (bench_fold(rc, &failed))
 		return -EINTR;
-	failed |= rc != 0;
 	rc = cost_syscalls_point(o, 1u << 20, true, false);
-	if (rc == -EINTR || cli_stop)
+	if (bench_fold(rc, &failed))
 		return -EINTR;
-	failed |= rc != 0;
 	return failed ? -ECHILD : 0;
 }

@@ -257,23 +257,19 @@ bench_latency(const struct bench_options *o)
 	int rc, failed = 0;
 
 	rc = lat_point(o, LAT_SPIN, bench_per_round(o, o->spin_samples), BENCH_SPIN_GAP_NS);
-	if (rc == -EINTR || cli_stop)
+	if (bench_fold(rc, &failed))
 		return -EINTR;
-	failed |= rc != 0;
 	rc = lat_point(o, LAT_POLL, bench_per_round(o, o->spin_samples), BENCH_SPIN_GAP_NS);
-	if (rc == -EINTR || cli_stop)
+	if (bench_fold(rc, &failed))
 		return -EINTR;
-	failed |= rc != 0;
 	rc = lat_point(o, LAT_SLEEP, bench_per_round(o, o->sleep_samples), o->sleep_gap_ns);
-	if (rc == -EINTR || cli_stop)
+	if (bench_fold(rc, &failed))
 		return -EINTR;
-	failed |= rc != 0;
 	if (o->sleep_gap_ns != BENCH_SHORT_GAP_NS) {
 		rc = lat_point(o, LAT_SLEEP, bench_per_round(o, o->sleep_samples),
 			       BENCH_SHORT_GAP_NS);
-		if (rc == -EINTR || cli_stop)
+		if (bench_fold(rc, &failed))
 			return -EINTR;
-		failed |= rc != 0;
 	}
 	return failed ? -ECHILD : 0;
 }

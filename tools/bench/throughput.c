@@ -494,9 +494,8 @@ bench_throughput(const struct bench_options *o, uint64_t size)
 			s.touch = touch;
 			s.batch = batch;
 			rc = tp_point(o, &s, touch ? "touch" : "notouch");
-			if (rc == -EINTR || cli_stop)
+			if (bench_fold(rc, &failed))
 				return -EINTR;
-			failed |= rc != 0;
 			i = bench_result_count() - 1;
 			if (touch && !batch && rc == 0)
 				lossless_rate = bench_result_at(i)->frames_per_s;
@@ -509,9 +508,8 @@ bench_throughput(const struct bench_options *o, uint64_t size)
 		s.batch = (o->apis & BENCH_API_BATCH) != 0;
 		s.consumers = o->consumers;
 		rc = tp_point(o, &s, "touch");
-		if (rc == -EINTR || cli_stop)
+		if (bench_fold(rc, &failed))
 			return -EINTR;
-		failed |= rc != 0;
 		s.consumers = 1;
 	}
 
@@ -534,9 +532,8 @@ bench_throughput(const struct bench_options *o, uint64_t size)
 		rc = tp_point(o, &s, "touch");
 		snprintf(bench_result_at(bench_result_count() - 1)->speed, 8, "%s",
 			 i == 0 ? "max" : i == 1 ? "1x" : "1/2x");
-		if (rc == -EINTR || cli_stop)
+		if (bench_fold(rc, &failed))
 			return -EINTR;
-		failed |= rc != 0;
 	}
 	return failed ? -ECHILD : 0;
 }
