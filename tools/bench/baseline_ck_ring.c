@@ -31,11 +31,7 @@ struct ckr_shared {
 	struct ck_ring full; /* producer -> consumer: filled slots */
 	struct ck_ring free; /* consumer -> producer: slots to reuse */
 	/* Results. */
-	uint64_t t_start;
-	uint64_t t_end;
-	uint64_t produced;
-	uint64_t consumed;
-	uint64_t bad;
+	struct bench_pair_counts counts;
 	/* Then: full buffer, free buffer (capacity entries each), slots. */
 };
 
@@ -96,8 +92,8 @@ ckr_producer(void *arg)
 			ck_pr_stall();
 		n++;
 	}
-	sh->t_start = t0;
-	sh->produced = n;
+	sh->counts.t_start = t0;
+	sh->counts.produced = n;
 	while (!ck_ring_enqueue_spsc(&sh->full, x->full_buf, (void *)CKR_END))
 		ck_pr_stall();
 	return 0;
@@ -133,9 +129,9 @@ ckr_consumer(void *arg)
 		while (!ck_ring_enqueue_spsc(&sh->free, x->free_buf, (void *)idx))
 			ck_pr_stall();
 	}
-	sh->t_end = bench_now_ns();
-	sh->consumed = n;
-	sh->bad = bad;
+	sh->counts.t_end = bench_now_ns();
+	sh->counts.consumed = n;
+	sh->counts.bad = bad;
 	return 0;
 }
 
@@ -194,22 +190,10 @@ ckr_point(const struct bench_options *o, uint64_t size, bool touch)
 		bench_kill_all();
 		goto out;
 	}
-	rc = bench_gate_wait_ready(&x.sh->gate, 2);
-	if (rc != 0) {
-		bench_kill_all();
-		goto out;
-	}
-	bench_gate_open(&x.sh->gate);
-	rc = bench_wait_all(o->duration_ns + 60ull * 1000000000ull, NULL, NULL);
+	rc = bench_run_gated(&x.sh->gate, 2, o);
 	if (rc != 0)
 		goto out;
-	bench_result_throughput(res, size, x.sh->consumed,
-				(double)(x.sh->t_end - x.sh->t_start) / 1e9);
-	res->produced = x.sh->produced;
-	res->verified = (x.sh->bad == 0 && x.sh->consumed == x.sh->produced) ? 1 : -1;
-	if (res->verified < 0)
-		snprintf(res->note, sizeof(res->note), "%llu frames did not verify",
-			 (unsigned long long)x.sh->bad);
+	bench_result_pair(res, size, &x.sh->counts);
 out:
 	if (rc != 0) {
 		res->failed = true;

@@ -27,11 +27,7 @@
 
 struct pp_shared {
 	struct bench_gate gate;
-	uint64_t t_start;
-	uint64_t t_end;
-	uint64_t produced;
-	uint64_t consumed;
-	uint64_t bad;
+	struct bench_pair_counts counts;
 	int32_t err; /* errno of a failed read or write */
 };
 
@@ -86,8 +82,8 @@ pp_producer(void *arg)
 		}
 		n++;
 	}
-	sh->t_start = t0;
-	sh->produced = n;
+	sh->counts.t_start = t0;
+	sh->counts.produced = n;
 	close(x->fd[1]); /* end of stream: the consumer reads 0 */
 	return 0;
 }
@@ -127,9 +123,9 @@ pp_consumer(void *arg)
 		n++;
 	}
 done:
-	sh->t_end = bench_now_ns();
-	sh->consumed = n;
-	sh->bad = bad;
+	sh->counts.t_end = bench_now_ns();
+	sh->counts.consumed = n;
+	sh->counts.bad = bad;
 	return 0;
 }
 
@@ -197,22 +193,10 @@ pp_point(const struct bench_options *o, uint64_t size, bool socket)
 	close(x.fd[0]);
 	close(x.fd[1]);
 	x.fd[0] = x.fd[1] = -1;
-	rc = bench_gate_wait_ready(&x.sh->gate, 2);
-	if (rc != 0) {
-		bench_kill_all();
-		goto out;
-	}
-	bench_gate_open(&x.sh->gate);
-	rc = bench_wait_all(o->duration_ns + 60ull * 1000000000ull, NULL, NULL);
+	rc = bench_run_gated(&x.sh->gate, 2, o);
 	if (rc != 0)
 		goto out;
-	bench_result_throughput(res, size, x.sh->consumed,
-				(double)(x.sh->t_end - x.sh->t_start) / 1e9);
-	res->produced = x.sh->produced;
-	res->verified = (x.sh->bad == 0 && x.sh->consumed == x.sh->produced) ? 1 : -1;
-	if (res->verified < 0)
-		snprintf(res->note, sizeof(res->note), "%llu frames did not verify",
-			 (unsigned long long)x.sh->bad);
+	bench_result_pair(res, size, &x.sh->counts);
 	goto out;
 close_out:
 	close(x.fd[0]);

@@ -298,6 +298,29 @@ int bench_baseline_futex(const struct bench_options *o);
 void bench_result_throughput(struct bench_result *r, uint64_t frame_bytes,
 			     uint64_t frames, double seconds);
 
+/* What the two children of a producer/consumer baseline report through
+ * their shared memory. */
+struct bench_pair_counts {
+	uint64_t t_start;  /* producer: when it started */
+	uint64_t t_end;    /* consumer: when it saw the last frame */
+	uint64_t produced;
+	uint64_t consumed;
+	uint64_t bad;      /* frames whose bytes did not verify */
+};
+
+/* Fills a throughput row from a pair's counts: rate, produced, verified
+ * (and the note when frames did not verify). */
+void bench_result_pair(struct bench_result *r, uint64_t frame_bytes,
+		       const struct bench_pair_counts *c);
+
+/*
+ * Waits until `ready` children wait at the gate (killing them all if they
+ * never do), opens it, and waits for every child, allowing the point's
+ * duration plus a minute.
+ */
+int bench_run_gated(struct bench_gate *g, uint32_t ready,
+		    const struct bench_options *o);
+
 /*
  * Folds the result of one measurement point into *failed (a failed point
  * does not stop the run). Returns true when the run was interrupted

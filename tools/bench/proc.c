@@ -262,6 +262,19 @@ bench_kill_all(void)
 }
 
 int
+bench_run_gated(struct bench_gate *g, uint32_t ready, const struct bench_options *o)
+{
+	int rc = bench_gate_wait_ready(g, ready);
+
+	if (rc != 0) {
+		bench_kill_all();
+		return rc;
+	}
+	bench_gate_open(g);
+	return bench_wait_all(o->duration_ns + 60ull * 1000000000ull, NULL, NULL);
+}
+
+int
 bench_wait_all(uint64_t timeout_ns, void (*progress)(void *), void *arg)
 {
 	uint64_t deadline = bench_now_ns() + timeout_ns;

@@ -314,6 +314,19 @@ bench_result_throughput(struct bench_result *r, uint64_t frame_bytes,
 	r->bytes_per_s = r->frames_per_s * (double)frame_bytes;
 }
 
+void
+bench_result_pair(struct bench_result *r, uint64_t frame_bytes,
+		  const struct bench_pair_counts *c)
+{
+	bench_result_throughput(r, frame_bytes, c->consumed,
+				(double)(c->t_end - c->t_start) / 1e9);
+	r->produced = c->produced;
+	r->verified = (c->bad == 0 && c->consumed == c->produced) ? 1 : -1;
+	if (r->verified < 0)
+		snprintf(r->note, sizeof(r->note), "%llu frames did not verify",
+			 (unsigned long long)c->bad);
+}
+
 /* Turns the children's reports into the row. */
 static int
 tp_collect(const struct bench_tp_spec *s, const struct tp_shared *sh,
