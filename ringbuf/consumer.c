@@ -17,14 +17,21 @@
  * sleep mask with an atomic OR, snapshot our doorbell, then re-read
  * write_seq. Either the producer sees our bit after publishing, or we see
  * its new write_seq before sleeping.
+ *
+ * Group members (rb_consumer_options.group) do not read every seq: they
+ * claim runs of seqs from their group under its claim lock (group.c) and
+ * release them in the order they claimed them.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "claims.h"
 #include "rb_internal.h"
 
 #define RB_DEFAULT_SPIN_NS 5000u
+/* Separate claim ranges a group member may hold at once. */
+#define RB_MAX_MEMBER_RANGES 4096u
 
 struct rb_consumer {
 	struct rb_ring *ring;
@@ -39,11 +46,15 @@ struct rb_consumer {
 	uint64_t eos_seen;     /* eos_seq of the last end it reported */
 	uint64_t next_check_ns;/* when a wait next checks the producer's life */
 	uint64_t alive_check_ns;/* when an empty acquire next checks it */
-	uint64_t dead_owner;   /* producer owner word last found dead */
+	uint64_t dead_signature; /* producers' census signature last found dead */
 	uint64_t pending_marker; /* end marker taken while frames were held */
 	uint64_t frames;
 	uint64_t lost;
+	uint64_t abandoned;
 	uint64_t wakeups;
+	int32_t group;         /* group record index, -1 when in no group */
+	struct rb_claims claims; /* member: seqs held, oldest first */
+	uint64_t claimed;      /* member: seqs claimed from the group */
 	uint64_t spin_ns;
 	const volatile int *cancel;
 };
@@ -65,6 +76,43 @@ rb_consumer_evicted(const struct rb_consumer *c)
 	return rb_load_acquire_64(&c->rec->owner) != c->owner;
 }
 
+/* The rest of rb_consumer_attach for a group member: the record (still
+ * CLAIMING) joins the group, then becomes active holding nothing. */
+static int
+rb_member_attach(struct rb_ring *ring, struct rb_consumer *c,
+		 struct rb_shm_consumer *rec, uint32_t index,
+		 const struct rb_consumer_options *o, uint64_t start,
+		 uint64_t claiming, struct rb_consumer **out)
+{
+	uint32_t g;
+	int rc;
+
+	ck_pr_store_64(&rec->read_seq, RB_SEQ_NONE);
+	rc = rb_group_join(ring, o->group, o->lossy != 0, start, &g);
+	if (rc != 0) {
+		rb_store_release_64(&rec->owner, RB_OWNER_MAKE(0, RB_OWNER_GEN(claiming) + 1,
+							      RB_OWNER_FREE));
+		rb_claims_free(&c->claims);
+		free(c);
+		return rc;
+	}
+	ck_pr_store_32(&rec->group, g + 1);
+	rb_store_then_fence_64(&rec->owner, c->owner);
+	c->ring = ring;
+	c->rec = rec;
+	c->index = index;
+	c->lossy = o->lossy != 0;
+	c->group = (int32_t)g;
+	c->first_seq = rb_load_acquire_64(&ring->groups[g].claim_seq);
+	c->next = c->released = c->first_seq;
+	c->pending_marker = UINT64_MAX;
+	c->cached_write = rb_load_acquire_64(&ring->producer->write_seq);
+	c->spin_ns = o->spin_ns ? o->spin_ns : RB_DEFAULT_SPIN_NS;
+	c->cancel = o->cancel;
+	*out = c;
+	return 0;
+}
+
 int
 rb_consumer_attach(struct rb_ring *ring, const struct rb_consumer_options *options,
 		   struct rb_consumer **out)
@@ -79,9 +127,21 @@ rb_consumer_attach(struct rb_ring *ring, const struct rb_consumer_options *optio
 	*out = NULL;
 	if (o->start > RB_START_NEXT)
 		return -EINVAL;
+	if (o->group != NULL && rb_group_name_check(o->group) != 0)
+		return -EINVAL;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;
+	c->group = -1;
+	if (o->group != NULL) {
+		uint32_t cap = n < RB_MAX_MEMBER_RANGES ? n : RB_MAX_MEMBER_RANGES;
+		int rc = rb_claims_init(&c->claims, cap);
+
+		if (rc != 0) {
+			free(c);
+			return rc;
+		}
+	}
 	for (i = 0; i < ring->max_consumers; i++)
 		(void)rb_consumer_evict_if_dead(ring, i);
 	for (i = 0; i < ring->max_consumers; i++) {
@@ -96,6 +156,7 @@ rb_consumer_attach(struct rb_ring *ring, const struct rb_consumer_options *optio
 		}
 	}
 	if (rec == NULL) {
+		rb_claims_free(&c->claims);
 		free(c);
 		return RB_E_TOO_MANY;
 	}
@@ -104,6 +165,9 @@ rb_consumer_attach(struct rb_ring *ring, const struct rb_consumer_options *optio
 	ck_pr_store_64(&rec->frames, 0);
 	ck_pr_store_64(&rec->lost, 0);
 	ck_pr_store_64(&rec->wake_target, 0);
+	ck_pr_store_64(&rec->claimed, 0);
+	ck_pr_store_64(&rec->intent_claim_seq, 0);
+	ck_pr_store_32(&rec->group, 0);
 	memset(rec->label, 0, sizeof(rec->label));
 	if (o->label != NULL)
 		strncpy(rec->label, o->label, sizeof(rec->label) - 1);
@@ -120,8 +184,10 @@ rb_consumer_attach(struct rb_ring *ring, const struct rb_consumer_options *optio
 		start = w;
 		break;
 	}
-	ck_pr_store_64(&rec->read_seq, start);
 	c->owner = RB_OWNER_MAKE(rb_self_pid(), RB_OWNER_GEN(owner), RB_OWNER_ACTIVE);
+	if (o->group != NULL)
+		return rb_member_attach(ring, c, rec, i, o, start, owner, out);
+	ck_pr_store_64(&rec->read_seq, start);
 	/* Become visible to the producer, then read its claim limit: the
 	 * other half of the handshake in rb_refresh_limit. */
 	rb_store_then_fence_64(&rec->owner, c->owner);
@@ -164,10 +230,15 @@ rb_consumer_detach(struct rb_consumer *c)
 	ring = c->ring;
 	evicting = RB_OWNER_MAKE(RB_OWNER_PID(c->owner), RB_OWNER_GEN(c->owner),
 				 RB_OWNER_EVICTING);
-	if (ck_pr_cas_64(&c->rec->owner, c->owner, evicting))
+	if (ck_pr_cas_64(&c->rec->owner, c->owner, evicting)) {
+		/* Frames still held become the group's lost (group.c). */
+		if (c->group >= 0)
+			rb_group_member_leave(ring, c->index);
 		rb_consumer_record_free(ring, c->index, c->owner);
-	else
+	} else {
 		rc = RB_E_EVICTED;
+	}
+	rb_claims_free(&c->claims);
 	free(c);
 	return rc;
 }
@@ -177,18 +248,31 @@ static int
 rb_consumer_wait_check(void *arg)
 {
 	struct rb_consumer *c = arg;
-	struct rb_shm_producer *p = c->ring->producer;
-	uint64_t owner;
+	struct rb_producer_census census;
 
 	if (c->cancel != NULL && *c->cancel)
 		return 1;
 	if (rb_consumer_evicted(c))
 		return 1;
-	owner = rb_load_acquire_64(&p->owner);
-	if (RB_OWNER_STATE(owner) == RB_OWNER_ACTIVE &&
-	    !rb_process_alive(RB_OWNER_PID(owner), ck_pr_load_64(&p->start_time)))
+	/* A producer killed between claim and commit holds write_seq up:
+	 * commit its frames empty (several-producer rings; repair.c). */
+	if (rb_repair_abandoned(c->ring) > 0)
+		return 1;
+	if (c->group >= 0)
+		(void)rb_group_recover_lock(c->ring, (uint32_t)c->group);
+	rb_producer_census(c->ring, &census);
+	if (census.active > 0 && census.alive == 0)
 		return 1;
 	return 0;
+}
+
+/* Where this consumer reads next: its own position, or its group's. */
+static uint64_t
+rb_consumer_position(const struct rb_consumer *c)
+{
+	if (c->group >= 0)
+		return rb_load_acquire_64(&c->ring->groups[c->group].claim_seq);
+	return c->next;
 }
 
 /* Whether the stream has ended or its producer is gone, so that waiting
@@ -199,11 +283,18 @@ rb_stream_stopped(struct rb_consumer *c)
 	struct rb_shm_producer *p = c->ring->producer;
 	uint64_t state = rb_load_acquire_64(&p->stream_state);
 
+	uint64_t eos;
+
 	if (state == RB_STREAM_ABANDONED)
 		return true;
+	if (state != RB_STREAM_ENDED)
+		return false;
 	/* A stream that ended before this consumer's first frame is not its
-	 * stream: it waits for the next one instead. */
-	return state == RB_STREAM_ENDED && ck_pr_load_64(&p->eos_seq) > c->first_seq;
+	 * stream: it waits for the next one instead. With several producers
+	 * the end may be published before frames claimed ahead of it: the
+	 * stream has stopped only once they are all published. */
+	eos = ck_pr_load_64(&p->eos_seq);
+	return eos > c->first_seq && rb_load_acquire_64(&p->write_seq) >= eos;
 }
 
 /* The code to return when no frame is available and waiting is over. */
@@ -211,18 +302,19 @@ static int
 rb_consumer_nothing(struct rb_consumer *c, int wait_rc)
 {
 	struct rb_shm_producer *p = c->ring->producer;
-	uint64_t state, owner;
+	uint64_t state, now;
 
 	if (rb_consumer_evicted(c))
 		return RB_E_EVICTED;
 	state = rb_load_acquire_64(&p->stream_state);
 	if (state == RB_STREAM_ENDED && rb_stream_stopped(c) &&
-	    c->next >= ck_pr_load_64(&p->eos_seq)) {
+	    rb_consumer_position(c) >= ck_pr_load_64(&p->eos_seq)) {
 		uint64_t eos = ck_pr_load_64(&p->eos_seq);
 
 		/* A lossy consumer that skipped the end marker counted its
 		 * sequence number as lost; it was not a frame. */
-		if (c->eos_seen != eos && ck_pr_load_64(&p->eos_marker) == 1 &&
+		if (c->group < 0 && c->eos_seen != eos &&
+		    ck_pr_load_64(&p->eos_marker) == 1 &&
 		    eos - 1 >= c->first_seq && c->lost > 0) {
 			c->lost--;
 			ck_pr_store_64(&c->rec->lost, c->lost);
@@ -235,19 +327,32 @@ rb_consumer_nothing(struct rb_consumer *c, int wait_rc)
 	/* Liveness costs kill() and a read of /proc/PID/stat: a consumer that
 	 * polls with RB_NO_WAIT would pay them on every empty poll (~4 us).
 	 * Look at most once per wait slice, as a sleeping consumer does. */
-	owner = rb_load_acquire_64(&p->owner);
-	if (RB_OWNER_STATE(owner) == RB_OWNER_ACTIVE) {
-		uint64_t now = rb_now_ns();
+	now = rb_now_ns();
+	if (c->dead_signature != 0) {
+		struct rb_producer_census quick = {0};
+		uint32_t i;
 
-		if (owner == c->dead_owner)
-			return RB_E_PRODUCER_DEAD; /* the dead stay dead */
-		if (now >= c->alive_check_ns) {
-			c->alive_check_ns = now + RB_WAIT_SLICE_NS;
-			if (!rb_process_alive(RB_OWNER_PID(owner),
-					      ck_pr_load_64(&p->start_time))) {
-				c->dead_owner = owner;
-				return RB_E_PRODUCER_DEAD;
-			}
+		/* The dead stay dead while no producer attaches or leaves. */
+		for (i = 0; i < c->ring->max_producers; i++) {
+			uint64_t w = rb_load_acquire_64(&c->ring->producer_records[i].owner);
+
+			if (RB_OWNER_STATE(w) == RB_OWNER_ACTIVE)
+				quick.signature += w;
+		}
+		if (quick.signature == c->dead_signature)
+			return RB_E_PRODUCER_DEAD;
+		c->dead_signature = 0;
+	}
+	if (now >= c->alive_check_ns) {
+		struct rb_producer_census census;
+
+		c->alive_check_ns = now + RB_WAIT_SLICE_NS;
+		if (rb_repair_abandoned(c->ring) > 0)
+			return wait_rc;
+		rb_producer_census(c->ring, &census);
+		if (census.active > 0 && census.alive == 0) {
+			c->dead_signature = census.signature;
+			return RB_E_PRODUCER_DEAD;
 		}
 	}
 	if (c->cancel != NULL && *c->cancel)
@@ -415,6 +520,8 @@ rb_consumer_wait_ready(struct rb_consumer *c, uint32_t min, uint64_t timeout_ns,
 			return 0;
 		stopped = rb_stream_stopped(c);
 		if (stopped) {
+			/* Frames of dead producers may still hold write_seq up. */
+			(void)rb_repair_abandoned(ring);
 			/* write_seq may have been read before the end: the
 			 * acquire on stream_state makes every frame published
 			 * before it visible now. */
@@ -465,6 +572,166 @@ rb_consumer_take(struct rb_consumer *c, struct rb_frame *frames, uint32_t max)
 	return (int)n;
 }
 
+
+/*
+ * Group member: claims up to `max` seqs from the group under its claim
+ * lock (see group.c for the intent protocol). Returns the frames it got,
+ * 0 when the group has nothing to hand out, RB_E_EOS when it claimed the
+ * end marker, or a negative code.
+ */
+static int
+rb_member_take(struct rb_consumer *c, struct rb_frame *frames, uint32_t max)
+{
+	struct rb_ring *ring = c->ring;
+	struct rb_shm_group *g = &ring->groups[c->group];
+	struct rb_shm_consumer *rec = c->rec;
+	uint64_t cur, ws, s, lost_add = 0, end, markers;
+	uint32_t k = 0;
+	bool marker = false;
+	int rc = 0;
+
+	rb_group_lock(ring, (uint32_t)c->group, c->index);
+	cur = ck_pr_load_64(&g->claim_seq);
+	ws = rb_load_acquire_64(&ring->producer->write_seq);
+	c->cached_write = ws;
+	if (ws <= cur) {
+		rb_group_unlock(ring, (uint32_t)c->group);
+		return 0;
+	}
+	s = cur;
+	if (c->lossy && ws - cur > ring->slot_count) {
+		lost_add = ws - ring->slot_count - cur; /* lapped: overwritten */
+		s = ws - ring->slot_count;
+	}
+	/* Lossless: the group's gate is at or below cur while we hold the
+	 * lock, so these descriptors cannot change under us. */
+	for (; s < ws && k < max; s++) {
+		rc = rb_read_descriptor(c, s, &frames[k]);
+		if (rc == RB_E_OVERRUN) {
+			lost_add++;
+			rc = 0;
+			continue;
+		}
+		if (rc != 0)
+			break;
+		if (frames[k].flags & RB_FRAME_EOS) {
+			if (k == 0) {
+				marker = true;
+				s++;
+			}
+			break;
+		}
+		k++;
+	}
+	end = s;
+	if (end == cur) {
+		rb_group_unlock(ring, (uint32_t)c->group);
+		return rc;
+	}
+	markers = ck_pr_load_64(&g->markers) + (marker ? 1 : 0);
+	/* Hold position first (the producer reads claim_seq, then it). */
+	if (k > 0 && c->claims.held == 0)
+		ck_pr_store_64(&rec->read_seq, frames[0].seq);
+	ck_pr_store_64(&rec->intent_claimed, c->claimed + k + lost_add);
+	ck_pr_store_64(&rec->intent_lost, c->lost + lost_add);
+	ck_pr_store_64(&rec->intent_markers, markers);
+	rb_store_release_64(&rec->intent_claim_seq, end);
+	rb_store_release_64(&g->claim_seq, end);
+	c->claimed += k + lost_add;
+	c->lost += lost_add;
+	ck_pr_store_64(&rec->claimed, c->claimed);
+	ck_pr_store_64(&rec->lost, c->lost);
+	ck_pr_store_64(&g->markers, markers);
+	rb_store_release_64(&rec->intent_claim_seq, 0);
+	rb_group_unlock(ring, (uint32_t)c->group);
+
+	for (uint32_t i = 0; i < k; i++)
+		(void)rb_claims_push(&c->claims, frames[i].seq, 1);
+	if (marker) {
+		c->eos_seen = end;
+		return RB_E_EOS;
+	}
+	return (int)k;
+}
+
+static int
+rb_member_acquire_batch(struct rb_consumer *c, struct rb_frame *frames,
+			uint32_t max, uint32_t min, uint64_t timeout_ns)
+{
+	struct rb_ring *ring = c->ring;
+	uint64_t deadline = 0;
+	int rc;
+
+	if (rb_claims_full(&c->claims))
+		return -ENOBUFS;
+	if (!c->lossy && c->claims.held + min > ring->slot_count)
+		return -ENOBUFS;
+	for (;;) {
+		uint64_t pos;
+		bool stopped;
+
+		if (rb_consumer_evicted(c))
+			return RB_E_EVICTED;
+		rc = rb_member_take(c, frames, max);
+		if (rc != 0)
+			return rc;
+		pos = rb_consumer_position(c);
+		if (c->cached_write > pos)
+			continue; /* lossy, all overrun: take again */
+		if (timeout_ns == RB_NO_WAIT)
+			return rb_consumer_nothing(c, -EAGAIN);
+		if (deadline == 0)
+			deadline = rb_deadline_after(timeout_ns);
+		rc = rb_consumer_wait(c, pos + min, deadline);
+		if (rb_load_acquire_64(&ring->producer->write_seq) > rb_consumer_position(c))
+			continue;
+		stopped = rb_stream_stopped(c);
+		if (stopped)
+			(void)rb_repair_abandoned(ring);
+		if (rc != 0 || stopped || rb_consumer_nothing(c, 0) != 0) {
+			if (rb_load_acquire_64(&ring->producer->write_seq) >
+			    rb_consumer_position(c))
+				continue;
+			return rb_consumer_nothing(c, rc ? rc : -ETIMEDOUT);
+		}
+	}
+}
+
+/* Group member: hands back the `count` oldest held frames. */
+static int
+rb_member_release_batch(struct rb_consumer *c, const struct rb_frame *frames,
+			uint32_t count)
+{
+	uint64_t old = rb_claims_oldest(&c->claims), now;
+	uint32_t i, overrun = 0;
+
+	if (!rb_claims_match(&c->claims, frames, count))
+		return -EINVAL; /* members release in the order they got them */
+	for (i = 0; i < count; i++) {
+		if (rb_consumer_check(c, &frames[i]) != 0)
+			overrun++;
+		else if (frames[i].flags & RB_FRAME_ABANDONED)
+			c->abandoned++;
+	}
+	rb_claims_pop(&c->claims, count);
+	c->frames += count - overrun;
+	c->lost += overrun;
+	/* lost before frames: a member killed between the two stores still
+	 * adds up (held = claimed - frames - lost). */
+	ck_pr_store_64(&c->rec->lost, c->lost);
+	ck_pr_store_64(&c->rec->frames, c->frames);
+	now = rb_claims_oldest(&c->claims);
+	if (c->lossy) {
+		rb_store_release_64(&c->rec->read_seq, now);
+	} else {
+		rb_store_then_fence_64(&c->rec->read_seq, now);
+		rb_wake_producer_if_crossed(c->ring, old, now);
+	}
+	if (rb_consumer_evicted(c))
+		return RB_E_EVICTED;
+	return (int)overrun;
+}
+
 int
 rb_consumer_acquire_batch(struct rb_consumer *c, struct rb_frame *frames,
 			  uint32_t max, uint32_t min, uint64_t timeout_ns)
@@ -481,6 +748,8 @@ rb_consumer_acquire_batch(struct rb_consumer *c, struct rb_frame *frames,
 		min = max;
 	if (min > ring->slot_count)
 		min = ring->slot_count;
+	if (c->group >= 0)
+		return rb_member_acquire_batch(c, frames, max, min, timeout_ns);
 	/* A lossless consumer's held frames count against the ring too. */
 	if (!c->lossy && c->next - c->released + min > ring->slot_count)
 		return -ENOBUFS;
@@ -526,6 +795,8 @@ rb_consumer_release_batch(struct rb_consumer *c, const struct rb_frame *frames,
 
 	if (count == 0)
 		return 0;
+	if (c->group >= 0)
+		return rb_member_release_batch(c, frames, count);
 	if (frames[0].seq < c->released || frames[count - 1].seq >= c->next)
 		return -EINVAL;
 	for (i = 1; i < count; i++)
@@ -537,6 +808,8 @@ rb_consumer_release_batch(struct rb_consumer *c, const struct rb_frame *frames,
 	for (i = 0; i < count; i++) {
 		if (rb_consumer_check(c, &frames[i]) != 0)
 			overrun++;
+		else if (frames[i].flags & RB_FRAME_ABANDONED)
+			c->abandoned++;
 	}
 	c->frames += count - overrun;
 	c->lost += overrun;
@@ -568,6 +841,7 @@ rb_consumer_get_stats(const struct rb_consumer *c, struct rb_consumer_stats *out
 {
 	out->frames = c->frames;
 	out->lost = c->lost;
-	out->next_seq = c->next;
+	out->next_seq = rb_consumer_position(c);
 	out->wakeups = c->wakeups;
+	out->abandoned = c->abandoned;
 }

@@ -137,15 +137,104 @@ rb_consumer_evict_if_dead(struct rb_ring *ring, uint32_t index)
 				 RB_OWNER_EVICTING);
 	if (!ck_pr_cas_64(&rec->owner, owner, evicting))
 		return false;
+	if (ck_pr_load_32(&rec->group) != 0)
+		rb_group_member_leave(ring, index);
 	rb_consumer_record_free(ring, index, owner);
 	return true;
+}
+
+void
+rb_producer_census(struct rb_ring *ring, struct rb_producer_census *out)
+{
+	uint32_t i;
+
+	out->active = out->alive = 0;
+	out->signature = 0;
+	for (i = 0; i < ring->max_producers; i++) {
+		struct rb_shm_producer_record *rec = &ring->producer_records[i];
+		uint64_t owner = rb_load_acquire_64(&rec->owner);
+
+		if (RB_OWNER_STATE(owner) != RB_OWNER_ACTIVE)
+			continue;
+		out->active++;
+		out->signature += owner;
+		if (rb_process_alive(RB_OWNER_PID(owner), ck_pr_load_64(&rec->start_time)))
+			out->alive++;
+	}
+}
+
+/* A departing producer's part of the open stream: a member leaves it, and
+ * when no member is left (or it died opening or closing it) the stream is
+ * abandoned. */
+static void
+rb_producer_leave_stream(struct rb_ring *ring, uint32_t membership)
+{
+	struct rb_shm_producer *shm = ring->producer;
+
+	switch (membership) {
+	case 1: /* a member */
+		if (ck_pr_faa_64(&shm->stream_members, (uint64_t)-1) == 1)
+			(void)ck_pr_cas_64(&shm->stream_state, RB_STREAM_OPEN,
+					   RB_STREAM_ABANDONED);
+		break;
+	case 2: /* died writing the header of a new stream */
+		(void)ck_pr_cas_64(&shm->stream_state, RB_STREAM_OPENING,
+				   RB_STREAM_ABANDONED);
+		break;
+	case 3: /* died writing the end marker as the last member */
+		(void)ck_pr_cas_64(&shm->stream_state, RB_STREAM_OPEN,
+				   RB_STREAM_ABANDONED);
+		break;
+	default:
+		break;
+	}
+}
+
+bool
+rb_producer_evict_if_dead(struct rb_ring *ring, uint32_t index)
+{
+	struct rb_shm_producer_record *rec = &ring->producer_records[index];
+	uint64_t owner = rb_load_acquire_64(&rec->owner);
+	uint32_t state = RB_OWNER_STATE(owner);
+	uint32_t membership;
+
+	if (state != RB_OWNER_ACTIVE && state != RB_OWNER_CLAIMING)
+		return false;
+	if (rb_process_alive(RB_OWNER_PID(owner),
+			     state == RB_OWNER_ACTIVE ? ck_pr_load_64(&rec->start_time) : 0))
+		return false;
+	if (!ck_pr_cas_64(&rec->owner, owner,
+			  RB_OWNER_MAKE(RB_OWNER_PID(owner), RB_OWNER_GEN(owner),
+					RB_OWNER_EVICTING)))
+		return false;
+	membership = ck_pr_load_32(&rec->in_stream);
+	rb_producer_leave_stream(ring, membership);
+	/* Its uncommitted seqs are repaired by the rule in repair.c, which
+	 * needs no record: a FREE record is no live holder. */
+	ck_pr_store_32(&rec->in_stream, 0);
+	ck_pr_store_64(&rec->hold_from, RB_SEQ_NONE);
+	rb_store_then_fence_64(&rec->owner, RB_OWNER_MAKE(0, RB_OWNER_GEN(owner) + 1,
+							  RB_OWNER_FREE));
+	/* Consumers waiting on it learn at their next look. */
+	rb_wake_consumers(ring, 0, true);
+	return true;
+}
+
+int
+rb_producers_evict_dead(struct rb_ring *ring)
+{
+	int evicted = 0;
+	uint32_t i;
+
+	for (i = 0; i < ring->max_producers; i++)
+		if (rb_producer_evict_if_dead(ring, i))
+			evicted++;
+	return evicted;
 }
 
 int
 rb_ring_evict_dead(struct rb_ring *ring)
 {
-	struct rb_shm_producer *prod = ring->producer;
-	uint64_t owner;
 	int evicted = 0;
 	uint32_t i;
 
@@ -153,16 +242,10 @@ rb_ring_evict_dead(struct rb_ring *ring)
 		if (rb_consumer_evict_if_dead(ring, i))
 			evicted++;
 	}
-	owner = rb_load_acquire_64(&prod->owner);
-	if (RB_OWNER_STATE(owner) == RB_OWNER_ACTIVE &&
-	    !rb_process_alive(RB_OWNER_PID(owner), ck_pr_load_64(&prod->start_time)) &&
-	    ck_pr_cas_64(&prod->owner, owner,
-			 RB_OWNER_MAKE(0, RB_OWNER_GEN(owner) + 1, RB_OWNER_FREE))) {
-		evicted++;
-		(void)ck_pr_cas_64(&prod->stream_state, RB_STREAM_OPEN,
-				   RB_STREAM_ABANDONED);
-		/* Consumers waiting on it learn at their next look. */
-		rb_wake_consumers(ring, 0, true);
-	}
+	for (i = 0; i < ring->max_groups; i++)
+		if (rb_group_recover_lock(ring, i))
+			evicted++;
+	evicted += rb_producers_evict_dead(ring);
+	(void)rb_repair_abandoned(ring);
 	return evicted;
 }

@@ -24,25 +24,56 @@
  *   in consumer attach (each stores, fences, then reads the other side)
  *   guarantees that either the producer sees the new consumer or the
  *   consumer starts at or after claim_limit - slot_count.
+ *
+ * Several producers (max_producers > 1): each producer claims seqs from
+ * the shared claim_seq by CAS, after publishing hold_from (see repair.c),
+ * and commits them in its own order; write_seq is moved by whichever
+ * commit completes the run in front of it (rb_advance_write_seq). The
+ * flow-control limit also keeps each claim below write_seq + slot_count, so
+ * a slot is never reused while the frame a lap before it is uncommitted.
+ * One producer of such a ring pays one CAS per acquire (batch) and one per
+ * commit (batch) more than the single-producer path.
+ *
+ * Several producers may wait for space at once: each lowers wait_target to
+ * its own target (atomic minimum), and the consumer that crosses it clears
+ * it and rings the doorbell, which wakes every waiter; those that still
+ * lack space announce themselves again.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "claims.h"
 #include "rb_internal.h"
 
 #define RB_DEFAULT_SPIN_NS 5000u
+/* Separate claim ranges a several-producer handle may hold at once. */
+#define RB_MAX_CLAIM_RANGES 4096u
+
+/* rb_shm_producer_record.in_stream */
+enum rb_membership {
+	RB_MEMBER_NONE = 0,
+	RB_MEMBER_IN = 1,      /* has the stream open */
+	RB_MEMBER_OPENING = 2, /* writing the header of a new stream */
+	RB_MEMBER_CLOSING = 3, /* the last member, writing the end marker */
+};
 
 struct rb_producer {
 	struct rb_ring *ring;
+	struct rb_shm_producer_record *rec;
+	uint32_t index;
+	bool multi;          /* several-producer ring */
 	uint64_t owner;      /* our owner word */
-	uint64_t next;       /* next seq to acquire */
-	uint64_t committed;  /* write_seq as we last published it */
+	uint64_t next;       /* single: next seq to acquire */
+	uint64_t committed;  /* single: write_seq as we last published it */
+	struct rb_claims claims; /* several: seqs acquired, not committed */
+	uint64_t frames;     /* frames committed */
 	uint64_t limit;      /* may acquire seqs below it without a rescan */
 	uint64_t published_limit; /* claim_limit: the most it has been */
 	uint64_t spin_ns;
 	uint32_t next_flags; /* RB_FRAME_STREAM_START for the next commit */
-	uint64_t next_check_ns; /* when a blocked wait next evicts dead consumers */
+	uint64_t next_check_ns; /* when a blocked wait next evicts the dead */
 };
 
 void
@@ -72,11 +103,15 @@ rb_wake_consumers(struct rb_ring *ring, uint64_t write_seq, bool all)
 	}
 }
 
+/* The lowest seq a lossless reader still needs, or m. Groups first: a
+ * member stores its held position before it moves its group's claim_seq,
+ * so reading claim_seq first never misses a claim in flight. */
 static uint64_t
 rb_lossless_min(struct rb_ring *ring, uint64_t m)
 {
 	uint32_t i;
 
+	m = rb_groups_lossless_min(ring, m);
 	for (i = 0; i < ring->max_consumers; i++) {
 		struct rb_shm_consumer *rec = &ring->consumers[i];
 		uint64_t owner = rb_load_acquire_64(&rec->owner);
@@ -92,6 +127,14 @@ rb_lossless_min(struct rb_ring *ring, uint64_t m)
 	return m;
 }
 
+/* write_seq as this producer knows it: its own in a single-producer ring. */
+static uint64_t
+rb_producer_write_seq(struct rb_producer *p)
+{
+	return p->multi ? rb_load_acquire_64(&p->ring->producer->write_seq)
+			: p->committed;
+}
+
 /*
  * Recomputes the private limit from the consumer records, and publishes it
  * as claim_limit (see top of file).
@@ -101,8 +144,9 @@ rb_lossless_min(struct rb_ring *ring, uint64_t m)
  * lower than claim_limit - slot_count. If a rescan that sees the tentative
  * read_seq lowered claim_limit, the joiner could read that lower value and
  * keep a start position the producer has already overwritten under an
- * earlier, higher limit. So the shared value only grows; the private limit
- * may be lower than it, which is merely conservative.
+ * earlier, higher limit. So the shared value only grows (an atomic maximum
+ * when several producers publish); the private limit may be lower than it,
+ * which is merely conservative.
  *
  * Publishing takes a store, a fence and a second scan (the producer's half
  * of the join handshake). When the published value already covers the new
@@ -113,26 +157,39 @@ static void
 rb_refresh_limit(struct rb_producer *p)
 {
 	struct rb_ring *ring = p->ring;
-	uint64_t m = rb_lossless_min(ring, p->committed);
+	uint64_t m = rb_lossless_min(ring, rb_producer_write_seq(p));
 	uint64_t m2;
 
 	p->limit = m + ring->slot_count;
 	if (p->limit <= p->published_limit)
 		return;
-	rb_store_then_fence_64(&ring->producer->claim_limit, p->limit);
-	p->published_limit = p->limit;
+	if (p->multi) {
+		uint64_t cur = ck_pr_load_64(&ring->producer->claim_limit);
+
+		while (cur < p->limit &&
+		       !ck_pr_cas_64_value(&ring->producer->claim_limit, cur,
+					   p->limit, &cur))
+			;
+		ck_pr_fence_atomic_load();
+		p->published_limit = cur > p->limit ? cur : p->limit;
+	} else {
+		rb_store_then_fence_64(&ring->producer->claim_limit, p->limit);
+		p->published_limit = p->limit;
+	}
 	m2 = rb_lossless_min(ring, m);
 	if (m2 < m)
 		p->limit = m2 + ring->slot_count; /* private only: see above */
 }
 
-/* Every wait slice: evict dead lossless consumers that hold us up. */
+/* Every wait slice: evict dead lossless consumers that hold us up, and
+ * commit the frames of dead producers that hold write_seq up. */
 static int
 rb_producer_wait_check(void *arg)
 {
 	struct rb_producer *p = arg;
 	struct rb_ring *ring = p->ring;
-	uint64_t blocking = p->next + 1 - ring->slot_count;
+	uint64_t next = p->multi ? ck_pr_load_64(&ring->producer->claim_seq) : p->next;
+	uint64_t blocking = next + 1 - ring->slot_count;
 	int evicted = 0;
 	uint32_t i;
 
@@ -147,22 +204,49 @@ rb_producer_wait_check(void *arg)
 		if (rb_consumer_evict_if_dead(ring, i))
 			evicted++;
 	}
+	for (i = 0; i < ring->max_groups; i++)
+		if (rb_group_recover_lock(ring, i))
+			evicted++;
+	if (p->multi) {
+		evicted += rb_repair_abandoned(ring);
+		evicted += rb_producers_evict_dead(ring);
+	}
 	return evicted != 0;
 }
 
-/* Waits until seq p->next may be acquired. */
+/*
+ * Lowers wait_target to `target` unless a lower one still waits, then
+ * fences: the announce half of the Dekker with a consumer's release. A
+ * target at or below `gate` (what readers have released by now) was met
+ * already: its waiter got space without being rung and left it behind, so
+ * it is replaced, or nobody would ever ring for ours.
+ */
+static void
+rb_announce_wait(struct rb_shm_producer *shm, uint64_t target, uint64_t gate)
+{
+	uint64_t cur = ck_pr_load_64(&shm->wait_target);
+
+	while ((cur == 0 || cur > target || cur <= gate) && cur != target &&
+	       !ck_pr_cas_64_value(&shm->wait_target, cur, target, &cur))
+		;
+	ck_pr_fence_memory();
+}
+
+/* Waits until seq `want` may be acquired (want < limit). */
 static int
-rb_producer_wait_space(struct rb_producer *p, uint64_t timeout_ns)
+rb_producer_wait_space(struct rb_producer *p, uint64_t want, uint64_t timeout_ns)
 {
 	struct rb_ring *ring = p->ring;
 	struct rb_shm_producer *shm = ring->producer;
 	uint64_t deadline, spin_until;
 
 	rb_refresh_limit(p);
-	if (p->next < p->limit)
+	if (want < p->limit)
 		return 0;
-	if (p->next - p->committed >= ring->slot_count)
+	if (!p->multi && p->next - p->committed >= ring->slot_count)
 		return -ENOBUFS; /* every slot acquired and none committed */
+	if (p->multi && p->claims.held >= ring->slot_count)
+		return -ENOBUFS;
 	if (timeout_ns == RB_NO_WAIT)
 		return RB_E_WOULD_BLOCK;
 	deadline = rb_deadline_after(timeout_ns);
@@ -176,109 +260,122 @@ rb_producer_wait_space(struct rb_producer *p, uint64_t timeout_ns)
 		if (now < spin_until) {
 			rb_cpu_relax();
 			rb_refresh_limit(p);
-			if (p->next < p->limit)
+			if (want < p->limit)
 				return 0;
 			continue;
 		}
 		/* Announce what we wait for, then re-check (Dekker with the
 		 * consumer's release: it stores read_seq, then reads this). */
-		rb_store_then_fence_64(&shm->wait_target, p->next + 1 - ring->slot_count);
+		rb_announce_wait(shm, want + 1 - ring->slot_count,
+				 p->limit - ring->slot_count);
 		seen = rb_doorbell_value(&shm->doorbell);
 		rb_refresh_limit(p);
-		if (p->next < p->limit) {
-			ck_pr_store_64(&shm->wait_target, 0);
+		if (want < p->limit) {
+			if (!p->multi)
+				ck_pr_store_64(&shm->wait_target, 0);
 			return 0;
 		}
 		rc = rb_doorbell_wait(&shm->doorbell, seen, deadline,
 				      rb_producer_wait_check, p, &p->next_check_ns);
-		ck_pr_store_64(&shm->wait_target, 0);
+		/* With several producers another may still wait on the same
+		 * announcement: the consumer that crosses it clears it. */
+		if (!p->multi)
+			ck_pr_store_64(&shm->wait_target, 0);
 		rb_refresh_limit(p);
-		if (p->next < p->limit)
+		if (want < p->limit)
 			return 0;
 		if (rc == -ETIMEDOUT)
 			return -ETIMEDOUT;
 		if (deadline != RB_FOREVER && rb_now_ns() >= deadline)
 			return -ETIMEDOUT;
+		if (p->multi)
+			return 1; /* claim_seq may have moved: look again */
 	}
+}
+
+static void
+rb_record_free(struct rb_shm_producer_record *rec, uint64_t owner)
+{
+	ck_pr_store_32(&rec->in_stream, RB_MEMBER_NONE);
+	ck_pr_store_64(&rec->hold_from, RB_SEQ_NONE);
+	rb_store_then_fence_64(&rec->owner, RB_OWNER_MAKE(0, RB_OWNER_GEN(owner) + 1,
+							  RB_OWNER_FREE));
 }
 
 int
 rb_producer_attach(struct rb_ring *ring, const struct rb_producer_options *options,
 		   struct rb_producer **out)
 {
-	struct rb_shm_producer *shm = ring->producer;
+	struct rb_shm_producer_record *rec = NULL;
 	struct rb_producer *p;
-	uint64_t owner, claiming;
+	uint64_t claiming = 0;
+	uint32_t i;
+	int rc;
 
 	*out = NULL;
-	owner = rb_load_acquire_64(&shm->owner);
-	if (RB_OWNER_STATE(owner) != RB_OWNER_FREE) {
-		/* A dead producer is replaced: its committed frames stay, the
-		 * slots it held uncommitted are reused. */
-		uint64_t start = RB_OWNER_STATE(owner) == RB_OWNER_ACTIVE
-					 ? ck_pr_load_64(&shm->start_time)
-					 : 0;
-		if (rb_process_alive(RB_OWNER_PID(owner), start))
-			return RB_E_BUSY;
+	/* A dead producer is replaced: its committed frames stay, and the
+	 * slots it held uncommitted are reused (single) or repaired (several). */
+	(void)rb_producers_evict_dead(ring);
+	for (i = 0; i < ring->max_producers; i++) {
+		uint64_t cur = rb_load_acquire_64(&ring->producer_records[i].owner);
+
+		if (RB_OWNER_STATE(cur) != RB_OWNER_FREE)
+			continue;
+		claiming = RB_OWNER_MAKE(rb_self_pid(), RB_OWNER_GEN(cur), RB_OWNER_CLAIMING);
+		if (ck_pr_cas_64(&ring->producer_records[i].owner, cur, claiming)) {
+			rec = &ring->producer_records[i];
+			break;
+		}
 	}
-	claiming = RB_OWNER_MAKE(rb_self_pid(), RB_OWNER_GEN(owner) + 1,
-				 RB_OWNER_CLAIMING);
-	if (!ck_pr_cas_64(&shm->owner, owner, claiming))
+	if (rec == NULL)
 		return RB_E_BUSY;
 	p = calloc(1, sizeof(*p));
 	if (p == NULL) {
-		rb_store_release_64(&shm->owner, RB_OWNER_MAKE(0, RB_OWNER_GEN(claiming),
-							      RB_OWNER_FREE));
+		rb_record_free(rec, claiming);
 		return -ENOMEM;
 	}
-	ck_pr_store_64(&shm->start_time, rb_self_start_time());
-	/* A stream left open by a dead producer is over: say so before the
-	 * new producer publishes anything. */
-	(void)ck_pr_cas_64(&shm->stream_state, RB_STREAM_OPEN, RB_STREAM_ABANDONED);
-	p->owner = RB_OWNER_MAKE(rb_self_pid(), RB_OWNER_GEN(claiming), RB_OWNER_ACTIVE);
-	rb_store_release_64(&shm->owner, p->owner);
 	p->ring = ring;
+	p->rec = rec;
+	p->index = i;
+	p->multi = rb_ring_multi_producer(ring);
+	if (p->multi) {
+		uint32_t cap = ring->slot_count < RB_MAX_CLAIM_RANGES ? ring->slot_count
+								      : RB_MAX_CLAIM_RANGES;
+		if ((rc = rb_claims_init(&p->claims, cap)) != 0) {
+			free(p);
+			rb_record_free(rec, claiming);
+			return rc;
+		}
+	}
+	ck_pr_store_64(&rec->start_time, rb_self_start_time());
+	ck_pr_store_64(&rec->hold_from, RB_SEQ_NONE);
+	ck_pr_store_64(&rec->frames, 0);
+	ck_pr_store_32(&rec->in_stream, RB_MEMBER_NONE);
+	p->owner = RB_OWNER_MAKE(rb_self_pid(), RB_OWNER_GEN(claiming), RB_OWNER_ACTIVE);
+	rb_store_then_fence_64(&rec->owner, p->owner);
 	p->spin_ns = options && options->spin_ns ? options->spin_ns : RB_DEFAULT_SPIN_NS;
-	p->committed = p->next = rb_load_acquire_64(&shm->write_seq);
-	p->limit = p->next; /* rescan before the first acquire */
+	p->committed = p->next = rb_load_acquire_64(&ring->producer->write_seq);
+	p->limit = 0; /* rescan before the first acquire */
 	/* claim_limit only grows, also across producers. */
-	p->published_limit = rb_load_acquire_64(&shm->claim_limit);
+	p->published_limit = rb_load_acquire_64(&ring->producer->claim_limit);
 	if (p->next >= RB_SEQ_LIMIT - ring->slot_count) {
+		rb_claims_free(&p->claims);
 		free(p);
-		rb_store_release_64(&shm->owner, RB_OWNER_MAKE(0, RB_OWNER_GEN(claiming),
-							      RB_OWNER_FREE));
+		rb_record_free(rec, claiming);
 		return RB_E_CORRUPT;
 	}
 	*out = p;
 	return 0;
 }
 
-int
-rb_producer_acquire_batch(struct rb_producer *p, struct rb_frame *frames,
-			  uint32_t max, uint64_t timeout_ns)
+static void
+rb_mark_writing(struct rb_ring *ring, struct rb_frame *frames, uint64_t first,
+		uint32_t n)
 {
-	struct rb_ring *ring = p->ring;
-	uint64_t avail;
-	uint32_t n, i;
-	int rc;
+	uint32_t i;
 
-	if (max == 0)
-		return -EINVAL;
-	if (p->next + max >= RB_SEQ_LIMIT)
-		return -EOVERFLOW; /* sequence numbers stay below 2^62 */
-	/* The cached limit may be stale on the low side: look again before
-	 * handing out less than asked, and wait only when nothing is free. */
-	if (p->limit - p->next < max)
-		rb_refresh_limit(p);
-	if (p->next >= p->limit) {
-		rc = rb_producer_wait_space(p, timeout_ns);
-		if (rc != 0)
-			return rc;
-	}
-	avail = p->limit - p->next;
-	n = avail < max ? (uint32_t)avail : max;
 	for (i = 0; i < n; i++) {
-		uint64_t seq = p->next + i;
+		uint64_t seq = first + i;
 
 		ck_pr_store_64(&rb_descriptor(ring, seq)->seq, RB_SEQ_WRITING);
 		frames[i].data = rb_slot(ring, seq);
@@ -290,6 +387,87 @@ rb_producer_acquire_batch(struct rb_producer *p, struct rb_frame *frames,
 	}
 	/* The WRITING marks must be visible before the caller's first byte. */
 	ck_pr_fence_store();
+}
+
+/* Several producers: claims up to max seqs from claim_seq. */
+static int
+rb_acquire_multi(struct rb_producer *p, struct rb_frame *frames, uint32_t max,
+		 uint64_t timeout_ns)
+{
+	struct rb_ring *ring = p->ring;
+	struct rb_shm_producer *shm = ring->producer;
+	uint64_t deadline = 0, cur, n;
+	int rc;
+
+	if (rb_claims_full(&p->claims))
+		return -ENOBUFS;
+	cur = rb_load_acquire_64(&shm->claim_seq);
+	for (;;) {
+		if (cur + max >= RB_SEQ_LIMIT)
+			return -EOVERFLOW;
+		/* A lower bound of what we are about to claim, visible before
+		 * the claim: a repairer must be able to tell a live claimer
+		 * from a dead one (repair.c). Only the oldest hold counts. */
+		if (p->claims.length == 0 && ck_pr_load_64(&p->rec->hold_from) != cur)
+			rb_store_then_fence_64(&p->rec->hold_from, cur);
+		if (cur >= p->limit || p->limit - cur < max)
+			rb_refresh_limit(p);
+		if (cur >= p->limit) {
+			uint64_t left = timeout_ns;
+
+			if (timeout_ns != RB_NO_WAIT && timeout_ns != RB_FOREVER) {
+				uint64_t now = rb_now_ns();
+
+				if (deadline == 0)
+					deadline = rb_deadline_after(timeout_ns);
+				left = deadline > now ? deadline - now : 0;
+				if (left == 0)
+					return -ETIMEDOUT;
+			}
+			rc = rb_producer_wait_space(p, cur, left);
+			if (rc < 0)
+				return rc;
+			cur = rb_load_acquire_64(&shm->claim_seq);
+			continue;
+		}
+		n = p->limit - cur < max ? p->limit - cur : max;
+		RB_TSAN_RELEASE(&shm->claim_seq);
+		if (ck_pr_cas_64_value(&shm->claim_seq, cur, cur + n, &cur))
+			break;
+	}
+	RB_TSAN_ACQUIRE(&shm->claim_seq);
+	(void)rb_claims_push(&p->claims, cur, n);
+	rb_mark_writing(ring, frames, cur, (uint32_t)n);
+	return (int)n;
+}
+
+int
+rb_producer_acquire_batch(struct rb_producer *p, struct rb_frame *frames,
+			  uint32_t max, uint64_t timeout_ns)
+{
+	struct rb_ring *ring = p->ring;
+	uint64_t avail;
+	uint32_t n;
+	int rc;
+
+	if (max == 0)
+		return -EINVAL;
+	if (p->multi)
+		return rb_acquire_multi(p, frames, max, timeout_ns);
+	if (p->next + max >= RB_SEQ_LIMIT)
+		return -EOVERFLOW; /* sequence numbers stay below 2^62 */
+	/* The cached limit may be stale on the low side: look again before
+	 * handing out less than asked, and wait only when nothing is free. */
+	if (p->limit - p->next < max || p->next >= p->limit)
+		rb_refresh_limit(p);
+	if (p->next >= p->limit) {
+		rc = rb_producer_wait_space(p, p->next, timeout_ns);
+		if (rc != 0)
+			return rc;
+	}
+	avail = p->limit - p->next;
+	n = avail < max ? (uint32_t)avail : max;
+	rb_mark_writing(ring, frames, p->next, n);
 	p->next += n;
 	return (int)n;
 }
@@ -320,29 +498,21 @@ rb_publish(struct rb_producer *p, uint64_t new_write_seq)
 	}
 }
 
-int
-rb_producer_commit_batch(struct rb_producer *p, const struct rb_frame *frames,
-			 uint32_t count)
+/* Writes the descriptors of `count` held frames (the first carries
+ * extra_flags) and publishes them. */
+static void
+rb_commit_held(struct rb_producer *p, const struct rb_frame *frames,
+	       uint32_t count, uint32_t extra_flags)
 {
 	struct rb_ring *ring = p->ring;
 	uint32_t i;
 
-	if (count == 0)
-		return 0;
-	if (count > p->next - p->committed)
-		return -EINVAL;
-	for (i = 0; i < count; i++) {
-		if (frames[i].seq != p->committed + i ||
-		    frames[i].length > ring->frame_bytes ||
-		    (frames[i].flags & RB_FRAME_EOS))
-			return -EINVAL;
-	}
 	for (i = 0; i < count; i++) {
 		struct rb_shm_descriptor *d = rb_descriptor(ring, frames[i].seq);
 		uint32_t flags = frames[i].flags;
 
 		if (i == 0) {
-			flags |= p->next_flags;
+			flags |= p->next_flags | extra_flags;
 			p->next_flags = 0;
 		}
 		ck_pr_store_64(&d->length, frames[i].length);
@@ -350,7 +520,58 @@ rb_producer_commit_batch(struct rb_producer *p, const struct rb_frame *frames,
 		ck_pr_store_32(&d->flags, flags);
 		rb_store_release_64(&d->seq, frames[i].seq);
 	}
-	rb_publish(p, p->committed + count);
+	if (!(extra_flags & RB_FRAME_EOS))
+		p->frames += count;
+	ck_pr_store_64(&p->rec->frames, p->frames);
+	if (!p->multi) {
+		rb_publish(p, p->committed + count);
+		return;
+	}
+	rb_claims_pop(&p->claims, count);
+	/* The exchange is the fence between our descriptor stores and the
+	 * load of write_seq in the advance (repair.c). */
+	rb_store_then_fence_64(&p->rec->hold_from, rb_claims_oldest(&p->claims));
+	(void)rb_advance_write_seq(ring);
+}
+
+static bool
+rb_holds_in_order(const struct rb_producer *p, const struct rb_frame *frames,
+		  uint32_t count)
+{
+	uint32_t i;
+
+	if (p->multi)
+		return rb_claims_match(&p->claims, frames, count);
+	if (count > p->next - p->committed)
+		return false;
+	for (i = 0; i < count; i++)
+		if (frames[i].seq != p->committed + i)
+			return false;
+	return true;
+}
+
+static bool
+rb_holds_nothing(const struct rb_producer *p)
+{
+	return p->multi ? p->claims.held == 0 : p->next == p->committed;
+}
+
+int
+rb_producer_commit_batch(struct rb_producer *p, const struct rb_frame *frames,
+			 uint32_t count)
+{
+	uint32_t i;
+
+	if (count == 0)
+		return 0;
+	if (!rb_holds_in_order(p, frames, count))
+		return -EINVAL;
+	for (i = 0; i < count; i++) {
+		if (frames[i].length > p->ring->frame_bytes ||
+		    (frames[i].flags & (RB_FRAME_EOS | RB_FRAME_ABANDONED)))
+			return -EINVAL;
+	}
+	rb_commit_held(p, frames, count, 0);
 	return 0;
 }
 
@@ -369,83 +590,218 @@ rb_producer_count_dropped(struct rb_producer *p, uint64_t n)
 uint64_t
 rb_producer_next_seq(const struct rb_producer *p)
 {
+	if (p->multi)
+		return ck_pr_load_64(&p->ring->producer->claim_seq);
 	return p->next;
+}
+
+/* Opens a new stream (state was `state`, not open); true if this producer
+ * won the right to. */
+static bool
+rb_stream_open(struct rb_producer *p, uint64_t state, const char *header_text,
+	       int *rc)
+{
+	struct rb_shm_producer *shm = p->ring->producer;
+	uint64_t start;
+
+	ck_pr_store_32(&p->rec->in_stream, RB_MEMBER_OPENING);
+	ck_pr_fence_store_atomic();
+	if (!ck_pr_cas_64(&shm->stream_state, state, RB_STREAM_OPENING)) {
+		ck_pr_store_32(&p->rec->in_stream, RB_MEMBER_NONE);
+		return false;
+	}
+	start = p->multi ? ck_pr_load_64(&shm->claim_seq) : p->next;
+	*rc = rb_stream_header_write(p->ring, header_text, start);
+	if (*rc != 0) {
+		ck_pr_store_32(&p->rec->in_stream, RB_MEMBER_NONE);
+		rb_store_release_64(&shm->stream_state, state);
+		return true;
+	}
+	p->next_flags = RB_FRAME_STREAM_START;
+	ck_pr_store_64(&shm->stream_members, 1);
+	ck_pr_store_32(&p->rec->in_stream, RB_MEMBER_IN);
+	rb_store_release_64(&shm->stream_state, RB_STREAM_OPEN);
+	return true;
 }
 
 int
 rb_producer_begin_stream(struct rb_producer *p, const char *header_text)
 {
 	struct rb_shm_producer *shm = p->ring->producer;
-	int rc;
+	int rc = 0;
 
-	if (p->next != p->committed)
+	if (!rb_holds_nothing(p))
 		return -EBUSY; /* commit what is acquired first */
-	rc = rb_stream_header_write(p->ring, header_text, p->next);
-	if (rc != 0)
+	if (!p->multi || ck_pr_load_32(&p->rec->in_stream) == RB_MEMBER_IN) {
+		/* The only producer (or a member) restarts the stream: a new
+		 * header, the next frame starts it. */
+		if (!p->multi && ck_pr_load_32(&p->rec->in_stream) != RB_MEMBER_IN) {
+			uint64_t state = rb_load_acquire_64(&shm->stream_state);
+
+			if (rb_stream_open(p, state, header_text, &rc))
+				return rc;
+			return -EAGAIN;
+		}
+		rc = rb_stream_header_write(p->ring, header_text,
+					    rb_producer_next_seq(p));
+		if (rc == 0)
+			p->next_flags = RB_FRAME_STREAM_START;
 		return rc;
-	p->next_flags = RB_FRAME_STREAM_START;
-	rb_store_release_64(&shm->stream_state, RB_STREAM_OPEN);
-	return 0;
+	}
+	for (;;) {
+		uint64_t state = rb_load_acquire_64(&shm->stream_state);
+		uint64_t members;
+
+		if (state == RB_STREAM_OPENING) {
+			rb_cpu_relax();
+			continue;
+		}
+		if (state != RB_STREAM_OPEN) {
+			if (rb_stream_open(p, state, header_text, &rc))
+				return rc;
+			continue;
+		}
+		members = ck_pr_load_64(&shm->stream_members);
+		if (members == 0)
+			return -EAGAIN; /* its last member is ending it right now */
+		ck_pr_store_32(&p->rec->in_stream, RB_MEMBER_IN);
+		ck_pr_fence_store_atomic();
+		if (ck_pr_cas_64(&shm->stream_members, members, members + 1))
+			return 0;
+		ck_pr_store_32(&p->rec->in_stream, RB_MEMBER_NONE);
+	}
 }
 
-int
-rb_producer_end_stream(struct rb_producer *p, uint64_t timeout_ns)
+/* Writes the end marker and marks the stream ended. */
+static int
+rb_write_end(struct rb_producer *p, uint64_t timeout_ns)
 {
-	struct rb_ring *ring = p->ring;
-	struct rb_shm_producer *shm = ring->producer;
-	struct rb_shm_descriptor *d;
+	struct rb_shm_producer *shm = p->ring->producer;
 	struct rb_frame marker;
 	int rc;
 
-	if (p->next != p->committed)
-		return -EBUSY;
 	rc = rb_producer_acquire(p, &marker, timeout_ns);
 	if (rc != 0)
 		return rc;
 	/* The marker takes a sequence number so that it is ordered with the
 	 * frames: every consumer sees it right after the stream's last frame. */
-	d = rb_descriptor(ring, marker.seq);
-	ck_pr_store_64(&d->length, 0);
-	ck_pr_store_64(&d->timestamp_ns, 0);
-	ck_pr_store_32(&d->flags, RB_FRAME_EOS | p->next_flags);
-	p->next_flags = 0;
-	rb_store_release_64(&d->seq, marker.seq);
-	rb_publish(p, marker.seq + 1);
+	marker.length = 0;
+	marker.timestamp_ns = 0;
+	marker.flags = 0;
+	rb_commit_held(p, &marker, 1, RB_FRAME_EOS);
 	ck_pr_store_64(&shm->eos_marker, 1);
 	ck_pr_store_64(&shm->eos_seq, marker.seq + 1);
 	rb_store_then_fence_64(&shm->stream_state, RB_STREAM_ENDED);
 	/* Lossy consumers may have lost the marker: wake them all to look at
 	 * stream_state. */
-	rb_wake_consumers(ring, p->committed, true);
+	rb_wake_consumers(p->ring, marker.seq + 1, true);
 	return 0;
+}
+
+/* Ends the stream by its state alone, after everything claimed so far
+ * (no slot was free for a marker). */
+static void
+rb_end_by_state(struct rb_producer *p)
+{
+	struct rb_shm_producer *shm = p->ring->producer;
+
+	ck_pr_store_64(&shm->eos_marker, 0);
+	ck_pr_store_64(&shm->eos_seq, rb_producer_next_seq(p));
+	rb_store_then_fence_64(&shm->stream_state, RB_STREAM_ENDED);
+}
+
+int
+rb_producer_end_stream(struct rb_producer *p, uint64_t timeout_ns)
+{
+	struct rb_shm_producer *shm = p->ring->producer;
+	uint32_t membership = ck_pr_load_32(&p->rec->in_stream);
+	int rc;
+
+	if (!rb_holds_nothing(p))
+		return -EBUSY;
+	if (p->multi && membership == RB_MEMBER_NONE &&
+	    rb_load_acquire_64(&shm->stream_state) == RB_STREAM_OPEN)
+		return -EINVAL; /* others have a stream open; we are not in it */
+	if (p->multi && membership == RB_MEMBER_IN) {
+		/* Dead members must not keep the stream open forever. */
+		(void)rb_producers_evict_dead(p->ring);
+		ck_pr_store_32(&p->rec->in_stream, RB_MEMBER_CLOSING);
+		ck_pr_fence_store_atomic();
+		if (ck_pr_faa_64(&shm->stream_members, (uint64_t)-1) != 1) {
+			ck_pr_store_32(&p->rec->in_stream, RB_MEMBER_NONE);
+			return 0; /* others still have it open */
+		}
+	} else if (membership == RB_MEMBER_IN) {
+		ck_pr_store_64(&shm->stream_members, 0);
+		ck_pr_store_32(&p->rec->in_stream, RB_MEMBER_CLOSING);
+	}
+	rc = rb_write_end(p, timeout_ns);
+	if (rc != 0 && membership == RB_MEMBER_IN && p->multi) {
+		/* We left the stream already: end it without a marker rather
+		 * than leave it open with no member. */
+		rb_end_by_state(p);
+		rb_wake_consumers(p->ring, 0, true);
+	} else if (rc != 0 && membership == RB_MEMBER_IN) {
+		/* Single producer: still the stream's owner; it can retry. */
+		ck_pr_store_64(&shm->stream_members, 1);
+		ck_pr_store_32(&p->rec->in_stream, RB_MEMBER_IN);
+		return rc;
+	}
+	ck_pr_store_32(&p->rec->in_stream, RB_MEMBER_NONE);
+	return rc;
+}
+
+/* Several producers: commits what we hold, empty and flagged abandoned,
+ * so that the others' frames after them flow on. */
+static void
+rb_abandon_held(struct rb_producer *p)
+{
+	struct rb_ring *ring = p->ring;
+
+	while (p->claims.held > 0) {
+		uint64_t seq = rb_claims_oldest(&p->claims);
+		struct rb_shm_descriptor *d = rb_descriptor(ring, seq);
+
+		ck_pr_store_64(&d->length, 0);
+		ck_pr_store_64(&d->timestamp_ns, 0);
+		ck_pr_store_32(&d->flags, RB_FRAME_ABANDONED);
+		rb_store_release_64(&d->seq, seq);
+		ck_pr_inc_64(&ring->producer->frames_abandoned);
+		rb_claims_pop(&p->claims, 1);
+	}
+	rb_store_then_fence_64(&p->rec->hold_from, RB_SEQ_NONE);
+	(void)rb_advance_write_seq(ring);
 }
 
 int
 rb_producer_detach(struct rb_producer *p, uint64_t timeout_ns)
 {
 	struct rb_ring *ring;
-	struct rb_shm_producer *shm;
+	uint32_t membership;
 	int rc = 0;
 
 	if (p == NULL)
 		return 0;
 	ring = p->ring;
-	shm = ring->producer;
-	p->next = p->committed; /* acquired, uncommitted slots are dropped */
-	if (ck_pr_load_64(&shm->stream_state) == RB_STREAM_OPEN) {
+	if (p->multi)
+		rb_abandon_held(p);
+	else
+		p->next = p->committed; /* acquired, uncommitted slots are reused */
+	membership = ck_pr_load_32(&p->rec->in_stream);
+	if (membership == RB_MEMBER_IN) {
 		rc = rb_producer_end_stream(p, timeout_ns);
-		if (rc != 0) {
+		if (rc != 0 && !p->multi) {
 			/* No slot for the marker (lossless consumers stuck): end
 			 * the stream by its state alone, right after the last
 			 * committed frame. Consumers see RB_E_EOS there. */
-			ck_pr_store_64(&shm->eos_marker, 0);
-			ck_pr_store_64(&shm->eos_seq, p->committed);
-			rb_store_then_fence_64(&shm->stream_state, RB_STREAM_ENDED);
+			ck_pr_store_64(&ring->producer->stream_members, 0);
+			rb_end_by_state(p);
 		}
 	}
-	rb_store_then_fence_64(&shm->owner, RB_OWNER_MAKE(0, RB_OWNER_GEN(p->owner) + 1,
-							  RB_OWNER_FREE));
-	rb_wake_consumers(ring, p->committed, true);
+	rb_record_free(p->rec, p->owner);
+	rb_wake_consumers(ring, 0, true);
+	if (p->multi)
+		rb_claims_free(&p->claims);
 	free(p);
 	return rc;
 }

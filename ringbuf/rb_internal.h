@@ -84,6 +84,8 @@ struct rb_ring {
 	uint32_t slot_count;
 	uint32_t slot_mask;
 	uint32_t max_consumers;
+	uint32_t max_producers;
+	uint32_t max_groups;
 	uint32_t stream_header_bytes;
 	uint64_t initial_seq;
 	uint32_t slot_align;
@@ -93,7 +95,9 @@ struct rb_ring {
 	enum rb_pages pages;
 	struct rb_shm_header *header;
 	struct rb_shm_producer *producer;
+	struct rb_shm_producer_record *producer_records;
 	struct rb_shm_consumer *consumers;
+	struct rb_shm_group *groups;
 	struct rb_shm_stream_header *stream_header;
 	struct rb_shm_descriptor *descriptors;
 	uint8_t *slots;
@@ -103,6 +107,13 @@ static inline struct rb_shm_descriptor *
 rb_descriptor(const struct rb_ring *ring, uint64_t seq)
 {
 	return &ring->descriptors[seq & ring->slot_mask];
+}
+
+/* A ring made for several producers claims through claim_seq. */
+static inline bool
+rb_ring_multi_producer(const struct rb_ring *ring)
+{
+	return ring->max_producers > 1;
 }
 
 static inline void *
@@ -161,6 +172,62 @@ bool rb_consumer_evict_if_dead(struct rb_ring *ring, uint32_t index);
 /* Frees a consumer record in EVICTING state (clears sleep bit and wakes the
  * producer, which may have been waiting on it). */
 void rb_consumer_record_free(struct rb_ring *ring, uint32_t index, uint64_t owner);
+
+/*
+ * Producer records (producer.c, liveness.c). A producer is "live" when its
+ * record is ACTIVE and its process runs.
+ */
+struct rb_producer_census {
+	uint32_t active;     /* ACTIVE records */
+	uint32_t alive;      /* of which the process runs */
+	uint64_t signature;  /* sum of the ACTIVE owner words: changes when any
+			      * producer attaches or leaves */
+};
+void rb_producer_census(struct rb_ring *ring, struct rb_producer_census *out);
+/* Evicts producer record `index` if its owner is dead; true if it did. A
+ * member of the open stream leaves it; the last member leaving marks the
+ * stream abandoned. */
+bool rb_producer_evict_if_dead(struct rb_ring *ring, uint32_t index);
+/* Evicts every dead producer; returns how many. */
+int rb_producers_evict_dead(struct rb_ring *ring);
+
+/* ---- write_seq advance and abandoned-slot repair (repair.c) ---- */
+
+/*
+ * Several-producer rings: moves write_seq over every committed descriptor
+ * that follows it, wakes sleeping consumers, and returns the new write_seq.
+ * The caller has just stored a descriptor's seq; see repair.c for why that
+ * store must be fenced before this call.
+ */
+uint64_t rb_advance_write_seq(struct rb_ring *ring);
+/*
+ * Several-producer rings: if write_seq is held up by seqs whose producer
+ * died before committing them, commits them empty with RB_FRAME_ABANDONED
+ * and advances write_seq. Returns how many it repaired.
+ */
+int rb_repair_abandoned(struct rb_ring *ring);
+
+/* ---- consumer groups (group.c) ---- */
+
+/* Lowest seq a lossless group still needs: its claim_seq, or a member's
+ * oldest held seq; m when it needs nothing lower. */
+uint64_t rb_groups_lossless_min(struct rb_ring *ring, uint64_t m);
+/* Frees a departing member's part of its group (held frames become the
+ * group's lost, released frames its frames_departed); frees the group when
+ * it was the last member. Called with the record EVICTING. */
+void rb_group_member_leave(struct rb_ring *ring, uint32_t index);
+/* Recovers the claim lock of group `g` if its holder died; true if it did. */
+bool rb_group_recover_lock(struct rb_ring *ring, uint32_t g);
+/* 0 if `name` is a valid group name, else -EINVAL. */
+int rb_group_name_check(const char *name);
+/* Joins group `name`, creating it (starting at `start`) if it does not
+ * exist. -EINVAL if it exists in the other mode, RB_E_TOO_MANY if every
+ * group record is taken. */
+int rb_group_join(struct rb_ring *ring, const char *name, bool lossy,
+		  uint64_t start, uint32_t *index_out);
+/* The claim lock: spins, then yields; recovers it from a dead holder. */
+void rb_group_lock(struct rb_ring *ring, uint32_t g, uint32_t consumer);
+void rb_group_unlock(struct rb_ring *ring, uint32_t g);
 
 /* ---- producer internals used elsewhere ---- */
 

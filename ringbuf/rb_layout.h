@@ -8,8 +8,11 @@
  *
  * Segment:
  *   0                    struct rb_shm_header       (immutable after create)
- *   256                  struct rb_shm_producer     (512 bytes)
- *   768                  struct rb_shm_consumer[max_consumers] (256 bytes each)
+ *   256                  struct rb_shm_producer     (512 bytes: ring-wide
+ *                        publication, flow control and stream state)
+ *   768                  struct rb_shm_producer_record[max_producers] (128 each)
+ *   consumers_offset     struct rb_shm_consumer[max_consumers] (256 bytes each)
+ *   groups_offset        struct rb_shm_group[max_groups] (256 bytes each)
  *   stream_header_offset struct rb_shm_stream_header + text
  *   descriptors_offset   struct rb_shm_descriptor[slot_count] (64 bytes each)
  *   slots_offset         slot_count slots of slot_stride bytes
@@ -22,7 +25,7 @@
 
 /* "RINGBUF1" read as a little-endian 64-bit integer. */
 #define RB_MAGIC 0x31465542474e4952ULL
-#define RB_LAYOUT_VERSION 1u
+#define RB_LAYOUT_VERSION 2u
 
 /*
  * Two 64-byte lines: x86 prefetches the adjacent line, so fields written by
@@ -33,14 +36,19 @@
 #define RB_HEADER_BYTES 256u
 #define RB_PRODUCER_OFFSET 256u
 #define RB_PRODUCER_BYTES 512u
-#define RB_CONSUMERS_OFFSET 768u
+#define RB_PRODUCER_RECORDS_OFFSET 768u
+#define RB_PRODUCER_RECORD_BYTES 128u
 #define RB_CONSUMER_BYTES 256u
+#define RB_GROUP_BYTES 256u
+#define RB_GROUP_NAME_BYTES 32u
 #define RB_DESCRIPTOR_BYTES 64u
 #define RB_STREAM_HEADER_FIXED 64u
 #define RB_SLOTS_MIN_ALIGN 4096u
 
 /* A descriptor's seq while its slot is being (over)written. */
 #define RB_SEQ_WRITING UINT64_MAX
+/* hold_from / read_seq of a participant that holds nothing. */
+#define RB_SEQ_NONE UINT64_MAX
 /* Sequence numbers stay below this bound (documented limit). */
 #define RB_SEQ_LIMIT (1ULL << 62)
 
@@ -63,7 +71,8 @@ enum rb_stream_state {
 	RB_STREAM_NONE = 0,  /* no stream begun yet */
 	RB_STREAM_OPEN = 1,
 	RB_STREAM_ENDED = 2,
-	RB_STREAM_ABANDONED = 3, /* the producer died with the stream open */
+	RB_STREAM_ABANDONED = 3, /* every member producer died with it open */
+	RB_STREAM_OPENING = 4,   /* transient: a producer is writing the header */
 };
 
 /* rb_shm_consumer.mode bits */
@@ -95,19 +104,26 @@ struct rb_shm_header {
 	uint32_t pages;                /* 156 enum rb_pages obtained */
 	uint32_t consumer_bytes;       /* 160 256 */
 	uint32_t descriptor_bytes;     /* 164 64 */
-	uint8_t reserved[80];          /* 168 zero */
+	uint32_t max_producers;        /* 168 1..64; 1 = single-producer ring */
+	uint32_t max_groups;           /* 172 0..64 */
+	uint64_t producers_offset;     /* 176 768 */
+	uint64_t groups_offset;        /* 184 */
+	uint32_t producer_record_bytes;/* 192 128 */
+	uint32_t group_bytes;          /* 196 256 */
+	uint8_t reserved[48];          /* 200 zero */
 	uint64_t checksum;             /* 248 FNV-1a 64 of bytes 0..247 */
 };
 
 struct rb_shm_producer {
-	/* Line 0: written by the producer on every commit. */
+	/* Line 0: written by the producers on every claim and commit. */
 	uint64_t write_seq;      /* 0   every seq below it is published */
-	uint64_t frames_dropped; /* 8   counted by the producer on a full ring */
-	uint64_t claim_limit;    /* 16  producer may acquire seqs below it */
-	uint8_t pad0[RB_LINE - 24];
-	/* Line 1: ownership and stream state, rarely written. */
-	uint64_t owner;          /* 128 pid | gen | state */
-	uint64_t start_time;     /* 136 process start time (clock ticks) */
+	uint64_t frames_dropped; /* 8   counted by producers on a full ring */
+	uint64_t claim_limit;    /* 16  producers may acquire seqs below it */
+	uint64_t claim_seq;      /* 24  next seq to claim (max_producers > 1 only) */
+	uint8_t pad0[RB_LINE - 32];
+	/* Line 1: stream state, rarely written. */
+	uint64_t stream_members; /* 128 producers that have the stream open */
+	uint64_t frames_abandoned; /* 136 seqs committed on behalf of dead producers */
 	uint64_t stream_state;   /* 144 enum rb_stream_state */
 	uint64_t eos_seq;        /* 152 write_seq just after the last end marker */
 	uint64_t wait_target;    /* 160 0, or read_seq the producer waits for */
@@ -121,12 +137,32 @@ struct rb_shm_producer {
 	uint8_t pad3[RB_LINE - 32];
 };
 
+/* One per producer slot (one producer process handle each). */
+struct rb_shm_producer_record {
+	uint64_t owner;          /* 0   pid | gen | state */
+	uint64_t start_time;     /* 8   process start time (clock ticks) */
+	uint64_t hold_from;      /* 16  <= every seq it holds uncommitted, or RB_SEQ_NONE */
+	uint64_t frames;         /* 24  frames it committed */
+	uint32_t in_stream;      /* 32  1 while it is a member of the open stream */
+	uint32_t reserved0;      /* 36 */
+	uint8_t pad[RB_PRODUCER_RECORD_BYTES - 40];
+};
+
 struct rb_shm_consumer {
 	/* Line 0: written by this consumer on every release. */
-	uint64_t read_seq;       /* 0   every seq below it is released */
+	uint64_t read_seq;       /* 0   every seq below it is released (group
+				  *     member: its oldest held seq, or RB_SEQ_NONE) */
 	uint64_t frames;         /* 8   frames delivered */
 	uint64_t lost;           /* 16  sequence numbers lost (lossy) */
-	uint8_t pad0[RB_LINE - 24];
+	/* Group members only (zero otherwise): */
+	uint64_t claimed;        /* 24  seqs claimed from the group, cumulative:
+				  *     claimed = frames + lost + held */
+	uint64_t intent_claim_seq; /* 32 group claim_seq after the claim being
+				  *     made under the claim lock; 0 = none */
+	uint64_t intent_claimed; /* 40  claimed after that claim */
+	uint64_t intent_lost;    /* 48  lost after that claim (lossy: lapped seqs) */
+	uint64_t intent_markers; /* 56  the group's markers after that claim */
+	uint8_t pad0[RB_LINE - 64];
 	/* Line 1: ownership and sleeping. */
 	uint64_t owner;          /* 128 pid | gen | state */
 	uint64_t start_time;     /* 136 process start time (clock ticks) */
@@ -134,6 +170,27 @@ struct rb_shm_consumer {
 	uint32_t doorbell;       /* 152 ck_ec32 event count */
 	uint32_t mode;           /* 156 RB_MODE_* */
 	char label[32];          /* 160 NUL-terminated */
+	uint32_t group;          /* 192 group record index + 1, or 0 */
+	uint8_t pad1[RB_LINE - 68];
+};
+
+/* A work-sharing consumer group: each seq goes to exactly one member. */
+struct rb_shm_group {
+	/* Line 0: written by members on every claim. */
+	uint64_t claim_seq;      /* 0   next seq to hand to a member */
+	uint64_t claim_lock;     /* 8   0, or consumer index + 1 of the claimer */
+	uint64_t lost;           /* 16  seqs lost by the group (lapped, or held
+				  *     by a member that died or left) */
+	uint64_t frames_departed;/* 24  frames released by members that left */
+	uint64_t markers;        /* 32  end-of-stream markers claimed */
+	uint8_t pad0[RB_LINE - 40];
+	/* Line 1: identity and membership, rarely written. */
+	uint64_t owner;          /* 128 creator pid | gen | state */
+	uint64_t members;        /* 136 attached members */
+	uint32_t mode;           /* 144 RB_MODE_* */
+	uint32_t reserved0;      /* 148 */
+	uint64_t start_seq;      /* 152 claim_seq when the group was created */
+	char name[RB_GROUP_NAME_BYTES]; /* 160 NUL-terminated */
 	uint8_t pad1[RB_LINE - 64];
 };
 
@@ -172,23 +229,51 @@ RB_ASSERT_AT(rb_shm_header, dims, 104);
 RB_ASSERT_AT(rb_shm_header, initial_seq, 136);
 RB_ASSERT_AT(rb_shm_header, pages, 156);
 RB_ASSERT_AT(rb_shm_header, descriptor_bytes, 164);
+RB_ASSERT_AT(rb_shm_header, max_producers, 168);
+RB_ASSERT_AT(rb_shm_header, max_groups, 172);
+RB_ASSERT_AT(rb_shm_header, producers_offset, 176);
+RB_ASSERT_AT(rb_shm_header, groups_offset, 184);
+RB_ASSERT_AT(rb_shm_header, producer_record_bytes, 192);
+RB_ASSERT_AT(rb_shm_header, group_bytes, 196);
+RB_ASSERT_AT(rb_shm_header, reserved, 200);
 RB_ASSERT_AT(rb_shm_header, checksum, 248);
 RB_STATIC_ASSERT(sizeof(struct rb_shm_header) == RB_HEADER_BYTES, "header size");
 
 RB_ASSERT_AT(rb_shm_producer, claim_limit, 16);
-RB_ASSERT_AT(rb_shm_producer, owner, 128);
+RB_ASSERT_AT(rb_shm_producer, claim_seq, 24);
+RB_ASSERT_AT(rb_shm_producer, stream_members, 128);
+RB_ASSERT_AT(rb_shm_producer, frames_abandoned, 136);
+RB_ASSERT_AT(rb_shm_producer, stream_state, 144);
 RB_ASSERT_AT(rb_shm_producer, wait_target, 160);
 RB_ASSERT_AT(rb_shm_producer, eos_marker, 168);
 RB_ASSERT_AT(rb_shm_producer, doorbell, 256);
 RB_ASSERT_AT(rb_shm_producer, sleep_mask, 384);
 RB_STATIC_ASSERT(sizeof(struct rb_shm_producer) == RB_PRODUCER_BYTES, "producer size");
 
+RB_ASSERT_AT(rb_shm_producer_record, hold_from, 16);
+RB_ASSERT_AT(rb_shm_producer_record, frames, 24);
+RB_ASSERT_AT(rb_shm_producer_record, in_stream, 32);
+RB_STATIC_ASSERT(sizeof(struct rb_shm_producer_record) == RB_PRODUCER_RECORD_BYTES,
+		 "producer record size");
+
 RB_ASSERT_AT(rb_shm_consumer, lost, 16);
+RB_ASSERT_AT(rb_shm_consumer, claimed, 24);
+RB_ASSERT_AT(rb_shm_consumer, intent_claim_seq, 32);
+RB_ASSERT_AT(rb_shm_consumer, intent_markers, 56);
+RB_ASSERT_AT(rb_shm_consumer, group, 192);
 RB_ASSERT_AT(rb_shm_consumer, owner, 128);
 RB_ASSERT_AT(rb_shm_consumer, wake_target, 144);
 RB_ASSERT_AT(rb_shm_consumer, doorbell, 152);
 RB_ASSERT_AT(rb_shm_consumer, label, 160);
 RB_STATIC_ASSERT(sizeof(struct rb_shm_consumer) == RB_CONSUMER_BYTES, "consumer size");
+
+RB_ASSERT_AT(rb_shm_group, claim_lock, 8);
+RB_ASSERT_AT(rb_shm_group, markers, 32);
+RB_ASSERT_AT(rb_shm_group, owner, 128);
+RB_ASSERT_AT(rb_shm_group, members, 136);
+RB_ASSERT_AT(rb_shm_group, start_seq, 152);
+RB_ASSERT_AT(rb_shm_group, name, 160);
+RB_STATIC_ASSERT(sizeof(struct rb_shm_group) == RB_GROUP_BYTES, "group size");
 
 RB_ASSERT_AT(rb_shm_descriptor, flags, 24);
 RB_STATIC_ASSERT(sizeof(struct rb_shm_descriptor) == RB_DESCRIPTOR_BYTES, "descriptor size");

@@ -30,7 +30,7 @@
 extern "C" {
 #endif
 
-#define RB_VERSION_STRING "0.1.0"
+#define RB_VERSION_STRING "0.2.0"
 
 /* Timeouts, in nanoseconds. */
 #define RB_NO_WAIT 0ULL
@@ -95,9 +95,15 @@ struct rb_ring_config {
 	uint64_t initial_seq;        /* sequence number of the first frame */
 	struct rb_frame_type type;   /* zeroes for untyped bytes */
 	uint32_t flags;              /* RB_CREATE_* */
+	uint32_t max_producers;      /* 0 means 1 (single-producer fast path); up to RB_MAX_PRODUCERS */
+	uint32_t max_groups;         /* consumer groups; 0 means 8; up to RB_MAX_GROUPS */
 };
 
 #define RB_MAX_CONSUMERS 256
+#define RB_MAX_PRODUCERS 64
+#define RB_MAX_GROUPS 64
+/* Longest group name, without its terminating NUL. */
+#define RB_GROUP_NAME_MAX 31
 
 /* How the ring's pages are backed (rb_ring_pages). */
 enum rb_pages {
@@ -123,6 +129,8 @@ struct rb_frame {
 #define RB_FRAME_STREAM_START (1u << 0) /* first frame of a stream */
 #define RB_FRAME_EOS (1u << 1)          /* internal: end-of-stream marker */
 #define RB_FRAME_INCOMPLETE (1u << 2)   /* the source could not fill it all */
+#define RB_FRAME_ABANDONED (1u << 3)    /* its producer died before committing it:
+					 * length 0, no data; counted, not a gap */
 #define RB_FRAME_USER_SHIFT 16
 
 /* ---- rings -------------------------------------------------------------- */
@@ -164,6 +172,10 @@ uint32_t rb_ring_stream_header_capacity(const struct rb_ring *ring);
 uint64_t rb_ring_created_ns(const struct rb_ring *ring);
 /* The RB_CREATE_* flags the ring was created with. */
 uint32_t rb_ring_create_flags(const struct rb_ring *ring);
+/* How many producers may attach at once (1: single-producer ring). */
+uint32_t rb_ring_max_producers(const struct rb_ring *ring);
+/* How many consumer groups the ring can hold. */
+uint32_t rb_ring_max_groups(const struct rb_ring *ring);
 /* Start of the slot area (slot_count * slot_stride bytes), for registering
  * I/O buffers. */
 void *rb_ring_slots(const struct rb_ring *ring);
@@ -180,7 +192,7 @@ enum rb_stream_status {
 	RB_STREAM_STATUS_NONE = 0,      /* no stream begun yet */
 	RB_STREAM_STATUS_OPEN = 1,
 	RB_STREAM_STATUS_ENDED = 2,
-	RB_STREAM_STATUS_ABANDONED = 3, /* its producer died with it open */
+	RB_STREAM_STATUS_ABANDONED = 3, /* its producers died with it open */
 };
 
 /* A snapshot of the counters, for monitors. */
@@ -188,16 +200,50 @@ struct rb_ring_status {
 	uint64_t write_seq;      /* next sequence number to be published */
 	uint64_t initial_seq;
 	uint64_t frames_dropped; /* dropped by the producer on a full ring */
-	uint32_t producer_pid;   /* 0 when none */
-	int producer_alive;
+	uint32_t producer_pid;   /* first attached producer, 0 when none */
+	int producer_alive;      /* at least one attached producer is alive */
 	int stream_open;         /* 1 between begin and end of stream */
 	int stream_state;        /* enum rb_stream_status */
 	uint64_t eos_seq;        /* write_seq just after the last end marker */
 	int producer_blocked;    /* the producer sleeps waiting for space */
 	uint64_t producer_waits_for; /* read_seq it needs, when blocked */
 	uint32_t consumers;      /* attached consumers */
+	uint32_t producers;      /* attached producers */
+	uint32_t max_producers;
+	uint32_t stream_members; /* producers that have the stream open */
+	uint32_t groups;         /* consumer groups with members */
+	uint64_t claim_seq;      /* next seq to claim (several-producer rings;
+				  * write_seq in single-producer rings) */
+	uint64_t frames_abandoned; /* seqs of dead producers committed empty */
 };
 int rb_ring_get_status(struct rb_ring *ring, struct rb_ring_status *out);
+
+struct rb_producer_status {
+	uint32_t index;
+	uint32_t pid;
+	int alive;
+	int in_stream;        /* a member of the open stream */
+	uint64_t frames;      /* frames it committed */
+	uint64_t hold_from;   /* oldest seq it may hold uncommitted, UINT64_MAX: none */
+};
+/* Fills up to `max` entries, returns how many producers are attached. */
+int rb_ring_producers(struct rb_ring *ring, struct rb_producer_status *out,
+		      uint32_t max);
+
+struct rb_group_status {
+	uint32_t index;
+	char name[RB_GROUP_NAME_MAX + 1];
+	int lossy;
+	uint32_t members;
+	uint64_t claim_seq;       /* next seq to be handed to a member */
+	uint64_t start_seq;       /* claim_seq when the group was created */
+	uint64_t lost;            /* lapped (lossy) or held by members that died or left */
+	uint64_t frames_departed; /* frames released by members that have left */
+	uint64_t markers;         /* end-of-stream markers passed */
+};
+/* Fills up to `max` entries, returns how many groups exist. */
+int rb_ring_groups(struct rb_ring *ring, struct rb_group_status *out,
+		   uint32_t max);
 
 struct rb_consumer_status {
 	uint32_t index;
@@ -210,6 +256,8 @@ struct rb_consumer_status {
 	int sleeping;         /* asleep waiting for frames */
 	uint64_t wakes_at;    /* write_seq it waits for, when sleeping */
 	char label[32];
+	char group[RB_GROUP_NAME_MAX + 1]; /* "" when in no group */
+	uint64_t held;        /* group member: seqs claimed, not released */
 };
 /* Fills up to `max` entries, returns how many consumers are attached. */
 int rb_ring_consumers(struct rb_ring *ring, struct rb_consumer_status *out,
@@ -235,10 +283,17 @@ struct rb_producer_options {
 };
 
 /*
- * Attaches the ring's one producer; RB_E_BUSY when a live one is attached.
+ * Attaches a producer. A single-producer ring (max_producers 1) takes one:
+ * RB_E_BUSY when a live one is attached. A ring made for several takes up
+ * to max_producers at once (RB_E_BUSY beyond that); each frame gets a
+ * unique sequence number and consumers see them in sequence order.
+ *
  * A dead producer is replaced: its committed frames stay readable, and a
- * stream it left open is marked abandoned (consumers that reach its end get
- * RB_E_PRODUCER_DEAD until the new producer begins a stream).
+ * stream it left open (as its last live member) is marked abandoned
+ * (consumers that reach its end get RB_E_PRODUCER_DEAD until a producer
+ * begins a stream). In a several-producer ring the slots a dead producer
+ * had acquired and not committed are committed on its behalf, empty, with
+ * RB_FRAME_ABANDONED, so that the others' frames after them flow on.
  */
 int rb_producer_attach(struct rb_ring *ring,
 		       const struct rb_producer_options *options,
@@ -279,6 +334,9 @@ void rb_producer_count_dropped(struct rb_producer *producer, uint64_t n);
 /*
  * Starts a stream: replaces the stream header (key=value lines) and marks
  * the next frame RB_FRAME_STREAM_START. -EMSGSIZE if the text is too long.
+ * Several producers: the first to begin opens the stream and writes the
+ * header; the others join it (their header_text is ignored). -EBUSY while
+ * this producer holds acquired, uncommitted frames.
  */
 int rb_producer_begin_stream(struct rb_producer *producer,
 			     const char *header_text);
@@ -287,7 +345,8 @@ int rb_producer_begin_stream(struct rb_producer *producer,
  * Ends the stream with a marker that consumers see after the last frame
  * (also when no stream was begun: consumers then end too). A consumer that
  * attached after a stream ended waits for the next stream instead of
- * seeing that end.
+ * seeing that end. Several producers: this producer leaves the stream;
+ * the marker is written when the last live member leaves.
  */
 int rb_producer_end_stream(struct rb_producer *producer, uint64_t timeout_ns);
 
@@ -308,6 +367,17 @@ struct rb_consumer_options {
 	uint64_t spin_ns;     /* busy-wait this long before sleeping; 0 means 5 us */
 	const char *label;    /* shown by rb-ctl; up to 31 bytes */
 	const volatile int *cancel; /* waits return -EINTR soon after *cancel != 0 */
+	/*
+	 * Join (or create) the work-sharing group of this name: each frame goes
+	 * to exactly one member of the group. NULL: no group (sees every frame).
+	 * Name rules as for rings, at most RB_GROUP_NAME_MAX bytes. A group is
+	 * lossless or lossy as its first member asked; a member asking the other
+	 * mode gets -EINVAL. `start` applies only when the group is created.
+	 * Members release their frames in the order they got them. Frames held
+	 * by a member that dies or detaches are counted as the group's lost (not
+	 * handed to another member): see docs/FORMAT.md "Consumer groups".
+	 */
+	const char *group;
 };
 
 int rb_consumer_attach(struct rb_ring *ring,
@@ -368,6 +438,7 @@ struct rb_consumer_stats {
 	uint64_t lost;    /* sequence numbers skipped or overrun (lossy) */
 	uint64_t next_seq;/* sequence number it will read next */
 	uint64_t wakeups; /* times it slept on the futex */
+	uint64_t abandoned; /* of frames, how many were RB_FRAME_ABANDONED (empty) */
 };
 void rb_consumer_get_stats(const struct rb_consumer *consumer,
 		       struct rb_consumer_stats *out);

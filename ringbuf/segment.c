@@ -28,6 +28,7 @@
 #define RB_MIN_STREAM_HEADER 4096u
 #define RB_MAX_STREAM_HEADER (1u << 20)
 #define RB_DEFAULT_CONSUMERS 64u
+#define RB_DEFAULT_GROUPS 8u
 
 static bool
 rb_is_pow2_64(uint64_t v)
@@ -80,6 +81,8 @@ rb_header_checksum(const struct rb_shm_header *header)
 
 /* The offsets every ring of this layout version has, from its parameters. */
 struct rb_geometry {
+	uint64_t consumers_offset;
+	uint64_t groups_offset;
 	uint64_t stream_header_offset;
 	uint64_t descriptors_offset;
 	uint64_t slots_offset;
@@ -89,7 +92,8 @@ struct rb_geometry {
 
 static bool
 rb_geometry_compute(uint64_t frame_bytes, uint32_t slot_count,
-		    uint32_t slot_align, uint32_t max_consumers,
+		    uint32_t slot_align, uint32_t max_producers,
+		    uint32_t max_consumers, uint32_t max_groups,
 		    uint32_t stream_header_bytes, uint64_t page_bytes,
 		    struct rb_geometry *g)
 {
@@ -99,7 +103,11 @@ rb_geometry_compute(uint64_t frame_bytes, uint32_t slot_count,
 
 	if (!rb_round_up(frame_bytes, slot_align, &g->slot_stride))
 		return false;
-	end = RB_CONSUMERS_OFFSET + (uint64_t)max_consumers * RB_CONSUMER_BYTES;
+	g->consumers_offset = RB_PRODUCER_RECORDS_OFFSET +
+			      (uint64_t)max_producers * RB_PRODUCER_RECORD_BYTES;
+	g->groups_offset = g->consumers_offset +
+			   (uint64_t)max_consumers * RB_CONSUMER_BYTES;
+	end = g->groups_offset + (uint64_t)max_groups * RB_GROUP_BYTES;
 	if (!rb_round_up(end, RB_LINE, &g->stream_header_offset))
 		return false;
 	end = g->stream_header_offset + RB_STREAM_HEADER_FIXED + stream_header_bytes;
@@ -164,8 +172,13 @@ rb_header_validate(const struct rb_shm_header *h, uint64_t segment_bytes,
 	if (h->header_bytes != RB_HEADER_BYTES ||
 	    h->consumer_bytes != RB_CONSUMER_BYTES ||
 	    h->descriptor_bytes != RB_DESCRIPTOR_BYTES ||
+	    h->producer_record_bytes != RB_PRODUCER_RECORD_BYTES ||
+	    h->group_bytes != RB_GROUP_BYTES ||
 	    h->producer_offset != RB_PRODUCER_OFFSET ||
-	    h->consumers_offset != RB_CONSUMERS_OFFSET)
+	    h->producers_offset != RB_PRODUCER_RECORDS_OFFSET)
+		return RB_E_CORRUPT;
+	if (h->max_producers == 0 || h->max_producers > RB_MAX_PRODUCERS ||
+	    h->max_groups > RB_MAX_GROUPS)
 		return RB_E_CORRUPT;
 	if (h->frame_bytes == 0 || !rb_is_pow2_64(h->slot_count) ||
 	    h->slot_count > (1u << 30) || !rb_is_pow2_64(h->slot_align) ||
@@ -179,11 +192,14 @@ rb_header_validate(const struct rb_shm_header *h, uint64_t segment_bytes,
 		if (h->reserved[i] != 0)
 			return RB_E_CORRUPT;
 	if (!rb_geometry_compute(h->frame_bytes, h->slot_count, h->slot_align,
-				 h->max_consumers, h->stream_header_bytes, page, &g))
+				 h->max_producers, h->max_consumers, h->max_groups,
+				 h->stream_header_bytes, page, &g))
 		return RB_E_CORRUPT;
 	/* Offsets are not free parameters: they must be exactly those the
 	 * format prescribes, which rules out overlaps and out-of-range areas. */
 	if (h->slot_stride != g.slot_stride ||
+	    h->consumers_offset != g.consumers_offset ||
+	    h->groups_offset != g.groups_offset ||
 	    h->stream_header_offset != g.stream_header_offset ||
 	    h->descriptors_offset != g.descriptors_offset ||
 	    h->slots_offset != g.slots_offset ||
@@ -203,6 +219,8 @@ rb_header_validate(const struct rb_shm_header *h, uint64_t segment_bytes,
 	ring->slot_count = h->slot_count;
 	ring->slot_mask = h->slot_count - 1;
 	ring->max_consumers = h->max_consumers;
+	ring->max_producers = h->max_producers;
+	ring->max_groups = h->max_groups;
 	ring->stream_header_bytes = h->stream_header_bytes;
 	ring->initial_seq = h->initial_seq;
 	ring->slot_align = h->slot_align;
@@ -219,7 +237,10 @@ rb_ring_bind(struct rb_ring *ring, uint8_t *base, const struct rb_shm_header *h)
 	ring->base = base;
 	ring->header = (struct rb_shm_header *)base;
 	ring->producer = (struct rb_shm_producer *)(base + RB_PRODUCER_OFFSET);
-	ring->consumers = (struct rb_shm_consumer *)(base + RB_CONSUMERS_OFFSET);
+	ring->producer_records =
+		(struct rb_shm_producer_record *)(base + h->producers_offset);
+	ring->consumers = (struct rb_shm_consumer *)(base + h->consumers_offset);
+	ring->groups = (struct rb_shm_group *)(base + h->groups_offset);
 	ring->stream_header =
 		(struct rb_shm_stream_header *)(base + h->stream_header_offset);
 	ring->descriptors =
@@ -257,6 +278,8 @@ rb_config_check(const struct rb_ring_config *c, uint32_t *slot_count)
 	uint64_t n = c->slot_count;
 	uint32_t align = c->slot_align ? c->slot_align : 64;
 	uint32_t consumers = c->max_consumers ? c->max_consumers : RB_DEFAULT_CONSUMERS;
+	uint32_t producers = c->max_producers ? c->max_producers : 1;
+	uint32_t groups = c->max_groups ? c->max_groups : RB_DEFAULT_GROUPS;
 	uint32_t sh = c->stream_header_bytes ? c->stream_header_bytes
 					     : RB_DEFAULT_STREAM_HEADER;
 
@@ -271,6 +294,8 @@ rb_config_check(const struct rb_ring_config *c, uint32_t *slot_count)
 			return -EINVAL;
 	}
 	if (!rb_is_pow2_64(align) || align < 64 || align > (1u << 21))
+		return -EINVAL;
+	if (producers > RB_MAX_PRODUCERS || groups > RB_MAX_GROUPS)
 		return -EINVAL;
 	if (consumers > RB_MAX_CONSUMERS || sh < RB_MIN_STREAM_HEADER ||
 	    sh > RB_MAX_STREAM_HEADER || c->initial_seq >= RB_SEQ_LIMIT)
@@ -290,6 +315,8 @@ rb_segment_init(uint8_t *base, const struct rb_ring_config *c,
 	struct rb_shm_producer *p = (struct rb_shm_producer *)(base + RB_PRODUCER_OFFSET);
 	struct rb_shm_descriptor *d =
 		(struct rb_shm_descriptor *)(base + g->descriptors_offset);
+	struct rb_shm_producer_record *pr =
+		(struct rb_shm_producer_record *)(base + RB_PRODUCER_RECORDS_OFFSET);
 	struct timespec now;
 	uint32_t i;
 
@@ -305,7 +332,13 @@ rb_segment_init(uint8_t *base, const struct rb_ring_config *c,
 	h->stream_header_bytes = c->stream_header_bytes ? c->stream_header_bytes
 						       : RB_DEFAULT_STREAM_HEADER;
 	h->producer_offset = RB_PRODUCER_OFFSET;
-	h->consumers_offset = RB_CONSUMERS_OFFSET;
+	h->max_producers = c->max_producers ? c->max_producers : 1;
+	h->max_groups = c->max_groups ? c->max_groups : RB_DEFAULT_GROUPS;
+	h->producers_offset = RB_PRODUCER_RECORDS_OFFSET;
+	h->producer_record_bytes = RB_PRODUCER_RECORD_BYTES;
+	h->group_bytes = RB_GROUP_BYTES;
+	h->consumers_offset = g->consumers_offset;
+	h->groups_offset = g->groups_offset;
 	h->descriptors_offset = g->descriptors_offset;
 	h->stream_header_offset = g->stream_header_offset;
 	h->slots_offset = g->slots_offset;
@@ -322,6 +355,9 @@ rb_segment_init(uint8_t *base, const struct rb_ring_config *c,
 
 	p->write_seq = c->initial_seq;
 	p->claim_limit = c->initial_seq;
+	p->claim_seq = c->initial_seq;
+	for (i = 0; i < h->max_producers; i++)
+		pr[i].hold_from = RB_SEQ_NONE;
 	p->eos_seq = c->initial_seq;
 	for (i = 0; i < slot_count; i++)
 		d[i].seq = RB_SEQ_WRITING; /* no frame yet */
@@ -338,9 +374,12 @@ rb_ring_has_live(struct rb_ring *ring)
 {
 	uint32_t i;
 
-	if (rb_owner_alive(rb_load_acquire_64(&ring->producer->owner),
-			   ck_pr_load_64(&ring->producer->start_time)))
-		return true;
+	for (i = 0; i < ring->max_producers; i++) {
+		struct rb_shm_producer_record *rec = &ring->producer_records[i];
+		if (rb_owner_alive(rb_load_acquire_64(&rec->owner),
+				   ck_pr_load_64(&rec->start_time)))
+			return true;
+	}
 	for (i = 0; i < ring->max_consumers; i++) {
 		struct rb_shm_consumer *rec = &ring->consumers[i];
 		if (rb_owner_alive(rb_load_acquire_64(&rec->owner),
@@ -396,7 +435,7 @@ rb_ring_create(const char *name, const struct rb_ring_config *config,
 	struct rb_geometry g;
 	struct rb_ring *ring;
 	enum rb_pages pages = RB_PAGES_NORMAL;
-	uint32_t slot_count, align, consumers, sh;
+	uint32_t slot_count, align, consumers, sh, producers, groups;
 	mode_t mode;
 	uint8_t *base = NULL;
 	int fd, rc, map_flags = 0;
@@ -408,12 +447,14 @@ rb_ring_create(const char *name, const struct rb_ring_config *config,
 		return rc;
 	align = config->slot_align ? config->slot_align : 64;
 	consumers = config->max_consumers ? config->max_consumers : RB_DEFAULT_CONSUMERS;
+	producers = config->max_producers ? config->max_producers : 1;
+	groups = config->max_groups ? config->max_groups : RB_DEFAULT_GROUPS;
 	sh = config->stream_header_bytes ? config->stream_header_bytes
 					 : RB_DEFAULT_STREAM_HEADER;
 	if ((config->flags & RB_CREATE_HUGEPAGES) && rb_shmem_thp_allowed())
 		pages = RB_PAGES_THP;
-	if (!rb_geometry_compute(config->frame_bytes, slot_count, align, consumers,
-				 sh, pages == RB_PAGES_THP ? (2u << 20) : 4096u, &g))
+	if (!rb_geometry_compute(config->frame_bytes, slot_count, align, producers,
+				 consumers, groups, sh, pages == RB_PAGES_THP ? (2u << 20) : 4096u, &g))
 		return -EINVAL;
 
 	ring = calloc(1, sizeof(*ring));
@@ -446,7 +487,7 @@ rb_ring_create(const char *name, const struct rb_ring_config *config,
 		munmap(base, g.segment_bytes);
 		pages = RB_PAGES_NORMAL;
 		if (!rb_geometry_compute(config->frame_bytes, slot_count, align,
-					 consumers, sh, 4096u, &g) ||
+					 producers, consumers, groups, sh, 4096u, &g) ||
 		    ftruncate(fd, (off_t)g.segment_bytes) != 0) {
 			rc = -EINVAL;
 			goto fail_unlink;
@@ -585,6 +626,8 @@ uint64_t rb_ring_initial_seq(const struct rb_ring *r) { return r->initial_seq; }
 uint32_t rb_ring_stream_header_capacity(const struct rb_ring *r) { return r->stream_header_bytes; }
 uint64_t rb_ring_created_ns(const struct rb_ring *r) { return r->created_ns; }
 uint32_t rb_ring_create_flags(const struct rb_ring *r) { return r->create_flags; }
+uint32_t rb_ring_max_producers(const struct rb_ring *r) { return r->max_producers; }
+uint32_t rb_ring_max_groups(const struct rb_ring *r) { return r->max_groups; }
 
 int
 rb_ring_foreach(int (*fn)(const char *name, void *arg), void *arg)
@@ -611,18 +654,31 @@ int
 rb_ring_get_status(struct rb_ring *ring, struct rb_ring_status *out)
 {
 	struct rb_shm_producer *p = ring->producer;
-	uint64_t owner = rb_load_acquire_64(&p->owner);
 	uint32_t i;
 
 	memset(out, 0, sizeof(*out));
 	out->write_seq = rb_load_acquire_64(&p->write_seq);
 	out->initial_seq = ring->initial_seq;
 	out->frames_dropped = ck_pr_load_64(&p->frames_dropped);
-	if (RB_OWNER_STATE(owner) == RB_OWNER_ACTIVE) {
-		out->producer_pid = RB_OWNER_PID(owner);
-		out->producer_alive = rb_owner_alive(owner, ck_pr_load_64(&p->start_time));
+	out->max_producers = ring->max_producers;
+	out->claim_seq = rb_ring_multi_producer(ring) ? ck_pr_load_64(&p->claim_seq)
+						      : out->write_seq;
+	out->frames_abandoned = ck_pr_load_64(&p->frames_abandoned);
+	out->stream_members = (uint32_t)ck_pr_load_64(&p->stream_members);
+	for (i = 0; i < ring->max_producers; i++) {
+		struct rb_shm_producer_record *rec = &ring->producer_records[i];
+		uint64_t owner = rb_load_acquire_64(&rec->owner);
+
+		if (RB_OWNER_STATE(owner) != RB_OWNER_ACTIVE)
+			continue;
+		if (out->producers++ == 0)
+			out->producer_pid = RB_OWNER_PID(owner);
+		if (rb_owner_alive(owner, ck_pr_load_64(&rec->start_time)))
+			out->producer_alive = 1;
 	}
 	out->stream_state = (int)ck_pr_load_64(&p->stream_state);
+	if (out->stream_state == RB_STREAM_OPENING)
+		out->stream_state = RB_STREAM_OPEN;
 	out->stream_open = out->stream_state == RB_STREAM_OPEN;
 	out->eos_seq = ck_pr_load_64(&p->eos_seq);
 	out->producer_waits_for = ck_pr_load_64(&p->wait_target);
@@ -631,14 +687,84 @@ rb_ring_get_status(struct rb_ring *ring, struct rb_ring_status *out)
 		if (RB_OWNER_STATE(rb_load_acquire_64(&ring->consumers[i].owner)) ==
 		    RB_OWNER_ACTIVE)
 			out->consumers++;
+	for (i = 0; i < ring->max_groups; i++)
+		if (RB_OWNER_STATE(rb_load_acquire_64(&ring->groups[i].owner)) ==
+		    RB_OWNER_ACTIVE)
+			out->groups++;
 	return 0;
+}
+
+int
+rb_ring_producers(struct rb_ring *ring, struct rb_producer_status *out,
+		  uint32_t max)
+{
+	uint32_t i, n = 0;
+
+	for (i = 0; i < ring->max_producers; i++) {
+		struct rb_shm_producer_record *rec = &ring->producer_records[i];
+		uint64_t owner = rb_load_acquire_64(&rec->owner);
+
+		if (RB_OWNER_STATE(owner) != RB_OWNER_ACTIVE)
+			continue;
+		if (n < max) {
+			struct rb_producer_status *s = &out[n];
+
+			memset(s, 0, sizeof(*s));
+			s->index = i;
+			s->pid = RB_OWNER_PID(owner);
+			s->alive = rb_owner_alive(owner, ck_pr_load_64(&rec->start_time));
+			s->in_stream = ck_pr_load_32(&rec->in_stream) != 0;
+			s->frames = ck_pr_load_64(&rec->frames);
+			s->hold_from = ck_pr_load_64(&rec->hold_from);
+		}
+		n++;
+	}
+	return (int)n;
+}
+
+/* Copies a peer-written name and terminates it. */
+static void
+rb_copy_name(char *dst, const char *src, size_t size)
+{
+	memcpy(dst, src, size);
+	dst[size - 1] = '\0';
+}
+
+int
+rb_ring_groups(struct rb_ring *ring, struct rb_group_status *out, uint32_t max)
+{
+	uint32_t i, n = 0;
+
+	for (i = 0; i < ring->max_groups; i++) {
+		struct rb_shm_group *g = &ring->groups[i];
+		uint64_t owner = rb_load_acquire_64(&g->owner);
+
+		if (RB_OWNER_STATE(owner) != RB_OWNER_ACTIVE)
+			continue;
+		if (n < max) {
+			struct rb_group_status *s = &out[n];
+
+			memset(s, 0, sizeof(*s));
+			s->index = i;
+			rb_copy_name(s->name, g->name, sizeof(s->name));
+			s->lossy = (ck_pr_load_32(&g->mode) & RB_MODE_LOSSY) != 0;
+			s->members = (uint32_t)ck_pr_load_64(&g->members);
+			s->claim_seq = ck_pr_load_64(&g->claim_seq);
+			s->start_seq = ck_pr_load_64(&g->start_seq);
+			s->lost = ck_pr_load_64(&g->lost);
+			s->frames_departed = ck_pr_load_64(&g->frames_departed);
+			s->markers = ck_pr_load_64(&g->markers);
+		}
+		n++;
+	}
+	return (int)n;
 }
 
 int
 rb_ring_consumers(struct rb_ring *ring, struct rb_consumer_status *out,
 		  uint32_t max)
 {
-	uint32_t i, n = 0;
+	uint32_t i, g, n = 0;
 
 	for (i = 0; i < ring->max_consumers; i++) {
 		struct rb_shm_consumer *rec = &ring->consumers[i];
@@ -658,9 +784,18 @@ rb_ring_consumers(struct rb_ring *ring, struct rb_consumer_status *out,
 			s->lost = ck_pr_load_64(&rec->lost);
 			s->wakes_at = ck_pr_load_64(&rec->wake_target);
 			s->sleeping = s->wakes_at != 0;
-			/* The label is peer-written: copy and terminate it. */
-			memcpy(s->label, rec->label, sizeof(s->label));
-			s->label[sizeof(s->label) - 1] = '\0';
+			rb_copy_name(s->label, rec->label, sizeof(s->label));
+			g = ck_pr_load_32(&rec->group);
+			if (g != 0) {
+				uint64_t claimed = ck_pr_load_64(&rec->claimed);
+				uint64_t settled = s->frames + s->lost;
+
+				s->held = claimed > settled ? claimed - settled : 0;
+			}
+			g = ck_pr_load_32(&rec->group);
+			if (g != 0 && g <= ring->max_groups)
+				rb_copy_name(s->group, ring->groups[g - 1].name,
+					     sizeof(s->group));
 		}
 		n++;
 	}

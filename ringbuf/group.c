@@ -1,0 +1,311 @@
+/*
+ * Consumer groups: work sharing. Each seq goes to exactly one member.
+ *
+ * A group record holds claim_seq, the next seq to hand out. Members claim
+ * runs of seqs under the group's claim lock (a CAS of 0 -> consumer index
+ * + 1), which is held for a few dozen instructions. Why a lock and not a
+ * lock-free CAS on claim_seq: a member killed right after a successful CAS
+ * would take the knowledge of what it claimed with it, and the group could
+ * no longer count exactly what was lost. Under the lock the claimer first
+ * writes its intent (the claim_seq and its own counters as they will be
+ * after the claim) into its record, then moves claim_seq, then its
+ * counters; whoever finds the lock held by a dead member rolls the claim
+ * forward (claim_seq already moved) or back (it had not), idempotently.
+ *
+ * Flow control: a lossless group gates the producer at the lowest of its
+ * claim_seq and its members' oldest held seqs (a member's read_seq; it
+ * holds nothing: RB_SEQ_NONE). A member stores read_seq before moving
+ * claim_seq, and the producer loads claim_seq before read_seq, so a claim
+ * in flight is always covered.
+ *
+ * A member that leaves (detaches or is evicted as dead) while holding
+ * frames: they are counted in the group's lost, never handed to another
+ * member (docs/FORMAT.md "Consumer groups" says why).
+ */
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+
+#include "rb_internal.h"
+
+/* Spins on a held claim lock before yielding the CPU to its holder. */
+#define RB_LOCK_SPINS 128u
+/* How often a waiter checks whether the lock's holder is alive. */
+#define RB_LOCK_CHECK_NS 1000000ull
+
+int
+rb_group_name_check(const char *name)
+{
+	size_t n;
+
+	if (name == NULL)
+		return -EINVAL;
+	n = strlen(name);
+	if (n == 0 || n > RB_GROUP_NAME_MAX || name[0] == '.')
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		char ch = name[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+uint64_t
+rb_groups_lossless_min(struct rb_ring *ring, uint64_t m)
+{
+	uint32_t i;
+
+	for (i = 0; i < ring->max_groups; i++) {
+		struct rb_shm_group *g = &ring->groups[i];
+		uint64_t c;
+
+		if (RB_OWNER_STATE(rb_load_acquire_64(&g->owner)) != RB_OWNER_ACTIVE ||
+		    (ck_pr_load_32(&g->mode) & RB_MODE_LOSSY))
+			continue;
+		c = rb_load_acquire_64(&g->claim_seq);
+		if (c < m)
+			m = c;
+	}
+	return m;
+}
+
+/* Completes or cancels the claim a dead lock holder was making. */
+static void
+rb_group_roll(struct rb_shm_group *g, struct rb_shm_consumer *rec)
+{
+	uint64_t to = rb_load_acquire_64(&rec->intent_claim_seq);
+
+	if (to == 0)
+		return;
+	if (rb_load_acquire_64(&g->claim_seq) == to) {
+		ck_pr_store_64(&rec->claimed, ck_pr_load_64(&rec->intent_claimed));
+		ck_pr_store_64(&rec->lost, ck_pr_load_64(&rec->intent_lost));
+		ck_pr_store_64(&g->markers, ck_pr_load_64(&rec->intent_markers));
+	}
+	rb_store_release_64(&rec->intent_claim_seq, 0);
+}
+
+bool
+rb_group_recover_lock(struct rb_ring *ring, uint32_t index)
+{
+	struct rb_shm_group *g = &ring->groups[index];
+	uint64_t lock = rb_load_acquire_64(&g->claim_lock);
+	struct rb_shm_consumer *rec;
+	uint64_t owner;
+
+	if (lock == 0)
+		return false;
+	if (lock > ring->max_consumers) {
+		/* Not a consumer index: a hostile or corrupt value. Clearing
+		 * it is the only way the group can go on. */
+		return ck_pr_cas_64(&g->claim_lock, lock, 0);
+	}
+	rec = &ring->consumers[lock - 1];
+	owner = rb_load_acquire_64(&rec->owner);
+	if (RB_OWNER_STATE(owner) == RB_OWNER_ACTIVE &&
+	    rb_process_alive(RB_OWNER_PID(owner), ck_pr_load_64(&rec->start_time)))
+		return false;
+	rb_group_roll(g, rec);
+	RB_TSAN_RELEASE(&g->claim_lock);
+	return ck_pr_cas_64(&g->claim_lock, lock, 0);
+}
+
+void
+rb_group_lock(struct rb_ring *ring, uint32_t index, uint32_t consumer)
+{
+	struct rb_shm_group *g = &ring->groups[index];
+	uint64_t next_check = 0;
+	uint32_t spins = 0;
+
+	for (;;) {
+		if (ck_pr_load_64(&g->claim_lock) == 0 &&
+		    ck_pr_cas_64(&g->claim_lock, 0, (uint64_t)consumer + 1)) {
+			ck_pr_fence_lock();
+			RB_TSAN_ACQUIRE(&g->claim_lock);
+			return;
+		}
+		if (++spins < RB_LOCK_SPINS) {
+			rb_cpu_relax();
+			continue;
+		}
+		/* The holder is likely preempted: on two cores spinning would
+		 * keep it off the CPU. */
+		sched_yield();
+		if (rb_now_ns() >= next_check) {
+			if (next_check != 0)
+				(void)rb_group_recover_lock(ring, index);
+			next_check = rb_now_ns() + RB_LOCK_CHECK_NS;
+		}
+	}
+}
+
+void
+rb_group_unlock(struct rb_ring *ring, uint32_t index)
+{
+	struct rb_shm_group *g = &ring->groups[index];
+
+	RB_TSAN_RELEASE(&g->claim_lock);
+	ck_pr_fence_unlock();
+	ck_pr_store_64(&g->claim_lock, 0);
+}
+
+/* Looks for an active group called `name`; its index or -1. */
+static int
+rb_group_find(struct rb_ring *ring, const char *name, uint32_t below)
+{
+	uint32_t i;
+
+	for (i = 0; i < below && i < ring->max_groups; i++) {
+		struct rb_shm_group *g = &ring->groups[i];
+
+		if (RB_OWNER_STATE(rb_load_acquire_64(&g->owner)) == RB_OWNER_ACTIVE &&
+		    strncmp(g->name, name, RB_GROUP_NAME_BYTES) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+/* Frees a group record whose last member has left. */
+static void
+rb_group_free(struct rb_shm_group *g)
+{
+	uint64_t owner = ck_pr_load_64(&g->owner);
+
+	rb_store_then_fence_64(&g->owner, RB_OWNER_MAKE(0, RB_OWNER_GEN(owner) + 1,
+							RB_OWNER_FREE));
+}
+
+/* Joins group `index` if it is active, named `name` and has members. */
+static int
+rb_group_try_join(struct rb_ring *ring, uint32_t index, bool lossy)
+{
+	struct rb_shm_group *g = &ring->groups[index];
+
+	for (;;) {
+		uint64_t m = ck_pr_load_64(&g->members);
+
+		if (((ck_pr_load_32(&g->mode) & RB_MODE_LOSSY) != 0) != lossy)
+			return -EINVAL; /* the group is of the other mode */
+		if (m == 0)
+			return -EAGAIN; /* its last member is leaving: look again */
+		if (ck_pr_cas_64(&g->members, m, m + 1))
+			return 0;
+	}
+}
+
+/* Creates group `name` in a free record, starting at `start`. */
+static int
+rb_group_create(struct rb_ring *ring, const char *name, bool lossy, uint64_t start)
+{
+	uint32_t i, n = ring->slot_count;
+
+	for (i = 0; i < ring->max_groups; i++) {
+		struct rb_shm_group *g = &ring->groups[i];
+		uint64_t cur = rb_load_acquire_64(&g->owner);
+		uint64_t claiming, limit;
+
+		if (RB_OWNER_STATE(cur) == RB_OWNER_CLAIMING &&
+		    !rb_process_alive(RB_OWNER_PID(cur), 0)) {
+			/* Its creator died half-way: take the record over. */
+		} else if (RB_OWNER_STATE(cur) != RB_OWNER_FREE) {
+			continue;
+		}
+		claiming = RB_OWNER_MAKE(rb_self_pid(), RB_OWNER_GEN(cur) + 1,
+					 RB_OWNER_CLAIMING);
+		if (!ck_pr_cas_64(&g->owner, cur, claiming))
+			continue;
+		memset(g->name, 0, sizeof(g->name));
+		memcpy(g->name, name, strlen(name));
+		ck_pr_store_32(&g->mode, lossy ? RB_MODE_LOSSY : 0);
+		ck_pr_store_64(&g->members, 1);
+		ck_pr_store_64(&g->claim_lock, 0);
+		ck_pr_store_64(&g->lost, 0);
+		ck_pr_store_64(&g->frames_departed, 0);
+		ck_pr_store_64(&g->markers, 0);
+		ck_pr_store_64(&g->claim_seq, start);
+		ck_pr_store_64(&g->start_seq, start);
+		/* Visible to the producer, then read its claim limit: the same
+		 * join handshake as a lossless consumer's (producer.c). */
+		rb_store_then_fence_64(&g->owner, RB_OWNER_MAKE(rb_self_pid(),
+								RB_OWNER_GEN(claiming),
+								RB_OWNER_ACTIVE));
+		if (!lossy) {
+			limit = rb_load_acquire_64(&ring->producer->claim_limit);
+			if (limit > n && start < limit - n) {
+				ck_pr_store_64(&g->start_seq, limit - n);
+				rb_store_then_fence_64(&g->claim_seq, limit - n);
+				rb_wake_producer_if_crossed(ring, start, limit - n);
+			}
+		}
+		return (int)i;
+	}
+	return RB_E_TOO_MANY;
+}
+
+int
+rb_group_join(struct rb_ring *ring, const char *name, bool lossy, uint64_t start,
+	      uint32_t *index_out)
+{
+	for (;;) {
+		int found = rb_group_find(ring, name, ring->max_groups);
+		int rc;
+
+		if (found >= 0) {
+			rc = rb_group_try_join(ring, (uint32_t)found, lossy);
+			if (rc == -EAGAIN) {
+				sched_yield();
+				continue;
+			}
+			if (rc != 0)
+				return rc;
+			*index_out = (uint32_t)found;
+			return 0;
+		}
+		rc = rb_group_create(ring, name, lossy, start);
+		if (rc < 0)
+			return rc;
+		/* Two first members may have created the same name at once:
+		 * the one at the higher index gives way. */
+		found = rb_group_find(ring, name, (uint32_t)rc);
+		if (found >= 0) {
+			ck_pr_store_64(&ring->groups[rc].members, 0);
+			rb_group_free(&ring->groups[rc]);
+			continue;
+		}
+		*index_out = (uint32_t)rc;
+		return 0;
+	}
+}
+
+void
+rb_group_member_leave(struct rb_ring *ring, uint32_t consumer)
+{
+	struct rb_shm_consumer *rec = &ring->consumers[consumer];
+	uint32_t index = ck_pr_load_32(&rec->group);
+	struct rb_shm_group *g;
+	uint64_t claimed, frames;
+
+	if (index == 0 || index > ring->max_groups)
+		return;
+	g = &ring->groups[index - 1];
+	if (ck_pr_load_64(&g->claim_lock) == (uint64_t)consumer + 1) {
+		rb_group_roll(g, rec);
+		rb_group_unlock(ring, index - 1);
+	}
+	claimed = ck_pr_load_64(&rec->claimed);
+	frames = ck_pr_load_64(&rec->frames);
+	/* What it released stays counted; what it still held (and lost) is
+	 * the group's loss: at most once, never redelivered. */
+	ck_pr_add_64(&g->frames_departed, frames);
+	ck_pr_add_64(&g->lost, claimed >= frames ? claimed - frames : 0);
+	ck_pr_store_32(&rec->group, 0);
+	ck_pr_store_64(&rec->read_seq, RB_SEQ_NONE);
+	ck_pr_fence_memory();
+	if (ck_pr_faa_64(&g->members, (uint64_t)-1) == 1)
+		rb_group_free(g);
+	/* The group's gate may have moved on. */
+	rb_doorbell_ring(&ring->producer->doorbell);
+}
