@@ -243,6 +243,24 @@ rb_consumer_detach(struct rb_consumer *c)
 	return rc;
 }
 
+/* A group member evicts dead members of its group, so that the frames
+ * they held are counted as lost and the group's lock and gate move on. */
+static bool
+rb_member_evict_dead_peers(struct rb_consumer *c)
+{
+	struct rb_ring *ring = c->ring;
+	uint32_t i, g = (uint32_t)c->group + 1;
+	bool any = rb_group_recover_lock(ring, (uint32_t)c->group);
+
+	for (i = 0; i < ring->max_consumers; i++) {
+		if (i == c->index || ck_pr_load_32(&ring->consumers[i].group) != g)
+			continue;
+		if (rb_consumer_evict_if_dead(ring, i))
+			any = true;
+	}
+	return any;
+}
+
 /* Why a sleeping consumer should look at the ring again. */
 static int
 rb_consumer_wait_check(void *arg)
@@ -258,8 +276,8 @@ rb_consumer_wait_check(void *arg)
 	 * commit its frames empty (several-producer rings; repair.c). */
 	if (rb_repair_abandoned(c->ring) > 0)
 		return 1;
-	if (c->group >= 0)
-		(void)rb_group_recover_lock(c->ring, (uint32_t)c->group);
+	if (c->group >= 0 && rb_member_evict_dead_peers(c))
+		return 1;
 	rb_producer_census(c->ring, &census);
 	if (census.active > 0 && census.alive == 0)
 		return 1;
@@ -349,6 +367,8 @@ rb_consumer_nothing(struct rb_consumer *c, int wait_rc)
 		c->alive_check_ns = now + RB_WAIT_SLICE_NS;
 		if (rb_repair_abandoned(c->ring) > 0)
 			return wait_rc;
+		if (c->group >= 0)
+			(void)rb_member_evict_dead_peers(c);
 		rb_producer_census(c->ring, &census);
 		if (census.active > 0 && census.alive == 0) {
 			c->dead_signature = census.signature;

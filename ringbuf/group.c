@@ -152,20 +152,30 @@ rb_group_unlock(struct rb_ring *ring, uint32_t index)
 	ck_pr_store_64(&g->claim_lock, 0);
 }
 
-/* Looks for an active group called `name`; its index or -1. */
+/*
+ * Looks for group `name` other than record `self`: its index if active,
+ * -EAGAIN if a live creator is still setting it up, -1 if none.
+ */
 static int
-rb_group_find(struct rb_ring *ring, const char *name, uint32_t below)
+rb_group_find(struct rb_ring *ring, const char *name, uint32_t self)
 {
+	int creating = -1;
 	uint32_t i;
 
-	for (i = 0; i < below && i < ring->max_groups; i++) {
+	for (i = 0; i < ring->max_groups; i++) {
 		struct rb_shm_group *g = &ring->groups[i];
+		uint64_t owner = rb_load_acquire_64(&g->owner);
+		uint32_t state = RB_OWNER_STATE(owner);
 
-		if (RB_OWNER_STATE(rb_load_acquire_64(&g->owner)) == RB_OWNER_ACTIVE &&
-		    strncmp(g->name, name, RB_GROUP_NAME_BYTES) == 0)
+		if (i == self || (state != RB_OWNER_ACTIVE && state != RB_OWNER_CLAIMING) ||
+		    strncmp(g->name, name, RB_GROUP_NAME_BYTES) != 0)
+			continue;
+		if (state == RB_OWNER_ACTIVE)
 			return (int)i;
+		if (rb_process_alive(RB_OWNER_PID(owner), 0))
+			creating = -EAGAIN;
 	}
-	return -1;
+	return creating;
 }
 
 /* Frees a group record whose last member has left. */
@@ -219,6 +229,16 @@ rb_group_create(struct rb_ring *ring, const char *name, bool lossy, uint64_t sta
 			continue;
 		memset(g->name, 0, sizeof(g->name));
 		memcpy(g->name, name, strlen(name));
+		/* Two first members may create the same name at once: each
+		 * shows its name, fences, then looks for the other; at least
+		 * one sees the other and backs off (both may: they retry). */
+		ck_pr_fence_memory();
+		if (rb_group_find(ring, name, i) != -1) {
+			memset(g->name, 0, sizeof(g->name));
+			rb_store_release_64(&g->owner, RB_OWNER_MAKE(0, RB_OWNER_GEN(claiming),
+								    RB_OWNER_FREE));
+			return -EAGAIN;
+		}
 		ck_pr_store_32(&g->mode, lossy ? RB_MODE_LOSSY : 0);
 		ck_pr_store_64(&g->members, 1);
 		ck_pr_store_64(&g->claim_lock, 0);
@@ -250,9 +270,13 @@ rb_group_join(struct rb_ring *ring, const char *name, bool lossy, uint64_t start
 	      uint32_t *index_out)
 {
 	for (;;) {
-		int found = rb_group_find(ring, name, ring->max_groups);
+		int found = rb_group_find(ring, name, UINT32_MAX);
 		int rc;
 
+		if (found == -EAGAIN) {
+			sched_yield(); /* its creator is setting it up */
+			continue;
+		}
 		if (found >= 0) {
 			rc = rb_group_try_join(ring, (uint32_t)found, lossy);
 			if (rc == -EAGAIN) {
@@ -265,16 +289,12 @@ rb_group_join(struct rb_ring *ring, const char *name, bool lossy, uint64_t start
 			return 0;
 		}
 		rc = rb_group_create(ring, name, lossy, start);
-		if (rc < 0)
-			return rc;
-		/* Two first members may have created the same name at once:
-		 * the one at the higher index gives way. */
-		found = rb_group_find(ring, name, (uint32_t)rc);
-		if (found >= 0) {
-			ck_pr_store_64(&ring->groups[rc].members, 0);
-			rb_group_free(&ring->groups[rc]);
+		if (rc == -EAGAIN) {
+			sched_yield();
 			continue;
 		}
+		if (rc < 0)
+			return rc;
 		*index_out = (uint32_t)rc;
 		return 0;
 	}

@@ -197,9 +197,12 @@ rb_producer_wait_check(void *arg)
 		struct rb_shm_consumer *rec = &ring->consumers[i];
 		uint64_t owner = rb_load_acquire_64(&rec->owner);
 
+		/* A lossless group's members gate us through the group's
+		 * claim_seq even when they hold nothing: look at all of them. */
 		if (RB_OWNER_STATE(owner) != RB_OWNER_ACTIVE ||
 		    (ck_pr_load_32(&rec->mode) & RB_MODE_LOSSY) ||
-		    rb_load_acquire_64(&rec->read_seq) >= blocking)
+		    (ck_pr_load_32(&rec->group) == 0 &&
+		     rb_load_acquire_64(&rec->read_seq) >= blocking))
 			continue;
 		if (rb_consumer_evict_if_dead(ring, i))
 			evicted++;
@@ -648,11 +651,17 @@ rb_producer_begin_stream(struct rb_producer *p, const char *header_text)
 			p->next_flags = RB_FRAME_STREAM_START;
 		return rc;
 	}
-	for (;;) {
+	for (uint32_t spins = 1;; spins++) {
 		uint64_t state = rb_load_acquire_64(&shm->stream_state);
 		uint64_t members;
 
 		if (state == RB_STREAM_OPENING) {
+			/* Another producer writes the header: a few hundred ns,
+			 * unless it was preempted or died doing it. */
+			if (spins % 256 == 0) {
+				sched_yield();
+				(void)rb_producers_evict_dead(p->ring);
+			}
 			rb_cpu_relax();
 			continue;
 		}
