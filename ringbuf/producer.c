@@ -501,6 +501,42 @@ rb_publish(struct rb_producer *p, uint64_t new_write_seq)
 	}
 }
 
+/*
+ * Several producers: the stream's first seq may have been claimed by any
+ * of them, so each committer looks whether it holds it. A producer opening
+ * a stream sets OPENING, then reads claim_seq as the start: whoever claims
+ * that seq did so after OPENING was visible, and waits here for the header
+ * (a few hundred ns; a dead opener is evicted, which abandons the stream).
+ * Returns the index in frames[] of the stream's first frame, or count.
+ */
+static uint32_t
+rb_stream_start_index(struct rb_producer *p, const struct rb_frame *frames,
+		      uint32_t count)
+{
+	struct rb_shm_producer *shm = p->ring->producer;
+	uint64_t state, start;
+
+	for (uint32_t spins = 1;; spins++) {
+		state = rb_load_acquire_64(&shm->stream_state);
+		if (state != RB_STREAM_OPENING)
+			break;
+		if (spins % 256 == 0) {
+			sched_yield();
+			(void)rb_producers_evict_dead(p->ring);
+		}
+		rb_cpu_relax();
+	}
+	if (state != RB_STREAM_OPEN)
+		return count;
+	start = ck_pr_load_64(&p->ring->stream_header->start_seq);
+	if (start < frames[0].seq || start > frames[count - 1].seq)
+		return count;
+	for (uint32_t i = 0; i < count; i++)
+		if (frames[i].seq == start)
+			return i;
+	return count;
+}
+
 /* Writes the descriptors of `count` held frames (the first carries
  * extra_flags) and publishes them. */
 static void
@@ -508,7 +544,7 @@ rb_commit_held(struct rb_producer *p, const struct rb_frame *frames,
 	       uint32_t count, uint32_t extra_flags)
 {
 	struct rb_ring *ring = p->ring;
-	uint32_t i;
+	uint32_t i, start_at = p->multi ? rb_stream_start_index(p, frames, count) : count;
 
 	for (i = 0; i < count; i++) {
 		struct rb_shm_descriptor *d = rb_descriptor(ring, frames[i].seq);
@@ -518,6 +554,8 @@ rb_commit_held(struct rb_producer *p, const struct rb_frame *frames,
 			flags |= p->next_flags | extra_flags;
 			p->next_flags = 0;
 		}
+		if (i == start_at)
+			flags |= RB_FRAME_STREAM_START;
 		ck_pr_store_64(&d->length, frames[i].length);
 		ck_pr_store_64(&d->timestamp_ns, frames[i].timestamp_ns);
 		ck_pr_store_32(&d->flags, flags);
@@ -620,7 +658,10 @@ rb_stream_open(struct rb_producer *p, uint64_t state, const char *header_text,
 		rb_store_release_64(&shm->stream_state, state);
 		return true;
 	}
-	p->next_flags = RB_FRAME_STREAM_START;
+	/* Single producer: its next frame is the stream's first. Several:
+	 * whoever commits seq `start` flags it (rb_stream_start_index). */
+	if (!p->multi)
+		p->next_flags = RB_FRAME_STREAM_START;
 	ck_pr_store_64(&shm->stream_members, 1);
 	ck_pr_store_32(&p->rec->in_stream, RB_MEMBER_IN);
 	rb_store_release_64(&shm->stream_state, RB_STREAM_OPEN);
@@ -647,7 +688,7 @@ rb_producer_begin_stream(struct rb_producer *p, const char *header_text)
 		}
 		rc = rb_stream_header_write(p->ring, header_text,
 					    rb_producer_next_seq(p));
-		if (rc == 0)
+		if (rc == 0 && !p->multi)
 			p->next_flags = RB_FRAME_STREAM_START;
 		return rc;
 	}
@@ -745,13 +786,11 @@ rb_producer_end_stream(struct rb_producer *p, uint64_t timeout_ns)
 		ck_pr_store_32(&p->rec->in_stream, RB_MEMBER_CLOSING);
 	}
 	rc = rb_write_end(p, timeout_ns);
-	if (rc != 0 && membership == RB_MEMBER_IN && p->multi) {
-		/* We left the stream already: end it without a marker rather
-		 * than leave it open with no member. */
-		rb_end_by_state(p);
-		rb_wake_consumers(p->ring, 0, true);
-	} else if (rc != 0 && membership == RB_MEMBER_IN) {
-		/* Single producer: still the stream's owner; it can retry. */
+	if (rc != 0 && membership == RB_MEMBER_IN) {
+		/* No slot for the marker: stay the stream's (last) member, so
+		 * that the caller can try again or detach (which then ends it
+		 * by its state). A producer that tried to join meanwhile was
+		 * told -EAGAIN. */
 		ck_pr_store_64(&shm->stream_members, 1);
 		ck_pr_store_32(&p->rec->in_stream, RB_MEMBER_IN);
 		return rc;
@@ -799,10 +838,10 @@ rb_producer_detach(struct rb_producer *p, uint64_t timeout_ns)
 	membership = ck_pr_load_32(&p->rec->in_stream);
 	if (membership == RB_MEMBER_IN) {
 		rc = rb_producer_end_stream(p, timeout_ns);
-		if (rc != 0 && !p->multi) {
+		if (rc != 0) {
 			/* No slot for the marker (lossless consumers stuck): end
 			 * the stream by its state alone, right after the last
-			 * committed frame. Consumers see RB_E_EOS there. */
+			 * claimed frame. Consumers see RB_E_EOS there. */
 			ck_pr_store_64(&ring->producer->stream_members, 0);
 			rb_end_by_state(p);
 		}

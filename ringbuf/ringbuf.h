@@ -300,10 +300,12 @@ int rb_producer_attach(struct rb_ring *ring,
 		       struct rb_producer **out);
 
 /*
- * Detaches. An open stream is ended first: with a marker if a slot frees up
- * within timeout_ns (returning -ETIMEDOUT otherwise, when the stream is
- * ended by its state alone, after the last committed frame). Frames
- * acquired and not committed are lost.
+ * Detaches. An open stream is ended first (several producers: this one
+ * leaves it): with a marker if a slot frees up within timeout_ns
+ * (returning -ETIMEDOUT otherwise, when the stream is ended by its state
+ * alone, after the last committed frame). Frames acquired and not
+ * committed are lost: a single-producer ring reuses their slots; a
+ * several-producer ring publishes them empty with RB_FRAME_ABANDONED.
  */
 int rb_producer_detach(struct rb_producer *producer, uint64_t timeout_ns);
 
@@ -335,7 +337,8 @@ void rb_producer_count_dropped(struct rb_producer *producer, uint64_t n);
  * Starts a stream: replaces the stream header (key=value lines) and marks
  * the next frame RB_FRAME_STREAM_START. -EMSGSIZE if the text is too long.
  * Several producers: the first to begin opens the stream and writes the
- * header; the others join it (their header_text is ignored). -EBUSY while
+ * header; the others join it (their header_text is ignored); -EAGAIN if
+ * its last member is ending it at that moment (begin again). -EBUSY while
  * this producer holds acquired, uncommitted frames.
  */
 int rb_producer_begin_stream(struct rb_producer *producer,
@@ -346,11 +349,14 @@ int rb_producer_begin_stream(struct rb_producer *producer,
  * (also when no stream was begun: consumers then end too). A consumer that
  * attached after a stream ended waits for the next stream instead of
  * seeing that end. Several producers: this producer leaves the stream;
- * the marker is written when the last live member leaves.
+ * the marker is written when the last live member leaves (members found
+ * dead are evicted first); -EINVAL if others have a stream open that this
+ * producer is not in.
  */
 int rb_producer_end_stream(struct rb_producer *producer, uint64_t timeout_ns);
 
-/* Sequence number the next acquired frame will get. */
+/* Sequence number the next acquired frame will get (several producers:
+ * the next one to be claimed by anyone, at the time of the call). */
 uint64_t rb_producer_next_seq(const struct rb_producer *producer);
 
 /* ---- consumer ----------------------------------------------------------- */
