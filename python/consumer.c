@@ -13,6 +13,14 @@
  * consumer's batch is always one strided array (Batch.array). The price:
  * a batch that would have crossed the end stops there, with fewer frames
  * than `min` if need be; the next call goes on from slot 0.
+ *
+ * A member of a consumer group (group="name") gets only the frames the
+ * library hands it: runs of seqs claimed from the group, so what it holds
+ * is not consecutive. It must release them in the order it got them,
+ * which the queue does anyway. Its batch stays
+ * clear of the end of the slot area as far as the group's claim position
+ * (its next_seq) tells; another member claiming first can still move it
+ * across (Batch.array then refuses; arrays() works).
  */
 #include <errno.h>
 #include <string.h>
@@ -24,6 +32,7 @@
 typedef struct {
 	struct rbpy_endpoint e;
 	int lossy;
+	PyObject *group;          /* str, or NULL: in no group */
 	int eos_pending;          /* end of stream reached behind frames handed out */
 	struct rb_frame *scratch; /* what the library fills, before wrapping */
 	uint32_t scratch_cap;
@@ -104,6 +113,29 @@ rbpy_nap(void)
 	return PyErr_CheckSignals();
 }
 
+/*
+ * A member asking for the other mode than its group's gets -EINVAL from
+ * the library; if that is why, raises ValueError saying so and returns 1.
+ */
+static int
+rbpy_group_mode_error(struct rb_ring *ring, const char *group, int lossy)
+{
+	struct rb_group_status groups[RB_MAX_GROUPS];
+	int n = rb_ring_groups(ring, groups, RB_MAX_GROUPS), i;
+
+	for (i = 0; i < n && i < RB_MAX_GROUPS; i++) {
+		if (strcmp(groups[i].name, group) != 0 || !groups[i].lossy == !lossy)
+			continue;
+		PyErr_Format(PyExc_ValueError,
+			     "group '%s' is %s: a %s consumer cannot join it (a group "
+			     "keeps the mode its first member asked for)", group,
+			     groups[i].lossy ? "lossy" : "lossless",
+			     lossy ? "lossy" : "lossless");
+		return 1;
+	}
+	return 0;
+}
+
 static int
 rbpy_consumer_init(rbpy_consumer *self, PyObject *args, PyObject *kwds)
 {
@@ -124,13 +156,23 @@ rbpy_consumer_init(rbpy_consumer *self, PyObject *args, PyObject *kwds)
 		PyErr_SetString(PyExc_RuntimeError, "Consumer is already initialised");
 		return -1;
 	}
-	if (group != Py_None) {
-		PyErr_SetString(PyExc_NotImplementedError,
-				"consumer groups are not in the ringbuf C library yet: "
-				"attach without group= for now");
-		return -1;
-	}
 	memset(&o, 0, sizeof(o));
+	if (group != Py_None) {
+		if (!PyUnicode_Check(group)) {
+			PyErr_SetString(PyExc_TypeError, "group must be a str or None");
+			return -1;
+		}
+		o.group = PyUnicode_AsUTF8(group);
+		if (o.group == NULL)
+			return -1;
+		/* The library can only say -EINVAL: say which rule. */
+		if (rb_ring_name_check(o.group) != 0 || strlen(o.group) > RB_GROUP_NAME_MAX) {
+			PyErr_Format(PyExc_ValueError,
+				     "invalid group name %R: 1 to %d of A-Z a-z 0-9 . _ -, "
+				     "not starting with '.'", group, RB_GROUP_NAME_MAX);
+			return -1;
+		}
+	}
 	if (strcmp(start, "oldest") == 0)
 		o.start = RB_START_OLDEST;
 	else if (strcmp(start, "newest") == 0)
@@ -180,9 +222,11 @@ rbpy_consumer_init(rbpy_consumer *self, PyObject *args, PyObject *kwds)
 	}
 	rc = rb_consumer_attach(ring, &o, &e->consumer);
 	if (rc != 0) {
+		if (!(rc == -EINVAL && o.group != NULL &&
+		      rbpy_group_mode_error(ring, o.group, lossy)))
+			rbpy_raise(rc, name);
 		rb_ring_close(ring);
 		e->ring = NULL;
-		rbpy_raise(rc, name);
 		return -1;
 	}
 	e->side = RBPY_CONSUMER;
@@ -190,6 +234,7 @@ rbpy_consumer_init(rbpy_consumer *self, PyObject *args, PyObject *kwds)
 	e->name = Py_NewRef(name);
 	strcpy(e->cname, cname);
 	self->lossy = lossy;
+	self->group = o.group != NULL ? Py_NewRef(group) : NULL;
 	return 0;
 }
 
@@ -200,6 +245,7 @@ rbpy_consumer_dealloc(rbpy_consumer *self)
 	if (self->e.ring != NULL)
 		rbpy_consumer_finish(&self->e);
 	Py_XDECREF(self->e.name);
+	Py_XDECREF(self->group);
 	PyMem_Free(self->scratch);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -493,11 +539,12 @@ rbpy_consumer_stats(rbpy_consumer *self, PyObject *unused)
 	 * the queue behind an older one, and are not counted. */
 	for (i = 0; i < q->len; i++)
 		held += q->state[q->head + i] == RBPY_ENTRY_HELD;
-	return Py_BuildValue("{sKsKsKsKsn}", "frames", (unsigned long long)st.frames,
+	return Py_BuildValue("{sKsKsKsKsnsK}", "frames", (unsigned long long)st.frames,
 			     "lost", (unsigned long long)st.lost,
 			     "next_seq", (unsigned long long)st.next_seq,
 			     "wakeups", (unsigned long long)st.wakeups,
-			     "held", held);
+			     "held", held,
+			     "abandoned", (unsigned long long)st.abandoned);
 }
 
 /* The stream header as text, or NULL with an exception set. */
@@ -551,9 +598,18 @@ rbpy_consumer_lossy_get(rbpy_consumer *self, void *closure)
 }
 
 
+static PyObject *
+rbpy_consumer_group_get(rbpy_consumer *self, void *closure)
+{
+	(void)closure;
+	return Py_NewRef(self->group != NULL ? self->group : Py_None);
+}
+
 static PyGetSetDef rbpy_consumer_getset[] = {
 	RBPY_ENDPOINT_GETSET,
 	{"lossy", (getter)rbpy_consumer_lossy_get, NULL, "never slows the producer", NULL},
+	{"group", (getter)rbpy_consumer_group_get, NULL,
+	 "the name of the consumer group it is a member of, None when in none", NULL},
 	{"header", (getter)rbpy_consumer_header_get, NULL,
 	 "the current stream header as a dict (key=value lines)", NULL},
 	{"header_text", (getter)rbpy_consumer_header_text_get, NULL,
@@ -582,8 +638,11 @@ static PyMethodDef rbpy_consumer_methods[] = {
 	 "end of the stream; each batch is released when the next is asked for (or "
 	 "when its views are gone)."},
 	{"stats", (PyCFunction)rbpy_consumer_stats, METH_NOARGS,
-	 "stats()\n--\n\n{'frames', 'lost', 'next_seq', 'wakeups', 'held'}."},
-	RBPY_STATUS_METHOD,
+	 "stats()\n--\n\n{'frames', 'lost', 'next_seq', 'wakeups', 'held', "
+	 "'abandoned'}: frames released (abandoned ones included), seqs lost, where "
+	 "it reads next (a group member: its group's claim position), futex sleeps, "
+	 "frames the program holds, and how many of frames were FRAME_ABANDONED."},
+	RBPY_MONITOR_METHODS,
 	{"close", (PyCFunction)rbpy_consumer_close, METH_NOARGS,
 	 "close()\n--\n\nDetaches from the ring. Frames can no longer be viewed; views "
 	 "that still exist keep the ring attached (and their slots held) until they "
@@ -605,7 +664,12 @@ PyTypeObject rbpy_consumer_type = {
 		  "of the stream (each released when the loop moves on); start is "
 		  "'oldest', 'newest' or 'next'; open_timeout waits that many seconds "
 		  "for the ring to appear; spin: seconds to busy-wait before sleeping "
-		  "(None: the library's 5 us).",
+		  "(None: the library's 5 us). group='name' joins (or creates) that "
+		  "consumer group: each frame goes to exactly one of its members; the "
+		  "group is lossless or lossy as its first member asked, and start "
+		  "applies only to the member that creates it. Frames a member holds "
+		  "when it dies or closes are counted as the group's lost, not handed "
+		  "to another member.",
 	.tp_iter = (getiterfunc)rbpy_consumer_iter,
 	.tp_iternext = (iternextfunc)rbpy_consumer_next,
 	.tp_methods = rbpy_consumer_methods,

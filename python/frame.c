@@ -289,11 +289,12 @@ rbpy_frame_repr(rbpy_frame *fr)
 {
 	static const char *const states[] = {"held", "releasing", "released"};
 
-	return PyUnicode_FromFormat("<ringbuf.Frame seq=%llu length=%llu %s>",
+	return PyUnicode_FromFormat("<ringbuf.Frame seq=%llu length=%llu %s%s>",
 				    (unsigned long long)fr->f.seq,
 				    (unsigned long long)fr->f.length,
 				    fr->owner->side == RBPY_PRODUCER && fr->state == RBPY_DONE ?
-				    "committed" : states[fr->state]);
+				    "committed" : states[fr->state],
+				    (fr->f.flags & RB_FRAME_ABANDONED) ? " abandoned" : "");
 }
 
 static PyObject *
@@ -322,6 +323,15 @@ rbpy_frame_get_flags(rbpy_frame *fr, void *closure)
 {
 	(void)closure;
 	return PyLong_FromUnsignedLong(fr->f.flags);
+}
+
+/* A several-producer ring's seq whose producer died before committing it:
+ * published empty on its behalf, so the frames after it could flow on. */
+static PyObject *
+rbpy_frame_get_abandoned(rbpy_frame *fr, void *closure)
+{
+	(void)closure;
+	return PyBool_FromLong((fr->f.flags & RB_FRAME_ABANDONED) != 0);
 }
 
 static PyObject *
@@ -363,6 +373,9 @@ static PyGetSetDef rbpy_frame_getset[] = {
 	 "producer's time stamp, ns (CLOCK_MONOTONIC unless the producer chose)", NULL},
 	{"length", (getter)rbpy_frame_get_length, NULL, "bytes used", NULL},
 	{"flags", (getter)rbpy_frame_get_flags, NULL, "FRAME_* flags", NULL},
+	{"abandoned", (getter)rbpy_frame_get_abandoned, NULL,
+	 "True if the producer that claimed this seq died before committing it "
+	 "(flags & FRAME_ABANDONED): length 0, its memory holds nothing of it", NULL},
 	{"released", (getter)rbpy_frame_get_released, NULL,
 	 "True once released or committed (its memory can no longer be viewed)", NULL},
 	{"views", (getter)rbpy_frame_get_views, NULL,

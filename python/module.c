@@ -313,11 +313,30 @@ rbpy_ep_closed(struct rbpy_endpoint *e, void *closure)
 	(void)closure;
 	return PyBool_FromLong(e->closing || e->closed);
 }
-/* A snapshot of the ring's counters, for either side. */
+/* dict[key] = value, stealing the reference to value; -1 on failure. */
+static int
+rbpy_dict_put(PyObject *dict, const char *key, PyObject *value)
+{
+	int rc;
+
+	if (value == NULL)
+		return -1;
+	rc = PyDict_SetItemString(dict, key, value);
+	Py_DECREF(value);
+	return rc;
+}
+
+#define RBPY_U64(v) PyLong_FromUnsignedLongLong((unsigned long long)(v))
+#define RBPY_BOOL(v) PyBool_FromLong((v) != 0)
+/* UINT64_MAX ("none") as None. */
+#define RBPY_SEQ_OR_NONE(v) ((v) == UINT64_MAX ? Py_NewRef(Py_None) : RBPY_U64(v))
+
+/* A snapshot of the ring's counters, for any endpoint. */
 PyObject *
 rbpy_ep_status(struct rbpy_endpoint *e, PyObject *unused)
 {
 	struct rb_ring_status st;
+	PyObject *d;
 	int rc;
 
 	(void)unused;
@@ -326,16 +345,178 @@ rbpy_ep_status(struct rbpy_endpoint *e, PyObject *unused)
 	rc = rb_ring_get_status(e->ring, &st);
 	if (rc != 0)
 		return rbpy_raise(rc, e->name);
-	return Py_BuildValue("{sKsKsKsIsOsisKsOsI}",
-			     "write_seq", (unsigned long long)st.write_seq,
-			     "initial_seq", (unsigned long long)st.initial_seq,
-			     "frames_dropped", (unsigned long long)st.frames_dropped,
-			     "producer_pid", (unsigned int)st.producer_pid,
-			     "producer_alive", st.producer_alive ? Py_True : Py_False,
-			     "stream_state", st.stream_state,
-			     "eos_seq", (unsigned long long)st.eos_seq,
-			     "producer_blocked", st.producer_blocked ? Py_True : Py_False,
-			     "consumers", (unsigned int)st.consumers);
+	if ((d = PyDict_New()) == NULL)
+		return NULL;
+	if (rbpy_dict_put(d, "write_seq", RBPY_U64(st.write_seq)) ||
+	    rbpy_dict_put(d, "initial_seq", RBPY_U64(st.initial_seq)) ||
+	    rbpy_dict_put(d, "frames_dropped", RBPY_U64(st.frames_dropped)) ||
+	    rbpy_dict_put(d, "producer_pid", RBPY_U64(st.producer_pid)) ||
+	    rbpy_dict_put(d, "producer_alive", RBPY_BOOL(st.producer_alive)) ||
+	    rbpy_dict_put(d, "stream_state", PyLong_FromLong(st.stream_state)) ||
+	    rbpy_dict_put(d, "eos_seq", RBPY_U64(st.eos_seq)) ||
+	    rbpy_dict_put(d, "producer_blocked", RBPY_BOOL(st.producer_blocked)) ||
+	    rbpy_dict_put(d, "consumers", RBPY_U64(st.consumers)) ||
+	    rbpy_dict_put(d, "producers", RBPY_U64(st.producers)) ||
+	    rbpy_dict_put(d, "max_producers", RBPY_U64(st.max_producers)) ||
+	    rbpy_dict_put(d, "stream_members", RBPY_U64(st.stream_members)) ||
+	    rbpy_dict_put(d, "groups", RBPY_U64(st.groups)) ||
+	    rbpy_dict_put(d, "claim_seq", RBPY_U64(st.claim_seq)) ||
+	    rbpy_dict_put(d, "frames_abandoned", RBPY_U64(st.frames_abandoned))) {
+		Py_DECREF(d);
+		return NULL;
+	}
+	return d;
+}
+
+/* A list of n dicts, one per entry, made by one(entry). */
+static PyObject *
+rbpy_list_of(const void *entries, size_t size, int n,
+	     PyObject *(*one)(const void *entry))
+{
+	PyObject *list = PyList_New(n);
+	int i;
+
+	if (list == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		PyObject *d = one((const char *)entries + (size_t)i * size);
+
+		if (d == NULL) {
+			Py_DECREF(list);
+			return NULL;
+		}
+		PyList_SET_ITEM(list, i, d);
+	}
+	return list;
+}
+
+static PyObject *
+rbpy_producer_dict(const void *entry)
+{
+	const struct rb_producer_status *p = entry;
+	PyObject *d = PyDict_New();
+
+	if (d == NULL)
+		return NULL;
+	if (rbpy_dict_put(d, "index", RBPY_U64(p->index)) ||
+	    rbpy_dict_put(d, "pid", RBPY_U64(p->pid)) ||
+	    rbpy_dict_put(d, "alive", RBPY_BOOL(p->alive)) ||
+	    rbpy_dict_put(d, "in_stream", RBPY_BOOL(p->in_stream)) ||
+	    rbpy_dict_put(d, "frames", RBPY_U64(p->frames)) ||
+	    rbpy_dict_put(d, "hold_from", RBPY_SEQ_OR_NONE(p->hold_from))) {
+		Py_DECREF(d);
+		return NULL;
+	}
+	return d;
+}
+
+static PyObject *
+rbpy_group_dict(const void *entry)
+{
+	const struct rb_group_status *g = entry;
+	PyObject *d = PyDict_New();
+
+	if (d == NULL)
+		return NULL;
+	if (rbpy_dict_put(d, "index", RBPY_U64(g->index)) ||
+	    rbpy_dict_put(d, "name", PyUnicode_DecodeUTF8(g->name, strnlen(g->name,
+				  sizeof(g->name)), "replace")) ||
+	    rbpy_dict_put(d, "lossy", RBPY_BOOL(g->lossy)) ||
+	    rbpy_dict_put(d, "members", RBPY_U64(g->members)) ||
+	    rbpy_dict_put(d, "claim_seq", RBPY_U64(g->claim_seq)) ||
+	    rbpy_dict_put(d, "start_seq", RBPY_U64(g->start_seq)) ||
+	    rbpy_dict_put(d, "lost", RBPY_U64(g->lost)) ||
+	    rbpy_dict_put(d, "frames_departed", RBPY_U64(g->frames_departed)) ||
+	    rbpy_dict_put(d, "markers", RBPY_U64(g->markers))) {
+		Py_DECREF(d);
+		return NULL;
+	}
+	return d;
+}
+
+static PyObject *
+rbpy_consumer_dict(const void *entry)
+{
+	const struct rb_consumer_status *c = entry;
+	PyObject *d = PyDict_New(), *group;
+
+	if (d == NULL)
+		return NULL;
+	group = c->group[0] ? PyUnicode_DecodeUTF8(c->group, strnlen(c->group,
+						   sizeof(c->group)), "replace")
+			    : Py_NewRef(Py_None);
+	/* A group member holding nothing has no read position. */
+	if (rbpy_dict_put(d, "index", RBPY_U64(c->index)) ||
+	    rbpy_dict_put(d, "pid", RBPY_U64(c->pid)) ||
+	    rbpy_dict_put(d, "alive", RBPY_BOOL(c->alive)) ||
+	    rbpy_dict_put(d, "lossy", RBPY_BOOL(c->lossy)) ||
+	    rbpy_dict_put(d, "label", PyUnicode_DecodeUTF8(c->label, strnlen(c->label,
+				  sizeof(c->label)), "replace")) ||
+	    rbpy_dict_put(d, "group", group) ||
+	    rbpy_dict_put(d, "read_seq", RBPY_SEQ_OR_NONE(c->read_seq)) ||
+	    rbpy_dict_put(d, "held", RBPY_U64(c->held)) ||
+	    rbpy_dict_put(d, "frames", RBPY_U64(c->frames)) ||
+	    rbpy_dict_put(d, "lost", RBPY_U64(c->lost)) ||
+	    rbpy_dict_put(d, "sleeping", RBPY_BOOL(c->sleeping))) {
+		Py_DECREF(d);
+		return NULL;
+	}
+	return d;
+}
+
+PyObject *
+rbpy_ep_producers(struct rbpy_endpoint *e, PyObject *unused)
+{
+	struct rb_producer_status out[RB_MAX_PRODUCERS];
+	int n;
+
+	(void)unused;
+	if (rbpy_endpoint_open(e) != 0)
+		return NULL;
+	if ((n = rb_ring_producers(e->ring, out, RB_MAX_PRODUCERS)) < 0)
+		return rbpy_raise(n, e->name);
+	return rbpy_list_of(out, sizeof(out[0]), n < RB_MAX_PRODUCERS ? n : RB_MAX_PRODUCERS,
+			    rbpy_producer_dict);
+}
+
+PyObject *
+rbpy_ep_groups(struct rbpy_endpoint *e, PyObject *unused)
+{
+	struct rb_group_status out[RB_MAX_GROUPS];
+	int n;
+
+	(void)unused;
+	if (rbpy_endpoint_open(e) != 0)
+		return NULL;
+	if ((n = rb_ring_groups(e->ring, out, RB_MAX_GROUPS)) < 0)
+		return rbpy_raise(n, e->name);
+	return rbpy_list_of(out, sizeof(out[0]), n < RB_MAX_GROUPS ? n : RB_MAX_GROUPS,
+			    rbpy_group_dict);
+}
+
+PyObject *
+rbpy_ep_consumers(struct rbpy_endpoint *e, PyObject *unused)
+{
+	struct rb_consumer_status *out;
+	PyObject *list;
+	int n;
+
+	(void)unused;
+	if (rbpy_endpoint_open(e) != 0)
+		return NULL;
+	/* 256 records of ~150 bytes: too much for the stack. */
+	out = PyMem_Malloc(RB_MAX_CONSUMERS * sizeof(*out));
+	if (out == NULL)
+		return PyErr_NoMemory();
+	n = rb_ring_consumers(e->ring, out, RB_MAX_CONSUMERS);
+	if (n < 0) {
+		PyMem_Free(out);
+		return rbpy_raise(n, e->name);
+	}
+	list = rbpy_list_of(out, sizeof(out[0]), n < RB_MAX_CONSUMERS ? n : RB_MAX_CONSUMERS,
+			    rbpy_consumer_dict);
+	PyMem_Free(out);
+	return list;
 }
 
 /* key=value lines to a dict (lines without '=' are skipped, as rb-consumer
@@ -380,7 +561,7 @@ rbpy_parse_header(const char *text)
 void
 rbpy_endpoint_settle(struct rbpy_endpoint *e)
 {
-	if (e->busy || e->closed || e->ring == NULL)
+	if (e->busy || e->closed || e->ring == NULL || e->side == RBPY_RING)
 		return;
 	if (e->side == RBPY_CONSUMER)
 		rbpy_consumer_flush(e, 0);
@@ -436,7 +617,8 @@ static struct PyModuleDef rbpy_module = {
 	.m_doc = "Zero-copy frame rings in shared memory (binding of the ringbuf C library).\n\n"
 		 "Consumer(name) attaches to a ring and yields frames whose memory\n"
 		 "numpy.asarray(frame) views in place; Producer(name, frame_type, shape)\n"
-		 "creates one and fills frames in place.",
+		 "creates one and fills frames in place; Ring(name) watches one (and\n"
+		 "Ring.create(..., max_producers=N) makes one for several producers).",
 	.m_size = -1,
 	.m_methods = rbpy_methods,
 };
@@ -476,7 +658,7 @@ PyInit_ringbuf(void)
 {
 	PyTypeObject *types[] = {&rbpy_frame_type, &rbpy_batch_type,
 				 &rbpy_consumer_type, &rbpy_producer_type,
-				 &rbpy_batch_iter_type};
+				 &rbpy_batch_iter_type, &rbpy_ring_type};
 	PyObject *m;
 	size_t i;
 
@@ -513,6 +695,9 @@ PyInit_ringbuf(void)
 	if (PyModule_AddStringConstant(m, "__version__", RB_VERSION_STRING) != 0 ||
 	    PyModule_AddIntConstant(m, "FRAME_STREAM_START", RB_FRAME_STREAM_START) != 0 ||
 	    PyModule_AddIntConstant(m, "FRAME_INCOMPLETE", RB_FRAME_INCOMPLETE) != 0 ||
+	    PyModule_AddIntConstant(m, "FRAME_ABANDONED", RB_FRAME_ABANDONED) != 0 ||
+	    PyModule_AddIntConstant(m, "MAX_PRODUCERS", RB_MAX_PRODUCERS) != 0 ||
+	    PyModule_AddIntConstant(m, "MAX_GROUPS", RB_MAX_GROUPS) != 0 ||
 	    PyModule_AddIntConstant(m, "FRAME_USER_SHIFT", RB_FRAME_USER_SHIFT) != 0)
 		goto fail;
 	return m;

@@ -11,6 +11,14 @@
  *
  * Waits (a full ring held back by lossless consumers, the end-of-stream
  * marker) run in slices with the GIL released, like the consumer's.
+ *
+ * A ring created with max_producers > 1 takes several Producers (in this
+ * process or others), each its own mapping and handle. Their frames
+ * interleave in sequence order. A batch is one claim of consecutive seqs,
+ * but where it starts is known only once claimed: another producer may
+ * claim first and move it across the end of the slot area, where
+ * Batch.array refuses (arrays() still works). The stream is shared:
+ * begin_stream joins it, end_stream (and close) leaves it.
  */
 #include <errno.h>
 #include <string.h>
@@ -21,6 +29,8 @@
 typedef struct {
 	struct rbpy_endpoint e;
 	int created;              /* remove the ring's name when closing */
+	int several;              /* the ring takes several producers */
+	int in_stream;            /* begun a stream and not ended it */
 	struct rb_frame *scratch;
 	uint32_t scratch_cap;
 } rbpy_producer;
@@ -74,128 +84,27 @@ rbpy_producer_usable(rbpy_producer *self)
 	return rbpy_endpoint_usable(&self->e, "Producer", "producer");
 }
 
-/*
- * frame_type: a ringbuf name ("u8", "i16", "f32", "c64"...: sizes in
- * bits, as in rb-producer's headers), or anything numpy.dtype() accepts
- * (numpy.int16, "float32", "<i2"; note that for numpy "u8" would mean an
- * 8-byte integer, which is why ringbuf names are tried first). Returns the
- * element type, or -1 with an exception set.
- */
-static int
-rbpy_parse_elem(PyObject *frame_type)
-{
-	static const struct {
-		const char *code; /* numpy dtype.str without the byte order */
-		int elem;
-	} codes[] = {
-		{"u1", RB_ELEM_U8},   {"u2", RB_ELEM_U16}, {"u4", RB_ELEM_U32},
-		{"u8", RB_ELEM_U64},  {"i1", RB_ELEM_I8},  {"i2", RB_ELEM_I16},
-		{"i4", RB_ELEM_I32},  {"i8", RB_ELEM_I64}, {"f4", RB_ELEM_F32},
-		{"f8", RB_ELEM_F64},  {"c8", RB_ELEM_C64}, {"c16", RB_ELEM_C128},
-	};
-	PyObject *dtype, *str;
-	const char *s;
-	size_t i;
-	int elem = -1;
-
-	if (PyUnicode_Check(frame_type)) {
-		s = PyUnicode_AsUTF8(frame_type);
-		if (s == NULL)
-			return -1;
-		elem = rb_elem_parse(s);
-		if (elem >= 0)
-			return elem;
-	}
-	dtype = rbpy_numpy_dtype_of_obj(frame_type);
-	if (dtype == NULL) {
-		if (PyErr_ExceptionMatches(PyExc_ImportError))
-			return -1;
-		PyErr_Clear();
-		goto bad;
-	}
-	str = PyObject_GetAttrString(dtype, "str");
-	Py_DECREF(dtype);
-	if (str == NULL)
-		return -1;
-	s = PyUnicode_AsUTF8(str);
-	/* Native little-endian ('<') or byte-order free ('|') only. */
-	if (s != NULL && (s[0] == '<' || s[0] == '|')) {
-		for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
-			if (strcmp(s + 1, codes[i].code) == 0)
-				elem = codes[i].elem;
-	}
-	Py_DECREF(str);
-	if (elem >= 0)
-		return elem;
-bad:
-	PyErr_Format(PyExc_ValueError,
-		     "frame_type %R: not a ring element type (u8 u16 u32 u64 i8 i16 "
-		     "i32 i64 f32 f64 c64 c128, or the matching native numpy dtype)",
-		     frame_type);
-	return -1;
-}
-
-/* shape: an int or a sequence of 1 to 4 positive ints. */
-static int
-rbpy_parse_shape(PyObject *shape, struct rb_frame_type *t)
-{
-	PyObject *seq;
-	Py_ssize_t n, i;
-
-	if (PyLong_Check(shape)) {
-		t->ndim = 1;
-		t->dims[0] = PyLong_AsUnsignedLongLong(shape);
-		if (PyErr_Occurred() || t->dims[0] == 0)
-			goto bad;
-		return 0;
-	}
-	seq = PySequence_Fast(shape, "shape must be an int or a tuple of ints");
-	if (seq == NULL)
-		return -1;
-	n = PySequence_Fast_GET_SIZE(seq);
-	if (n < 1 || n > RB_MAX_DIMS) {
-		Py_DECREF(seq);
-		goto bad;
-	}
-	t->ndim = (uint32_t)n;
-	for (i = 0; i < n; i++) {
-		t->dims[i] = PyLong_AsUnsignedLongLong(PySequence_Fast_GET_ITEM(seq, i));
-		if (PyErr_Occurred() || t->dims[i] == 0) {
-			Py_DECREF(seq);
-			goto bad;
-		}
-	}
-	Py_DECREF(seq);
-	return 0;
-bad:
-	PyErr_Clear();
-	PyErr_Format(PyExc_ValueError,
-		     "shape %R: need 1 to %d dimensions, each a positive int",
-		     shape, RB_MAX_DIMS);
-	return -1;
-}
-
 static int
 rbpy_producer_init(rbpy_producer *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = {"name", "frame_type", "shape", "slots", "create",
-				 "frame_bytes", "replace", "slot_align", "spin", NULL};
+				 "frame_bytes", "replace", "slot_align", "spin",
+				 "max_producers", "max_groups", "max_consumers", NULL};
 	struct rbpy_endpoint *e = &self->e;
-	PyObject *name, *frame_type = Py_None, *shape = Py_None, *frame_bytes = Py_None;
-	PyObject *spin = Py_None;
+	struct rbpy_ring_spec spec = {Py_None, Py_None, Py_None, 256, 0, 0,
+				      Py_None, Py_None, Py_None};
+	PyObject *name, *spin = Py_None;
 	struct rb_producer_options po = {0};
-	Py_ssize_t slots = 256;
-	int create = 1, replace = 0, rc, elem = RB_ELEM_NONE;
-	unsigned int slot_align = 0;
+	int create = 1, rc, typed;
 	struct rb_ring_config cfg;
 	struct rb_ring *ring = NULL;
 	const char *cname;
-	uint64_t bytes = 0;
-	uint32_t i;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "U|OOnp$OpIO", kwlist, &name,
-					 &frame_type, &shape, &slots, &create,
-					 &frame_bytes, &replace, &slot_align, &spin))
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "U|OOnp$OpIOOOO", kwlist, &name,
+					 &spec.frame_type, &spec.shape, &spec.slots, &create,
+					 &spec.frame_bytes, &spec.replace, &spec.slot_align,
+					 &spin, &spec.max_producers, &spec.max_groups,
+					 &spec.max_consumers))
 		return -1;
 	if (spin != Py_None && rbpy_spin_ns(spin, &po.spin_ns) != 0)
 		return -1;
@@ -212,78 +121,16 @@ rbpy_producer_init(rbpy_producer *self, PyObject *args, PyObject *kwds)
 			     "not starting with '.'", name, RB_NAME_MAX);
 		return -1;
 	}
-	memset(&cfg, 0, sizeof(cfg));
-	if (frame_type != Py_None) {
-		elem = rbpy_parse_elem(frame_type);
-		if (elem < 0)
-			return -1;
-	} else if (shape != Py_None) {
-		elem = RB_ELEM_U8;
-	}
-	if (elem != RB_ELEM_NONE) {
-		if (shape == Py_None) {
-			PyErr_SetString(PyExc_TypeError, "a frame_type needs a shape");
-			return -1;
-		}
-		if (rbpy_parse_shape(shape, &cfg.type) != 0)
-			return -1;
-		cfg.type.elem = (uint32_t)elem;
-		bytes = rb_elem_size((uint32_t)elem);
-		for (i = 0; i < cfg.type.ndim; i++) {
-			if (cfg.type.dims[i] > (1ull << 40) / bytes) {
-				PyErr_SetString(PyExc_ValueError, "frame too large");
-				return -1;
-			}
-			bytes *= cfg.type.dims[i];
-		}
-	}
-	if (frame_bytes != Py_None) {
-		uint64_t fb = PyLong_AsUnsignedLongLong(frame_bytes);
-
-		if (PyErr_Occurred())
-			return -1;
-		if (fb == 0 || fb < bytes) {
-			PyErr_Format(PyExc_ValueError,
-				     "frame_bytes must be positive and hold a frame of "
-				     "the type (%llu bytes)", (unsigned long long)bytes);
-			return -1;
-		}
-		bytes = fb;
-	}
-	if (create && bytes == 0) {
-		PyErr_SetString(PyExc_TypeError,
-				"give frame_type and shape (or frame_bytes for untyped "
-				"frames) to create a ring");
+	if (rbpy_ring_spec_config(&spec, create, &cfg, &typed) != 0)
 		return -1;
-	}
-	if (slots < 1 || slots > (1l << 30)) {
-		PyErr_SetString(PyExc_ValueError, "slots must be 1 to 2**30");
-		return -1;
-	}
-	if (create) {
-		cfg.frame_bytes = bytes;
-		cfg.slot_count = (uint32_t)slots;
-		cfg.slot_align = slot_align;
-		cfg.flags = RB_CREATE_ROUND_UP | (replace ? RB_CREATE_REPLACE : 0);
-		rc = rb_ring_create(cname, &cfg, &ring);
-	} else {
-		rc = rb_ring_open(cname, &ring);
-	}
+	rc = create ? rb_ring_create(cname, &cfg, &ring) : rb_ring_open(cname, &ring);
 	if (rc != 0) {
 		rbpy_raise(rc, name);
 		return -1;
 	}
-	if (!create && elem != RB_ELEM_NONE) {
-		const struct rb_frame_type *t = rb_ring_frame_type(ring);
-
-		if (t->elem != cfg.type.elem || t->ndim != cfg.type.ndim ||
-		    memcmp(t->dims, cfg.type.dims, sizeof(t->dims)) != 0) {
-			rb_ring_close(ring);
-			PyErr_Format(PyExc_ValueError,
-				     "ring %R holds frames of another type or shape",
-				     name);
-			return -1;
-		}
+	if (!create && typed && rbpy_ring_check_type(ring, &cfg, name) != 0) {
+		rb_ring_close(ring);
+		return -1;
 	}
 	if (rbpy_layout_init(e, ring) != 0)
 		goto fail;
@@ -297,6 +144,7 @@ rbpy_producer_init(rbpy_producer *self, PyObject *args, PyObject *kwds)
 	e->name = Py_NewRef(name);
 	strcpy(e->cname, cname);
 	self->created = create;
+	self->several = rb_ring_max_producers(ring) > 1;
 	return 0;
 fail:
 	rb_ring_close(ring);
@@ -697,7 +545,34 @@ rbpy_producer_begin_stream(rbpy_producer *self, PyObject *args, PyObject *kwds)
 	}
 	if (rc != 0)
 		return rbpy_raise(rc, self->e.name);
+	self->in_stream = 1;
 	Py_RETURN_NONE;
+}
+
+/*
+ * Several producers: leaves the stream with one call given the whole
+ * timeout, the GIL released (so Ctrl-C waits for it). Leaving a shared
+ * stream cannot be retried: the last member leaves first and, if no slot
+ * frees up for the marker in time, ends the stream by its state; a first
+ * attempt without waiting, as sliced waits make, would end it that way
+ * whenever the ring is full, and a second attempt would then add a marker
+ * to a stream already ended. Whatever the outcome this producer is no
+ * longer in the stream.
+ */
+static int
+rbpy_producer_leave_stream(rbpy_producer *self, uint64_t timeout_ns)
+{
+	struct rb_producer *producer = self->e.producer;
+	int rc;
+
+	self->e.busy = 1;
+	Py_BEGIN_ALLOW_THREADS
+	rc = rb_producer_end_stream(producer, timeout_ns);
+	Py_END_ALLOW_THREADS
+	self->e.busy = 0;
+	if (rc != -EINVAL)
+		self->in_stream = 0;
+	return rc;
 }
 
 static PyObject *
@@ -713,6 +588,20 @@ rbpy_producer_end_stream(rbpy_producer *self, PyObject *args, PyObject *kwds)
 		return NULL;
 	if (rbpy_producer_no_reserved(self, "end_stream") != 0)
 		return NULL;
+	if (self->several) {
+		rc = rbpy_producer_leave_stream(self, ns);
+		if (self->e.closing)
+			rbpy_endpoint_settle(&self->e); /* close() came meanwhile */
+		if (rc == -EINVAL) {
+			PyErr_SetString(PyExc_ValueError,
+					"end_stream: this producer is not in the open stream "
+					"(the producers that began it end it)");
+			return NULL;
+		}
+		if (rc != 0)
+			return rbpy_raise(rc, self->e.name);
+		Py_RETURN_NONE;
+	}
 	rc = rbpy_producer_wait(self, rbpy_op_end_stream, NULL, ns);
 	if (rc == -ECANCELED) {
 		rbpy_endpoint_settle(&self->e);
@@ -723,7 +612,25 @@ rbpy_producer_end_stream(rbpy_producer *self, PyObject *args, PyObject *kwds)
 		return NULL;
 	if (rc != 0)
 		return rbpy_raise(rc, self->e.name);
+	self->in_stream = 0;
 	Py_RETURN_NONE;
+}
+
+/*
+ * Whether close() ends a stream: in a single-producer ring an open stream
+ * is this producer's; in a ring of several it is everyone's, and this
+ * producer only leaves it if it joined it (ending it otherwise would
+ * end the others' stream).
+ */
+static int
+rbpy_producer_owns_stream(rbpy_producer *self)
+{
+	struct rb_ring_status st;
+
+	if (self->several)
+		return self->in_stream;
+	return rb_ring_get_status(self->e.ring, &st) == 0 &&
+	       st.stream_state == RB_STREAM_STATUS_OPEN;
 }
 
 /*
@@ -738,7 +645,6 @@ rbpy_producer_close(rbpy_producer *self, PyObject *args, PyObject *kwds)
 	static char *kwlist[] = {"timeout", NULL};
 	struct rbpy_endpoint *e = &self->e;
 	PyObject *timeout = NULL;
-	struct rb_ring_status st;
 	uint64_t ns;
 	int rc = 0;
 
@@ -756,9 +662,9 @@ rbpy_producer_close(rbpy_producer *self, PyObject *args, PyObject *kwds)
 		Py_RETURN_NONE;
 	}
 	rbpy_producer_flush(e, 0);
-	if (e->exports == 0 && e->queue.len == 0 &&
-	    rb_ring_get_status(e->ring, &st) == 0 && st.stream_state == RB_STREAM_STATUS_OPEN)
-		rc = rbpy_producer_wait(self, rbpy_op_end_stream, NULL, ns);
+	if (e->exports == 0 && e->queue.len == 0 && rbpy_producer_owns_stream(self))
+		rc = self->several ? rbpy_producer_leave_stream(self, ns)
+				   : rbpy_producer_wait(self, rbpy_op_end_stream, NULL, ns);
 	e->closing = 1;
 	rbpy_endpoint_settle(e);
 	if (rc == -EINTR)
@@ -839,16 +745,22 @@ static PyMethodDef rbpy_producer_methods[] = {
 	{"begin_stream", (PyCFunction)(void (*)(void))rbpy_producer_begin_stream,
 	 METH_VARARGS | METH_KEYWORDS,
 	 "begin_stream(header=None)\n--\n\nStarts a stream with a header (a dict of "
-	 "key=value items, or the text itself)."},
+	 "key=value items, or the text itself). In a ring of several producers the "
+	 "first to begin opens the stream and sets its header; the others join it "
+	 "(their header is ignored)."},
 	{"end_stream", (PyCFunction)(void (*)(void))rbpy_producer_end_stream,
 	 METH_VARARGS | METH_KEYWORDS,
 	 "end_stream(timeout=None)\n--\n\nEnds the stream: consumers see EndOfStream "
-	 "after its last frame."},
+	 "after its last frame. In a ring of several producers this producer leaves "
+	 "the stream; it ends when the last one still in it leaves (waiting up to "
+	 "timeout for a slot for the marker, without a marker after that; this wait "
+	 "is not cut short by Ctrl-C)."},
 	{"close", (PyCFunction)(void (*)(void))rbpy_producer_close,
 	 METH_VARARGS | METH_KEYWORDS,
-	 "close(timeout=1.0)\n--\n\nEnds an open stream, detaches, and removes the "
-	 "ring if this producer created it."},
-	RBPY_STATUS_METHOD,
+	 "close(timeout=1.0)\n--\n\nEnds an open stream (several producers: leaves "
+	 "the stream if this one joined it), detaches, and removes the ring if this "
+	 "producer created it."},
+	RBPY_MONITOR_METHODS,
 	{"__enter__", (PyCFunction)rbpy_producer_enter, METH_NOARGS, NULL},
 	{"__exit__", (PyCFunction)rbpy_producer_exit, METH_VARARGS, NULL},
 	{NULL, NULL, 0, NULL},
@@ -861,10 +773,15 @@ PyTypeObject rbpy_producer_type = {
 	.tp_dealloc = (destructor)rbpy_producer_dealloc,
 	.tp_flags = Py_TPFLAGS_DEFAULT,
 	.tp_doc = "Producer(name, frame_type=None, shape=None, slots=256, create=True, "
-		  "*, frame_bytes=None, replace=False, slot_align=0, spin=None)\n--\n\n"
+		  "*, frame_bytes=None, replace=False, slot_align=0, spin=None, "
+		  "max_producers=None, max_groups=None, max_consumers=None)\n--\n\n"
 		  "Creates the ring `name` for frames of frame_type ('i16', 'f32', ... "
 		  "or a numpy dtype) and shape (or untyped frames of frame_bytes), or "
 		  "with create=False attaches to an existing one, as its producer. "
+		  "A ring created with max_producers=N takes up to N producers at once "
+		  "(the others attach with create=False); each frame gets a unique "
+		  "sequence number. max_groups and max_consumers size the consumer "
+		  "records (defaults 8 and 64). "
 		  "spin: seconds to busy-wait for room before sleeping (None: 5 us).",
 	.tp_methods = rbpy_producer_methods,
 	.tp_getset = rbpy_producer_getset,

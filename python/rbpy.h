@@ -6,6 +6,9 @@
  *   Consumer, Producer   an "endpoint": one mapping of a ring and one
  *                        handle on it (struct rbpy_endpoint comes first in
  *                        both, so frames can refer to either).
+ *   Ring                 an endpoint with no handle: a mapping to create
+ *                        a ring (for several producers, say) and to watch
+ *                        its counters; it never has frames.
  *   Frame                one slot, held by a consumer or reserved by a
  *                        producer; holds a strong reference to its
  *                        endpoint, so the mapping outlives every frame.
@@ -84,6 +87,7 @@ struct rbpy_queue {
 enum rbpy_side {
 	RBPY_CONSUMER = 0,
 	RBPY_PRODUCER = 1,
+	RBPY_RING = 2,  /* no handle, no frames */
 };
 
 typedef struct rbpy_frame_s *rbpy_frame_ptr;
@@ -98,7 +102,8 @@ struct rbpy_endpoint {
 	volatile int cancel;        /* makes a consumer's wait return -EINTR */
 	pid_t pid;                  /* the process that attached */
 	struct rb_ring *ring;
-	struct rb_consumer *consumer; /* the handle: one of these two */
+	struct rb_consumer *consumer; /* the handle: one of these two (none
+				       * for a Ring) */
 	struct rb_producer *producer;
 	PyObject *name;             /* str */
 	char cname[RB_NAME_MAX + 1];
@@ -144,6 +149,7 @@ extern PyTypeObject rbpy_batch_type;
 extern PyTypeObject rbpy_consumer_type;
 extern PyTypeObject rbpy_producer_type;
 extern PyTypeObject rbpy_batch_iter_type;
+extern PyTypeObject rbpy_ring_type;
 
 /* Exceptions (module.c). */
 extern PyObject *rbpy_ring_error;
@@ -183,6 +189,9 @@ PyObject *rbpy_ep_frame_type(struct rbpy_endpoint *e, void *closure);
 PyObject *rbpy_ep_name(struct rbpy_endpoint *e, void *closure);
 PyObject *rbpy_ep_closed(struct rbpy_endpoint *e, void *closure);
 PyObject *rbpy_ep_status(struct rbpy_endpoint *e, PyObject *unused);
+PyObject *rbpy_ep_producers(struct rbpy_endpoint *e, PyObject *unused);
+PyObject *rbpy_ep_groups(struct rbpy_endpoint *e, PyObject *unused);
+PyObject *rbpy_ep_consumers(struct rbpy_endpoint *e, PyObject *unused);
 
 /* Properties both Consumer and Producer have . */
 #define RBPY_ENDPOINT_GETSET                                                       \
@@ -203,11 +212,47 @@ PyObject *rbpy_ep_status(struct rbpy_endpoint *e, PyObject *unused);
 	 "[ring_address, ring_address + ring_size))", NULL},                       \
 	{"ring_size", (getter)rbpy_ep_ring_size, NULL, "bytes of the slot area", NULL}
 
-#define RBPY_STATUS_METHOD                                                    \
+/* status(), producers(), groups(), consumers(): for Consumer, Producer, Ring. */
+#define RBPY_MONITOR_METHODS                                                    \
 	{"status", (PyCFunction)rbpy_ep_status, METH_NOARGS,                  \
 	 "status()\n--\n\nA snapshot of the ring's counters: write_seq, "    \
-	 "frames_dropped, producer_pid, producer_alive, stream_state, eos_seq, " \
-	 "producer_blocked, consumers."}
+	 "initial_seq, frames_dropped, frames_abandoned, producer_pid, "       \
+	 "producer_alive, producers, max_producers, stream_state, "           \
+	 "stream_members, eos_seq, claim_seq, producer_blocked, consumers, "   \
+	 "groups."},                                                          \
+	{"producers", (PyCFunction)rbpy_ep_producers, METH_NOARGS,            \
+	 "producers()\n--\n\nThe attached producers, one dict each: index, " \
+	 "pid, alive, in_stream, frames (committed), hold_from (oldest seq it " \
+	 "may hold uncommitted; None: none)."},                                \
+	{"groups", (PyCFunction)rbpy_ep_groups, METH_NOARGS,                  \
+	 "groups()\n--\n\nThe consumer groups, one dict each: index, name, " \
+	 "lossy, members, claim_seq, start_seq, lost, frames_departed, "       \
+	 "markers."},                                                         \
+	{"consumers", (PyCFunction)rbpy_ep_consumers, METH_NOARGS,            \
+	 "consumers()\n--\n\nThe attached consumers, one dict each: index, " \
+	 "pid, alive, lossy, label, group (None: in no group), read_seq (a "   \
+	 "member's oldest held seq; None when it holds none), held, frames, "  \
+	 "lost, sleeping."}
+
+/* What describes a ring to create (Producer, Ring): the arguments as
+ * given, Py_None where not given. */
+struct rbpy_ring_spec {
+	PyObject *frame_type, *shape, *frame_bytes;
+	Py_ssize_t slots;
+	int replace;
+	unsigned int slot_align;
+	PyObject *max_producers, *max_groups, *max_consumers;
+};
+
+/* ring.c: checks the spec; fills the configuration to create the ring
+ * with (create != 0), or the frame type an existing ring must have
+ * (*typed: whether one was asked for). -1 with an exception set. */
+int rbpy_ring_spec_config(const struct rbpy_ring_spec *spec, int create,
+			  struct rb_ring_config *cfg, int *typed);
+/* ring.c: 0 if the ring's frame type is the one cfg asks for, else -1 with
+ * ValueError. */
+int rbpy_ring_check_type(struct rb_ring *ring, const struct rb_ring_config *cfg,
+			 PyObject *name);
 
 /* queue.c */
 int rbpy_queue_push(struct rbpy_queue *q, const struct rb_frame *f,

@@ -570,6 +570,338 @@ TEST_CASE("bad input: unknown ring, foreign and corrupted files, bad units and u
 	}
 }
 
+TEST_CASE("several producers and a consumer group: info, list, stat and top show them")
+{
+	RingGuard g(unique_name("ctl"));
+	const std::string &name = g.name;
+	Result r = ctl({"create", name, "--frame-size", "64", "--slots", "16",
+			"--max-producers", "4", "--max-groups", "2"});
+	REQUIRE(r.status == 0);
+	CHECK(contains(r.out, "for up to 4 producers at once, 2 consumer groups"));
+
+	// Two producers, both in the stream (this process), with 3 and 2
+	// frames; a group "work" whose members got seq 0 (still held) and
+	// seq 1 (released); a plain consumer that read nothing.
+	rb_ring *ring = nullptr;
+	REQUIRE(rb_ring_open(name.c_str(), &ring) == 0);
+	CHECK(rb_ring_max_producers(ring) == 4);
+	CHECK(rb_ring_max_groups(ring) == 2);
+	rb_producer *p0 = nullptr, *p1 = nullptr;
+	REQUIRE(rb_producer_attach(ring, nullptr, &p0) == 0);
+	REQUIRE(rb_producer_attach(ring, nullptr, &p1) == 0);
+	rb_consumer *plain = nullptr, *m0 = nullptr, *m1 = nullptr;
+	rb_consumer_options co = {};
+	co.label = "plain";
+	REQUIRE(rb_consumer_attach(ring, &co, &plain) == 0);
+	co.group = "work";
+	co.label = "m0";
+	REQUIRE(rb_consumer_attach(ring, &co, &m0) == 0);
+	co.label = "m1";
+	REQUIRE(rb_consumer_attach(ring, &co, &m1) == 0);
+	REQUIRE(rb_producer_begin_stream(p0, "source=two") == 0);
+	REQUIRE(rb_producer_begin_stream(p1, "ignored=yes") == 0);
+	write_frames(p0, 3);
+	write_frames(p1, 2);
+	rb_frame held, f;
+	REQUIRE(rb_consumer_acquire(m0, &held, RB_NO_WAIT) == 0);
+	CHECK(held.seq == 0);
+	REQUIRE(rb_consumer_acquire(m1, &f, RB_NO_WAIT) == 0);
+	CHECK(f.seq == 1);
+	REQUIRE(rb_consumer_release(m1, &f) == 0);
+	std::string me = std::to_string(getpid());
+
+	r = ctl({"info", "--json", name});
+	REQUIRE(r.status == 0);
+	Json info = parse_summary(r.out);
+	CHECK(info["max_producers"].u64() == 4);
+	CHECK(info["max_groups"].u64() == 2);
+	const Json &prod = info["producer"];
+	CHECK(prod["write_seq"].u64() == 5);
+	CHECK(prod["claim_seq"].u64() == 5);
+	CHECK(prod["max_producers"].u64() == 4);
+	CHECK(prod["producers_attached"].u64() == 2);
+	CHECK(prod["producers_alive"].u64() == 2);
+	CHECK(prod["stream_state"].s() == "open");
+	CHECK(prod["stream_members"].u64() == 2);
+	CHECK(prod["frames_abandoned"].u64() == 0);
+	REQUIRE(info["producers"].arr.size() == 2);
+	uint64_t frames_sum = 0;
+	for (const auto &pr : info["producers"].arr) {
+		CHECK(pr["pid"].u64() == (uint64_t)getpid());
+		CHECK(pr["alive"].b);
+		CHECK(pr["in_stream"].b);
+		CHECK(pr["hold_from"].kind == Json::Null);
+		frames_sum += pr["frames"].u64();
+	}
+	CHECK(frames_sum == 5);
+	std::set<uint64_t> pframes = {info["producers"].at(0)["frames"].u64(),
+				      info["producers"].at(1)["frames"].u64()};
+	CHECK(pframes == std::set<uint64_t>{2, 3});
+	CHECK(info["stream_header"]["text"].s() == "source=two");
+	REQUIRE(info["groups"].arr.size() == 1);
+	const Json &grp = info["groups"].at(0);
+	CHECK(grp["name"].s() == "work");
+	CHECK(grp["mode"].s() == "lossless");
+	CHECK(grp["members"].u64() == 2);
+	CHECK(grp["claim_seq"].u64() == 2);
+	CHECK(grp["start_seq"].u64() == 0);
+	CHECK(grp["lag"].u64() == 3);
+	CHECK(grp["held"].u64() == 1);
+	CHECK(grp["lost"].u64() == 0);
+	CHECK(grp["frames_departed"].u64() == 0);
+	CHECK(grp["markers"].u64() == 0);
+	REQUIRE(info["consumers"].arr.size() == 3);
+	for (const auto &c : info["consumers"].arr) {
+		INFO("consumer " << c["label"].s());
+		if (c["label"].s() == "plain") {
+			CHECK(c["group"].kind == Json::Null);
+			CHECK(c["read_seq"].u64() == 0);
+			CHECK(c["lag"].u64() == 5);
+			CHECK(c["held"].u64() == 0);
+		} else if (c["label"].s() == "m0") {
+			CHECK(c["group"].s() == "work");
+			CHECK(c["held"].u64() == 1);
+			CHECK(c["read_seq"].u64() == 0); // its oldest held frame
+			CHECK(c["frames"].u64() == 0);
+		} else {
+			CHECK(c["label"].s() == "m1");
+			CHECK(c["group"].s() == "work");
+			CHECK(c["held"].u64() == 0);
+			CHECK(c["read_seq"].kind == Json::Null); // holds nothing
+			CHECK(c["frames"].u64() == 1);
+		}
+	}
+	// The fill is what holds the producers back: the plain consumer (5).
+	r = ctl({"top", "--json", "--interval", "10ms", name});
+	REQUIRE(r.status == 0);
+	Json top = parse_summary(r.out);
+	CHECK(top["fill_frames"].u64() == 5);
+	REQUIRE(top["producers"].arr.size() == 2);
+	CHECK(top["producers"].at(0).has("frames_per_s"));
+	REQUIRE(top["groups"].arr.size() == 1);
+	CHECK(top["groups"].at(0)["lag"].u64() == 3);
+	CHECK(top["groups"].at(0).has("frames_per_s"));
+	CHECK(top["groups"].at(0).has("lost_per_s"));
+
+	r = ctl({"info", name});
+	REQUIRE(r.status == 0);
+	CHECK(contains(r.out, "max producers  4\n"));
+	CHECK(contains(r.out, "producers      2 attached (of 4), 2 alive\n"));
+	CHECK(contains(r.out, "stream         open, 2 producers in it\n"));
+	CHECK(contains(r.out, "claim_seq      5 (0 claimed, not yet published)\n"));
+	CHECK(contains(r.out, "abandoned      0 frames"));
+	static const std::regex prow("^ +[01] +" + me + "  alive  in +[23] +-$");
+	static const std::regex grow("^ +0 work +lossless +2 +2 +3 +0 +0 +0$");
+	static const std::regex mrow("^ +[0-9]+ +" + me + " .* work +1  m0$");
+	int prows = 0, grows = 0, mrows = 0;
+	for (const auto &l : lines(r.out)) {
+		prows += std::regex_match(l, prow);
+		grows += std::regex_match(l, grow);
+		mrows += std::regex_match(l, mrow);
+	}
+	CHECK(prows == 2);
+	CHECK(grows == 1);
+	CHECK(mrows == 1);
+
+	r = ctl({"list"});
+	REQUIRE(r.status == 0);
+	std::string line = list_line(r.out, name);
+	INFO("list line: " << line);
+	CHECK(contains(line, " 2/2 alive "));
+	CHECK(contains(line, " 3, 2 in 1 grp"));
+	r = ctl({"list", "--json"});
+	REQUIRE(r.status == 0);
+	Json list = parse_summary(r.out);
+	bool listed = false;
+	for (const auto &ring_json : list["rings"].arr) {
+		if (ring_json["name"].s() != name)
+			continue;
+		listed = true;
+		CHECK(ring_json["producers"].arr.size() == 2);
+		CHECK(ring_json["groups"].at(0)["name"].s() == "work");
+	}
+	CHECK(listed);
+
+	r = ctl({"stat", name, "--prometheus"});
+	REQUIRE(r.status == 0);
+	auto samples = prometheus_samples(r.out);
+	std::string ring_label = "{ring=\"" + name + "\"}";
+	std::string grp_label = "{ring=\"" + name + "\",group=\"work\",mode=\"lossless\"}";
+	CHECK(sample_value(samples, "ringbuf_producers" + ring_label) == "2");
+	CHECK(sample_value(samples, "ringbuf_max_producers" + ring_label) == "4");
+	CHECK(sample_value(samples, "ringbuf_frames_abandoned_total" + ring_label) == "0");
+	CHECK(sample_value(samples, "ringbuf_stream_members" + ring_label) == "2");
+	CHECK(sample_value(samples, "ringbuf_groups" + ring_label) == "1");
+	const Json &first = info["producers"].at(0);
+	std::string p0_label = "{ring=\"" + name + "\",producer=\"" +
+			       std::to_string(first["index"].u64()) + "\",pid=\"" + me + "\"}";
+	CHECK(sample_value(samples, "ringbuf_producer_frames_total" + p0_label) ==
+	      std::to_string(first["frames"].u64()));
+	CHECK(sample_value(samples, "ringbuf_producer_up" + p0_label) == "1");
+	CHECK(sample_value(samples, "ringbuf_producer_in_stream" + p0_label) == "1");
+	CHECK(sample_value(samples, "ringbuf_group_members" + grp_label) == "2");
+	CHECK(sample_value(samples, "ringbuf_group_claim_seq" + grp_label) == "2");
+	CHECK(sample_value(samples, "ringbuf_group_lag_frames" + grp_label) == "3");
+	CHECK(sample_value(samples, "ringbuf_group_lost_total" + grp_label) == "0");
+	CHECK(sample_value(samples, "ringbuf_group_frames_departed_total" + grp_label) == "0");
+	CHECK(sample_value(samples, "ringbuf_group_markers_total" + grp_label) == "0");
+	int members_info = 0;
+	for (const auto &kv : samples)
+		if (kv.first.compare(0, 27, "ringbuf_consumer_group_info") == 0) {
+			CHECK(contains(kv.first, "group=\"work\""));
+			members_info++;
+		}
+	CHECK(members_info == 2);
+
+	r = ctl({"stat", name});
+	REQUIRE(r.status == 0);
+	CHECK(contains(r.out, "\nproducers 2\n"));
+	CHECK(contains(r.out, "\ngroup.0.name work\n"));
+	CHECK(contains(r.out, "\ngroup.0.lag 3\n"));
+
+	// top stays within 80 columns with producers and groups shown.
+	r = ctl({"top", "--count", "1", "--interval", "10ms", name});
+	REQUIRE(r.status == 0);
+	CHECK(contains(r.out, "producers  2/2 alive (max 4), stream open (2 in it)"));
+	CHECK(contains(r.out, " @work "));
+	for (const auto &l : lines(r.out)) {
+		INFO("line: " << l);
+		CHECK(l.size() <= 80);
+	}
+
+	// The members are done; the producers alone still keep rm away.
+	REQUIRE(rb_consumer_release(m0, &held) == 0);
+	rb_consumer_detach(m0);
+	rb_consumer_detach(m1);
+	rb_consumer_detach(plain);
+	r = ctl({"rm", name});
+	CHECK(r.status == 1);
+	CHECK(contains(r.err, "in use by producer #"));
+	CHECK(contains(r.err, "pid " + me + ", producer #"));
+	CHECK(shm_exists(name));
+
+	rb_producer_detach(p1, 0);
+	rb_producer_detach(p0, 0);
+	rb_ring_close(ring);
+	r = ctl({"rm", name});
+	CHECK(r.status == 0);
+}
+
+TEST_CASE("clean evicts a dead producer and a dead group member from a ring in use")
+{
+	RingGuard g(unique_name("ctl"));
+	rb_ring_config cfg = small_config(64, 16);
+	cfg.max_producers = 2;
+	rb_ring *ring = nullptr;
+	REQUIRE(rb_ring_create(g.name.c_str(), &cfg, &ring) == 0);
+	rb_producer *p = nullptr;
+	REQUIRE(rb_producer_attach(ring, nullptr, &p) == 0);
+	rb_consumer *member = nullptr;
+	rb_consumer_options co = {};
+	co.group = "work";
+	co.label = "stays";
+	REQUIRE(rb_consumer_attach(ring, &co, &member) == 0);
+	write_frames(p, 1); // seq 0: the doomed member takes it
+
+	// A member that holds seq 0 and a producer that claimed seq 1, both
+	// killed before they hand them on.
+	Ready mready, pready;
+	Child doomed_member, doomed_producer;
+	spawn(doomed_member, [&] {
+		rb_ring *r = nullptr;
+		rb_consumer *c = nullptr;
+		rb_consumer_options o = {};
+		o.group = "work";
+		o.label = "doomed";
+		rb_frame f;
+		if (rb_ring_open(g.name.c_str(), &r) != 0 || rb_consumer_attach(r, &o, &c) != 0 ||
+		    rb_consumer_acquire(c, &f, 2000000000ull) != 0 || f.seq != 0)
+			return 1;
+		mready.signal();
+		for (;;)
+			pause();
+	});
+	REQUIRE(mready.wait(5000));
+	spawn(doomed_producer, [&] {
+		rb_ring *r = nullptr;
+		rb_producer *pp = nullptr;
+		rb_frame f;
+		if (rb_ring_open(g.name.c_str(), &r) != 0 || rb_producer_attach(r, nullptr, &pp) != 0 ||
+		    rb_producer_acquire(pp, &f, RB_NO_WAIT) != 0 || f.seq != 1)
+			return 1;
+		pready.signal();
+		for (;;)
+			pause();
+	});
+	REQUIRE(pready.wait(5000));
+	pid_t dead_producer = doomed_producer.pid, dead_member = doomed_member.pid;
+	doomed_member.kill_now(SIGKILL);
+	doomed_producer.kill_now(SIGKILL);
+	REQUIRE(doomed_member.wait(5000) == 128 + SIGKILL);
+	REQUIRE(doomed_producer.wait(5000) == 128 + SIGKILL);
+	write_frames(p, 1); // seq 2, behind the dead producer's seq 1
+
+	Result r = ctl({"info", "--json", g.name});
+	REQUIRE(r.status == 0);
+	Json info = parse_summary(r.out);
+	CHECK(info["producer"]["producers_attached"].u64() == 2);
+	CHECK(info["producer"]["producers_alive"].u64() == 1);
+	CHECK(info["producer"]["claim_seq"].u64() == 3);
+	bool saw_dead = false;
+	for (const auto &pr : info["producers"].arr)
+		if (pr["pid"].u64() == (uint64_t)dead_producer) {
+			saw_dead = true;
+			CHECK_FALSE(pr["alive"].b);
+			CHECK(pr["hold_from"].u64() <= 1);
+		}
+	CHECK(saw_dead);
+
+	r = ctl({"clean", "--dry-run", g.name});
+	CHECK(r.status == 0);
+	CHECK(contains(r.out, "would evict from " + g.name + ": producer #"));
+	CHECK(contains(r.out, " pid " + std::to_string(dead_producer)));
+	CHECK(contains(r.out, " pid " + std::to_string(dead_member) +
+				      " \"doomed\" of group work"));
+
+	r = ctl({"clean", g.name});
+	CHECK(r.status == 0);
+	CHECK(contains(r.out, "evicted from " + g.name));
+	rb_ring_status st;
+	REQUIRE(rb_ring_get_status(ring, &st) == 0);
+	CHECK(st.producers == 1);
+	CHECK(st.consumers == 1);
+	CHECK(st.frames_abandoned == 1);
+	CHECK(st.write_seq == 3);
+	rb_group_status gs[RB_MAX_GROUPS];
+	REQUIRE(rb_ring_groups(ring, gs, RB_MAX_GROUPS) == 1);
+	CHECK(gs[0].members == 1);
+	CHECK(gs[0].lost == 1); // what the dead member held: counted, not redelivered
+
+	// The remaining member gets the dead producer's seq, flagged, then ours.
+	rb_frame f;
+	REQUIRE(rb_consumer_acquire(member, &f, 1000000000ull) == 0);
+	CHECK(f.seq == 1);
+	CHECK((f.flags & RB_FRAME_ABANDONED) != 0);
+	CHECK(f.length == 0);
+	REQUIRE(rb_consumer_release(member, &f) == 0);
+	REQUIRE(rb_consumer_acquire(member, &f, 1000000000ull) == 0);
+	CHECK(f.seq == 2);
+	CHECK((f.flags & RB_FRAME_ABANDONED) == 0);
+	REQUIRE(rb_consumer_release(member, &f) == 0);
+
+	r = ctl({"stat", "--prometheus", g.name});
+	REQUIRE(r.status == 0);
+	auto samples = prometheus_samples(r.out);
+	CHECK(sample_value(samples, "ringbuf_frames_abandoned_total{ring=\"" + g.name + "\"}") ==
+	      "1");
+	CHECK(sample_value(samples, "ringbuf_group_lost_total{ring=\"" + g.name +
+					    "\",group=\"work\",mode=\"lossless\"}") == "1");
+
+	rb_consumer_detach(member);
+	rb_producer_detach(p, 0);
+	rb_ring_close(ring);
+}
+
 TEST_CASE("nothing is left behind in /dev/shm")
 {
 	CHECK(leftovers().empty());

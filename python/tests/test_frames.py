@@ -538,8 +538,10 @@ def test_errors_map_to_exceptions(ring_name):
     assert e.value.strerror == "no such ring" and e.value.filename == missing
     with pytest.raises(ValueError, match="invalid ring name"):
         ringbuf.Consumer(".hidden")
-    with pytest.raises(NotImplementedError, match="group"):
-        ringbuf.Consumer(missing, group="analysis")
+    with pytest.raises(ValueError, match="invalid group name"):
+        ringbuf.Consumer(missing, group="no spaces")
+    with pytest.raises(ValueError, match="invalid group name"):
+        ringbuf.Consumer(missing, group="g" * 32)  # RB_GROUP_NAME_MAX is 31
     with pytest.raises(ValueError, match="start"):
         ringbuf.Consumer(missing, start="middle")
     name = ring_name()

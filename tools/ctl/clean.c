@@ -6,8 +6,10 @@
  *     and all its consumers are dead or detached) is abandoned, and is
  *     removed once it is at least --min-age old.
  *   - In a ring that is still in use, dead participants are evicted: that
- *     frees their consumer records and lets a producer go on that waits
- *     for a dead lossless consumer.
+ *     frees their producer and consumer records, lets a producer go on
+ *     that waits for a dead lossless consumer or group member, and lets
+ *     consumers go on past the seqs a dead producer claimed (published
+ *     empty, flagged abandoned).
  *   - Entries that do not open as rings (foreign files, corrupted rings,
  *     other users' rings) are left alone: `rm --force` is for those.
  *
@@ -31,8 +33,10 @@ static const char clean_usage[] =
 	"  - a ring no live process is attached to (no live producer, no live\n"
 	"    consumer) is removed if it was created at least --min-age ago;\n"
 	"    younger ones are kept: they may be waiting for their producer;\n"
-	"  - a ring still in use gets its dead participants evicted (frees\n"
-	"    their consumer records, unblocks a producer waiting for them);\n"
+	"  - a ring still in use gets its dead participants evicted: producers,\n"
+	"    consumers and group members (frees their records, unblocks those\n"
+	"    waiting for them: a dead producer's claimed seqs are published\n"
+	"    empty, flagged abandoned; a dead member's held frames are lost);\n"
 	"  - files that do not open as rings are left alone (see rm --force).\n"
 	"Every ring gets one line saying what was done and why.\n"
 	"Options:\n"
@@ -101,11 +105,9 @@ static int
 clean_in_use(struct clean_run *run, const char *name, struct rb_ring *ring)
 {
 	char live[512], dead[512];
-	uint32_t ndead = run->snap->dead;
+	uint32_t ndead = ctl_snapshot_dead(run->snap);
 	int n;
 
-	if (run->snap->status.producer_pid != 0 && !run->snap->status.producer_alive)
-		ndead++;
 	ctl_snapshot_who(run->snap, true, live, sizeof(live));
 	if (ndead == 0) {
 		printf("kept %s: in use by %s\n", name, live);

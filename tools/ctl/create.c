@@ -25,6 +25,9 @@ static const char create_usage[] =
 	"  -n, --slots N           slots, rounded up to a power of two (256)\n"
 	"      --align SIZE        slot alignment, power of two >= 64 (64)\n"
 	"      --consumers N       consumer records, 1 to 256 (64)\n"
+	"      --max-producers N   producers attached at once, 1 to 64 (1: the\n"
+	"                          single-producer fast path)\n"
+	"      --max-groups N      consumer group records, 1 to 64 (8)\n"
 	"      --header-size SIZE  stream header capacity, 4KiB to 1MiB (16KiB)\n"
 	"      --initial-seq N     sequence number of the first frame (0)\n"
 	"      --hugepages         ask for transparent huge pages (falls back)\n"
@@ -39,6 +42,8 @@ static const char create_usage[] =
 enum {
 	OPT_ALIGN = 256,
 	OPT_CONSUMERS,
+	OPT_MAX_PRODUCERS,
+	OPT_MAX_GROUPS,
 	OPT_HEADER_SIZE,
 	OPT_INITIAL_SEQ,
 	OPT_HUGEPAGES,
@@ -55,6 +60,8 @@ static const struct option create_options[] = {
 	{"slots", required_argument, NULL, 'n'},
 	{"align", required_argument, NULL, OPT_ALIGN},
 	{"consumers", required_argument, NULL, OPT_CONSUMERS},
+	{"max-producers", required_argument, NULL, OPT_MAX_PRODUCERS},
+	{"max-groups", required_argument, NULL, OPT_MAX_GROUPS},
 	{"header-size", required_argument, NULL, OPT_HEADER_SIZE},
 	{"initial-seq", required_argument, NULL, OPT_INITIAL_SEQ},
 	{"hugepages", no_argument, NULL, OPT_HUGEPAGES},
@@ -75,7 +82,7 @@ static const struct option create_options[] = {
 
 struct create_args {
 	struct rb_ring_config config;
-	uint64_t slots, align, consumers, header;
+	uint64_t slots, align, consumers, header, producers, groups;
 	bool frame_size_given, shape_given, type_given;
 };
 
@@ -128,6 +135,20 @@ create_option(int c, const char *arg, struct create_args *a)
 		    a->consumers > RB_MAX_CONSUMERS)
 			return cli_bad_value("--consumers", arg, rc ? rc : -ERANGE,
 					     "a count of 1 to 256");
+		return -1;
+	case OPT_MAX_PRODUCERS:
+		if ((rc = cli_parse_count(arg, &a->producers)) != 0 || a->producers == 0 ||
+		    a->producers > RB_MAX_PRODUCERS)
+			return cli_bad_value("--max-producers", arg, rc ? rc : -ERANGE,
+					     "a count of 1 to 64");
+		return -1;
+	case OPT_MAX_GROUPS:
+		/* 0 would mean the library's default (8), not "no groups":
+		 * refused rather than silently turned into 8. */
+		if ((rc = cli_parse_count(arg, &a->groups)) != 0 || a->groups == 0 ||
+		    a->groups > RB_MAX_GROUPS)
+			return cli_bad_value("--max-groups", arg, rc ? rc : -ERANGE,
+					     "a count of 1 to 64");
 		return -1;
 	case OPT_HEADER_SIZE:
 		if ((rc = cli_parse_size(arg, &a->header)) != 0 ||
@@ -200,6 +221,9 @@ create_report(struct rb_ring *ring, const struct rb_ring_config *config)
 	ctl_format_bytes(memory, sizeof(memory), rb_ring_segment_bytes(ring));
 	printf("created %s: %s %s x %u slots, %s (%s)\n", rb_ring_name(ring), type, frame,
 	       rb_ring_slot_count(ring), memory, ctl_pages_name(rb_ring_pages(ring)));
+	if (rb_ring_max_producers(ring) > 1)
+		printf("  for up to %u producers at once, %u consumer groups\n",
+		       rb_ring_max_producers(ring), rb_ring_max_groups(ring));
 	if ((config->flags & RB_CREATE_HUGEPAGES) && rb_ring_pages(ring) != RB_PAGES_THP)
 		cli_note("huge pages are not available for shared memory here "
 			 "(/sys/kernel/mm/transparent_hugepage/shmem_enabled); "
@@ -240,6 +264,8 @@ ctl_create(int argc, char **argv)
 	a.config.slot_align = (uint32_t)a.align;
 	a.config.max_consumers = (uint32_t)a.consumers;
 	a.config.stream_header_bytes = (uint32_t)a.header;
+	a.config.max_producers = (uint32_t)a.producers;
+	a.config.max_groups = (uint32_t)a.groups;
 	/* Recorded in the header only when it mattered. */
 	if (!create_pow2(a.slots))
 		a.config.flags |= RB_CREATE_ROUND_UP;

@@ -8,9 +8,9 @@
  * clocks and signals come from tools/cli.
  *
  * rb-ctl only reads a ring's shared memory through the library's monitor
- * calls (rb_ring_get_status, rb_ring_consumers, rb_ring_stream_header); the
- * only writes it makes are rb_ring_evict_dead (clean) and creating or
- * removing whole rings.
+ * calls (rb_ring_get_status, rb_ring_producers, rb_ring_groups,
+ * rb_ring_consumers, rb_ring_stream_header); the only writes it makes are
+ * rb_ring_evict_dead (clean) and creating or removing whole rings.
  */
 #ifndef RB_CTL_H
 #define RB_CTL_H
@@ -50,37 +50,71 @@ int ctl_usage_error(const char *command, const char *what);
 struct ctl_snapshot {
 	struct rb_ring_status status;
 	uint64_t taken_ns;  /* CLOCK_MONOTONIC, for rates */
+	uint32_t max_producers; /* 1: a single-producer ring */
+	uint32_t nproducers;/* entries in producers[] */
+	uint32_t producers_dead; /* of those, how many are dead */
+	uint32_t ngroups;   /* entries in groups[] */
 	uint32_t nconsumers;/* entries in consumers[] */
 	uint32_t dead;      /* of those, how many are dead */
+	struct rb_producer_status producers[RB_MAX_PRODUCERS];
+	struct rb_group_status groups[RB_MAX_GROUPS];
 	struct rb_consumer_status consumers[RB_MAX_CONSUMERS];
 };
 
 int ctl_snapshot_take(struct rb_ring *ring, struct ctl_snapshot *s);
-/* write_seq - read_seq, 0 if the consumer is somehow ahead. */
+/*
+ * write_seq - read_seq, 0 if the consumer is somehow ahead. A group
+ * member's read_seq is its oldest held frame (UINT64_MAX when it holds
+ * none), so its lag is the age of what it holds, 0 when it holds nothing.
+ */
 uint64_t ctl_consumer_lag(const struct ctl_snapshot *s,
 			  const struct rb_consumer_status *c);
+/* A group member that holds no frame has no position. */
+bool ctl_consumer_has_position(const struct rb_consumer_status *c);
 /* "dead", "sleeping" (waiting for the producer) or "active". */
 const char *ctl_consumer_state(const struct rb_consumer_status *c);
 const char *ctl_consumer_mode(const struct rb_consumer_status *c);
+/* The groups[] entry of the consumer's group, NULL when in none. */
+const struct rb_group_status *ctl_consumer_group(const struct ctl_snapshot *s,
+						 const struct rb_consumer_status *c);
+/* write_seq - claim_seq: published frames no member has claimed yet. */
+uint64_t ctl_group_lag(const struct ctl_snapshot *s, const struct rb_group_status *g);
+const char *ctl_group_mode(const struct rb_group_status *g);
+/* Producers whose process runs. */
+uint32_t ctl_snapshot_producers_alive(const struct ctl_snapshot *s);
+/* "none", "open", "ended", "abandoned". */
+const char *ctl_stream_state_name(int state);
 /*
- * The lag of the slowest live lossless consumer: how full the ring is for
- * the producer. False when no lossless consumer holds the producer back.
+ * How full the ring is for the producers: the largest lag of what holds
+ * them back (a live or dead lossless consumer in no group; a lossless
+ * group, at the older of its claim position and its members' oldest held
+ * frame). False when nothing lossless holds the producers back.
  */
 bool ctl_snapshot_fill(const struct ctl_snapshot *s, uint64_t *lag);
 /*
- * While the producer sleeps for space: the consumers[] index of the
- * lossless consumer it waits for (the one with the lowest read_seq),
- * and how many others are also behind its target. -1 when not blocked.
+ * While a producer sleeps for space, who it waits for: the lossless
+ * consumer (consumers[] index) or group (groups[] index, when its claim
+ * position is behind) furthest behind its target; `others` counts the
+ * rest also behind.
  */
-int ctl_snapshot_blocker(const struct ctl_snapshot *s, uint32_t *others);
+struct ctl_blocker {
+	int consumer; /* consumers[] index or -1 */
+	int group;    /* groups[] index or -1 (consumer is then -1) */
+	uint32_t others;
+};
+/* -1: not blocked; 0: blocked, nobody behind (just reached); 1: found. */
+int ctl_snapshot_blocker(const struct ctl_snapshot *s, struct ctl_blocker *b);
 /*
  * Names the participants that are alive (or dead): "producer pid 12,
- * consumer #0 pid 34 \"verify\"". Empty when there are none.
+ * consumer #0 pid 34 \"verify\"" (several-producer rings: "producer #1
+ * pid 12"). Empty when there are none.
  */
 void ctl_snapshot_who(const struct ctl_snapshot *s, bool alive, char *buf,
 		      size_t size);
-/* True if the producer or any consumer is alive. */
+/* True if a producer or any consumer is alive. */
 bool ctl_snapshot_in_use(const struct ctl_snapshot *s);
+/* Producers and consumers attached whose process is gone. */
+uint32_t ctl_snapshot_dead(const struct ctl_snapshot *s);
 
 /* ---- rings.c: which rings exist ---------------------------------------- */
 
@@ -122,10 +156,18 @@ uint64_t ctl_realtime_ns(void);
 
 /* Geometry, created time and flags of a ring, as members of the object. */
 void ctl_json_geometry(struct cli_json *j, struct rb_ring *ring);
-/* "producer": {...} from a snapshot. */
+/* "producer": {...} (ring-wide publication state) from a snapshot. */
 void ctl_json_producer(struct cli_json *j, const struct ctl_snapshot *s);
+/* One producer record's members (inside an object). */
+void ctl_json_producer_fields(struct cli_json *j, const struct rb_producer_status *p);
+/* One group's members (inside an object). */
+void ctl_json_group_fields(struct cli_json *j, const struct ctl_snapshot *s,
+			   const struct rb_group_status *g);
 /* One consumer object (inside an array). */
 void ctl_json_consumer_fields(struct cli_json *j, const struct ctl_snapshot *s,
 			      const struct rb_consumer_status *c);
+/* "producers": [...] and "groups": [...] of a snapshot. */
+void ctl_json_producers(struct cli_json *j, const struct ctl_snapshot *s);
+void ctl_json_groups(struct cli_json *j, const struct ctl_snapshot *s);
 
 #endif /* RB_CTL_H */

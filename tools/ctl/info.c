@@ -1,7 +1,7 @@
 /*
  * rb-ctl info NAME: everything about one ring. The header (immutable after
- * creation) first, then the live part: the producer, the stream header
- * text and every attached consumer.
+ * creation) first, then the live part: the producers, the stream header
+ * text, the consumer groups and every attached consumer.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,15 +14,18 @@
 static const char info_usage[] =
 	"Usage: rb-ctl info [--json] NAME\n"
 	"Show everything about the ring NAME:\n"
-	"  the header: frame size and type, slots, stride, alignment, consumer\n"
-	"    records, stream header capacity, initial seq, segment size, pages,\n"
-	"    creation time (ISO 8601, UTC) and flags, and the area offsets;\n"
-	"  the producer: pid, alive, stream state, write_seq, frames dropped,\n"
-	"    and whether it is blocked waiting for a consumer (which one);\n"
+	"  the header: frame size and type, slots, stride, alignment, producer,\n"
+	"    consumer and group records, stream header capacity, initial seq,\n"
+	"    segment size, pages, creation time (UTC) and flags, area offsets;\n"
+	"  the producers: stream state, write_seq, frames dropped and abandoned,\n"
+	"    who a blocked producer waits for; each producer's index, pid, alive,\n"
+	"    stream membership, frames committed, oldest seq it holds;\n"
 	"  the stream header text the producer set;\n"
-	"  each consumer: index, pid, mode (lossless/lossy), state (active,\n"
-	"    sleeping = waiting for the producer, dead), position (read_seq),\n"
-	"    lag (write_seq - read_seq), frames, lost, label.\n"
+	"  each group: name, mode, members, claim position, lag (write_seq -\n"
+	"    claim_seq), lost, frames of departed members, end markers;\n"
+	"  each consumer: index, pid, mode, state (active, sleeping = waiting\n"
+	"    for the producer, dead), position (read_seq; a group member's is\n"
+	"    its oldest held frame), lag, frames, lost, group, held, label.\n"
 	"Options:\n"
 	"  -j, --json   the same as one JSON object on one line\n"
 	"  -h, --help\n";
@@ -35,7 +38,8 @@ static const struct option info_options[] = {
 
 /* Offsets of the areas, from the formulas of docs/FORMAT.md §2.1. */
 struct info_layout {
-	uint64_t producer, consumers, stream_header, descriptors, slots, segment;
+	uint64_t producer, producers, consumers, groups, stream_header, descriptors,
+		slots, segment;
 };
 
 static uint64_t
@@ -58,8 +62,10 @@ info_layout(struct rb_ring *ring, struct info_layout *l)
 	uint64_t page = rb_ring_pages(ring) == RB_PAGES_THP ? 2ull << 20 : 4096;
 
 	l->producer = 256;
-	l->consumers = 768;
-	l->stream_header = info_round_up(768 + 256ull * rb_ring_max_consumers(ring), 128);
+	l->producers = 768;
+	l->consumers = l->producers + 128ull * rb_ring_max_producers(ring);
+	l->groups = l->consumers + 256ull * rb_ring_max_consumers(ring);
+	l->stream_header = info_round_up(l->groups + 256ull * rb_ring_max_groups(ring), 128);
 	l->descriptors = info_round_up(l->stream_header + 64 +
 					       rb_ring_stream_header_capacity(ring), 128);
 	l->slots = info_round_up(l->descriptors + 64ull * rb_ring_slot_count(ring),
@@ -102,13 +108,16 @@ info_json(struct rb_ring *ring, const struct ctl_snapshot *s, const char *header
 	if (info_layout(ring, &l)) {
 		cli_json_object(&j, "layout");
 		cli_json_u64(&j, "producer_offset", l.producer);
+		cli_json_u64(&j, "producers_offset", l.producers);
 		cli_json_u64(&j, "consumers_offset", l.consumers);
+		cli_json_u64(&j, "groups_offset", l.groups);
 		cli_json_u64(&j, "stream_header_offset", l.stream_header);
 		cli_json_u64(&j, "descriptors_offset", l.descriptors);
 		cli_json_u64(&j, "slots_offset", l.slots);
 		cli_json_object_end(&j);
 	}
 	ctl_json_producer(&j, s);
+	ctl_json_producers(&j, s);
 	cli_json_object(&j, "stream_header");
 	if (header != NULL) {
 		cli_json_u64(&j, "start_seq", start_seq);
@@ -118,6 +127,7 @@ info_json(struct rb_ring *ring, const struct ctl_snapshot *s, const char *header
 		cli_json_null(&j, "text");
 	}
 	cli_json_object_end(&j);
+	ctl_json_groups(&j, s);
 	cli_json_array(&j, "consumers");
 	for (i = 0; i < s->nconsumers; i++) {
 		cli_json_object(&j, NULL);
@@ -142,6 +152,9 @@ info_text_header(struct rb_ring *ring)
 	printf("slots          %u, stride %" PRIu64 " B, align %u\n", rb_ring_slot_count(ring),
 	       rb_ring_slot_stride(ring), rb_ring_slot_align(ring));
 	printf("max consumers  %u\n", rb_ring_max_consumers(ring));
+	printf("max producers  %u%s\n", rb_ring_max_producers(ring),
+	       rb_ring_max_producers(ring) > 1 ? "" : " (single-producer ring)");
+	printf("max groups     %u\n", rb_ring_max_groups(ring));
 	printf("header space   %u B for the stream header\n",
 	       rb_ring_stream_header_capacity(ring));
 	printf("initial seq    %" PRIu64 "\n", rb_ring_initial_seq(ring));
@@ -154,40 +167,125 @@ info_text_header(struct rb_ring *ring)
 	ctl_format_flags(b, sizeof(b), rb_ring_create_flags(ring));
 	printf("create flags   %s\n", b);
 	if (info_layout(ring, &l))
-		printf("offsets        producer %" PRIu64 ", consumers %" PRIu64
-		       ", stream header %" PRIu64 ",\n"
-		       "               descriptors %" PRIu64 ", slots %" PRIu64 "\n",
-		       l.producer, l.consumers, l.stream_header, l.descriptors, l.slots);
+		printf("offsets        producer %" PRIu64 ", producer records %" PRIu64
+		       ", consumers %" PRIu64 ",\n"
+		       "               groups %" PRIu64 ", stream header %" PRIu64
+		       ", descriptors %" PRIu64 ",\n"
+		       "               slots %" PRIu64 "\n",
+		       l.producer, l.producers, l.consumers, l.groups, l.stream_header,
+		       l.descriptors, l.slots);
+}
+
+/* "open", "ended", ... as a phrase for people. */
+static const char *
+info_stream_text(int state)
+{
+	switch (state) {
+	case RB_STREAM_STATUS_NONE: return "closed (none begun yet)";
+	case RB_STREAM_STATUS_OPEN: return "open";
+	case RB_STREAM_STATUS_ENDED: return "closed (ended)";
+	case RB_STREAM_STATUS_ABANDONED: return "abandoned (its producers died with it open)";
+	}
+	return "unknown";
+}
+
+static void
+info_text_blocked(const struct ctl_snapshot *s)
+{
+	const struct rb_ring_status *st = &s->status;
+	struct ctl_blocker b;
+	int found = ctl_snapshot_blocker(s, &b);
+
+	if (found < 0) {
+		printf("blocked        no\n");
+	} else if (found == 0) {
+		printf("blocked        waiting for read_seq %" PRIu64 " (just reached)\n",
+		       st->producer_waits_for);
+	} else if (b.group >= 0) {
+		const struct rb_group_status *g = &s->groups[b.group];
+
+		printf("blocked        by group \"%s\" (claim_seq %" PRIu64 ", %u member%s), "
+		       "needs read_seq %" PRIu64 "%s\n",
+		       g->name, g->claim_seq, g->members, g->members == 1 ? "" : "s",
+		       st->producer_waits_for, b.others ? " (others behind too)" : "");
+	} else {
+		const struct rb_consumer_status *c = &s->consumers[b.consumer];
+
+		printf("blocked        by consumer #%u (pid %u%s), needs read_seq %" PRIu64
+		       "%s\n",
+		       c->index, c->pid, c->alive ? "" : ", dead", st->producer_waits_for,
+		       b.others ? " (others behind too)" : "");
+	}
+}
+
+static void
+info_text_producer_records(const struct ctl_snapshot *s)
+{
+	char hold[24];
+	uint32_t i;
+
+	if (s->nproducers == 0)
+		return;
+	printf("  %3s %7s  %-5s  %-6s %12s %12s\n", "#", "PID", "STATE", "STREAM",
+	       "FRAMES", "HOLD_FROM");
+	for (i = 0; i < s->nproducers; i++) {
+		const struct rb_producer_status *p = &s->producers[i];
+
+		/* hold_from: the oldest seq it may have claimed and not yet
+		 * committed; consumers wait there if it is slow or dead. */
+		if (p->hold_from == UINT64_MAX)
+			snprintf(hold, sizeof(hold), "-");
+		else
+			snprintf(hold, sizeof(hold), "%" PRIu64, p->hold_from);
+		printf("  %3u %7u  %-5s  %-6s %12" PRIu64 " %12s\n", p->index, p->pid,
+		       p->alive ? "alive" : "dead", p->in_stream ? "in" : "-", p->frames,
+		       hold);
+	}
 }
 
 static void
 info_text_producer(const struct ctl_snapshot *s)
 {
 	const struct rb_ring_status *st = &s->status;
-	uint32_t others;
-	int b = ctl_snapshot_blocker(s, &others);
 
 	printf("\n");
-	if (st->producer_pid == 0)
-		printf("producer       none attached\n");
-	else
-		printf("producer       pid %u, %s\n", st->producer_pid,
-		       st->producer_alive ? "alive" : "dead (not evicted yet)");
-	printf("stream         %s\n", st->stream_open ? "open" : "closed");
+	if (s->max_producers <= 1) {
+		if (s->nproducers == 0 && st->producer_pid == 0)
+			printf("producer       none attached\n");
+		else if (s->nproducers == 0)
+			printf("producer       pid %u, %s\n", st->producer_pid,
+			       st->producer_alive ? "alive" : "dead (not evicted yet)");
+		else
+			printf("producer       pid %u, %s, %" PRIu64 " frames committed\n",
+			       s->producers[0].pid,
+			       s->producers[0].alive ? "alive" : "dead (not evicted yet)",
+			       s->producers[0].frames);
+		printf("stream         %s\n", info_stream_text(st->stream_state));
+	} else {
+		printf("producers      %u attached (of %u), %u alive", s->nproducers,
+		       s->max_producers, ctl_snapshot_producers_alive(s));
+		if (s->producers_dead)
+			printf(", %u dead (not evicted yet)", s->producers_dead);
+		printf("\n");
+		printf("stream         %s", info_stream_text(st->stream_state));
+		if (st->stream_state == RB_STREAM_STATUS_OPEN)
+			printf(", %u producer%s in it", st->stream_members,
+			       st->stream_members == 1 ? "" : "s");
+		printf("\n");
+	}
 	printf("write_seq      %" PRIu64 " (%" PRIu64 " published)\n", st->write_seq,
 	       st->write_seq - st->initial_seq);
+	if (s->max_producers > 1) {
+		printf("claim_seq      %" PRIu64 " (%" PRIu64 " claimed, not yet published)\n",
+		       st->claim_seq,
+		       st->claim_seq > st->write_seq ? st->claim_seq - st->write_seq : 0);
+		printf("abandoned      %" PRIu64 " frames (claimed by producers that died, "
+		       "published empty)\n", st->frames_abandoned);
+	}
 	printf("dropped        %" PRIu64 " frames\n", st->frames_dropped);
-	if (!st->producer_blocked)
-		printf("blocked        no\n");
-	else if (b < 0)
-		printf("blocked        waiting for read_seq %" PRIu64 " (just reached)\n",
-		       st->producer_waits_for);
-	else
-		printf("blocked        by consumer #%u (pid %u%s), needs read_seq %" PRIu64
-		       "%s\n",
-		       s->consumers[b].index, s->consumers[b].pid,
-		       s->consumers[b].alive ? "" : ", dead", st->producer_waits_for,
-		       others ? " (others behind too)" : "");
+	info_text_blocked(s);
+	if (s->max_producers > 1)
+		info_text_producer_records(s);
 }
 
 static void
@@ -219,8 +317,30 @@ info_text_stream_header(const char *header, uint64_t start_seq, int rc)
 }
 
 static void
+info_text_groups(struct rb_ring *ring, const struct ctl_snapshot *s)
+{
+	uint32_t i;
+
+	if (s->ngroups == 0)
+		return;
+	printf("\ngroups         %u (of %u)\n", s->ngroups, rb_ring_max_groups(ring));
+	printf("  %2s %-14s %-8s %4s %11s %7s %8s %8s %7s\n", "#", "NAME", "MODE", "MEMB",
+	       "CLAIM_SEQ", "LAG", "LOST", "DEPARTED", "MARKERS");
+	for (i = 0; i < s->ngroups; i++) {
+		const struct rb_group_status *g = &s->groups[i];
+
+		printf("  %2u %-14s %-8s %4u %11" PRIu64 " %7" PRIu64 " %8" PRIu64 " %8" PRIu64
+		       " %7" PRIu64 "\n",
+		       g->index, g->name, ctl_group_mode(g), g->members, g->claim_seq,
+		       ctl_group_lag(s, g), g->lost, g->frames_departed, g->markers);
+	}
+}
+
+static void
 info_text_consumers(struct rb_ring *ring, const struct ctl_snapshot *s)
 {
+	bool members = false;
+	char position[24];
 	uint32_t i;
 
 	printf("\nconsumers      %u attached (of %u)", s->nconsumers,
@@ -230,15 +350,28 @@ info_text_consumers(struct rb_ring *ring, const struct ctl_snapshot *s)
 	printf("\n");
 	if (s->nconsumers == 0)
 		return;
-	printf("  %3s %7s  %-8s  %-8s %12s %8s %11s %8s  %s\n", "#", "PID", "MODE",
-	       "STATE", "POSITION", "LAG", "FRAMES", "LOST", "LABEL");
+	for (i = 0; i < s->nconsumers; i++)
+		members |= s->consumers[i].group[0] != '\0';
+	/* The group columns only when there are groups: the table stays
+	 * within 80 columns for rings that do not use them. */
+	printf("  %3s %7s  %-8s  %-8s %12s %8s %11s %8s", "#", "PID", "MODE", "STATE",
+	       "POSITION", "LAG", "FRAMES", "LOST");
+	if (members)
+		printf("  %-14s %5s", "GROUP", "HELD");
+	printf("  %s\n", "LABEL");
 	for (i = 0; i < s->nconsumers; i++) {
 		const struct rb_consumer_status *c = &s->consumers[i];
 
-		printf("  %3u %7u  %-8s  %-8s %12" PRIu64 " %8" PRIu64 " %11" PRIu64
-		       " %8" PRIu64 "  %s\n",
+		if (ctl_consumer_has_position(c))
+			snprintf(position, sizeof(position), "%" PRIu64, c->read_seq);
+		else
+			snprintf(position, sizeof(position), "-");
+		printf("  %3u %7u  %-8s  %-8s %12s %8" PRIu64 " %11" PRIu64 " %8" PRIu64,
 		       c->index, c->pid, ctl_consumer_mode(c), ctl_consumer_state(c),
-		       c->read_seq, ctl_consumer_lag(s, c), c->frames, c->lost, c->label);
+		       position, ctl_consumer_lag(s, c), c->frames, c->lost);
+		if (members)
+			printf("  %-14s %5" PRIu64, c->group[0] ? c->group : "-", c->held);
+		printf("  %s\n", c->label);
 	}
 }
 
@@ -281,6 +414,7 @@ ctl_info(int argc, char **argv)
 		info_text_header(ring);
 		info_text_producer(s);
 		info_text_stream_header(header, start_seq, hrc);
+		info_text_groups(ring, s);
 		info_text_consumers(ring, s);
 	}
 	free(header);

@@ -1,6 +1,6 @@
 /*
  * The JSON members that list, info and top share, so that a ring, its
- * producer and a consumer look the same in every command's output.
+ * producers, groups and consumers look the same in every command's output.
  * Integers are raw (bytes, sequence numbers); strings are the words the
  * text output uses ("lossless", "sleeping").
  */
@@ -25,6 +25,8 @@ ctl_json_geometry(struct cli_json *j, struct rb_ring *ring)
 	cli_json_u64(j, "slot_stride", rb_ring_slot_stride(ring));
 	cli_json_u64(j, "slot_align", rb_ring_slot_align(ring));
 	cli_json_u64(j, "max_consumers", rb_ring_max_consumers(ring));
+	cli_json_u64(j, "max_producers", rb_ring_max_producers(ring));
+	cli_json_u64(j, "max_groups", rb_ring_max_groups(ring));
 	cli_json_u64(j, "stream_header_bytes", rb_ring_stream_header_capacity(ring));
 	cli_json_u64(j, "initial_seq", rb_ring_initial_seq(ring));
 	cli_json_u64(j, "segment_bytes", rb_ring_segment_bytes(ring));
@@ -44,8 +46,8 @@ void
 ctl_json_producer(struct cli_json *j, const struct ctl_snapshot *s)
 {
 	const struct rb_ring_status *st = &s->status;
-	uint32_t others;
-	int blocker = ctl_snapshot_blocker(s, &others);
+	struct ctl_blocker b;
+	int blocked = ctl_snapshot_blocker(s, &b);
 
 	cli_json_object(j, "producer");
 	if (st->producer_pid != 0)
@@ -62,11 +64,89 @@ ctl_json_producer(struct cli_json *j, const struct ctl_snapshot *s)
 		cli_json_u64(j, "waits_for_read_seq", st->producer_waits_for);
 	else
 		cli_json_null(j, "waits_for_read_seq");
-	if (blocker >= 0)
-		cli_json_u64(j, "blocked_by", s->consumers[blocker].index);
+	if (blocked > 0 && b.consumer >= 0)
+		cli_json_u64(j, "blocked_by", s->consumers[b.consumer].index);
 	else
 		cli_json_null(j, "blocked_by");
+	if (blocked > 0 && b.group >= 0)
+		cli_json_string(j, "blocked_by_group", s->groups[b.group].name);
+	else
+		cli_json_null(j, "blocked_by_group");
+	/* Several producers: pid and alive above are the first attached and
+	 * "any alive"; the records are in "producers". */
+	cli_json_u64(j, "max_producers", s->max_producers);
+	cli_json_u64(j, "producers_attached", s->nproducers);
+	cli_json_u64(j, "producers_alive", ctl_snapshot_producers_alive(s));
+	cli_json_string(j, "stream_state", ctl_stream_state_name(st->stream_state));
+	cli_json_u64(j, "stream_members", st->stream_members);
+	cli_json_u64(j, "claim_seq", st->claim_seq);
+	cli_json_u64(j, "frames_abandoned", st->frames_abandoned);
 	cli_json_object_end(j);
+}
+
+void
+ctl_json_producer_fields(struct cli_json *j, const struct rb_producer_status *p)
+{
+	cli_json_u64(j, "index", p->index);
+	cli_json_u64(j, "pid", p->pid);
+	cli_json_bool(j, "alive", p->alive != 0);
+	cli_json_bool(j, "in_stream", p->in_stream != 0);
+	cli_json_u64(j, "frames", p->frames);
+	if (p->hold_from != UINT64_MAX)
+		cli_json_u64(j, "hold_from", p->hold_from);
+	else
+		cli_json_null(j, "hold_from");
+}
+
+void
+ctl_json_producers(struct cli_json *j, const struct ctl_snapshot *s)
+{
+	uint32_t i;
+
+	cli_json_array(j, "producers");
+	for (i = 0; i < s->nproducers; i++) {
+		cli_json_object(j, NULL);
+		ctl_json_producer_fields(j, &s->producers[i]);
+		cli_json_object_end(j);
+	}
+	cli_json_array_end(j);
+}
+
+void
+ctl_json_group_fields(struct cli_json *j, const struct ctl_snapshot *s,
+		      const struct rb_group_status *g)
+{
+	uint64_t held = 0;
+	uint32_t i;
+
+	for (i = 0; i < s->nconsumers; i++)
+		if (ctl_consumer_group(s, &s->consumers[i]) == g)
+			held += s->consumers[i].held;
+	cli_json_u64(j, "index", g->index);
+	cli_json_string(j, "name", g->name);
+	cli_json_string(j, "mode", ctl_group_mode(g));
+	cli_json_u64(j, "members", g->members);
+	cli_json_u64(j, "claim_seq", g->claim_seq);
+	cli_json_u64(j, "start_seq", g->start_seq);
+	cli_json_u64(j, "lag", ctl_group_lag(s, g));
+	cli_json_u64(j, "held", held);
+	cli_json_u64(j, "lost", g->lost);
+	cli_json_u64(j, "frames_departed", g->frames_departed);
+	cli_json_u64(j, "markers", g->markers);
+}
+
+void
+ctl_json_groups(struct cli_json *j, const struct ctl_snapshot *s)
+{
+	uint32_t i;
+
+	cli_json_array(j, "groups");
+	for (i = 0; i < s->ngroups; i++) {
+		cli_json_object(j, NULL);
+		ctl_json_group_fields(j, s, &s->groups[i]);
+		cli_json_object_end(j);
+	}
+	cli_json_array_end(j);
 }
 
 void
@@ -78,7 +158,11 @@ ctl_json_consumer_fields(struct cli_json *j, const struct ctl_snapshot *s,
 	cli_json_bool(j, "alive", c->alive != 0);
 	cli_json_string(j, "mode", ctl_consumer_mode(c));
 	cli_json_string(j, "label", c->label);
-	cli_json_u64(j, "read_seq", c->read_seq);
+	/* A group member holding nothing has no position. */
+	if (ctl_consumer_has_position(c))
+		cli_json_u64(j, "read_seq", c->read_seq);
+	else
+		cli_json_null(j, "read_seq");
 	cli_json_u64(j, "lag", ctl_consumer_lag(s, c));
 	cli_json_u64(j, "frames", c->frames);
 	cli_json_u64(j, "lost", c->lost);
@@ -87,4 +171,9 @@ ctl_json_consumer_fields(struct cli_json *j, const struct ctl_snapshot *s,
 		cli_json_u64(j, "wakes_at_write_seq", c->wakes_at);
 	else
 		cli_json_null(j, "wakes_at_write_seq");
+	if (c->group[0] != '\0')
+		cli_json_string(j, "group", c->group);
+	else
+		cli_json_null(j, "group");
+	cli_json_u64(j, "held", c->held);
 }

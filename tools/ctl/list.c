@@ -18,8 +18,10 @@ static const char list_usage[] =
 	"  FRAME     largest frame (slot size), and TYPE: u16[480,640] or bytes\n"
 	"  SLOTS     number of slots\n"
 	"  MEMORY    size of the shared-memory segment\n"
-	"  PRODUCER  pid and whether it is alive, or none\n"
-	"  CONS      attached consumers (and how many of them are dead)\n"
+	"  PRODUCER  pid and whether it is alive, or none; a ring made for\n"
+	"            several producers: ALIVE/ATTACHED alive (2/3 alive)\n"
+	"  CONS      attached consumers (and how many of them are dead), and\n"
+	"            how many are members of how many groups (3, 2 in 1 grp)\n"
 	"Entries that cannot be opened are listed with the reason (not a\n"
 	"ringbuf ring, permission denied, corrupted, ...).\n"
 	"Options:\n"
@@ -49,6 +51,8 @@ list_json_ring(struct cli_json *j, const char *name, struct ctl_snapshot *s)
 	} else {
 		ctl_json_geometry(j, ring);
 		ctl_json_producer(j, s);
+		ctl_json_producers(j, s);
+		ctl_json_groups(j, s);
 		cli_json_u64(j, "consumers", s->nconsumers);
 		cli_json_u64(j, "consumers_dead", s->dead);
 	}
@@ -60,7 +64,7 @@ static void
 list_text_ring(const char *name, int width, struct ctl_snapshot *s)
 {
 	struct rb_ring *ring = NULL;
-	char frame[32], type[96], memory[32], producer[32], consumers[32];
+	char frame[32], type[96], memory[32], producer[32], consumers[48];
 	int rc = rb_ring_open(name, &ring);
 
 	if (rc == 0)
@@ -73,8 +77,14 @@ list_text_ring(const char *name, int width, struct ctl_snapshot *s)
 	ctl_format_bytes(frame, sizeof(frame), rb_ring_frame_bytes(ring));
 	ctl_format_type(type, sizeof(type), rb_ring_frame_type(ring));
 	ctl_format_bytes(memory, sizeof(memory), rb_ring_segment_bytes(ring));
-	if (s->status.producer_pid == 0)
+	if (s->nproducers == 0 && s->status.producer_pid == 0)
 		snprintf(producer, sizeof(producer), "none");
+	else if (s->max_producers > 1)
+		snprintf(producer, sizeof(producer), "%u/%u alive",
+			 ctl_snapshot_producers_alive(s), s->nproducers);
+	else if (s->nproducers > 0)
+		snprintf(producer, sizeof(producer), "%u %s", s->producers[0].pid,
+			 s->producers[0].alive ? "alive" : "dead");
 	else
 		snprintf(producer, sizeof(producer), "%u %s", s->status.producer_pid,
 			 s->status.producer_alive ? "alive" : "dead");
@@ -82,6 +92,15 @@ list_text_ring(const char *name, int width, struct ctl_snapshot *s)
 		snprintf(consumers, sizeof(consumers), "%u (%u dead)", s->nconsumers, s->dead);
 	else
 		snprintf(consumers, sizeof(consumers), "%u", s->nconsumers);
+	if (s->ngroups > 0) {
+		size_t used = strlen(consumers);
+		uint32_t members = 0, i;
+
+		for (i = 0; i < s->nconsumers; i++)
+			members += s->consumers[i].group[0] != '\0';
+		snprintf(consumers + used, sizeof(consumers) - used, ", %u in %u grp%s",
+			 members, s->ngroups, s->ngroups == 1 ? "" : "s");
+	}
 	printf("%-*s  %9s  %-14s %7u  %9s  %-12s %s\n", width, name, frame, type,
 	       rb_ring_slot_count(ring), memory, producer, consumers);
 	rb_ring_close(ring);

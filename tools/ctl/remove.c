@@ -14,7 +14,7 @@
 static const char remove_usage[] =
 	"Usage: rb-ctl rm [--force] NAME...\n"
 	"Remove the rings NAME (unlink /dev/shm/rb-NAME).\n"
-	"A ring with a live producer or consumer attached is not removed: the\n"
+	"A ring with any live producer or consumer attached is not removed: the\n"
 	"message names them. Neither is a file that does not open as a valid\n"
 	"ring (foreign, corrupted, newer layout). --force removes both anyway;\n"
 	"processes still attached keep their mapping until they detach.\n"
@@ -59,7 +59,11 @@ remove_allowed(const char *name, bool force, struct ctl_snapshot *s, uint32_t *l
 	}
 	if (!ctl_snapshot_in_use(s))
 		return true;
-	*live = (s->status.producer_alive ? 1 : 0) + s->nconsumers - s->dead;
+	*live = ctl_snapshot_producers_alive(s) + s->nconsumers - s->dead;
+	/* The status and the records are read one after the other: a
+	 * producer the status saw alive may have left the records since. */
+	if (*live == 0)
+		*live = 1;
 	if (force)
 		return true;
 	ctl_snapshot_who(s, true, who, sizeof(who));

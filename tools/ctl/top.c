@@ -1,8 +1,9 @@
 /*
  * rb-ctl top NAME: a live view of one ring. Every interval it takes a
  * snapshot and shows what changed since the previous one: the write rate,
- * each consumer's rate, lag and losses, how full the ring is for the
- * producer, and who is waiting for whom.
+ * each producer's rate (rings made for several), each consumer group's
+ * rate, lag and losses, each consumer's rate, lag and losses, how full
+ * the ring is for the producers, and who is waiting for whom.
  *
  * The first snapshot is taken at start and the first view one interval
  * later, so every view (and `top --json`) has rates. On a terminal each
@@ -22,9 +23,12 @@ static const char top_usage[] =
 	"Usage: rb-ctl top [options] NAME\n"
 	"Show the ring NAME live, refreshed every interval:\n"
 	"  write rate (frames/s, and bytes/s at the slot size), fill level (lag\n"
-	"  of the slowest lossless consumer / slots), who waits for whom (the\n"
-	"  producer for the slowest lossless consumer, sleeping consumers for\n"
-	"  the producer), and per consumer: rate, losses/s, lag, state.\n"
+	"  of the slowest lossless consumer or group / slots), who waits for\n"
+	"  whom (a producer for the slowest lossless consumer or group, sleeping\n"
+	"  consumers for the producer); per producer (rings made for several):\n"
+	"  rate, frames, oldest seq held; per group: members, rate, lag (frames\n"
+	"  no member claimed yet), losses; per consumer: rate, losses/s, lag,\n"
+	"  state (MODE @NAME: a member of group NAME).\n"
 	"Options:\n"
 	"  -i, --interval TIME  time between views (default 1s; 200ms, 2s)\n"
 	"  -n, --count N        stop after N views (default: until Ctrl-C;\n"
@@ -71,6 +75,38 @@ top_previous(const struct top_view *v, const struct rb_consumer_status *c)
 	return NULL;
 }
 
+/* The same producer record, held by the same process. */
+static const struct rb_producer_status *
+top_previous_producer(const struct top_view *v, const struct rb_producer_status *p)
+{
+	uint32_t i;
+
+	for (i = 0; i < v->prev->nproducers; i++) {
+		const struct rb_producer_status *q = &v->prev->producers[i];
+
+		if (q->index == p->index && q->pid == p->pid)
+			return q;
+	}
+	return NULL;
+}
+
+/* The same group: same record, same name, not recreated since (a group
+ * made anew starts at a later start_seq). */
+static const struct rb_group_status *
+top_previous_group(const struct top_view *v, const struct rb_group_status *g)
+{
+	uint32_t i;
+
+	for (i = 0; i < v->prev->ngroups; i++) {
+		const struct rb_group_status *q = &v->prev->groups[i];
+
+		if (q->index == g->index && q->start_seq == g->start_seq &&
+		    strcmp(q->name, g->name) == 0)
+			return q;
+	}
+	return NULL;
+}
+
 static double
 top_write_rate(const struct top_view *v)
 {
@@ -81,21 +117,30 @@ static void
 top_text_waits(const struct top_view *v)
 {
 	const struct ctl_snapshot *s = v->cur;
-	uint32_t others, i, shown = 0;
-	int b = ctl_snapshot_blocker(s, &others);
+	struct ctl_blocker b;
+	uint32_t i, shown = 0;
+	int found = ctl_snapshot_blocker(s, &b);
 
-	if (!s->status.producer_blocked) {
+	if (found < 0) {
 		printf("waits      producer is not blocked\n");
-	} else if (b < 0) {
+	} else if (found == 0) {
 		printf("waits      producer waits for read_seq %" PRIu64 " (just reached)\n",
 		       s->status.producer_waits_for);
 	} else {
-		const struct rb_consumer_status *c = &s->consumers[b];
+		if (b.group >= 0) {
+			const struct rb_group_status *g = &s->groups[b.group];
 
-		printf("waits      producer is blocked by consumer #%u (pid %u%s%s%.16s)", c->index,
-		       c->pid, c->alive ? "" : ", dead", c->label[0] ? ", " : "", c->label);
-		if (others)
-			printf(" and %u more", others);
+			printf("waits      producer is blocked by group %.16s (claim_seq %" PRIu64
+			       ")", g->name, g->claim_seq);
+		} else {
+			const struct rb_consumer_status *c = &s->consumers[b.consumer];
+
+			printf("waits      producer is blocked by consumer #%u (pid %u%s%s%.16s)",
+			       c->index, c->pid, c->alive ? "" : ", dead",
+			       c->label[0] ? ", " : "", c->label);
+		}
+		if (b.others)
+			printf(" and %u more", b.others);
 		printf("\n");
 	}
 	for (i = 0; i < s->nconsumers; i++) {
@@ -115,14 +160,106 @@ top_text_waits(const struct top_view *v)
 		printf("\n");
 }
 
+/* A single-producer ring's producer line. */
+static void
+top_text_producer(const struct ctl_snapshot *s)
+{
+	const struct rb_ring_status *st = &s->status;
+
+	if (s->nproducers == 0 && st->producer_pid == 0)
+		printf("producer   none attached");
+	else if (s->nproducers == 0)
+		printf("producer   pid %u %s", st->producer_pid,
+		       st->producer_alive ? "alive" : "DEAD");
+	else
+		printf("producer   pid %u %s", s->producers[0].pid,
+		       s->producers[0].alive ? "alive" : "DEAD");
+	printf(", stream %s, write_seq %" PRIu64 ", dropped %" PRIu64 "\n",
+	       st->stream_open ? "open" : "closed", st->write_seq, st->frames_dropped);
+}
+
+/* A ring made for several producers: their summary and their table. */
+static void
+top_text_producers(const struct top_view *v)
+{
+	const struct ctl_snapshot *s = v->cur;
+	const struct rb_ring_status *st = &s->status;
+
+	printf("producers  %u/%u alive (max %u), stream %s", ctl_snapshot_producers_alive(s),
+	       s->nproducers, s->max_producers, st->stream_open ? "open" : "closed");
+	if (st->stream_open)
+		printf(" (%u in it)", st->stream_members);
+	printf("\n           write_seq %" PRIu64 ", claim_seq %" PRIu64 ", dropped %" PRIu64
+	       ", abandoned %" PRIu64 "\n",
+	       st->write_seq, st->claim_seq, st->frames_dropped, st->frames_abandoned);
+}
+
+static void
+top_text_producer_table(const struct top_view *v)
+{
+	const struct ctl_snapshot *s = v->cur;
+	char a[32], hold[24];
+	uint32_t i;
+
+	if (s->nproducers == 0)
+		return;
+	printf("\n  # %7s %-5s %-6s %9s %12s %12s\n", "PID", "STATE", "STREAM", "FRAMES/s",
+	       "FRAMES", "HOLD_FROM");
+	for (i = 0; i < s->nproducers; i++) {
+		const struct rb_producer_status *p = &s->producers[i];
+		const struct rb_producer_status *q = top_previous_producer(v, p);
+
+		if (q != NULL)
+			ctl_format_rate(a, sizeof(a), top_rate(q->frames, p->frames, v->seconds));
+		else /* attached since the last view */
+			snprintf(a, sizeof(a), "-");
+		if (p->hold_from == UINT64_MAX)
+			snprintf(hold, sizeof(hold), "-");
+		else
+			snprintf(hold, sizeof(hold), "%" PRIu64, p->hold_from);
+		printf("%3u %7u %-5s %-6s %9s %12" PRIu64 " %12s\n", p->index, p->pid,
+		       p->alive ? "alive" : "DEAD", p->in_stream ? "in" : "-", a, p->frames,
+		       hold);
+	}
+}
+
+static void
+top_text_groups(const struct top_view *v)
+{
+	const struct ctl_snapshot *s = v->cur;
+	char a[32], b[32];
+	uint32_t i;
+
+	if (s->ngroups == 0)
+		return;
+	/* FRAMES/s: seqs handed to members (the claim position's speed). */
+	printf("\n  # %-16s %-8s %4s %9s %7s %9s %9s\n", "GROUP", "MODE", "MEMB",
+	       "FRAMES/s", "LOST/s", "LAG", "LOST");
+	for (i = 0; i < s->ngroups; i++) {
+		const struct rb_group_status *g = &s->groups[i];
+		const struct rb_group_status *q = top_previous_group(v, g);
+
+		if (q != NULL) {
+			ctl_format_rate(a, sizeof(a),
+					top_rate(q->claim_seq, g->claim_seq, v->seconds));
+			ctl_format_rate(b, sizeof(b), top_rate(q->lost, g->lost, v->seconds));
+		} else {
+			snprintf(a, sizeof(a), "-");
+			snprintf(b, sizeof(b), "-");
+		}
+		printf("%3u %-16.16s %-8s %4u %9s %7s %9" PRIu64 " %9" PRIu64 "\n", g->index,
+		       g->name, ctl_group_mode(g), g->members, a, b, ctl_group_lag(s, g),
+		       g->lost);
+	}
+}
+
 static void
 top_text(const struct top_view *v, bool terminal)
 {
 	const struct ctl_snapshot *s = v->cur;
-	const struct rb_ring_status *st = &s->status;
 	uint32_t slots = rb_ring_slot_count(v->ring), i;
 	double rate = top_write_rate(v);
-	char type[96], size[32], now[40], a[32], b[32];
+	char type[96], size[32], now[40], a[32], b[32], mode[16];
 	uint64_t fill;
 
 	if (terminal)
@@ -132,13 +269,10 @@ top_text(const struct top_view *v, bool terminal)
 	ctl_format_time(now, sizeof(now), ctl_realtime_ns());
 	printf("ring %s  %s %s x %u slots  %s\n", rb_ring_name(v->ring), type, size, slots,
 	       now);
-	if (st->producer_pid == 0)
-		printf("producer   none attached");
+	if (s->max_producers <= 1)
+		top_text_producer(s);
 	else
-		printf("producer   pid %u %s", st->producer_pid,
-		       st->producer_alive ? "alive" : "DEAD");
-	printf(", stream %s, write_seq %" PRIu64 ", dropped %" PRIu64 "\n",
-	       st->stream_open ? "open" : "closed", st->write_seq, st->frames_dropped);
+		top_text_producers(v);
 	ctl_format_rate(a, sizeof(a), rate);
 	cli_format_si(b, sizeof(b), rate * (double)rb_ring_frame_bytes(v->ring), "B/s");
 	printf("write      %s frames/s, %s at %s per frame\n", a, b, size);
@@ -155,6 +289,9 @@ top_text(const struct top_view *v, bool terminal)
 		printf("fill       - (no lossless consumer holds the producer back)\n");
 	}
 	top_text_waits(v);
+	if (s->max_producers > 1)
+		top_text_producer_table(v);
+	top_text_groups(v);
 	printf("\n  # %7s %-8s %-8s %9s %7s %9s %9s  %s\n", "PID", "MODE", "STATE",
 	       "FRAMES/s", "LOST/s", "LAG", "LOST", "LABEL");
 	for (i = 0; i < s->nconsumers; i++) {
@@ -168,9 +305,15 @@ top_text(const struct top_view *v, bool terminal)
 			snprintf(a, sizeof(a), "-");
 			snprintf(b, sizeof(b), "-");
 		}
+		/* A member's mode is its group's (in the group table): the
+		 * column names the group instead. */
+		if (c->group[0] != '\0')
+			snprintf(mode, sizeof(mode), "@%.7s", c->group);
+		else
+			snprintf(mode, sizeof(mode), "%s", ctl_consumer_mode(c));
 		printf("%3u %7u %-8s %-8s %9s %7s %9" PRIu64 " %9" PRIu64 "  %.11s\n", c->index,
-		       c->pid, ctl_consumer_mode(c), ctl_consumer_state(c), a, b,
-		       ctl_consumer_lag(s, c), c->lost, c->label);
+		       c->pid, mode, ctl_consumer_state(c), a, b, ctl_consumer_lag(s, c),
+		       c->lost, c->label);
 	}
 	if (s->nconsumers == 0)
 		printf("  (no consumers attached)\n");
@@ -204,6 +347,38 @@ top_json(const struct top_view *v)
 		cli_json_null(&j, "fill_ratio");
 	}
 	ctl_json_producer(&j, s);
+	cli_json_array(&j, "producers");
+	for (i = 0; i < s->nproducers; i++) {
+		const struct rb_producer_status *p = &s->producers[i];
+		const struct rb_producer_status *q = top_previous_producer(v, p);
+
+		cli_json_object(&j, NULL);
+		ctl_json_producer_fields(&j, p);
+		if (q != NULL)
+			cli_json_double(&j, "frames_per_s", top_rate(q->frames, p->frames, v->seconds));
+		else
+			cli_json_null(&j, "frames_per_s");
+		cli_json_object_end(&j);
+	}
+	cli_json_array_end(&j);
+	cli_json_array(&j, "groups");
+	for (i = 0; i < s->ngroups; i++) {
+		const struct rb_group_status *g = &s->groups[i];
+		const struct rb_group_status *q = top_previous_group(v, g);
+
+		cli_json_object(&j, NULL);
+		ctl_json_group_fields(&j, s, g);
+		if (q != NULL) {
+			cli_json_double(&j, "frames_per_s",
+					top_rate(q->claim_seq, g->claim_seq, v->seconds));
+			cli_json_double(&j, "lost_per_s", top_rate(q->lost, g->lost, v->seconds));
+		} else {
+			cli_json_null(&j, "frames_per_s");
+			cli_json_null(&j, "lost_per_s");
+		}
+		cli_json_object_end(&j);
+	}
+	cli_json_array_end(&j);
 	cli_json_array(&j, "consumers");
 	for (i = 0; i < s->nconsumers; i++) {
 		const struct rb_consumer_status *c = &s->consumers[i];
