@@ -213,6 +213,11 @@ rb_producer_wait_check(void *arg)
 	if (p->multi) {
 		evicted += rb_repair_abandoned(ring);
 		evicted += rb_producers_evict_dead(ring);
+		/* A safety net under the wake-up protocol: a lost wake-up costs
+		 * at most one slice, never the whole timeout. */
+		rb_refresh_limit(p);
+		if (ck_pr_load_64(&ring->producer->claim_seq) < p->limit)
+			evicted++;
 	}
 	return evicted != 0;
 }
@@ -233,6 +238,22 @@ rb_announce_wait(struct rb_shm_producer *shm, uint64_t target, uint64_t gate)
 	       !ck_pr_cas_64_value(&shm->wait_target, cur, target, &cur))
 		;
 	ck_pr_fence_memory();
+}
+
+/*
+ * Several producers: a waiter that leaves with space it was not rung for
+ * takes its announcement back. Another waiter may have kept that lower
+ * target instead of its own, and the target may already be passed (the
+ * leaver's view was old), so nobody would ever cross it again: ring, and
+ * those still waiting look and announce themselves anew. (Found by rb-bench
+ * with four producers on two cores.)
+ */
+static void
+rb_withdraw_wait(struct rb_shm_producer *shm, uint64_t target)
+{
+	if (ck_pr_load_64(&shm->wait_target) == target &&
+	    ck_pr_cas_64(&shm->wait_target, target, 0))
+		rb_doorbell_ring(&shm->doorbell);
 }
 
 /* Waits until seq `want` may be acquired (want < limit). */
@@ -276,6 +297,8 @@ rb_producer_wait_space(struct rb_producer *p, uint64_t want, uint64_t timeout_ns
 		if (want < p->limit) {
 			if (!p->multi)
 				ck_pr_store_64(&shm->wait_target, 0);
+			else
+				rb_withdraw_wait(shm, want + 1 - ring->slot_count);
 			return 0;
 		}
 		rc = rb_doorbell_wait(&shm->doorbell, seen, deadline,
@@ -285,8 +308,11 @@ rb_producer_wait_space(struct rb_producer *p, uint64_t want, uint64_t timeout_ns
 		if (!p->multi)
 			ck_pr_store_64(&shm->wait_target, 0);
 		rb_refresh_limit(p);
-		if (want < p->limit)
+		if (want < p->limit) {
+			if (p->multi)
+				rb_withdraw_wait(shm, want + 1 - ring->slot_count);
 			return 0;
+		}
 		if (rc == -ETIMEDOUT)
 			return -ETIMEDOUT;
 		if (deadline != RB_FOREVER && rb_now_ns() >= deadline)

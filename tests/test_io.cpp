@@ -149,7 +149,7 @@ uint32_t crc32c(uint32_t crc, const void *data, size_t n)
 
 template <typename T> T get(const std::vector<uint8_t> &b, size_t off)
 {
-	T v;
+	T v{};
 	if (off + sizeof(T) > b.size())
 		throw std::runtime_error("read past the end");
 	memcpy(&v, b.data() + off, sizeof(T));

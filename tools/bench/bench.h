@@ -21,6 +21,8 @@
 
 #include "cli.h"
 
+struct rb_ring;
+
 #define BENCH_EXIT_OK 0
 #define BENCH_EXIT_FAIL 1   /* a point failed or its data did not verify */
 #define BENCH_EXIT_USAGE 2
@@ -39,7 +41,9 @@
 #define BENCH_MODE_NOTOUCH (1u << 1)
 #define BENCH_MODE_BROADCAST (1u << 2)
 #define BENCH_MODE_LOSSY (1u << 3)
-#define BENCH_MODE_ALL 0xfu
+#define BENCH_MODE_PRODUCERS (1u << 4) /* 1..--scale producers, one consumer */
+#define BENCH_MODE_GROUP (1u << 5)     /* one producer, a group of 1..--scale */
+#define BENCH_MODE_ALL 0x3fu
 
 /* Which ringbuf APIs (--api). */
 #define BENCH_API_FRAME (1u << 0)
@@ -47,6 +51,8 @@
 
 #define BENCH_MAX_SIZES 32
 #define BENCH_MAX_CONSUMERS 16
+/* Most producers or group members of a scaling point (--scale). */
+#define BENCH_MAX_SCALE 8
 
 struct bench_options {
 	uint32_t suites;
@@ -54,6 +60,9 @@ struct bench_options {
 	uint32_t apis;             /* BENCH_API_* */
 	uint64_t sizes[BENCH_MAX_SIZES];
 	uint32_t nsizes;
+	uint64_t scale_sizes[BENCH_MAX_SIZES]; /* of the producers/group points */
+	uint32_t nscale_sizes;
+	uint32_t scale;            /* those points go from 1 to `scale` processes */
 	uint32_t consumers;        /* N for the broadcast points */
 	uint64_t ring_bytes;       /* per ring, when slots is 0 */
 	uint32_t slots;            /* 0: ring_bytes / frame size */
@@ -118,6 +127,18 @@ struct bench_result {
 	uint32_t repeats;       /* measurements (rounds) behind this row */
 	double min_bytes_per_s; /* the slowest of those rounds */
 	double median_bytes_per_s; /* and their median */
+	/* Scaling rows (suite "scaling", scaling.c); zero or NAN elsewhere. */
+	uint32_t producers;     /* producer processes */
+	uint32_t max_producers; /* the ring's max_producers (1: fast path) */
+	uint32_t members;       /* group members; 0: one consumer in no group */
+	uint64_t per_proc[BENCH_MAX_SCALE]; /* frames of each producer or member */
+	double base_ratio;      /* frames/s over the block's baseline row */
+	double cpu_ns_per_frame;/* user + system of every process, per frame */
+	double cpu_cores;       /* that CPU time over the window: busy cores */
+	double worst_cpu_ns_per_frame; /* the worst round's */
+	double run_ratio;       /* window / --duration, the worst round's */
+	double longest_gap_ns;  /* longest a process went without progress,
+				 * worst round */
 	char note[160];
 };
 
@@ -255,6 +276,20 @@ void bench_progress_clear(void);
  * frames of `size` bytes. */
 int bench_throughput(const struct bench_options *o, uint64_t size);
 
+/* Waits that should never last this long end the point with an error
+ * instead of hanging it (the parent's own deadline is the last resort). */
+#define BENCH_WAIT_NS (10ull * 1000000000ull)
+#define BENCH_MAX_BATCH 1024
+
+/* Maps every page of the slot area into the calling process before the
+ * clock starts (first-touch faults are set-up, not streaming). */
+void bench_map_pages(struct rb_ring *ring);
+/* How many frames of `frame_bytes` between two looks at the clock. */
+uint64_t bench_check_every(uint64_t frame_bytes);
+/* Frames per batch call: `batch` (--batch), but at most a quarter of the
+ * ring's `slots` and BENCH_MAX_BATCH. */
+uint32_t bench_batch_for(uint32_t batch, uint32_t slots);
+
 /* What one ringbuf throughput point does (also used by cost.c). */
 struct bench_tp_spec {
 	uint64_t frame_bytes;
@@ -283,6 +318,18 @@ int bench_tp_run(const struct bench_options *o, const struct bench_tp_spec *s,
 
 /* latency.c: producer commit to consumer acquire. */
 int bench_latency(const struct bench_options *o);
+
+/*
+ * scaling.c: for frames of `size` bytes, 1..--scale producer processes
+ * into one consumer (against the single-producer fast path) and one
+ * producer into a lossless group of 1..--scale members (against one
+ * consumer in no group), as --modes producers,group select.
+ */
+int bench_scaling(const struct bench_options *o, uint64_t size);
+/* A scaling process without progress this long stalled: it is told on
+ * stderr and the table says STALL. 100 ms is no scheduling hiccup but
+ * the library's wait slice, after which sleepers look for dead peers. */
+#define BENCH_STALL_NS 100000000ull
 
 /* cost.c: idle consumer, blocked producer, system calls per frame. */
 int bench_cost(const struct bench_options *o);

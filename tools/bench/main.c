@@ -68,6 +68,12 @@ bench_run(const struct bench_options *o)
 					return -EINTR;
 			}
 		}
+		/* Scaling points carry their own baseline (one producer, one
+		 * consumer), measured right before them. */
+		for (i = 0; (o->suites & BENCH_SUITE_THROUGHPUT) && i < o->nscale_sizes; i++) {
+			if (bench_scaling(o, o->scale_sizes[i]) == -EINTR || cli_stop)
+				return -EINTR;
+		}
 		if (o->suites & BENCH_SUITE_BASELINES) {
 			if (bench_baseline_futex(o) == -EINTR || cli_stop)
 				return -EINTR;

@@ -25,6 +25,8 @@ enum {
 	OPT_SPIN,
 	OPT_CALM,
 	OPT_JSON,
+	OPT_SCALE_SIZES,
+	OPT_SCALE,
 };
 
 static const struct option bench_longopts[] = {
@@ -32,6 +34,8 @@ static const struct option bench_longopts[] = {
 	{"sizes", required_argument, NULL, 'z'},
 	{"modes", required_argument, NULL, OPT_MODES},
 	{"api", required_argument, NULL, OPT_API},
+	{"scale-sizes", required_argument, NULL, OPT_SCALE_SIZES},
+	{"scale", required_argument, NULL, OPT_SCALE},
 	{"consumers", required_argument, NULL, 'c'},
 	{"ring-bytes", required_argument, NULL, 'r'},
 	{"slots", required_argument, NULL, 'n'},
@@ -61,8 +65,10 @@ bench_usage(FILE *out)
 	      "two-thread ring, pipe, Unix socket, ck_ring, futex and spin ping-pongs).\n"
 	      "  -s, --suite LIST       throughput,latency,cost,baselines (default all)\n"
 	      "  -z, --sizes LIST       frame sizes (default 64B,1KiB,4KiB,64KiB,1MiB,16MiB)\n"
-	      "      --modes LIST       touch,notouch,broadcast,lossy (default all)\n"
+	      "      --modes LIST       touch,notouch,broadcast,lossy,producers,group (all)\n"
 	      "      --api LIST         ringbuf API: frame,batch (default both)\n"
+	      "      --scale N          producers, group: 1..N processes (default 4, max 8)\n"
+	      "      --scale-sizes LIST frame sizes of those points (default 64B,1MiB)\n"
 	      "  -c, --consumers N      consumers of the broadcast points (default 2)\n"
 	      "  -r, --ring-bytes SIZE  slot bytes per ring (default 8MiB; 4..65536 slots)\n"
 	      "  -n, --slots N          slots per ring instead (a power of two)\n"
@@ -75,7 +81,8 @@ bench_usage(FILE *out)
 	      "      --cost-time TIME   idle consumer and blocked producer points (2s)\n"
 	      "  -p, --pin              producer on CPU 0, consumers on CPU 1, 2, ...\n"
 	      "      --calm-wait TIME   wait up to TIME per point for a calm host (2s; 0: no)\n"
-	      "  -q, --quick            smoke run: 64B,4KiB,64KiB, short points, 1 round\n"
+	      "  -q, --quick            smoke run: 64B,4KiB,64KiB (scaling 64B,64KiB), short\n"
+	      "                         points, 1 round\n"
 	      "      --csv[=FILE]       CSV to FILE, or instead of the table\n"
 	      "      --json[=FILE]      JSON to FILE, or instead of the table\n"
 	      "  -h, --help;  -V, --version\n"
@@ -113,12 +120,12 @@ static const char *const bench_suite_names[] = {
 	"throughput", "latency", "cost", "baselines", NULL,
 };
 static const char *const bench_mode_names[] = {
-	"touch", "notouch", "broadcast", "lossy", NULL,
+	"touch", "notouch", "broadcast", "lossy", "producers", "group", NULL,
 };
 static const char *const bench_api_names[] = {"frame", "batch", NULL};
 
 static int
-bench_parse_sizes(const char *text, struct bench_options *o)
+bench_parse_sizes(const char *text, uint64_t *sizes, uint32_t *nsizes)
 {
 	char buf[1024], *save = NULL, *word;
 	int rc;
@@ -126,20 +133,20 @@ bench_parse_sizes(const char *text, struct bench_options *o)
 	if (strlen(text) >= sizeof(buf))
 		return -EINVAL;
 	strcpy(buf, text);
-	o->nsizes = 0;
+	*nsizes = 0;
 	for (word = strtok_r(buf, ",", &save); word != NULL; word = strtok_r(NULL, ",", &save)) {
 		uint64_t v;
 
-		if (o->nsizes == BENCH_MAX_SIZES)
+		if (*nsizes == BENCH_MAX_SIZES)
 			return -ERANGE;
 		if ((rc = cli_parse_size(word, &v)) != 0)
 			return rc;
 		/* 8 bytes: the smallest frame the checksum covers with a word. */
 		if (v < 8 || v > (1ull << 32))
 			return -ERANGE;
-		o->sizes[o->nsizes++] = v;
+		sizes[(*nsizes)++] = v;
 	}
-	return o->nsizes ? 0 : -EINVAL;
+	return *nsizes ? 0 : -EINVAL;
 }
 
 static int
@@ -185,7 +192,7 @@ bench_parse_options(int argc, char **argv, struct bench_options *o)
 {
 	bool sizes_set = false, duration_set = false, samples_set = false;
 	bool sleep_samples_set = false, cost_set = false, repeat_set = false;
-	bool calm_set = false;
+	bool calm_set = false, scale_sizes_set = false;
 	int c, rc;
 
 	memset(o, 0, sizeof(*o));
@@ -193,6 +200,7 @@ bench_parse_options(int argc, char **argv, struct bench_options *o)
 	o->modes = BENCH_MODE_ALL;
 	o->apis = BENCH_API_FRAME | BENCH_API_BATCH;
 	o->consumers = 2;
+	o->scale = 4;
 	o->ring_bytes = 8ull << 20;
 	o->batch = 64;
 	o->duration_ns = 500000000ull;
@@ -212,15 +220,25 @@ bench_parse_options(int argc, char **argv, struct bench_options *o)
 						     "a list of throughput,latency,cost,baselines");
 			break;
 		case 'z':
-			if ((rc = bench_parse_sizes(optarg, o)) != 0)
+			if ((rc = bench_parse_sizes(optarg, o->sizes, &o->nsizes)) != 0)
 				return cli_bad_value("--sizes", optarg, rc,
 						     "a list of sizes from 8B (e.g. 64,4KiB,1MiB)");
 			sizes_set = true;
 			break;
+		case OPT_SCALE_SIZES:
+			if ((rc = bench_parse_sizes(optarg, o->scale_sizes, &o->nscale_sizes)) != 0)
+				return cli_bad_value("--scale-sizes", optarg, rc,
+						     "a list of sizes from 8B (e.g. 64,1MiB)");
+			scale_sizes_set = true;
+			break;
+		case OPT_SCALE:
+			if ((rc = bench_parse_u32(optarg, 1, BENCH_MAX_SCALE, &o->scale)) != 0)
+				return cli_bad_value("--scale", optarg, rc, "a count from 1 to 8");
+			break;
 		case OPT_MODES:
 			if ((rc = bench_parse_words(optarg, bench_mode_names, &o->modes)) != 0)
 				return cli_bad_value("--modes", optarg, rc,
-						     "a list of touch,notouch,broadcast,lossy");
+						     "a list of touch,notouch,broadcast,lossy,producers,group");
 			break;
 		case OPT_API:
 			if ((rc = bench_parse_words(optarg, bench_api_names, &o->apis)) != 0)
@@ -335,6 +353,13 @@ bench_parse_options(int argc, char **argv, struct bench_options *o)
 		for (i = 0; i < n; i++)
 			o->sizes[i] = v[i];
 		o->nsizes = n;
+	}
+	if (!scale_sizes_set) {
+		/* Small frames, where the hand-over is the cost, and a large
+		 * one, where the bytes are; --quick keeps the large one small. */
+		o->scale_sizes[0] = 64;
+		o->scale_sizes[1] = o->quick ? 65536 : 1u << 20;
+		o->nscale_sizes = 2;
 	}
 	if (o->quick) {
 		/* A smoke run: every code path once, a few seconds in all. */

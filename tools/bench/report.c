@@ -6,7 +6,9 @@
  * Ratios are computed between rows of the same run, never against numbers
  * from elsewhere: ringbuf's throughput over the two-thread ring's, the
  * ck_ring's and the pipe's at the same frame size and mode; ringbuf's median
- * latency over the matching ping-pong floor.
+ * latency over the matching ping-pong floor; a scaling row's frames/s over
+ * its block's single-process row (one producer on the fast path, or one
+ * consumer in no group).
  */
 #include <errno.h>
 #include <math.h>
@@ -48,6 +50,8 @@ bench_result_add(const char *suite, const char *system, const char *mode)
 	r->p50_ns = r->p99_ns = r->p999_ns = r->max_ns = NAN;
 	r->cpu_pct = r->syscalls_per_frame = NAN;
 	r->min_bytes_per_s = r->median_bytes_per_s = NAN;
+	r->base_ratio = r->cpu_ns_per_frame = r->cpu_cores = NAN;
+	r->worst_cpu_ns_per_frame = r->run_ratio = r->longest_gap_ns = NAN;
 	r->repeats = 1;
 	for (i = 0; i < 3; i++)
 		r->ratio[i] = NAN;
@@ -131,6 +135,7 @@ bench_div(double a, const struct bench_result *b, bool latency)
 static bool bench_is_memory(const struct bench_result *r);
 static bool bench_is_stream(const struct bench_result *r);
 static bool bench_is_latency(const struct bench_result *r);
+static bool bench_is_scaling(const struct bench_result *r);
 
 static bool
 bench_same_point(const struct bench_result *a, const struct bench_result *b)
@@ -139,7 +144,8 @@ bench_same_point(const struct bench_result *a, const struct bench_result *b)
 	       strcmp(a->mode, b->mode) == 0 && strcmp(a->api, b->api) == 0 &&
 	       a->consumers == b->consumers && a->lossy == b->lossy &&
 	       a->frame_bytes == b->frame_bytes && a->slots == b->slots &&
-	       strcmp(a->speed, b->speed) == 0;
+	       strcmp(a->speed, b->speed) == 0 && a->producers == b->producers &&
+	       a->max_producers == b->max_producers && a->members == b->members;
 }
 
 static int
@@ -246,7 +252,7 @@ bench_collapse_repeats(void)
 			results[i] = NULL;
 			continue;
 		}
-		if (!bench_is_stream(r) && !bench_is_memory(r)) {
+		if (!bench_is_stream(r) && !bench_is_memory(r) && !bench_is_scaling(r)) {
 			kept[nkept++] = r;
 			results[i] = NULL;
 			continue;
@@ -296,6 +302,14 @@ bench_collapse_repeats(void)
 		}
 		if (worst < 0)
 			m->verified = -1;
+		/* A stall or a spin in any round must show, not only the best
+		 * round's calm figures (fmax skips the NANs of failed rounds). */
+		for (j = 0; bench_is_scaling(m) && j < n; j++) {
+			m->run_ratio = fmax(m->run_ratio, group[j]->run_ratio);
+			m->longest_gap_ns = fmax(m->longest_gap_ns, group[j]->longest_gap_ns);
+			m->worst_cpu_ns_per_frame = fmax(m->worst_cpu_ns_per_frame,
+							 group[j]->worst_cpu_ns_per_frame);
+		}
 		for (j = 0; j < n; j++) {
 			if (group[j] != m) {
 				free(group[j]->raw);
@@ -310,6 +324,28 @@ bench_collapse_repeats(void)
 	free(kept);
 }
 
+/*
+ * The baseline of a scaling row: the row of its block with one producer
+ * on the single-producer fast path (mode producers) or with one consumer
+ * in no group (mode group), at the same size and API.
+ */
+static const struct bench_result *
+bench_find_scaling_base(const struct bench_result *r)
+{
+	size_t i;
+
+	for (i = 0; i < nresults; i++) {
+		const struct bench_result *b = results[i];
+
+		if (b->failed || !bench_is_scaling(b) || strcmp(b->mode, r->mode) != 0 ||
+		    strcmp(b->api, r->api) != 0 || b->frame_bytes != r->frame_bytes)
+			continue;
+		if (strcmp(b->mode, "producers") == 0 ? b->max_producers == 1 : b->members == 0)
+			return b;
+	}
+	return NULL;
+}
+
 void
 bench_compute_ratios(void)
 {
@@ -317,6 +353,14 @@ bench_compute_ratios(void)
 
 	for (i = 0; i < nresults; i++) {
 		struct bench_result *r = results[i];
+
+		if (bench_is_scaling(r)) {
+			const struct bench_result *b = bench_find_scaling_base(r);
+
+			if (b != NULL && b->frames_per_s > 0)
+				r->base_ratio = r->frames_per_s / b->frames_per_s;
+			continue;
+		}
 
 		/* A point with a failed round still shows its best good round's
 		 * ratios (its data column says FAIL). */
@@ -415,6 +459,12 @@ bench_is_stream(const struct bench_result *r)
 	return strcmp(r->suite, "throughput") == 0 ||
 	       (strcmp(r->suite, "baselines") == 0 && !bench_is_memory(r) &&
 		r->frame_bytes > 0);
+}
+
+static bool
+bench_is_scaling(const struct bench_result *r)
+{
+	return strcmp(r->suite, "scaling") == 0;
 }
 
 static bool
@@ -519,6 +569,123 @@ bench_table_streams(FILE *out)
 	}
 }
 
+/* A time in 7 columns: "35ns", "41.2us", "1.2ms", "10s". */
+static const char *
+fmt_ns(char *buf, size_t size, double ns)
+{
+	if (isnan(ns))
+		snprintf(buf, size, "%7s", "-");
+	else if (ns < 1e3)
+		snprintf(buf, size, "%5.0fns", ns);
+	else if (ns < 1e6)
+		snprintf(buf, size, "%5.3gus", ns / 1e3);
+	else if (ns < 1e9)
+		snprintf(buf, size, "%5.3gms", ns / 1e6);
+	else
+		snprintf(buf, size, "%6.3gs", ns / 1e9);
+	return buf;
+}
+
+/* Who runs in a scaling point: "1P fast path", "3P of 4", "plain", "3 members". */
+static void
+bench_scaling_who(const struct bench_result *r, char *buf, size_t size)
+{
+	if (strcmp(r->mode, "producers") == 0) {
+		if (r->max_producers == 1)
+			snprintf(buf, size, "1P fast path");
+		else
+			snprintf(buf, size, "%uP of %u", r->producers, r->max_producers);
+	} else if (r->members == 0) {
+		snprintf(buf, size, "no group");
+	} else {
+		snprintf(buf, size, "%u member%s", r->members, r->members > 1 ? "s" : "");
+	}
+}
+
+/* The note of a scaling row: each process's share of the frames, then
+ * what went wrong. */
+static void
+bench_scaling_note(const struct bench_result *r, char *buf, size_t size)
+{
+	uint32_t n = r->members ? r->members : r->producers, i;
+	uint64_t total = 0;
+	size_t len;
+
+	buf[0] = '\0';
+	for (i = 0; i < n && i < BENCH_MAX_SCALE; i++)
+		total += r->per_proc[i];
+	if (n > 1 && total > 0) {
+		snprintf(buf, size, "shares");
+		for (i = 0; i < n && i < BENCH_MAX_SCALE; i++) {
+			len = strlen(buf);
+			snprintf(buf + len, size - len, "%s%.0f", i ? "/" : " ",
+				 100.0 * (double)r->per_proc[i] / (double)total);
+		}
+		len = strlen(buf);
+		snprintf(buf + len, size - len, "%%");
+	}
+	if (r->longest_gap_ns >= (double)BENCH_STALL_NS) {
+		len = strlen(buf);
+		snprintf(buf + len, size - len, "%sSTALL %.0f ms", len ? "; " : "",
+			 r->longest_gap_ns / 1e6);
+	}
+	if (r->note[0] != '\0') {
+		len = strlen(buf);
+		snprintf(buf + len, size - len, "%s%s", len ? "; " : "", r->note);
+	}
+	if (r->slow_host) {
+		len = strlen(buf);
+		snprintf(buf + len, size - len, "%sslow host", len ? "; " : "");
+	}
+}
+
+static void
+bench_table_scaling(FILE *out)
+{
+	char a[32], b[32], c[32], d[32], e[32], f[32], g[32], h[32], k[32], sz[32];
+	char who[32], note[320];
+	size_t i;
+	bool head = false;
+
+	for (i = 0; i < nresults; i++) {
+		const struct bench_result *r = results[i];
+
+		if (!bench_is_scaling(r))
+			continue;
+		if (!head) {
+			fprintf(out, "\nScaling: producers into one consumer, one producer into a lossless group\n"
+				"(touch; totals over the processes, best of the rounds; xbase: frames/s over\n"
+				"the block's first row; CPU: user+system of all processes per frame, cores:\n"
+				"the same over the window; run: window / duration and stall: longest time a\n"
+				"process made no progress, both the worst round's)\n");
+			fprintf(out, "  %-6s %-9s %-12s %6s %-5s %9s %7s %4s %6s %7s %5s %7s %5s %7s %4s  %s\n",
+				"size", "mode", "processes", "slots", "api", "Mfr/s", "GB/s", "med%",
+				"xbase", "CPU/fr", "cores", "sys/fr", "run", "stall", "data", "note");
+			head = true;
+		}
+		bench_scaling_who(r, who, sizeof(who));
+		bench_scaling_note(r, note, sizeof(note));
+		/* %g: 1 MiB frames come in thousands per second, 64 B ones in
+		 * tens of millions. */
+		if (isnan(r->frames_per_s))
+			snprintf(a, sizeof(a), "%9s", "-");
+		else
+			snprintf(a, sizeof(a), "%9.4g", r->frames_per_s / 1e6);
+		fprintf(out, "  %-6s %-9s %-12s %6u %-5s %s %s %s %s %s %s %s %s %s %4s  %s\n",
+			bench_format_size(sz, sizeof(sz), r->frame_bytes), r->mode, who,
+			r->slots, r->api, a,
+			fmt(b, sizeof(b), r->bytes_per_s / 1e9, 7, 2),
+			fmt(c, sizeof(c), bench_median_pct(r), 4, 0),
+			fmt(d, sizeof(d), r->base_ratio, 6, 2),
+			fmt_ns(e, sizeof(e), r->cpu_ns_per_frame),
+			fmt(f, sizeof(f), r->cpu_cores, 5, 2),
+			fmt(g, sizeof(g), r->syscalls_per_frame, 7, 4),
+			fmt(h, sizeof(h), r->run_ratio, 5, 2),
+			fmt_ns(k, sizeof(k), r->longest_gap_ns),
+			bench_data_word(r), note);
+	}
+}
+
 static void
 bench_table_latency(FILE *out)
 {
@@ -610,6 +777,7 @@ bench_print_table(FILE *out, const struct bench_options *o)
 			(double)o->spin_ns / 1e3);
 	bench_table_memory(out);
 	bench_table_streams(out);
+	bench_table_scaling(out);
 	bench_table_latency(out);
 	bench_table_cost(out);
 	bench_print_targets(out);
@@ -649,7 +817,9 @@ bench_print_csv(FILE *out)
 	      "lost_ratio,samples,p50_ns,p99_ns,p999_ns,max_ns,cpu_pct,"
 	      "syscalls_per_frame,wakeups,verified,failed,ratio_thread_ring,"
 	      "ratio_ck_ring,ratio_pipe_or_wake,repeats,min_bytes_per_s,"
-	      "median_bytes_per_s,speed,gap_ns,slow_host,note\n", out);
+	      "median_bytes_per_s,speed,gap_ns,slow_host,producers,max_producers,"
+	      "members,ratio_baseline,cpu_ns_per_frame,cpu_cores,run_ratio,"
+	      "longest_gap_ns,note\n", out);
 	for (i = 0; i < nresults; i++) {
 		const struct bench_result *r = results[i];
 
@@ -682,6 +852,12 @@ bench_print_csv(FILE *out)
 		csv_num(out, r->median_bytes_per_s);
 		fprintf(out, ",%s,%llu,%d", r->speed, (unsigned long long)r->gap_ns,
 			r->slow_host ? 1 : 0);
+		fprintf(out, ",%u,%u,%u", r->producers, r->max_producers, r->members);
+		csv_num(out, r->base_ratio);
+		csv_num(out, r->cpu_ns_per_frame);
+		csv_num(out, r->cpu_cores);
+		csv_num(out, r->run_ratio);
+		csv_num(out, r->longest_gap_ns);
 		csv_text(out, r->note);
 		fputc('\n', out);
 	}
@@ -709,6 +885,11 @@ bench_print_json(FILE *out, const struct bench_options *o)
 	cli_json_u64(&j, "slots", o->slots);
 	cli_json_u64(&j, "batch", o->batch);
 	cli_json_u64(&j, "consumers", o->consumers);
+	cli_json_u64(&j, "scale", o->scale);
+	cli_json_array(&j, "scale_sizes");
+	for (i = 0; i < o->nscale_sizes; i++)
+		cli_json_u64(&j, NULL, o->scale_sizes[i]);
+	cli_json_array_end(&j);
 	cli_json_bool(&j, "pinned", o->pin);
 	cli_json_u64(&j, "spin_ns", o->spin_ns);
 	cli_json_u64(&j, "calm_wait_ns", o->calm_ns);
@@ -752,6 +933,25 @@ bench_print_json(FILE *out, const struct bench_options *o)
 		if (strcmp(r->suite, "latency") == 0) {
 			cli_json_double(&j, "ratio_pingpong", r->ratio[0]);
 			cli_json_double(&j, "ratio_futex_wake", r->ratio[1]);
+		} else if (bench_is_scaling(r)) {
+			uint32_t k, n = r->members ? r->members : r->producers;
+
+			cli_json_u64(&j, "producers", r->producers);
+			cli_json_u64(&j, "max_producers", r->max_producers);
+			cli_json_u64(&j, "group_members", r->members);
+			/* Frames committed by each producer (mode producers) or
+			 * received by each member (mode group). */
+			cli_json_array(&j, "per_process_frames");
+			for (k = 0; k < n && k < BENCH_MAX_SCALE; k++)
+				cli_json_u64(&j, NULL, r->per_proc[k]);
+			cli_json_array_end(&j);
+			cli_json_double(&j, "ratio_baseline", r->base_ratio);
+			cli_json_double(&j, "cpu_ns_per_frame", r->cpu_ns_per_frame);
+			cli_json_double(&j, "worst_cpu_ns_per_frame", r->worst_cpu_ns_per_frame);
+			cli_json_double(&j, "cpu_cores", r->cpu_cores);
+			cli_json_double(&j, "expected_s", (double)o->duration_ns / 1e9);
+			cli_json_double(&j, "run_over_expected", r->run_ratio);
+			cli_json_double(&j, "longest_gap_ns", r->longest_gap_ns);
 		} else {
 			cli_json_double(&j, "ratio_thread_ring", r->ratio[0]);
 			cli_json_double(&j, "ratio_ck_ring", r->ratio[1]);

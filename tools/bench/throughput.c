@@ -25,11 +25,6 @@
 
 #include "bench.h"
 
-/* Waits that should never last this long end the point with an error
- * instead of hanging it (the parent's own deadline is the last resort). */
-#define TP_WAIT_NS (10ull * 1000000000ull)
-#define TP_MAX_BATCH 1024
-
 struct tp_side {
 	uint64_t frames;   /* delivered (consumer) or committed (producer) */
 	uint64_t lost;
@@ -65,13 +60,12 @@ tp_fail(struct tp_side *side, const char *what, int rc)
 }
 
 /*
- * Maps every page of the slot area into this process before the clock
- * starts. Reading is harmless under the protocol and enough: tmpfs pages
- * are mapped writable on a read fault. Without it the first pass through
- * the ring pays one page fault per 4 KiB, which is set-up, not streaming.
+ * Reading is harmless under the protocol and enough: tmpfs pages are
+ * mapped writable on a read fault. Without it the first pass through the
+ * ring pays one page fault per 4 KiB, which is set-up, not streaming.
  */
-static void
-tp_map_pages(struct rb_ring *ring)
+void
+bench_map_pages(struct rb_ring *ring)
 {
 	const volatile uint8_t *p = rb_ring_slots(ring);
 	uint64_t bytes = (uint64_t)rb_ring_slot_count(ring) * rb_ring_slot_stride(ring);
@@ -81,10 +75,9 @@ tp_map_pages(struct rb_ring *ring)
 		(void)p[off];
 }
 
-/* How many frames between two looks at the clock: a look costs about as
- * much as handing over a 64-byte frame. */
-static uint64_t
-tp_check_every(uint64_t frame_bytes)
+/* A look at the clock costs about as much as handing over a 64-byte frame. */
+uint64_t
+bench_check_every(uint64_t frame_bytes)
 {
 	uint64_t n = 65536 / (frame_bytes ? frame_bytes : 1);
 
@@ -92,18 +85,17 @@ tp_check_every(uint64_t frame_bytes)
 }
 
 /*
- * Frames per batch call: --batch, but at most a quarter of the ring. A
- * batch as large as the ring turns a pipeline into turns: the producer
+ * A batch as large as the ring turns a pipeline into turns: the producer
  * fills every slot while the consumer waits, then the consumer reads them
  * all while the producer waits.
  */
-static uint32_t
-tp_batch_for(uint32_t batch, uint32_t slots)
+uint32_t
+bench_batch_for(uint32_t batch, uint32_t slots)
 {
 	uint32_t quarter = slots / 4 ? slots / 4 : 1;
 
 	batch = batch < quarter ? batch : quarter;
-	return batch < TP_MAX_BATCH ? batch : TP_MAX_BATCH;
+	return batch < BENCH_MAX_BATCH ? batch : BENCH_MAX_BATCH;
 }
 
 static int
@@ -112,11 +104,11 @@ tp_producer(void *arg)
 	struct tp_ctx *x = arg;
 	const struct bench_tp_spec *s = x->s;
 	struct tp_side *side = &x->sh->side[0];
-	struct rb_frame frames[TP_MAX_BATCH];
+	struct rb_frame frames[BENCH_MAX_BATCH];
 	struct rb_producer_options po = {0};
 	struct rb_producer *p;
 	struct rb_ring *ring;
-	uint64_t n = 0, t0, now, deadline, until_check, every = tp_check_every(s->frame_bytes);
+	uint64_t n = 0, t0, now, deadline, until_check, every = bench_check_every(s->frame_bytes);
 	double due, period = s->rate > 0 ? 1e9 / s->rate : 0;
 	int64_t sys0 = -1;
 	int sysfd = -1, rc;
@@ -129,7 +121,7 @@ tp_producer(void *arg)
 		return tp_fail(side, "rb_producer_attach", rc);
 	if ((rc = rb_producer_begin_stream(p, "source=rb-bench\n")) != 0)
 		return tp_fail(side, "rb_producer_begin_stream", rc);
-	tp_map_pages(ring);
+	bench_map_pages(ring);
 	if (s->count_syscalls)
 		sysfd = bench_syscalls_open();
 	bench_gate_arrive(&x->sh->gate);
@@ -164,12 +156,12 @@ tp_producer(void *arg)
 			until_check = every;
 		}
 		if (s->batch) {
-			rc = rb_producer_acquire_batch(p, frames, want, TP_WAIT_NS);
+			rc = rb_producer_acquire_batch(p, frames, want, BENCH_WAIT_NS);
 			if (rc < 0)
 				return tp_fail(side, "rb_producer_acquire_batch", rc);
 			k = (uint32_t)rc;
 		} else {
-			rc = rb_producer_acquire(p, &frames[0], TP_WAIT_NS);
+			rc = rb_producer_acquire(p, &frames[0], BENCH_WAIT_NS);
 			if (rc != 0)
 				return tp_fail(side, "rb_producer_acquire", rc);
 			k = 1;
@@ -191,7 +183,7 @@ tp_producer(void *arg)
 		side->syscalls = bench_syscalls_read(sysfd) - sys0;
 	side->t_start = t0;
 	side->frames = n;
-	if ((rc = rb_producer_end_stream(p, TP_WAIT_NS)) != 0)
+	if ((rc = rb_producer_end_stream(p, BENCH_WAIT_NS)) != 0)
 		return tp_fail(side, "rb_producer_end_stream", rc);
 	(void)rb_producer_detach(p, 0);
 	rb_ring_close(ring);
@@ -222,12 +214,12 @@ tp_consumer(void *arg)
 	struct tp_ctx *x = arg;
 	const struct bench_tp_spec *s = x->s;
 	struct tp_side *side = &x->sh->side[x->index];
-	struct rb_frame frames[TP_MAX_BATCH];
+	struct rb_frame frames[BENCH_MAX_BATCH];
 	struct rb_consumer_options co;
 	struct rb_consumer_stats st;
 	struct rb_consumer *c;
 	struct rb_ring *ring;
-	uint64_t delivered = 0, bad = 0, expect = 0, sums[TP_MAX_BATCH];
+	uint64_t delivered = 0, bad = 0, expect = 0, sums[BENCH_MAX_BATCH];
 	int64_t sys0;
 	int sysfd = -1, rc;
 
@@ -242,7 +234,7 @@ tp_consumer(void *arg)
 	if ((rc = rb_consumer_attach(ring, &co, &c)) != 0)
 		return tp_fail(side, "rb_consumer_attach", rc);
 	expect = rb_ring_initial_seq(ring);
-	tp_map_pages(ring);
+	bench_map_pages(ring);
 	if (s->count_syscalls)
 		sysfd = bench_syscalls_open();
 	bench_gate_arrive(&x->sh->gate);
@@ -252,14 +244,14 @@ tp_consumer(void *arg)
 		uint32_t k, i;
 
 		if (s->batch) {
-			rc = rb_consumer_acquire_batch(c, frames, x->batch, 1, TP_WAIT_NS);
+			rc = rb_consumer_acquire_batch(c, frames, x->batch, 1, BENCH_WAIT_NS);
 			if (rc == RB_E_EOS)
 				break;
 			if (rc < 0)
 				return tp_fail(side, "rb_consumer_acquire_batch", rc);
 			k = (uint32_t)rc;
 		} else {
-			rc = rb_consumer_acquire(c, &frames[0], TP_WAIT_NS);
+			rc = rb_consumer_acquire(c, &frames[0], BENCH_WAIT_NS);
 			if (rc == RB_E_EOS)
 				break;
 			if (rc != 0)
@@ -418,7 +410,7 @@ bench_tp_run(const struct bench_options *o, const struct bench_tp_spec *s,
 		ctx[i].name = name;
 		ctx[i].sh = sh;
 		ctx[i].index = i;
-		ctx[i].batch = tp_batch_for(o->batch, s->slots);
+		ctx[i].batch = bench_batch_for(o->batch, s->slots);
 		ctx[i].spin_ns = o->spin_ns;
 	}
 	/* Consumers first, so that they are attached when the producer starts
