@@ -17,6 +17,7 @@ struct consumer_options {
 	const char *ring;
 	const char *analysis;
 	const char *label;
+	const char *group;       /* --group: a work-sharing group, NULL: none */
 	bool lossy;
 	enum rb_start start;
 	uint32_t batch;
@@ -61,6 +62,17 @@ void stream_json(const struct stream_info *s, struct cli_json *j);
 void stream_oneline(const struct stream_info *s, char *buf, size_t size);
 
 /* ---- analyses -------------------------------------------------------- */
+
+/*
+ * A frame its producer died holding (RB_FRAME_ABANDONED): an empty
+ * placeholder for its sequence number, never data. main.c counts them;
+ * analyses hand them back like the others but look at nothing in them.
+ */
+static inline bool
+frame_abandoned(const struct rb_frame *f)
+{
+	return (f->flags & RB_FRAME_ABANDONED) != 0;
+}
 
 /*
  * An analysis looks at frames in place between acquire and release; main.c

@@ -7,6 +7,14 @@
  * Counting: `frames` and `lost` are the library's own counters for this
  * consumer (rb_consumer_get_stats): a frame is counted once released
  * intact; a lossy consumer's skipped or overwritten frames are lost.
+ * Frames a dead producer abandoned (RB_FRAME_ABANDONED, empty) are
+ * `abandoned`, not `frames`: they are placeholders, never data, and never
+ * an error. So for a lossless consumer that saw a whole stream,
+ * frames + abandoned + end markers = the sequence numbers it went through.
+ *
+ * With --group the consumer is one member of a work-sharing group: it gets
+ * a share of the frames, and its summary adds the group's accounting as it
+ * stood just before this member left (docs/FORMAT.md, "Consumer groups").
  * `seconds` runs from the first frame to the end of the run, so time spent
  * waiting for a producer to start does not dilute the rates.
  */
@@ -41,6 +49,8 @@ struct consumer_run {
 	bool held_released; /* an end marker released frames still held */
 	uint64_t first_seq; /* sequence numbers of the first and last frame */
 	uint64_t last_seq;
+	struct rb_group_status group; /* --group: the group before we left */
+	bool have_group;
 	const char *end;    /* why the run stopped */
 	struct cli_status status;
 	uint64_t shown_frames;
@@ -211,8 +221,9 @@ consumer_loop(struct consumer_run *r)
 			r->end = "signal";
 			return CLI_EXIT_OK;
 		}
-		/* Frames an analysis still holds count as taken. */
-		done = a->keeps_frames ? r->taken : r->st.frames;
+		/* Frames an analysis still holds count as taken; abandoned
+		 * placeholders are no frames. */
+		done = a->keeps_frames ? r->taken : r->st.frames - r->st.abandoned;
 		if (o->count != 0 && done >= o->count) {
 			r->end = "count";
 			return CLI_EXIT_OK;
@@ -271,6 +282,57 @@ consumer_loop(struct consumer_run *r)
 	}
 }
 
+/* Frames of data: the library's count less the abandoned placeholders. */
+static uint64_t
+consumer_data_frames(const struct consumer_run *r)
+{
+	return r->st.frames - r->st.abandoned;
+}
+
+/* The group's record as it stands, while we are still one of its members. */
+static void
+consumer_group_snapshot(struct consumer_run *r)
+{
+	uint32_t max = rb_ring_max_groups(r->ring), i;
+	struct rb_group_status *all = calloc(max ? max : 1, sizeof(*all));
+	int n;
+
+	if (all == NULL)
+		return;
+	n = rb_ring_groups(r->ring, all, max);
+	for (i = 0; n > 0 && i < (uint32_t)n && i < max; i++) {
+		if (strcmp(all[i].name, r->o->group) == 0) {
+			r->group = all[i];
+			r->have_group = true;
+			break;
+		}
+	}
+	free(all);
+}
+
+static void
+consumer_group_json(const struct consumer_run *r, struct cli_json *j)
+{
+	const struct rb_group_status *g = &r->group;
+
+	if (r->o->group == NULL) {
+		cli_json_null(j, "group");
+		return;
+	}
+	cli_json_object(j, "group");
+	cli_json_string(j, "name", r->o->group);
+	if (r->have_group) {
+		cli_json_bool(j, "lossy", g->lossy);
+		cli_json_u64(j, "members", g->members);
+		cli_json_u64(j, "start_seq", g->start_seq);
+		cli_json_u64(j, "claim_seq", g->claim_seq);
+		cli_json_u64(j, "lost", g->lost);
+		cli_json_u64(j, "frames_departed", g->frames_departed);
+		cli_json_u64(j, "markers", g->markers);
+	}
+	cli_json_object_end(j);
+}
+
 /* The consumer's own reasons; the ones it shares with rb-producer are in
  * tools/cli. */
 static const char *
@@ -306,8 +368,10 @@ consumer_summary(struct consumer_run *r)
 		cli_json_string(&j, "analysis", a->name);
 		cli_json_string(&j, "label", r->o->label);
 		cli_json_bool(&j, "lossy", r->o->lossy);
-		cli_json_totals(&j, r->st.frames, r->bytes, secs);
+		cli_json_totals(&j, consumer_data_frames(r), r->bytes, secs);
 		cli_json_u64(&j, "lost", r->st.lost);
+		cli_json_u64(&j, "abandoned", r->st.abandoned);
+		cli_json_u64(&j, "next_seq", r->st.next_seq);
 		cli_json_u64(&j, "gaps", gaps);
 		cli_json_u64(&j, "errors", errors);
 		cli_json_u64(&j, "wakeups", r->st.wakeups);
@@ -319,15 +383,28 @@ consumer_summary(struct consumer_run *r)
 			cli_json_null(&j, "last_seq");
 		}
 		cli_json_end_reason(&j, r->end);
+		consumer_group_json(r, &j);
 		stream_json(r->stream, &j);
 		if (a->json != NULL)
 			a->json(r->state, &j);
 		cli_json_end(&j);
 		return;
 	}
-	cli_summary_head(head, sizeof(head), r->o->ring, a->name, r->st.frames, r->bytes, secs);
-	fprintf(stderr, "%s; lost %" PRIu64 ", gaps %" PRIu64 ", errors %" PRIu64 "; %s\n",
-		head, r->st.lost, gaps, errors, consumer_end_text(r->end));
+	cli_summary_head(head, sizeof(head), r->o->ring, a->name, consumer_data_frames(r),
+			 r->bytes, secs);
+	/* Only where a producer died: the line stays as it was otherwise. */
+	line[0] = '\0';
+	if (r->st.abandoned != 0)
+		snprintf(line, sizeof(line), ", abandoned %" PRIu64, r->st.abandoned);
+	fprintf(stderr, "%s; lost %" PRIu64 ", gaps %" PRIu64 ", errors %" PRIu64 "%s; %s\n",
+		head, r->st.lost, gaps, errors, line, consumer_end_text(r->end));
+	if (r->have_group)
+		fprintf(stderr, "  group %s (%s, members %" PRIu32 "): %" PRIu64
+			" seqs handed out from seq %" PRIu64 "; lost %" PRIu64
+			", frames of members gone %" PRIu64 ", end markers %" PRIu64 "\n",
+			r->group.name, r->group.lossy ? "lossy" : "lossless", r->group.members,
+			r->group.claim_seq - r->group.start_seq, r->group.start_seq,
+			r->group.lost, r->group.frames_departed, r->group.markers);
 	stream_oneline(r->stream, line, sizeof(line));
 	fprintf(stderr, "  stream: %s\n", line[0] ? line : "(no header seen)");
 	if (a->summary != NULL)
@@ -373,7 +450,15 @@ main(int argc, char **argv)
 	co.start = o.start;
 	co.label = o.label;
 	co.cancel = &cli_stop;
+	co.group = o.group;
 	rc = rb_consumer_attach(r.ring, &co, &r.c);
+	if (rc == -EINVAL && o.group != NULL) {
+		cli_error("ring '%s': group '%s': %s (a group is lossy or lossless as its "
+			  "first member asked; join it the same way)", o.ring, o.group,
+			  rb_strerror(rc));
+		status = CLI_EXIT_FAIL;
+		goto out;
+	}
 	if (rc != 0) {
 		cli_error("ring '%s': %s", o.ring, rb_strerror(rc));
 		status = CLI_EXIT_FAIL;
@@ -391,6 +476,8 @@ main(int argc, char **argv)
 	}
 	r.end_ns = cli_now_ns();
 	rb_consumer_get_stats(r.c, &r.st);
+	if (o.group != NULL)
+		consumer_group_snapshot(&r);
 	rc = rb_consumer_detach(r.c);
 	r.c = NULL;
 	if (rc != 0 && status == CLI_EXIT_OK) {

@@ -24,8 +24,8 @@ static const char consumer_usage[] =
 	"  -L, --label TEXT      name shown by monitors (default: the analysis)\n"
 	"  -b, --batch N         take up to N frames per wake-up (64)\n"
 	"  -w, --wait-ring TIME  wait up to TIME (5s, 500ms) for the ring to appear\n"
-	"  -c, --count N         stop after N frames\n"
-	"  -d, --duration TIME   stop after TIME (500ms, 10s, 2m)\n"
+	"  -g, --group NAME      share the frames out with the group's other members\n"
+	"  -c, --count N  -d, --duration TIME   stop after N frames, after TIME (10s)\n"
 	"  -p, --per-frame       stats: a line per frame on stdout (JSON with --json)\n"
 	"  -o, --output FILE     record: --max-file-size SIZE makes FILE.000, FILE.001...\n"
 	"      --no-fsync --buffered (no O_DIRECT) --queue-depth N (writes in flight: 16)\n"
@@ -50,6 +50,7 @@ static const struct option consumer_longopts[] = {
 	{"lossy", no_argument, NULL, 'l'},
 	{"start", required_argument, NULL, OPT_START},
 	{"label", required_argument, NULL, 'L'},
+	{"group", required_argument, NULL, 'g'},
 	{"batch", required_argument, NULL, 'b'},
 	{"wait-ring", required_argument, NULL, 'w'},
 	{"count", required_argument, NULL, 'c'},
@@ -76,7 +77,7 @@ static const struct option consumer_longopts[] = {
 int
 consumer_parse_options(int argc, char **argv, struct consumer_options *o)
 {
-	const char *optstring = ":A:lL:b:w:c:d:po:jhV";
+	const char *optstring = ":A:lL:g:b:w:c:d:po:jhV";
 	const char *record_option = NULL;
 	uint64_t v;
 	int c, rc;
@@ -116,6 +117,17 @@ consumer_parse_options(int argc, char **argv, struct consumer_options *o)
 				return CLI_EXIT_USAGE;
 			}
 			o->label = optarg;
+			break;
+		case 'g':
+			/* The library takes ring-name rules for group names. */
+			if (rb_ring_name_check(optarg) != 0 ||
+			    strlen(optarg) > RB_GROUP_NAME_MAX) {
+				cli_error("%s: '%s': not a valid group name (1 to %d of "
+					  "A-Z a-z 0-9 . _ -, not starting with '.')", name,
+					  optarg, RB_GROUP_NAME_MAX);
+				return CLI_EXIT_USAGE;
+			}
+			o->group = optarg;
 			break;
 		case 'b':
 			rc = cli_parse_count(optarg, &v);

@@ -147,6 +147,7 @@ struct record {
 	bool reported;
 	uint64_t index;       /* entries so far, all parts */
 	uint64_t frames;      /* recorded intact */
+	uint64_t abandoned;   /* placeholders of a dead producer's frames */
 	uint64_t discarded;
 	uint64_t data_bytes;
 	uint64_t file_bytes;  /* all parts, headers and pages included */
@@ -476,7 +477,13 @@ record_advance(struct record *r, struct rb_consumer *c)
 			r->discarded++;
 			r->sum.discarded++;
 		} else {
-			r->frames++;
+			/* An abandoned frame is recorded as what it is, an
+			 * empty descriptor with its flag, so that the file's
+			 * seqs have no hole; it is no frame of data. */
+			if (frame_abandoned(&p->f))
+				r->abandoned++;
+			else
+				r->frames++;
 			r->data_bytes += p->f.length;
 			r->sum.data_bytes += p->f.length;
 			if (r->sum.entries == r->sum.discarded) {
@@ -893,6 +900,9 @@ record_summary(void *state, FILE *out)
 	if (r->discarded != 0)
 		fprintf(out, "  record: %" PRIu64 " frames overwritten while written, "
 			"kept as discarded descriptors\n", r->discarded);
+	if (r->abandoned != 0)
+		fprintf(out, "  record: %" PRIu64 " frames abandoned by a dead producer, "
+			"kept as empty descriptors\n", r->abandoned);
 }
 
 static void
@@ -912,6 +922,7 @@ record_json(void *state, struct cli_json *j)
 	cli_json_u64(j, "recorded_frames", r->frames);
 	cli_json_u64(j, "recorded_bytes", r->data_bytes);
 	cli_json_u64(j, "discarded", r->discarded);
+	cli_json_u64(j, "abandoned_entries", r->abandoned);
 	cli_json_u64(j, "file_bytes", r->file_bytes);
 	cli_json_u64(j, "writes", r->writes);
 	cli_json_u64(j, "page_writes", r->page_writes);

@@ -359,6 +359,8 @@ stats_frames(void *state, struct rb_consumer *c, const struct rb_frame *frames,
 	if (!s->ready || s->fchan == NULL)
 		return 0;
 	for (i = 0; i < n; i++) {
+		if (frame_abandoned(&frames[i]))
+			continue; /* an empty placeholder: no values */
 		stats_frame_reset(s);
 		stats_scan(s, frames[i].data, stats_count(s, &frames[i]));
 		/* Overwritten while we read it: its figures are garbage. */

@@ -256,7 +256,8 @@ sink_frames(void *state, struct rb_consumer *c, const struct rb_frame *frames,
 		n = s->cap; /* never: main asks for at most --batch frames */
 	for (i = 0; i < n; i++) {
 		s->w[i].p = frames[i].data;
-		s->w[i].left = frames[i].length;
+		/* An abandoned frame is a placeholder: no bytes to write. */
+		s->w[i].left = frame_abandoned(&frames[i]) ? 0 : frames[i].length;
 	}
 	while (first < n) {
 		before = s->bytes;

@@ -10,7 +10,17 @@
  *   rate=<frames/s>|max  start_time=<ISO 8601 UTC>  host=<hostname>
  *   frame_bytes=<bytes per frame>, then the source's own keys
  *   (adc: channels, samples, sample_rate, amplitude, noise, freqs;
- *    camera: width, height).
+ *    camera: width, height; counter on a ring for several producers:
+ *    counter_layout=tagged).
+ *
+ * Several producers: a ring created with --max-producers N takes up to N
+ * rb-producer processes, the others started with --attach. Each commits
+ * its own frames (the ring numbers them all in one sequence); the first to
+ * begin the stream writes the header, the others join it, and the stream
+ * ends when the last of them ends it. So that their frames fit one stream,
+ * an --attach producer must make frames of the ring's type and of the open
+ * stream's source and shape. The creator removes the ring's name when it
+ * exits (unless --keep): producers and consumers still attached go on.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -23,8 +33,22 @@
 
 /* How long ending the stream may wait for a slot for its marker. */
 #define PRODUCER_END_TIMEOUT_NS 2000000000ull
-/* Polling period while waiting for consumers to attach. */
+/* Polling period while waiting for consumers to attach or for the ring
+ * to appear (--wait-ring). */
 #define PRODUCER_POLL_NS 10000000ull
+
+/* A tagged counter frame must hold its tag (producer.h). */
+static int
+producer_check_tag_room(const struct producer_options *o, uint64_t frame_bytes,
+			int status)
+{
+	if (frame_bytes >= COUNTER_TAG_BYTES)
+		return 0;
+	cli_error("ring '%s': %" PRIu64 "-byte counter frames are too small for a ring "
+		  "of several producers (each frame starts with a %u-byte tag)",
+		  o->ring, frame_bytes, COUNTER_TAG_BYTES);
+	return status;
+}
 
 static int
 producer_create(struct producer_run *r)
@@ -42,6 +66,9 @@ producer_create(struct producer_run *r)
 			  cfg.frame_bytes, r->src->name, r->src->frame_bytes);
 		return CLI_EXIT_USAGE;
 	}
+	if (r->src->kind == SOURCE_COUNTER && o->max_producers > 1 &&
+	    (rc = producer_check_tag_room(o, r->src->frame_bytes, CLI_EXIT_USAGE)) != 0)
+		return rc;
 	while (slots < o->slots)
 		slots <<= 1;
 	cfg.slot_count = (uint32_t)o->slots;
@@ -52,6 +79,8 @@ producer_create(struct producer_run *r)
 	if (r->src->has_initial_seq)
 		cfg.initial_seq = r->src->initial_seq;
 	cfg.flags = o->create_flags | RB_CREATE_ROUND_UP;
+	cfg.max_producers = (uint32_t)o->max_producers;
+	cfg.max_groups = (uint32_t)o->max_groups;
 	rc = rb_ring_create(o->ring, &cfg, &r->ring);
 	if (rc == -EEXIST) {
 		cli_error("ring '%s': %s (use --attach, or --replace if it is stale)",
@@ -88,17 +117,124 @@ producer_create(struct producer_run *r)
 	return 0;
 }
 
+/* "i16 1024x4", "bytes 4096": a frame type for messages. */
+static void
+producer_type_text(char *buf, size_t size, const struct rb_frame_type *t,
+		   uint64_t frame_bytes)
+{
+	char shape[128];
+
+	if (t->elem == RB_ELEM_NONE) {
+		snprintf(buf, size, "bytes %" PRIu64, frame_bytes);
+		return;
+	}
+	cli_format_shape(shape, sizeof(shape), t->dims, t->ndim);
+	snprintf(buf, size, "%s %s", rb_elem_name(t->elem), shape);
+}
+
+static bool
+producer_same_type(const struct rb_frame_type *a, const struct rb_frame_type *b)
+{
+	uint32_t i;
+
+	if (a->elem != b->elem || a->ndim != b->ndim)
+		return false;
+	for (i = 0; i < a->ndim && i < RB_MAX_DIMS; i++)
+		if (a->dims[i] != b->dims[i])
+			return false;
+	return true;
+}
+
+/* The header's shape=: the type's dimensions, or the frame's bytes. */
+static void
+producer_shape(const struct producer_run *r, char *buf, size_t size)
+{
+	uint64_t bytes_dim = r->frame_bytes;
+
+	if (r->src->type.elem == RB_ELEM_NONE)
+		cli_format_shape(buf, size, &bytes_dim, 1);
+	else
+		cli_format_shape(buf, size, r->src->type.dims, r->src->type.ndim);
+}
+
+/*
+ * Another producer's open stream on a ring for several: our frames join
+ * it, so they must be what its header says its frames are. (A replay or a
+ * capture brings its own header; only the simulated sources are held to
+ * the keys rb-producer writes.)
+ */
+static int
+producer_check_stream(struct producer_run *r)
+{
+	const struct producer_options *o = r->o;
+	const struct source *s = r->src;
+	struct rb_ring_status st;
+	char *text, theirs[4][128], ours[4][128];
+	static const char *const keys[4] = {"source", "elem", "shape", "frame_bytes"};
+	int i, status = 0;
+
+	if (r->max_producers < 2 || s->kind == SOURCE_FILE || s->kind == SOURCE_UDP)
+		return 0;
+	if (rb_ring_get_status(r->ring, &st) != 0 || st.stream_state != RB_STREAM_STATUS_OPEN)
+		return 0;
+	text = malloc(rb_ring_stream_header_capacity(r->ring) + 1);
+	if (text == NULL) {
+		cli_error("out of memory");
+		return CLI_EXIT_FAIL;
+	}
+	if (rb_ring_stream_header(r->ring, text, rb_ring_stream_header_capacity(r->ring) + 1,
+				  NULL) < 0) {
+		free(text);
+		return 0; /* ended and replaced meanwhile: nothing to match */
+	}
+	snprintf(ours[0], sizeof(ours[0]), "%s", s->name);
+	snprintf(ours[1], sizeof(ours[1]), "%s", rb_elem_name(s->type.elem));
+	producer_shape(r, ours[2], sizeof(ours[2]));
+	snprintf(ours[3], sizeof(ours[3]), "%" PRIu64, r->frame_bytes);
+	for (i = 0; i < 4; i++) {
+		/* Another program's header may say less: what it does not
+		 * say, it does not hold us to. */
+		if (!cli_header_get(text, keys[i], theirs[i], sizeof(theirs[i])))
+			continue;
+		if (strcmp(theirs[i], ours[i]) != 0 && status == 0) {
+			cli_error("ring '%s': the open stream has %s=%s, this producer's "
+				  "frames %s=%s (the frames of one stream must match)",
+				  o->ring, keys[i], theirs[i], keys[i], ours[i]);
+			status = CLI_EXIT_FAIL;
+		}
+	}
+	free(text);
+	return status;
+}
+
+/* --attach: opens the ring (waiting for it with --wait-ring) and checks that
+ * this source's frames fit it. */
 static int
 producer_open(struct producer_run *r, struct source *src)
 {
 	const struct producer_options *o = r->o;
-	uint64_t slot;
-	int rc = rb_ring_open(o->ring, &r->ring);
+	const struct rb_frame_type *rt;
+	uint64_t slot, deadline = cli_now_ns() + o->wait_ring_ns;
+	char a[160], b[160];
+	int rc;
 
+	for (;;) {
+		rc = rb_ring_open(o->ring, &r->ring);
+		if (rc != -ENOENT || o->wait_ring_ns == 0 || cli_stop ||
+		    cli_now_ns() >= deadline)
+			break;
+		cli_sleep_for(PRODUCER_POLL_NS);
+	}
+	if (rc == -ENOENT && o->wait_ring_ns != 0 && !cli_stop) {
+		cli_error("ring '%s': %s (waited %.3g s)", o->ring, rb_strerror(rc),
+			  (double)o->wait_ring_ns / 1e9);
+		return CLI_EXIT_FAIL;
+	}
 	if (rc != 0) {
 		cli_error("ring '%s': %s", o->ring, rb_strerror(rc));
 		return CLI_EXIT_FAIL;
 	}
+	r->max_producers = rb_ring_max_producers(r->ring);
 	slot = rb_ring_frame_bytes(r->ring);
 	/* A counter frame fills the ring's slots unless told otherwise. */
 	if (src->kind == SOURCE_COUNTER)
@@ -109,8 +245,21 @@ producer_open(struct producer_run *r, struct source *src)
 			  o->ring, src->frame_bytes, src->name, slot);
 		return CLI_EXIT_FAIL;
 	}
+	/* A typed ring says what its frames are; an untyped one takes any
+	 * frame that fits (consumers read the shape from the header). */
+	rt = rb_ring_frame_type(r->ring);
+	if (rt->elem != RB_ELEM_NONE && !producer_same_type(rt, &src->type)) {
+		producer_type_text(a, sizeof(a), rt, slot);
+		producer_type_text(b, sizeof(b), &src->type, src->frame_bytes);
+		cli_error("ring '%s': the ring's frames are %s, a %s frame is %s",
+			  o->ring, a, src->name, b);
+		return CLI_EXIT_FAIL;
+	}
 	r->frame_bytes = src->frame_bytes;
-	return 0;
+	if (src->kind == SOURCE_COUNTER && r->max_producers > 1 &&
+	    (rc = producer_check_tag_room(o, r->frame_bytes, CLI_EXIT_FAIL)) != 0)
+		return rc;
+	return producer_check_stream(r);
 }
 
 static void
@@ -118,17 +267,13 @@ producer_header(const struct producer_run *r, char *buf, size_t size)
 {
 	const struct source *s = r->src;
 	char shape[128], rate[32], when[40], host[256], extra[4096];
-	uint64_t bytes_dim = r->frame_bytes;
 
 	/* A replay's stream is the recorded one, header and all. */
 	if (s->kind == SOURCE_FILE) {
 		snprintf(buf, size, "%s", file_source_header(s));
 		return;
 	}
-	if (s->type.elem == RB_ELEM_NONE)
-		cli_format_shape(shape, sizeof(shape), &bytes_dim, 1);
-	else
-		cli_format_shape(shape, sizeof(shape), s->type.dims, s->type.ndim);
+	producer_shape(r, shape, sizeof(shape));
 	if (r->frames_per_second > 0)
 		snprintf(rate, sizeof(rate), "%.9g", r->frames_per_second);
 	else
@@ -178,7 +323,8 @@ producer_fill(struct producer_run *r)
 
 	rb_ring_get_status(r->ring, &st);
 	for (i = 0; i < (uint32_t)n && i < max; i++) {
-		if (r->consumers[i].lossy)
+		/* A group member holding nothing reads at UINT64_MAX. */
+		if (r->consumers[i].lossy || r->consumers[i].read_seq > st.write_seq)
 			continue;
 		any = true;
 		if (st.write_seq - r->consumers[i].read_seq > behind)
@@ -312,7 +458,9 @@ producer_stream(struct producer_run *r)
 			return rc;
 		/* The capture time: before the source fills the frame. */
 		f.timestamp_ns = cli_now_ns();
-		source_fill(r->src, f.data, f.seq, r->index);
+		source_fill(r->src, f.data, f.seq, r->index, r->frames);
+		if (o->hold_ns != 0)
+			cli_sleep_for(o->hold_ns);
 		f.length = r->frame_bytes;
 		f.flags = 0;
 		rc = rb_producer_commit(r->prod, &f);
@@ -357,6 +505,8 @@ producer_summary(const struct producer_run *r)
 		cli_json_u64(&j, "frame_bytes", r->frame_bytes);
 		cli_json_u64(&j, "slots", r->slots);
 		cli_json_bool(&j, "created", r->created);
+		cli_json_u64(&j, "max_producers", r->max_producers);
+		cli_json_u64(&j, "pid", (uint64_t)getpid());
 		cli_json_totals(&j, r->frames, r->bytes, secs);
 		cli_json_u64(&j, "dropped", r->dropped);
 		cli_json_end_reason(&j, r->end);
@@ -368,6 +518,10 @@ producer_summary(const struct producer_run *r)
 			 secs);
 	fprintf(stderr, "%s, %" PRIu64 " dropped; %s\n", head, r->dropped,
 		producer_end_text(r->end));
+	if (r->max_producers > 1)
+		fprintf(stderr, "  one of up to %" PRIu32 " producers (pid %ld): the "
+			"frames above are this one's%s\n", r->max_producers, (long)getpid(),
+			r->src->tagged ? ", tagged with its pid" : "");
 	source_summary(r->src, stderr);
 }
 
@@ -453,6 +607,11 @@ main(int argc, char **argv)
 	status = o.attach ? producer_open(&r, &src) : producer_create(&r);
 	if (status != 0)
 		goto out;
+	r.max_producers = rb_ring_max_producers(r.ring);
+	/* Frames from several producers interleave: each is tagged with its
+	 * producer so that every producer's frames can be checked. */
+	src.tagged = src.kind == SOURCE_COUNTER && r.max_producers > 1;
+	src.tag_id = (uint64_t)getpid();
 	r.slots = rb_ring_slot_count(r.ring);
 	if (o.rate.unit == CLI_RATE_FRAMES)
 		r.frames_per_second = o.rate.per_second;
@@ -465,6 +624,18 @@ main(int argc, char **argv)
 		goto out;
 	}
 	rc = rb_producer_attach(r.ring, NULL, &r.prod);
+	if (rc == RB_E_BUSY && r.max_producers == 1) {
+		cli_error("ring '%s': a live producer is attached, and the ring takes one "
+			  "(create it with --max-producers N for several)", o.ring);
+		status = CLI_EXIT_FAIL;
+		goto out;
+	}
+	if (rc == RB_E_BUSY) {
+		cli_error("ring '%s': all %" PRIu32 " producer places are taken by live "
+			  "producers", o.ring, r.max_producers);
+		status = CLI_EXIT_FAIL;
+		goto out;
+	}
 	if (rc != 0) {
 		cli_error("ring '%s': %s", o.ring, rb_strerror(rc));
 		status = CLI_EXIT_FAIL;

@@ -16,10 +16,11 @@ static const char producer_usage[] =
 	"Create the ring RING (or --attach to it) and stream frames into it.\n"
 	"Ring:   -f, --frame-size SIZE  slot size (default: the source's frame)\n"
 	"        -n, --slots N          slots, rounded up to a power of two (256)\n"
-	"            --align SIZE       slot alignment (64; file: 4096)\n"
-	"            --consumers N      most consumers at once (64)\n"
+	"            --align SIZE (64; file: 4096)  --consumers N (most at once: 64)\n"
+	"            --max-producers N (1)  --max-groups N (consumer groups: 8)\n"
 	"            --hugepages --mlock --prefault --group (0660) --replace (stale)\n"
-	"        -a, --attach           use an existing ring   --keep  leave it at exit\n"
+	"        -a, --attach  join an existing ring  -w, --wait-ring TIME  for it to\n"
+	"                      appear   --keep  leave the ring at exit\n"
 	"Source: -s, --source NAME      counter (default; 4KiB frames), adc, camera,\n"
 	"                               file, udp, udp-send (see docs/RECORDING.md)\n"
 	"            --channels N --samples N --sample-rate FREQ  adc: 4, 1024, 1MHz\n"
@@ -32,8 +33,7 @@ static const char producer_usage[] =
 	"        -d, --duration TIME    stop after TIME (500ms, 10s, 2m)\n"
 	"            --on-full MODE     block for lossless consumers (default) or drop\n"
 	"        -W, --wait-consumers N start streaming once N consumers are attached\n"
-	"Output: -j, --json             summary as one JSON object on stdout\n"
-	"        -h, --help   -V, --version\n"
+	"Output: -j, --json  the summary as JSON on stdout   -h, --help   -V, --version\n"
 	"Sizes: 4KiB = 4096, 1MB = 10^6. SIGINT/SIGTERM end the stream cleanly.\n"
 	"Exit status: 0 done or stopped by a signal, 1 error, 2 bad usage.\n";
 
@@ -63,6 +63,9 @@ enum {
 	OPT_REORDER_EVERY,
 	OPT_FRAME_TIMEOUT,
 	OPT_QUEUE_DEPTH,
+	OPT_MAX_PRODUCERS,
+	OPT_MAX_GROUPS,
+	OPT_HOLD,
 };
 
 static const struct option producer_longopts[] = {
@@ -77,6 +80,9 @@ static const struct option producer_longopts[] = {
 	{"replace", no_argument, NULL, OPT_REPLACE},
 	{"keep", no_argument, NULL, OPT_KEEP},
 	{"attach", no_argument, NULL, 'a'},
+	{"wait-ring", required_argument, NULL, 'w'},
+	{"max-producers", required_argument, NULL, OPT_MAX_PRODUCERS},
+	{"max-groups", required_argument, NULL, OPT_MAX_GROUPS},
 	{"source", required_argument, NULL, 's'},
 	{"channels", required_argument, NULL, OPT_CHANNELS},
 	{"samples", required_argument, NULL, OPT_SAMPLES},
@@ -101,6 +107,10 @@ static const struct option producer_longopts[] = {
 	 * incomplete frame is published. */
 	{"frame-timeout", required_argument, NULL, OPT_FRAME_TIMEOUT},
 	{"queue-depth", required_argument, NULL, OPT_QUEUE_DEPTH},
+	/* Not in --help: holds each acquired slot this long before committing
+	 * it, so that tests can kill a producer that holds one (the fault
+	 * loop's several-producer case). */
+	{"hold-per-frame", required_argument, NULL, OPT_HOLD},
 	{"wait-consumers", required_argument, NULL, 'W'},
 	{"json", no_argument, NULL, 'j'},
 	{"help", no_argument, NULL, 'h'},
@@ -167,7 +177,7 @@ producer_check_source_options(const struct producer_options *o)
 		cli_error("%s: only with %s", bad, only);
 		return CLI_EXIT_USAGE;
 	}
-	if (p->check && (o->attach || o->create_option != NULL)) {
+	if (p->check && (o->attach || o->wait_ring_set || o->create_option != NULL)) {
 		cli_error("--check: reads the recording only; no ring options");
 		return CLI_EXIT_USAGE;
 	}
@@ -177,7 +187,7 @@ producer_check_source_options(const struct producer_options *o)
 int
 producer_parse_options(int argc, char **argv, struct producer_options *o)
 {
-	const char *optstring = ":f:n:as:r:c:d:W:jhV";
+	const char *optstring = ":f:n:aw:s:r:c:d:W:jhV";
 	int c, rc;
 
 	producer_defaults(o);
@@ -226,6 +236,23 @@ producer_parse_options(int argc, char **argv, struct producer_options *o)
 				return cli_bad_value(name, optarg, rc, "a consumer count (1 to 256)");
 			producer_create_option(o, name);
 			break;
+		case OPT_MAX_PRODUCERS:
+			rc = cli_parse_count(optarg, &o->max_producers);
+			if (rc == 0 && (o->max_producers == 0 ||
+					o->max_producers > RB_MAX_PRODUCERS))
+				rc = -ERANGE;
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc, "a producer count (1 to 64)");
+			producer_create_option(o, name);
+			break;
+		case OPT_MAX_GROUPS:
+			rc = cli_parse_count(optarg, &o->max_groups);
+			if (rc == 0 && (o->max_groups == 0 || o->max_groups > RB_MAX_GROUPS))
+				rc = -ERANGE;
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc, "a group count (1 to 64)");
+			producer_create_option(o, name);
+			break;
 		case OPT_HUGEPAGES:
 			o->create_flags |= RB_CREATE_HUGEPAGES;
 			producer_create_option(o, name);
@@ -251,6 +278,12 @@ producer_parse_options(int argc, char **argv, struct producer_options *o)
 			break;
 		case 'a':
 			o->attach = true;
+			break;
+		case 'w':
+			rc = cli_parse_duration(optarg, &o->wait_ring_ns);
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc, "a duration (5s, 500ms)");
+			o->wait_ring_set = true;
 			break;
 		case 's':
 			o->source = optarg;
@@ -357,6 +390,11 @@ producer_parse_options(int argc, char **argv, struct producer_options *o)
 			if (rc != 0)
 				return cli_bad_value(name, optarg, rc, "a duration (50ms, 1s)");
 			break;
+		case OPT_HOLD:
+			rc = cli_parse_duration(optarg, &o->hold_ns);
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc, "a duration (20us, 1ms)");
+			break;
 		case OPT_QUEUE_DEPTH:
 			rc = cli_option_queue_depth(name, optarg, &o->params.queue_depth);
 			if (rc != 0)
@@ -403,6 +441,11 @@ producer_parse_options(int argc, char **argv, struct producer_options *o)
 	if (o->attach && o->create_option != NULL) {
 		cli_error("%s: only applies when creating the ring, not with --attach",
 			  o->create_option);
+		return CLI_EXIT_USAGE;
+	}
+	/* A ring we create is there at once: nothing to wait for. */
+	if (o->wait_ring_set && !o->attach) {
+		cli_error("--wait-ring: only with --attach");
 		return CLI_EXIT_USAGE;
 	}
 	return -1;

@@ -63,6 +63,8 @@ struct source {
 	uint32_t align;            /* slot alignment it wants; 0: no preference */
 	bool has_initial_seq;      /* file: the ring starts at the recorded seq */
 	uint64_t initial_seq;
+	bool tagged;               /* counter: frames carry COUNTER_TAG_BYTES of tag */
+	uint64_t tag_id;           /* counter, tagged: this producer's id (its pid) */
 	void *io;                  /* file, udp: their state */
 };
 
@@ -77,8 +79,28 @@ void source_header(const struct source *s, char *buf, size_t size);
 /*
  * Writes frame number `index` (0 for the first frame of the run, counting
  * frames dropped on a full ring too) with ring sequence number `seq`.
+ * `number` is how many frames this producer committed before this one: a
+ * tagged counter frame carries it (dropped frames must leave no hole in a
+ * producer's numbers, or verify could not tell a drop from a loss).
  */
-void source_fill(const struct source *s, void *data, uint64_t seq, uint64_t index);
+void source_fill(const struct source *s, void *data, uint64_t seq, uint64_t index,
+		 uint64_t number);
+
+/*
+ * The tagged counter frame, written when the ring takes several producers
+ * (their frames interleave, and each producer's must still be checkable):
+ *
+ *     bytes 0..7    the producer's id (its pid), little-endian
+ *     bytes 8..15   the producer's frame number: 0, 1, 2, ... over the
+ *                   frames it committed
+ *     bytes 16..    cli_counter_fill(data + 16, length - 16, seq)
+ *
+ * The stream header says `counter_layout=tagged`. rb-consumer verify
+ * (consumer/verify.c) reads it back: the bytes after the tag bind the frame
+ * to its sequence number as in a plain counter frame, and the tag lets it
+ * check each producer's frames for order and, when lossless, completeness.
+ */
+#define COUNTER_TAG_BYTES 16u
 
 /* ---- I/O sources (source_file.c, source_udp.c, udp_send.c) ----------- */
 
@@ -141,6 +163,10 @@ struct producer_options {
 	uint32_t create_flags; /* RB_CREATE_* */
 	const char *create_option; /* first ring-creation option given */
 	bool attach;
+	uint64_t wait_ring_ns;  /* --attach: wait this long for the ring */
+	bool wait_ring_set;
+	uint64_t max_producers; /* 0: the library's default (1) */
+	uint64_t max_groups;    /* 0: the library's default (8) */
 	bool keep;
 	bool json;
 	bool drop; /* --on-full drop */
@@ -148,6 +174,7 @@ struct producer_options {
 	uint64_t count;       /* 0: no limit */
 	uint64_t duration_ns; /* 0: no limit */
 	uint64_t wait_consumers;
+	uint64_t hold_ns;     /* test hook: between acquire and commit */
 };
 
 /* ---- a run (main.c) ---------------------------------------------------- */
@@ -158,6 +185,7 @@ struct producer_run {
 	struct rb_ring *ring;
 	struct rb_producer *prod;
 	bool created;
+	uint32_t max_producers; /* the ring's */
 	uint64_t frame_bytes;  /* bytes written per frame */
 	uint32_t slots;
 	double frames_per_second; /* pacing target, 0 when unpaced */

@@ -3,7 +3,10 @@
  *
  *   counter  untyped bytes; every byte a function of the frame's sequence
  *            number (cli_counter_fill), so rb-consumer verify can check
- *            them all.
+ *            them all. On a ring for several producers each frame starts
+ *            with a tag, the producer's id and frame number (producer.h,
+ *            COUNTER_TAG_BYTES), so that verify can also check each
+ *            producer's frames for order and completeness.
  *   adc      a simulated multi-channel ADC: int16, dims [samples, channels]
  *            (interleaved, channel fastest). Channel c carries a sine of
  *            ADC_AMPLITUDE counts at (c + 1) / 1000 of the sample rate plus
@@ -159,6 +162,8 @@ source_header(const struct source *s, char *buf, size_t size)
 	buf[0] = '\0';
 	switch (s->kind) {
 	case SOURCE_COUNTER:
+		if (s->tagged)
+			snprintf(buf, size, "counter_layout=tagged\n");
 		break;
 	case SOURCE_ADC:
 		used = (size_t)snprintf(buf, size,
@@ -220,12 +225,25 @@ source_camera(const struct source *s, uint16_t *out, uint64_t index)
 		out[x] = (uint16_t)(index >> (16 * x));
 }
 
+/* The tagged counter frame (producer.h). */
+static void
+source_counter_tagged(const struct source *s, uint8_t *data, uint64_t seq, uint64_t number)
+{
+	memcpy(data, &s->tag_id, 8); /* x86-64: the stored bytes are LE */
+	memcpy(data + 8, &number, 8);
+	cli_counter_fill(data + COUNTER_TAG_BYTES, s->frame_bytes - COUNTER_TAG_BYTES, seq);
+}
+
 void
-source_fill(const struct source *s, void *data, uint64_t seq, uint64_t index)
+source_fill(const struct source *s, void *data, uint64_t seq, uint64_t index,
+	    uint64_t number)
 {
 	switch (s->kind) {
 	case SOURCE_COUNTER:
-		cli_counter_fill(data, s->frame_bytes, seq);
+		if (s->tagged)
+			source_counter_tagged(s, data, seq, number);
+		else
+			cli_counter_fill(data, s->frame_bytes, seq);
 		break;
 	case SOURCE_ADC:
 		source_adc(s, data, index);

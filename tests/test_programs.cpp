@@ -491,6 +491,358 @@ TEST_CASE("a consumer whose producer dies says so and fails", "[programs]")
 	CHECK(w.status().consumers == 0);
 }
 
+// ---- several producers and consumer groups (issue 6) -----------------------
+
+namespace {
+
+// The producer entry of a verify summary with this id, or null.
+const Json *verified_producer(const Json &c, uint64_t id)
+{
+	for (const Json &p : c["producers"].arr)
+		if (p["id"].u64() == id)
+			return &p;
+	return nullptr;
+}
+
+} // namespace
+
+TEST_CASE("two producers, one creating and one attached, into one ring: verify sees "
+	  "every frame of each, in order",
+	  "[programs][mpmc]")
+{
+	RingGuard guard(unique_name("prog-mp"));
+	const std::string &name = guard.name;
+	const uint64_t each = 30000;
+
+	Proc a({producer_path(), "--max-producers", "2", "--frame-size", "256", "--slots", "64",
+		"--count", std::to_string(each), "--wait-consumers", "1", "--json", name});
+	Watch w;
+	REQUIRE(w.open(name, 10000));
+	Proc b({producer_path(), "--attach", "--count", std::to_string(each),
+		"--wait-consumers", "1", "--json", name});
+	// Both attached before a consumer lets them start: it is owed every frame.
+	REQUIRE(eventually([&] { return w.status().producers == 2; }, 10000));
+	Proc cons({consumer_path(), "--json", name, "verify"});
+	REQUIRE(a.wait(60000) == 0);
+	REQUIRE(b.wait(60000) == 0);
+	REQUIRE(cons.wait(30000) == 0);
+
+	Json pa = a.summary(), pb = b.summary();
+	CHECK(pa["created"].b);
+	CHECK_FALSE(pb["created"].b);
+	CHECK(pa["max_producers"].u64() == 2);
+	CHECK(pb["max_producers"].u64() == 2);
+	CHECK(pa["frames"].u64() == each);
+	CHECK(pb["frames"].u64() == each);
+	CHECK(pb["frame_bytes"].u64() == 256); // an attached counter fills the slots
+	CHECK(a.stderr_text().empty());
+	CHECK(b.stderr_text().empty());
+
+	Json c = cons.summary();
+	INFO(cons.stdout_text());
+	CHECK(c["frames"].u64() == 2 * each);
+	CHECK(c["checked_frames"].u64() == 2 * each);
+	CHECK(c["gaps"].u64() == 0);
+	CHECK(c["errors"].u64() == 0);
+	CHECK(c["abandoned"].u64() == 0);
+	CHECK(c["end"].s() == "eos");
+	CHECK(c["header"]["counter_layout"].s() == "tagged");
+	CHECK(c["tagged"].b);
+	REQUIRE(c["producers"].arr.size() == 2);
+	for (const Json *p : {&pa, &pb}) {
+		const Json *v = verified_producer(c, (*p)["pid"].u64());
+		REQUIRE(v != nullptr);
+		CHECK((*v)["frames"].u64() == each);
+		CHECK((*v)["first_number"].u64() == 0);
+		CHECK((*v)["last_number"].u64() == each - 1);
+		CHECK((*v)["gaps"].u64() == 0);
+	}
+	// Frames of both producers and one end marker: every seq accounted for.
+	rb_ring_status st = w.status();
+	CHECK(st.write_seq - st.initial_seq == 2 * each + 1);
+	CHECK(st.frames_abandoned == 0);
+	CHECK(c["next_seq"].u64() == st.write_seq);
+	// The creator removed the name; the watch still maps the ring.
+	CHECK_FALSE(shm_exists(name));
+}
+
+TEST_CASE("a producer that dies holding frames: they are reported abandoned, the "
+	  "other producer's stream flows on and ends",
+	  "[programs][mpmc]")
+{
+	RingGuard guard(unique_name("prog-abandon"));
+	const std::string &name = guard.name;
+	const uint64_t total = 3000, frame = 256;
+
+	Proc cons({consumer_path(), "--wait-ring", "20s", "--json", name, "verify"});
+	Proc prod({producer_path(), "--max-producers", "2", "--frame-size", std::to_string(frame),
+		   "--slots", "64", "--rate", "5kHz", "--count", std::to_string(total),
+		   "--wait-consumers", "1", "--json", name});
+	Watch w;
+	REQUIRE(w.open(name, 10000));
+	REQUIRE(w.frames(10, 10000)); // the stream is open and flowing
+
+	// A second producer joins the stream, commits one tagged counter frame
+	// (written by the layout rb-producer documents), acquires two more and
+	// dies without committing them.
+	Child dying;
+	spawn(dying, [&] {
+		rb_ring *ring = nullptr;
+		rb_producer *p = nullptr;
+		rb_frame f;
+		if (rb_ring_open(name.c_str(), &ring) != 0 ||
+		    rb_producer_attach(ring, nullptr, &p) != 0 ||
+		    rb_producer_begin_stream(p, "source=counter\n") != 0 ||
+		    rb_producer_acquire(p, &f, 5000000000ull) != 0)
+			return 1;
+		uint64_t id = (uint64_t)getpid(), number = 0;
+		memcpy(f.data, &id, 8);
+		memcpy((char *)f.data + 8, &number, 8);
+		fill_pattern((char *)f.data + 16, frame - 16, f.seq);
+		f.length = frame;
+		f.flags = 0;
+		if (rb_producer_commit(p, &f) != 0)
+			return 2;
+		for (int i = 0; i < 2; i++)
+			if (rb_producer_acquire(p, &f, 5000000000ull) != 0)
+				return 3;
+		return 0; // _exit: dies holding two slots
+	});
+	const uint64_t dying_pid = (uint64_t)dying.pid;
+	REQUIRE(dying.wait(10000) == 0);
+	REQUIRE(prod.wait(30000) == 0);
+	REQUIRE(cons.wait(30000) == 0);
+
+	Json p = prod.summary();
+	CHECK(p["frames"].u64() == total);
+	Json c = cons.summary();
+	INFO(cons.stdout_text() << cons.stderr_text());
+	CHECK(c["frames"].u64() == total + 1);
+	CHECK(c["abandoned"].u64() == 2);
+	CHECK(c["gaps"].u64() == 0);
+	CHECK(c["errors"].u64() == 0);
+	CHECK(c["end"].s() == "eos");
+	REQUIRE(c["producers"].arr.size() == 2);
+	const Json *mine = verified_producer(c, p["pid"].u64());
+	const Json *theirs = verified_producer(c, dying_pid);
+	REQUIRE(mine != nullptr);
+	REQUIRE(theirs != nullptr);
+	CHECK((*mine)["frames"].u64() == total);
+	CHECK((*mine)["gaps"].u64() == 0);
+	CHECK((*theirs)["frames"].u64() == 1);
+	// frames + abandoned + the end marker = every seq the ring handed out.
+	rb_ring_status st = w.status();
+	CHECK(st.frames_abandoned == 2);
+	CHECK(st.write_seq - st.initial_seq == total + 1 + 2 + 1);
+	CHECK(c["next_seq"].u64() == st.write_seq);
+}
+
+TEST_CASE("--attach refuses frames that do not match the ring or its stream",
+	  "[programs][mpmc]")
+{
+	RingGuard guard(unique_name("prog-mpbad"));
+	const std::string &name = guard.name;
+	const char *P = "rb-producer";
+
+	SECTION("a tagged counter frame needs room for its tag")
+	{
+		Proc small({producer_path(), "--max-producers", "2", "--frame-size", "8", name});
+		REQUIRE(small.wait(5000) == 2);
+		check_one_error_line(small, P, "too small");
+		CHECK_FALSE(shm_exists(name));
+	}
+	SECTION("a typed ring takes frames of its type only")
+	{
+		Proc adc({producer_path(), "--max-producers", "2", "--source", "adc", "--channels",
+			  "2", "--samples", "16", "--slots", "16", "--keep", "--count", "1", name});
+		REQUIRE(adc.wait(10000) == 0);
+		Proc counter({producer_path(), "--attach", "--frame-size", "64", name});
+		REQUIRE(counter.wait(5000) == 1);
+		check_one_error_line(counter, P, "the ring's frames are i16 16x2");
+		Proc wide({producer_path(), "--attach", "--source", "adc", "--channels", "1",
+			   "--samples", "16", name});
+		REQUIRE(wide.wait(5000) == 1);
+		check_one_error_line(wide, P, "i16 16x1");
+	}
+	SECTION("an untyped ring's open stream sets the source and frame size")
+	{
+		// 4096 slots at 1 kHz and no consumer: nothing waits, the stream
+		// stays open until the signal.
+		Proc a({producer_path(), "--max-producers", "3", "--frame-size", "256", "--slots",
+			"4096", "--rate", "1kHz", name});
+		Watch w;
+		REQUIRE(w.open(name, 10000));
+		REQUIRE(w.frames(1, 10000));
+		Proc size({producer_path(), "--attach", "--frame-size", "128", name});
+		REQUIRE(size.wait(5000) == 1);
+		// An untyped frame's shape is its size.
+		check_one_error_line(size, P, "shape=256, this producer's frames shape=128");
+		Proc cam({producer_path(), "--attach", "--source", "camera", "--width", "8",
+			  "--height", "8", name});
+		REQUIRE(cam.wait(5000) == 1);
+		check_one_error_line(cam, P, "source=counter");
+		CHECK(w.status().producers == 1); // neither stayed attached
+		a.signal(SIGINT);
+		REQUIRE(a.wait(5000) == 0);
+	}
+	SECTION("a ring for one producer says how to make one for several")
+	{
+		Proc a({producer_path(), "--frame-size", "64", "--slots", "4096", "--rate", "1kHz",
+			name});
+		Watch w;
+		REQUIRE(w.open(name, 10000));
+		REQUIRE(w.frames(1, 10000));
+		Proc b({producer_path(), "--attach", name});
+		REQUIRE(b.wait(5000) == 1);
+		check_one_error_line(b, P, "--max-producers");
+		a.signal(SIGINT);
+		REQUIRE(a.wait(5000) == 0);
+	}
+	SECTION("--attach --wait-ring waits for the ring to appear")
+	{
+		Proc late({producer_path(), "--attach", "--wait-ring", "100ms", name});
+		REQUIRE(late.wait(5000) == 1);
+		check_one_error_line(late, P, "waited");
+		Proc bad({producer_path(), "--wait-ring", "1s", name});
+		REQUIRE(bad.wait(5000) == 2);
+		check_one_error_line(bad, P, "only with --attach");
+	}
+}
+
+TEST_CASE("two group members and a plain consumer: the members share the frames, "
+	  "the plain one sees them all",
+	  "[programs][mpmc]")
+{
+	RingGuard guard(unique_name("prog-group"));
+	const std::string &name = guard.name;
+	const uint64_t total = 20000;
+
+	// Small batches and a little work per frame, so that both members get
+	// a share while the other is busy.
+	std::vector<std::string> member = {consumer_path(), "--wait-ring", "20s", "--group",
+					   "workers", "--batch", "8", "--delay-per-frame",
+					   "10us", "--json", name};
+	std::vector<std::string> m1 = member, m2 = member;
+	m1.push_back("verify");
+	m2.push_back("stats");
+	Proc one(m1), two(m2);
+	Proc plain({consumer_path(), "--wait-ring", "20s", "--json", name, "verify"});
+	Proc prod({producer_path(), "--frame-size", "256", "--slots", "64", "--count",
+		   std::to_string(total), "--wait-consumers", "3", "--json", name});
+	REQUIRE(prod.wait(60000) == 0);
+	REQUIRE(one.wait(30000) == 0);
+	REQUIRE(two.wait(30000) == 0);
+	REQUIRE(plain.wait(30000) == 0);
+
+	Json a = one.summary(), b = two.summary(), c = plain.summary();
+	INFO(one.stdout_text() << two.stdout_text());
+	CHECK(a["frames"].u64() + b["frames"].u64() == total);
+	CHECK(a["frames"].u64() > 0);
+	CHECK(b["frames"].u64() > 0);
+	CHECK(c["frames"].u64() == total);
+	CHECK(c["gaps"].u64() == 0);
+	CHECK(c["errors"].u64() == 0);
+	CHECK(c["group"].kind == Json::Null);
+	// A member's verify: intact and in order, not contiguous.
+	CHECK(a["errors"].u64() == 0);
+	CHECK(a["gaps"].u64() == 0);
+	CHECK(a["checked_frames"].u64() == a["frames"].u64());
+	CHECK(b["stats"]["frames"].u64() == b["frames"].u64());
+	for (const Json *j : {&a, &b}) {
+		const Json &g = (*j)["group"];
+		CHECK(g["name"].s() == "workers");
+		CHECK_FALSE(g["lossy"].b);
+		CHECK((*j)["end"].s() == "eos");
+		CHECK((*j)["lost"].u64() == 0);
+		// Every seq handed out once: frames, then the end marker.
+		CHECK(g["claim_seq"].u64() - g["start_seq"].u64() == total + 1);
+		CHECK(g["markers"].u64() == 1);
+		CHECK(g["lost"].u64() == 0);
+	}
+	// Each took its snapshot before leaving: the first to leave saw two
+	// members, the last one saw the other's frames as departed.
+	uint64_t ma = a["group"]["members"].u64(), mb = b["group"]["members"].u64();
+	CHECK(ma + mb == 3);
+	if (ma == 1)
+		CHECK(a["group"]["frames_departed"].u64() == b["frames"].u64());
+	if (mb == 1)
+		CHECK(b["group"]["frames_departed"].u64() == a["frames"].u64());
+}
+
+TEST_CASE("group members verify a stream of two producers: each frame once, intact, "
+	  "in each producer's order",
+	  "[programs][mpmc]")
+{
+	RingGuard guard(unique_name("prog-mpgroup"));
+	const std::string &name = guard.name;
+	const uint64_t each = 10000;
+
+	std::vector<std::string> member = {consumer_path(), "--wait-ring", "20s", "--group",
+					   "share", "--batch", "4", "--delay-per-frame", "5us",
+					   "--json", name, "verify"};
+	Proc one(member), two(member);
+	Proc a({producer_path(), "--max-producers", "2", "--frame-size", "128", "--slots", "32",
+		"--count", std::to_string(each), "--wait-consumers", "2", "--json", name});
+	Watch w;
+	REQUIRE(w.open(name, 10000));
+	Proc b({producer_path(), "--attach", "--count", std::to_string(each),
+		"--wait-consumers", "2", "--json", name});
+	REQUIRE(a.wait(60000) == 0);
+	REQUIRE(b.wait(60000) == 0);
+	REQUIRE(one.wait(30000) == 0);
+	REQUIRE(two.wait(30000) == 0);
+
+	Json pa = a.summary(), pb = b.summary(), m1 = one.summary(), m2 = two.summary();
+	INFO(one.stdout_text() << two.stdout_text());
+	CHECK(m1["frames"].u64() + m2["frames"].u64() == 2 * each);
+	for (const Json *m : {&m1, &m2}) {
+		CHECK((*m)["errors"].u64() == 0);
+		CHECK((*m)["gaps"].u64() == 0);
+		CHECK((*m)["end"].s() == "eos");
+		CHECK((*m)["checked_frames"].u64() == (*m)["frames"].u64());
+	}
+	// Between them the members got every frame of each producer once.
+	for (const Json *p : {&pa, &pb}) {
+		uint64_t got = 0;
+		for (const Json *m : {&m1, &m2}) {
+			const Json *v = verified_producer(*m, (*p)["pid"].u64());
+			if (v != nullptr) {
+				got += (*v)["frames"].u64();
+				CHECK((*v)["last_number"].u64() < each);
+			}
+		}
+		CHECK(got == each);
+	}
+}
+
+TEST_CASE("a group is joined in its own mode; bad group names are refused",
+	  "[programs][mpmc]")
+{
+	RingGuard guard(unique_name("prog-gmode"));
+	const std::string &name = guard.name;
+	rb_ring_config cfg = small_config(64, 16);
+	Watch w;
+	REQUIRE(rb_ring_create(name.c_str(), &cfg, &w.ring) == 0);
+
+	Proc member({consumer_path(), "--group", "g1", "--duration", "20s", "--json", name});
+	REQUIRE(w.consumers(1, 10000));
+	Proc lossy({consumer_path(), "--group", "g1", "--lossy", name});
+	REQUIRE(lossy.wait(5000) == 1);
+	check_one_error_line(lossy, "rb-consumer", "group 'g1'");
+	member.signal(SIGINT);
+	REQUIRE(member.wait(5000) == 0);
+	Json m = member.summary();
+	CHECK(m["group"]["name"].s() == "g1");
+	CHECK(m["frames"].u64() == 0);
+
+	for (const char *bad : {"", ".hidden", "a/b", "a-name-much-longer-than-31-bytes"}) {
+		INFO(bad);
+		Proc p({consumer_path(), "--group", bad, name});
+		REQUIRE(p.wait(5000) == 2);
+		check_one_error_line(p, "rb-consumer", "not a valid group name");
+	}
+}
+
 TEST_CASE("stop conditions: --duration, --count, --start", "[programs]")
 {
 	RingGuard guard(unique_name("prog-stop"));
