@@ -36,7 +36,7 @@
 
 /* The tag in front of a tagged counter frame: producer id, frame number
  * (producer/producer.h, COUNTER_TAG_BYTES). */
-#define VERIFY_TAG_BYTES 16u
+#define VERIFY_TAG_BYTES CLI_TAG_BYTES
 /* Producers listed one per line in the human summary; JSON has them all. */
 #define VERIFY_SUMMARY_PRODUCERS 8
 
@@ -182,17 +182,9 @@ static uint64_t
 verify_counter(const struct verify *v, const struct rb_frame *f, uint64_t *id,
 	       uint64_t *number)
 {
-	const uint8_t *p = f->data;
-	uint64_t off;
-
 	if (!v->tagged)
 		return cli_counter_check(f->data, f->length, f->seq);
-	if (f->length < VERIFY_TAG_BYTES)
-		return 0; /* no room for a tag: wrong from its first byte */
-	memcpy(id, p, 8);
-	memcpy(number, p + 8, 8);
-	off = cli_counter_check(p + VERIFY_TAG_BYTES, f->length - VERIFY_TAG_BYTES, f->seq);
-	return VERIFY_TAG_BYTES + off;
+	return cli_tagged_check(f->data, f->length, f->seq, id, number);
 }
 
 static int

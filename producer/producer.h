@@ -86,21 +86,8 @@ void source_header(const struct source *s, char *buf, size_t size);
 void source_fill(const struct source *s, void *data, uint64_t seq, uint64_t index,
 		 uint64_t number);
 
-/*
- * The tagged counter frame, written when the ring takes several producers
- * (their frames interleave, and each producer's must still be checkable):
- *
- *     bytes 0..7    the producer's id (its pid), little-endian
- *     bytes 8..15   the producer's frame number: 0, 1, 2, ... over the
- *                   frames it committed
- *     bytes 16..    cli_counter_fill(data + 16, length - 16, seq)
- *
- * The stream header says `counter_layout=tagged`. rb-consumer verify
- * (consumer/verify.c) reads it back: the bytes after the tag bind the frame
- * to its sequence number as in a plain counter frame, and the tag lets it
- * check each producer's frames for order and, when lossless, completeness.
- */
-#define COUNTER_TAG_BYTES 16u
+/* Tagged counter frames (several producers): CLI_TAG_BYTES, tools/cli/cli.h. */
+#define COUNTER_TAG_BYTES CLI_TAG_BYTES
 
 /* ---- I/O sources (source_file.c, source_udp.c, udp_send.c) ----------- */
 

@@ -229,9 +229,7 @@ source_camera(const struct source *s, uint16_t *out, uint64_t index)
 static void
 source_counter_tagged(const struct source *s, uint8_t *data, uint64_t seq, uint64_t number)
 {
-	memcpy(data, &s->tag_id, 8); /* x86-64: the stored bytes are LE */
-	memcpy(data + 8, &number, 8);
-	cli_counter_fill(data + COUNTER_TAG_BYTES, s->frame_bytes - COUNTER_TAG_BYTES, seq);
+	cli_tagged_fill(data, s->frame_bytes, seq, s->tag_id, number);
 }
 
 void

@@ -41,14 +41,19 @@ U64 = (1 << 64) - 1
 
 # ---------------------------------------------------------------- constants
 MAGIC = 0x31465542474E4952                  # §3.1 "RINGBUF1"
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 HEADER_BYTES = 256
 PRODUCER_OFFSET = 256
-CONSUMERS_OFFSET = 768
+PRODUCERS_OFFSET = 768                       # §2.1 producer records
+PRODUCER_RECORD_BYTES = 128
 CONSUMER_BYTES = 256
+GROUP_BYTES = 256
 DESCRIPTOR_BYTES = 64
+MAX_PRODUCERS = 64                           # §4.1 step 9, §7
+MAX_GROUPS = 64
 SEQ_LIMIT = 1 << 62                          # §1.3
 SEQ_WRITING = U64                            # §1.3
+SEQ_NONE = U64                               # §1.3, §3.7 hold_from
 THP_PAGE = 2097152                           # §2.1
 NORMAL_PAGE = 4096
 
@@ -56,13 +61,22 @@ NORMAL_PAGE = 4096
 P_WRITE_SEQ = 256
 P_FRAMES_DROPPED = 264
 P_CLAIM_LIMIT = 272
-P_OWNER = 384
-P_START_TIME = 392
+P_CLAIM_SEQ = 280
+P_STREAM_MEMBERS = 384
+P_FRAMES_ABANDONED = 392
 P_STREAM_STATE = 400
 P_EOS_SEQ = 408
 P_WAIT_TARGET = 416
+P_EOS_MARKER = 424
 P_DOORBELL = 512
 P_SLEEP_MASK = 640
+
+# Producer record, relative offsets (§3.7)
+PR_OWNER = 0
+PR_START_TIME = 8
+PR_HOLD_FROM = 16
+PR_FRAMES = 24
+PR_IN_STREAM = 32
 
 # Consumer record, relative offsets (§3.3)
 C_READ_SEQ = 0
@@ -74,6 +88,24 @@ C_WAKE_TARGET = 144
 C_DOORBELL = 152
 C_MODE = 156
 C_LABEL = 160
+C_CLAIMED = 24                                # group members (§3.3)
+C_INTENT_CLAIM_SEQ = 32
+C_INTENT_CLAIMED = 40
+C_INTENT_LOST = 48
+C_INTENT_MARKERS = 56
+C_GROUP = 192
+
+# Group record, relative offsets (§3.8)
+G_CLAIM_SEQ = 0
+G_CLAIM_LOCK = 8
+G_LOST = 16
+G_FRAMES_DEPARTED = 24
+G_MARKERS = 32
+G_OWNER = 128
+G_MEMBERS = 136
+G_MODE = 144
+G_START_SEQ = 152
+G_NAME = 160
 
 # Descriptor, relative offsets (§3.4)
 D_SEQ = 0
@@ -91,8 +123,10 @@ SH_TEXT = 64
 OWNER_FREE, OWNER_CLAIMING, OWNER_ACTIVE, OWNER_EVICTING = 0, 1, 2, 3
 # Stream states (§3.6.2)
 STREAM_NONE, STREAM_OPEN, STREAM_ENDED, STREAM_ABANDONED = 0, 1, 2, 3
+STREAM_OPENING = 4
 # Frame flags (§3.6.3)
 FRAME_STREAM_START, FRAME_EOS, FRAME_INCOMPLETE = 0x1, 0x2, 0x4
+FRAME_ABANDONED = 0x8
 MODE_LOSSY = 1
 
 ELEM_SIZE = {1: 1, 2: 2, 3: 4, 4: 8, 5: 1, 6: 2, 7: 4, 8: 8, 9: 4, 10: 8,
@@ -176,14 +210,19 @@ def valid_name(name):                         # §1.1
             and not b.startswith(b"."))
 
 
-HDR_FMT = "<QIIQQQIIIIQQQQQII4QQQII II80sQ".replace(" ", "")
+HDR_FMT = "<QIIQQQIIIIQQQQQII4QQQII II II QQ II 48s Q".replace(" ", "")
 HDR_FIELDS = ("magic layout_version header_bytes segment_bytes frame_bytes "
               "slot_stride slot_count slot_align max_consumers "
               "stream_header_bytes producer_offset consumers_offset "
               "descriptors_offset stream_header_offset slots_offset "
               "elem_type ndim d0 d1 d2 d3 initial_seq created_ns "
-              "create_flags pages consumer_bytes descriptor_bytes reserved "
+              "create_flags pages consumer_bytes descriptor_bytes "
+              "max_producers max_groups producers_offset groups_offset "
+              "producer_record_bytes group_bytes reserved "
               "checksum").split()
+# §3.1 offsets of the layout 2 fields, checked against the format string.
+assert struct.calcsize(HDR_FMT[:HDR_FMT.index("4Q")] + "4QQQIIII") == 168
+assert struct.calcsize(HDR_FMT[:HDR_FMT.index("48s")]) == 200
 assert struct.calcsize(HDR_FMT) == 256
 
 
@@ -202,8 +241,16 @@ def compute_geometry(h):
     g["slot_stride"] = round_up(h["frame_bytes"], h["slot_align"])
     if g["slot_stride"] is None:
         return None
-    v = add(768, mul(256, h["max_consumers"]))
+    g["consumers_offset"] = add(PRODUCERS_OFFSET,
+                                mul(128, h["max_producers"]))
+    g["groups_offset"] = add(g["consumers_offset"],
+                             mul(256, h["max_consumers"]))
+    v = add(g["groups_offset"], mul(256, h["max_groups"]))
+    if v is None:
+        return None
     g["stream_header_offset"] = round_up(v, 128)
+    if g["stream_header_offset"] is None:
+        return None
     v = add(g["stream_header_offset"], 64 + h["stream_header_bytes"])
     if v is None:
         return None
@@ -260,15 +307,18 @@ def validate_open(name, writable=False):
             raise ValidationError(5, "magic 0x%016x != 0x%016x"
                                   % (h["magic"], MAGIC), RB_E_NOT_A_RING)
         if h["layout_version"] != LAYOUT_VERSION:                 # step 6
-            raise ValidationError(6, "layout_version %d != 1"
-                                  % h["layout_version"], RB_E_VERSION)
+            raise ValidationError(6, "layout_version %d != %d"
+                                  % (h["layout_version"], LAYOUT_VERSION),
+                                  RB_E_VERSION)
         cs = fnv1a64(copy[0:248])                                 # step 7
         if h["checksum"] != cs:
             raise ValidationError(7, "checksum 0x%016x != FNV1a64 0x%016x"
                                   % (h["checksum"], cs), RB_E_CORRUPT)
         for f, want in (("header_bytes", 256), ("consumer_bytes", 256),
-                        ("descriptor_bytes", 64), ("producer_offset", 256),
-                        ("consumers_offset", 768)):               # step 8
+                        ("descriptor_bytes", 64),
+                        ("producer_record_bytes", 128),
+                        ("group_bytes", 256), ("producer_offset", 256),
+                        ("producers_offset", 768)):               # step 8
             if h[f] != want:
                 raise ValidationError(8, "%s %d != %d" % (f, h[f], want),
                                       RB_E_CORRUPT)
@@ -287,6 +337,10 @@ def validate_open(name, writable=False):
             bad = "initial_seq %d" % h["initial_seq"]
         elif h["pages"] > 1:
             bad = "pages %d" % h["pages"]
+        elif not 1 <= h["max_producers"] <= MAX_PRODUCERS:
+            bad = "max_producers %d" % h["max_producers"]
+        elif h["max_groups"] > MAX_GROUPS:
+            bad = "max_groups %d" % h["max_groups"]
         if bad:
             raise ValidationError(9, "range: " + bad, RB_E_CORRUPT)
         if any(h["reserved"]):                                    # step 10
@@ -296,9 +350,9 @@ def validate_open(name, writable=False):
         if g is None:
             raise ValidationError(11, "geometry overflows 64 bits",
                                   RB_E_CORRUPT)
-        for f in ("slot_stride", "stream_header_offset",
-                  "descriptors_offset", "slots_offset",
-                  "segment_bytes"):                               # step 12
+        for f in ("consumers_offset", "groups_offset", "slot_stride",
+                  "stream_header_offset", "descriptors_offset",
+                  "slots_offset", "segment_bytes"):               # step 12
             if h[f] != g[f]:
                 raise ValidationError(12, "%s %d != computed %d"
                                       % (f, h[f], g[f]), RB_E_CORRUPT)
@@ -346,7 +400,8 @@ GEOMETRY_KEYS = ("segment_bytes", "frame_bytes", "slot_stride", "slot_count",
                  "slot_align", "max_consumers", "stream_header_bytes",
                  "stream_header_offset", "descriptors_offset", "slots_offset",
                  "initial_seq", "pages", "elem_type", "ndim", "dims",
-                 "created_ns", "create_flags")
+                 "created_ns", "create_flags", "max_producers", "max_groups",
+                 "producers_offset", "consumers_offset", "groups_offset")
 
 
 # ---------------------------------------------------------------- atomics
@@ -364,6 +419,8 @@ class AsmAtomics:
         "or64": bytes.fromhex("f0480937 c3"),
         # lock and [rdi],rsi ; ret
         "and64": bytes.fromhex("f0482137 c3"),
+        # mov rax,rsi ; lock xadd [rdi],rax ; ret          -> returns old
+        "fadd64": bytes.fromhex("4889f0 f0480fc107 c3"),
         # mov [rdi],rsi ; ret                              -> single store
         "store64": bytes.fromhex("488937 c3"),
         # mov eax,esi ; lock cmpxchg [rdi],edx ; ret
@@ -401,6 +458,7 @@ class AsmAtomics:
         self.xchg64 = F(u64, vp, u64)(page + offs["xchg64"])
         self.or64 = F(None, vp, u64)(page + offs["or64"])
         self.and64 = F(None, vp, u64)(page + offs["and64"])
+        self.fadd64 = F(u64, vp, u64)(page + offs["fadd64"])
         self.store64 = F(None, vp, u64)(page + offs["store64"])
         self.cas32 = F(u32, vp, u32, u32)(page + offs["cas32"])
         self.fadd32 = F(u32, vp, u32)(page + offs["fadd32"])
@@ -431,6 +489,7 @@ class LibatomicAtomics:
         self._xchg8 = fn("__atomic_exchange_8", u64, vp, u64, ci)
         self._or8 = fn("__atomic_fetch_or_8", u64, vp, u64, ci)
         self._and8 = fn("__atomic_fetch_and_8", u64, vp, u64, ci)
+        self._add8 = fn("__atomic_fetch_add_8", u64, vp, u64, ci)
         self._store8 = fn("__atomic_store_8", None, vp, u64, ci)
         self._add4 = fn("__atomic_fetch_add_4", u32, vp, u32, ci)
         self._and4 = fn("__atomic_fetch_and_4", u32, vp, u32, ci)
@@ -455,6 +514,9 @@ class LibatomicAtomics:
 
     def and64(self, a, v):
         self._and8(a, v, self.SEQ_CST)
+
+    def fadd64(self, a, v):
+        return self._add8(a, v, self.SEQ_CST)
 
     def store64(self, a, v):
         self._store8(a, v, self.RELEASE)
@@ -489,6 +551,9 @@ class WeakAtomics:
       * fadd32 on doorbells is load+store: a concurrent ring can be lost, and
         a concurrently set waiter flag can be overwritten (delaying the
         sleeper by up to one 100 ms slice, §5.9).
+      * fadd64 (group counters, frames_abandoned, members) is load+store: a
+        concurrent update by another member or evictor can be lost, so the
+        group accounting of §5.19 may not add up.
     """
     name = "weak"
 
@@ -530,6 +595,12 @@ class WeakAtomics:
         q = self._q(a)
         q.value = q.value & v
 
+    def fadd64(self, a, v):
+        q = self._q(a)
+        old = q.value
+        q.value = (old + v) & U64
+        return old
+
     def store64(self, a, v):
         self._q(a).value = v
 
@@ -558,6 +629,8 @@ def self_test(at):
     assert buf[0] == (1 << 63) | 2
     at.store64(a, 5)
     assert buf[0] == 5
+    assert at.fadd64(a, 3) == 5 and buf[0] == 8
+    assert at.fadd64(a, U64) == 8 and buf[0] == 7
     w = (ctypes.c_uint32 * 2)(0x7FFFFFFF, 0)
     b = ctypes.addressof(w)
     assert at.fadd32(b, 1) == 0x7FFFFFFF and w[0] == 0x80000000
@@ -676,6 +749,10 @@ class Ring:
         self.shb = h["stream_header_bytes"]
         self.initial_seq = h["initial_seq"]
         self.max_consumers = h["max_consumers"]
+        self.max_producers = h["max_producers"]
+        self.max_groups = h["max_groups"]
+        self.cons_off = h["consumers_offset"]
+        self.groups_off = h["groups_offset"]
         # §6 step 3: native-format memoryview casts do single aligned loads.
         self.q = memoryview(self.mm).cast("Q")
         self.i32 = memoryview(self.mm).cast("I")
@@ -693,7 +770,13 @@ class Ring:
         return self.i32[off >> 2]
 
     def rec(self, i):
-        return CONSUMERS_OFFSET + CONSUMER_BYTES * i
+        return self.cons_off + CONSUMER_BYTES * i
+
+    def prec(self, j):
+        return PRODUCERS_OFFSET + PRODUCER_RECORD_BYTES * j
+
+    def grp(self, g):
+        return self.groups_off + GROUP_BYTES * g
 
     def desc(self, seq):
         return self.desc_off + DESCRIPTOR_BYTES * (seq & self.mask)
@@ -718,13 +801,31 @@ class Ring:
             return text.decode("utf-8", "replace"), start_seq
         return None, None
 
+    def stream_stopped(self, first):
+        """§5.10 step 2 / §5.12: ABANDONED, or ENDED with eos_seq > first
+        and write_seq >= eos_seq."""
+        st = self.ld64(P_STREAM_STATE)
+        if st == STREAM_ABANDONED:
+            return True
+        if st != STREAM_ENDED:
+            return False
+        e = self.ld64(P_EOS_SEQ)
+        return e > first and self.ld64(P_WRITE_SEQ) >= e
+
     def producer_dead(self):
-        """§5.12: ABANDONED, or owner ACTIVE but not alive."""
+        """§5.12: ABANDONED, or at least one producer record ACTIVE and
+        none of the ACTIVE ones alive (§3.7, §5.14)."""
         if self.ld64(P_STREAM_STATE) == STREAM_ABANDONED:
             return True
-        o = self.ld64(P_OWNER)
-        return (owner_state(o) == OWNER_ACTIVE and
-                not alive(owner_pid(o), self.ld64(P_START_TIME)))
+        active = 0
+        for j in range(self.max_producers):
+            o = self.ld64(self.prec(j) + PR_OWNER)
+            if owner_state(o) != OWNER_ACTIVE:
+                continue
+            active += 1
+            if alive(owner_pid(o), self.ld64(self.prec(j) + PR_START_TIME)):
+                return False
+        return active > 0
 
 
 # ---------------------------------------------------------------- pattern
@@ -744,6 +845,7 @@ class Reader:
         self.r = ring
         self.a = args
         self.frames = 0
+        self.abandoned = 0
         self.lost = 0
         self.bad = 0
         self.bad_reasons = []
@@ -758,20 +860,42 @@ class Reader:
         self.start = None
         self.lastcheck = 0.0
         self.join_info = None
+        # group member state (§5.19)
+        self.g = None
+        self.held = []              # [(seq, data, length, ts, flags)]
+        self.claimed = 0
+        self.seqsum = 0
+        self.eos_seen = None
+        self.repaired = 0
 
     def note_bad(self, why):
         self.bad += 1
         if len(self.bad_reasons) < 10:
             self.bad_reasons.append(why)
 
-    def deliver(self, seq, data, length, ts, flags):
+    def deliver(self, seq, data, length, ts, flags, count=True):
+        """Checks a frame handed out.  count=False: a group member, which
+        counts a frame in `frames` when it releases it (§5.19)."""
         a = self.a
+        self.seqsum += seq
         if self.last_seq is not None:
-            if a.lossless and seq != self.last_seq + 1:
+            if a.lossless and a.group is None and seq != self.last_seq + 1:
                 self.note_bad("seq %d after %d (lossless)"
                               % (seq, self.last_seq))
             elif seq <= self.last_seq:
                 self.note_bad("seq %d after %d" % (seq, self.last_seq))
+        if flags & FRAME_ABANDONED:
+            # §3.6.3/§5.17: a dead producer's seq, committed empty.  It is a
+            # frame (counted), but carries no data and no pattern.
+            if length != 0 or ts != 0 or flags != FRAME_ABANDONED:
+                self.note_bad("abandoned seq %d: length %d ts %d flags 0x%x"
+                              % (seq, length, ts, flags))
+            self.abandoned += 1
+            if self.first_seq is None:
+                self.first_seq = seq
+            self.last_seq = seq
+            self.frames += 1 if count else 0
+            return
         if length > self.r.frame_bytes:
             self.note_bad("seq %d length %d > frame_bytes" % (seq, length))
         if a.expect_len is not None and length != a.expect_len:
@@ -787,7 +911,7 @@ class Reader:
         if self.first_seq is None:
             self.first_seq = seq
         self.last_seq = seq
-        self.frames += 1
+        self.frames += 1 if count else 0
         if self.header is None:
             self.grab_header()
 
@@ -798,6 +922,7 @@ class Reader:
 
     def result(self):
         return {"frames": self.frames, "lost": self.lost,
+                "abandoned": self.abandoned,
                 "first_seq": self.first_seq, "last_seq": self.last_seq,
                 "bad": self.bad, "eos": self.eos, "header": self.header,
                 # extra keys (accounting checks, diagnostics)
@@ -806,6 +931,9 @@ class Reader:
                 "header_start_seq": self.header_start_seq,
                 "mode": "lossless" if self.a.lossless else "lossy",
                 "join": self.join_info,
+                "group": self.g, "claimed": self.claimed,
+                "held": len(self.held), "seqsum": self.seqsum,
+                "repaired": self.repaired,
                 "error": self.error}
 
     def done_counting(self):
@@ -837,7 +965,8 @@ class Reader:
                 break
             if W == nxt:
                 state = r.ld64(P_STREAM_STATE)
-                if state == STREAM_ENDED and nxt >= r.ld64(P_EOS_SEQ):
+                e = r.ld64(P_EOS_SEQ)
+                if state == STREAM_ENDED and e > self.start and nxt >= e:
                     self.eos = True
                     break
                 if self.periodic() and r.producer_dead():
@@ -931,6 +1060,10 @@ class Reader:
         at.store64(base + rec + C_FRAMES, 0)
         at.store64(base + rec + C_LOST, 0)
         at.store64(base + rec + C_WAKE_TARGET, 0)
+        for f in (C_CLAIMED, C_INTENT_CLAIM_SEQ, C_INTENT_CLAIMED,
+                  C_INTENT_LOST, C_INTENT_MARKERS):   # §5.5 step 3
+            at.store64(base + rec + f, 0)
+        r.i32[(rec + C_GROUP) >> 2] = 0               # in no group
         label = self.a.label.encode()[:31]
         r.mm[rec + C_LABEL:rec + C_LABEL + 32] = bytes(32)
         r.mm[rec + C_LABEL:rec + C_LABEL + len(label)] = label
@@ -940,6 +1073,9 @@ class Reader:
             start = w
         else:
             start = w - n if w - r.initial_seq > n else r.initial_seq
+        if self.a.group is not None:                 # §5.5, group member
+            self.member_attach(start, pid, cur)
+            return
         at.store64(base + rec + C_READ_SEQ, start)                  # step 5
         self.own = owner_word(pid, owner_gen(cur), OWNER_ACTIVE)
         if self.a.attach_pause:
@@ -979,6 +1115,305 @@ class Reader:
                 if T != 0 and old < T <= start:
                     ring_doorbell(at, base + P_DOORBELL)
         self.start = self.next = self.released = start              # step 8
+
+    # ---------------------------------------------------- group member
+    def member_attach(self, start, pid, cur):
+        """§5.5 (group member branch) and §5.19 join or create."""
+        r, at, base, rec = self.r, self.at, self.r.base, self.rec
+        at.store64(base + rec + C_READ_SEQ, SEQ_NONE)
+        try:
+            g = self.group_join(self.a.group, not self.a.lossless, start)
+        except RingError:
+            at.store64(base + rec + C_OWNER,
+                       owner_word(0, owner_gen(cur) + 1, OWNER_FREE))
+            raise
+        r.i32[(rec + C_GROUP) >> 2] = g + 1
+        self.own = owner_word(pid, owner_gen(cur), OWNER_ACTIVE)
+        at.xchg64(base + rec + C_OWNER, self.own)
+        self.g = g
+        self.start = self.next = r.ld64(r.grp(g) + G_CLAIM_SEQ)    # step 4
+
+    def group_find(self, name, self_g=None):
+        """§5.19 join step 1: the ACTIVE group called `name` (its index),
+        "creating" if only a live creator is setting one up, or None."""
+        r = self.r
+        creating = None
+        for g in range(r.max_groups):
+            if g == self_g:
+                continue
+            b = r.grp(g)
+            o = r.ld64(b + G_OWNER)
+            st = owner_state(o)
+            if st not in (OWNER_ACTIVE, OWNER_CLAIMING) or \
+                    bytes(r.mm[b + G_NAME:b + G_NAME + 32]).split(b"\0")[0] \
+                    != name.encode():
+                continue
+            if st == OWNER_ACTIVE:
+                return g
+            if alive(owner_pid(o), 0):
+                creating = "creating"
+        return creating
+
+    def group_join(self, name, lossy, start):
+        """§5.19 "Join or create"."""
+        r, at, base = self.r, self.at, self.r.base
+        if not (1 <= len(name.encode()) <= 31) or not valid_name(name):
+            raise RingError("EINVAL: group name")
+        while True:
+            g = self.group_find(name)                               # step 1
+            if g == "creating":
+                time.sleep(0)
+                continue
+            if g is not None:                                       # step 2
+                gb = base + r.grp(g)
+                while True:
+                    m = r.ld64(r.grp(g) + G_MEMBERS)
+                    if bool(r.ld32(r.grp(g) + G_MODE) & MODE_LOSSY) != lossy:
+                        raise RingError("EINVAL: the group is of the "
+                                        "other mode")
+                    if m == 0:
+                        break                   # its last member is leaving
+                    if at.cas64(gb + G_MEMBERS, m, m + 1) == m:
+                        return g
+                time.sleep(0)
+                continue
+            g = self.group_create(name, lossy, start)               # step 3
+            if g is None:
+                time.sleep(0)                   # backed off: look again
+                continue
+            return g
+
+    def group_create(self, name, lossy, start):
+        """§5.19 join step 3.  The record index, or None if it backed off
+        from another creator of the same name."""
+        r, at, base, n = self.r, self.at, self.r.base, self.r.n
+        pid = os.getpid()
+        for g in range(r.max_groups):
+            b = r.grp(g)
+            cur = r.ld64(b + G_OWNER)
+            st = owner_state(cur)
+            if st == OWNER_CLAIMING and not alive(owner_pid(cur), 0):
+                pass                            # its creator died half-way
+            elif st != OWNER_FREE:
+                continue
+            claiming = owner_word(pid, owner_gen(cur) + 1, OWNER_CLAIMING)
+            if at.cas64(base + b + G_OWNER, cur, claiming) != cur:  # 3.1
+                continue
+            nb = name.encode()                                      # 3.2
+            r.mm[b + G_NAME:b + G_NAME + 32] = nb + bytes(32 - len(nb))
+            at.mfence()
+            if self.group_find(name, self_g=g) is not None:         # 3.3
+                r.mm[b + G_NAME:b + G_NAME + 32] = bytes(32)
+                at.store64(base + b + G_OWNER,
+                           owner_word(0, owner_gen(cur) + 1, OWNER_FREE))
+                return None
+            r.i32[(b + G_MODE) >> 2] = MODE_LOSSY if lossy else 0   # 3.4
+            for f, v in ((G_MEMBERS, 1), (G_CLAIM_LOCK, 0), (G_LOST, 0),
+                         (G_FRAMES_DEPARTED, 0), (G_MARKERS, 0),
+                         (G_CLAIM_SEQ, start), (G_START_SEQ, start)):
+                at.store64(base + b + f, v)
+            at.xchg64(base + b + G_OWNER,                           # 3.5
+                      owner_word(pid, owner_gen(cur) + 1, OWNER_ACTIVE))
+            if not lossy:                                           # 3.6
+                L = r.ld64(P_CLAIM_LIMIT)
+                if L > n and start < L - n:
+                    at.store64(base + b + G_START_SEQ, L - n)
+                    at.xchg64(base + b + G_CLAIM_SEQ, L - n)
+                    T = r.ld64(P_WAIT_TARGET)
+                    if T != 0 and start < T <= L - n:
+                        ring_doorbell(at, base + P_DOORBELL)
+                self.join_info = {"created": g, "L": L, "start0": start,
+                                  "start": r.ld64(b + G_CLAIM_SEQ)}
+            return g
+        raise RingError("RB_E_TOO_MANY: no FREE group record")
+
+    def member_lock(self):
+        """§5.19 claim step 1."""
+        r, at, g = self.r, self.at, self.g
+        addr = r.base + r.grp(g) + G_CLAIM_LOCK
+        me = self.idx + 1
+        check = time.monotonic() + 0.001
+        while at.cas64(addr, 0, me) != 0:
+            time.sleep(0)
+            if time.monotonic() >= check:
+                group_recover_lock(r, at, g)
+                check = time.monotonic() + 0.001
+
+    def member_claim(self, k):
+        """§5.19 "Claim".  Returns (frames, marker)."""
+        r, at, base, rec, g = self.r, self.at, self.r.base, self.rec, self.g
+        gb = r.grp(g)
+        lossy = not self.a.lossless
+        self.member_lock()                                          # step 1
+        try:
+            cur = r.ld64(gb + G_CLAIM_SEQ)                          # step 2
+            W = r.ld64(P_WRITE_SEQ)
+            if W <= cur:
+                return [], False
+            s, lost_add = cur, 0                                    # step 3
+            if lossy and W - cur > r.n:
+                lost_add = W - r.n - cur
+                s = W - r.n
+            got, marker = [], False
+            while s < W and len(got) < k:                           # step 4
+                d = r.desc(s)
+                s1 = r.ld64(d)
+                if s1 != s:
+                    if lossy:
+                        lost_add += 1
+                        s += 1
+                        continue
+                    raise RingError("RB_E_CORRUPT: member claim D(%d).seq "
+                                    "= %d" % (s, s1))
+                length = r.ld64(d + D_LENGTH)
+                ts = r.ld64(d + D_TIMESTAMP)
+                flags = r.ld32(d + D_FLAGS)
+                if lossy and r.ld64(d) != s:
+                    lost_add += 1
+                    s += 1
+                    continue
+                if length > r.frame_bytes:
+                    raise RingError("RB_E_CORRUPT: length > frame_bytes")
+                if flags & FRAME_EOS:
+                    if not got:
+                        marker = True
+                        s += 1
+                    break
+                got.append((s, length, ts, flags))
+                s += 1
+            end = s                                                 # step 5
+            if end == cur:
+                return [], False
+            markers = r.ld64(gb + G_MARKERS) + (1 if marker else 0)  # 6
+            if got and not self.held:
+                at.store64(base + rec + C_READ_SEQ, got[0][0])
+            new_claimed = self.claimed + len(got) + lost_add        # step 7
+            new_lost = self.lost + lost_add
+            at.store64(base + rec + C_INTENT_CLAIMED, new_claimed)
+            at.store64(base + rec + C_INTENT_LOST, new_lost)
+            at.store64(base + rec + C_INTENT_MARKERS, markers)
+            at.store64(base + rec + C_INTENT_CLAIM_SEQ, end)
+            at.store64(base + gb + G_CLAIM_SEQ, end)                # step 8
+            self.claimed, self.lost = new_claimed, new_lost
+            at.store64(base + rec + C_CLAIMED, new_claimed)
+            at.store64(base + rec + C_LOST, new_lost)
+            at.store64(base + gb + G_MARKERS, markers)
+            at.store64(base + rec + C_INTENT_CLAIM_SEQ, 0)
+        finally:
+            at.store64(base + gb + G_CLAIM_LOCK, 0)                 # step 9
+        frames = []
+        for (seq, length, ts, flags) in got:
+            off = r.slot(seq)
+            frames.append((seq, bytes(r.mm[off:off + length]), length, ts,
+                           flags))
+        self.held.extend(frames)
+        return frames, marker
+
+    def member_release_oldest(self):
+        """§5.19 "Release" of the oldest held frame.  Returns whether it
+        was intact (lossy groups may find it overrun)."""
+        r, at, base, rec = self.r, self.at, self.r.base, self.rec
+        seq = self.held[0][0]
+        intact = True
+        if not self.a.lossless and r.ld64(r.desc(seq)) != seq:      # step 1
+            intact = False
+        self.held.pop(0)
+        if intact:
+            self.frames += 1
+        else:
+            self.lost += 1
+        at.store64(base + rec + C_LOST, self.lost)                  # step 2
+        at.store64(base + rec + C_FRAMES, self.frames)
+        now = self.held[0][0] if self.held else SEQ_NONE             # step 3
+        if self.a.lossless:
+            at.xchg64(base + rec + C_READ_SEQ, now)
+            T = r.ld64(P_WAIT_TARGET)
+            if T != 0 and seq < T <= now:
+                ring_doorbell(at, base + P_DOORBELL)
+        else:
+            at.store64(base + rec + C_READ_SEQ, now)
+        if r.ld64(rec + C_OWNER) != self.own:                       # step 4
+            raise RingError("RB_E_EVICTED: our record was evicted")
+        return intact
+
+    def member_detach(self):
+        """§5.15 consumer detach with §5.19 "Leave"."""
+        r, at, base, rec = self.r, self.at, self.r.base, self.rec
+        ev = owner_word(owner_pid(self.own), owner_gen(self.own),
+                        OWNER_EVICTING)
+        if at.cas64(base + rec + C_OWNER, self.own, ev) != self.own:
+            return False
+        group_member_leave(r, at, self.idx)
+        free_record(r, at, self.idx, owner_gen(self.own))
+        return True
+
+    def run_member(self, deadline, signal_ready):
+        self.attach()
+        try:
+            signal_ready()
+            self._member_loop(deadline)
+        except RingError as e:
+            self.error = str(e)
+        finally:
+            try:
+                self.member_detach()
+            except Exception as e:  # noqa: BLE001
+                if self.error is None:
+                    self.error = "detach: %s" % e
+
+    def _member_loop(self, deadline):
+        r, a = self.r, self.a
+        gb = r.grp(self.g)
+        delivered = 0
+        while True:
+            if self.done_counting():
+                return
+            frames, marker = self.member_claim(a.batch)
+            for (seq, data, length, ts, flags) in frames:
+                if a.lossless:  # lossy: checked after the release re-check
+                    self.deliver(seq, data, length, ts, flags, count=False)
+                delivered += 1
+            if a.die_holding and delivered >= a.die_holding and self.held:
+                # Test hook (§5.20): die holding the frames just claimed.
+                sys.stdout.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
+            while self.held:
+                seq, data, length, ts, flags = self.held[0]
+                if self.member_release_oldest() and not a.lossless:
+                    self.deliver(seq, data, length, ts, flags, count=False)
+            if marker:
+                self.marker += 1
+                self.eos = True
+                self.eos_seen = r.ld64(gb + G_CLAIM_SEQ)
+                if self.header is None:
+                    self.grab_header()
+                return
+            if frames:
+                continue
+            # Nothing to claim: end of stream for this member? (§5.19)
+            if r.stream_stopped(self.start) and \
+                    r.ld64(P_STREAM_STATE) == STREAM_ENDED:
+                e = r.ld64(P_EOS_SEQ)
+                if r.ld64(gb + G_CLAIM_SEQ) >= e and self.eos_seen != e:
+                    self.eos_seen = e
+                    self.eos = True
+                    return
+            if self.periodic():                      # §5.10 step 7, §5.12
+                if r.ld64(self.rec + C_OWNER) != self.own:
+                    raise RingError("RB_E_EVICTED")
+                group_recover_lock(r, self.at, self.g)
+                if a.repair:
+                    n = repair_abandoned(r, self.at)
+                    self.repaired += n
+                    if n:
+                        continue
+                if r.ld64(P_STREAM_STATE) == STREAM_ABANDONED:
+                    raise RingError("RB_E_PRODUCER_DEAD (abandoned)")
+                if not r.stream_stopped(self.start) and r.producer_dead():
+                    raise RingError("RB_E_PRODUCER_DEAD")
+            if time.monotonic() >= deadline:
+                raise RingError("timeout")
+            time.sleep(a.poll_ms / 1000.0)
 
     def release(self, new):
         """§5.8."""
@@ -1058,12 +1493,18 @@ class Reader:
                 raise RingError("RB_E_CORRUPT: write_seq went backwards")
             if W == nxt:
                 st = r.ld64(P_STREAM_STATE)
-                if st == STREAM_ENDED and nxt >= r.ld64(P_EOS_SEQ):
+                e = r.ld64(P_EOS_SEQ)
+                if st == STREAM_ENDED and e > self.start and nxt >= e:
                     self.eos = True                          # §5.12
                     return
                 if self.periodic():
                     if r.ld64(self.rec + C_OWNER) != self.own:
                         raise RingError("RB_E_EVICTED")
+                    if self.a.repair:                        # §5.17
+                        n = repair_abandoned(r, self.at)
+                        self.repaired += n
+                        if n:
+                            continue
                     if r.producer_dead():
                         raise RingError("RB_E_PRODUCER_DEAD")
                 now = time.monotonic()
@@ -1118,6 +1559,136 @@ class Reader:
                 nxt += 1
                 self.next = nxt
                 self.release(nxt)
+
+
+def wake_consumers(r, at, W):
+    """§5.10 producer side (not "wake all")."""
+    for w in range((r.max_consumers + 63) // 64):
+        mask = r.ld64(P_SLEEP_MASK + 8 * w)
+        while mask:                           # load fence: TSO, in order
+            b = (mask & -mask).bit_length() - 1
+            mask &= mask - 1
+            i = 64 * w + b
+            if i >= r.max_consumers:
+                break
+            T = r.ld64(r.rec(i) + C_WAKE_TARGET)
+            if T != 0 and T <= W:
+                ring_doorbell(at, r.base + r.rec(i) + C_DOORBELL)
+
+
+def advance_write_seq(r, at):
+    """§5.16 "Advance write_seq".  Returns write_seq."""
+    w = r.ld64(P_WRITE_SEQ)
+    while True:
+        e = w
+        while e - w < r.n and r.ld64(r.desc(e)) == e:
+            e += 1
+        if e == w:
+            return w
+        old = at.cas64(r.base + P_WRITE_SEQ, w, e)
+        if old == w:
+            wake_consumers(r, at, e)
+            T = r.ld64(P_WAIT_TARGET)
+            if T != 0 and w < T <= e:
+                ring_doorbell(at, r.base + P_DOORBELL)
+            w = e
+        else:
+            w = old
+
+
+def repair_abandoned(r, at):
+    """§5.17 repair, several-producer rings.  Returns how many seqs this
+    call committed (and counted) as abandoned."""
+    if r.max_producers == 1:
+        return 0
+    repaired = 0
+    while True:
+        w = advance_write_seq(r, at)                              # step 1
+        if w >= r.ld64(P_CLAIM_SEQ):                               # step 2
+            return repaired
+        d = r.desc(w)
+        seen = r.ld64(d)                                           # step 3
+        if seen == w:
+            continue
+        for j in range(r.max_producers):                           # step 4
+            p = r.prec(j)
+            o = r.ld64(p + PR_OWNER)
+            st = owner_state(o)
+            if st not in (OWNER_ACTIVE, OWNER_CLAIMING):
+                continue
+            if r.ld64(p + PR_HOLD_FROM) > w:
+                continue
+            if alive(owner_pid(o), r.ld64(p + PR_START_TIME)
+                     if st == OWNER_ACTIVE else 0):
+                return repaired                     # a live holder: stop
+        if r.ld64(d) != seen:                                      # step 5
+            continue
+        if seen != SEQ_WRITING:                                    # 6.1
+            if at.cas64(r.base + d, seen, SEQ_WRITING) != seen:
+                continue
+        # 6.2 (store fence: TSO keeps the stores in order)
+        at.store64(r.base + d + D_LENGTH, 0)
+        at.store64(r.base + d + D_TIMESTAMP, 0)
+        r.i32[(d + D_FLAGS) >> 2] = FRAME_ABANDONED
+        if at.cas64(r.base + d, SEQ_WRITING, w) == SEQ_WRITING:    # 6.3
+            at.fadd64(r.base + P_FRAMES_ABANDONED, 1)
+            repaired += 1
+
+
+def group_recover_lock(r, at, g):
+    """§5.19 "Recover a lock" whose holder died.  True if it freed it."""
+    gb = r.base + r.grp(g)
+    h = r.ld64(r.grp(g) + G_CLAIM_LOCK)                            # step 1
+    if h == 0:
+        return False
+    if h > r.max_consumers:
+        return at.cas64(gb + G_CLAIM_LOCK, h, 0) == h
+    rec = r.rec(h - 1)
+    o = r.ld64(rec + C_OWNER)                                      # step 2
+    if owner_state(o) == OWNER_ACTIVE and \
+            alive(owner_pid(o), r.ld64(rec + C_START_TIME)):
+        return False
+    group_roll(r, at, g, h - 1)                                    # step 3
+    return at.cas64(gb + G_CLAIM_LOCK, h, 0) == h                  # step 4
+
+
+def group_roll(r, at, g, i):
+    """§5.19 recover step 3: roll a dead holder's claim forward or back."""
+    rec = r.rec(i)
+    to = r.ld64(rec + C_INTENT_CLAIM_SEQ)
+    if to == 0:
+        return
+    if r.ld64(r.grp(g) + G_CLAIM_SEQ) == to:                       # forward
+        at.store64(r.base + rec + C_CLAIMED,
+                   r.ld64(rec + C_INTENT_CLAIMED))
+        at.store64(r.base + rec + C_LOST, r.ld64(rec + C_INTENT_LOST))
+        at.store64(r.base + r.grp(g) + G_MARKERS,
+                   r.ld64(rec + C_INTENT_MARKERS))
+    at.store64(r.base + rec + C_INTENT_CLAIM_SEQ, 0)
+
+
+def group_member_leave(r, at, i):
+    """§5.19 "Leave" (the record is EVICTING)."""
+    rec = r.rec(i)
+    gi = r.ld32(rec + C_GROUP)
+    if gi == 0 or gi > r.max_groups:
+        return
+    g = gi - 1
+    gb = r.base + r.grp(g)
+    if r.ld64(r.grp(g) + G_CLAIM_LOCK) == i + 1:                   # step 1
+        group_roll(r, at, g, i)
+        at.store64(gb + G_CLAIM_LOCK, 0)
+    claimed = r.ld64(rec + C_CLAIMED)                              # step 2
+    frames = r.ld64(rec + C_FRAMES)
+    at.fadd64(gb + G_FRAMES_DEPARTED, frames)                      # step 3
+    at.fadd64(gb + G_LOST, claimed - frames if claimed >= frames else 0)
+    r.i32[(rec + C_GROUP) >> 2] = 0                                # step 4
+    at.store64(r.base + rec + C_READ_SEQ, SEQ_NONE)
+    at.mfence()
+    if at.fadd64(gb + G_MEMBERS, U64) == 1:                        # step 5
+        o = r.ld64(r.grp(g) + G_OWNER)
+        at.xchg64(gb + G_OWNER, owner_word(0, owner_gen(o) + 1, OWNER_FREE))
+    ring_doorbell(at, r.base + P_DOORBELL)                         # step 6
 
 
 def ring_doorbell(at, addr):
@@ -1195,6 +1766,8 @@ def evict_if_dead(r, at, i):
     ev = owner_word(owner_pid(o), owner_gen(o), OWNER_EVICTING)
     if at.cas64(r.base + rec + C_OWNER, o, ev) != o:
         return False
+    if r.ld32(rec + C_GROUP) != 0:                  # §5.14 step 4
+        group_member_leave(r, at, i)
     free_record(r, at, i, owner_gen(o))
     return True
 
@@ -1211,6 +1784,50 @@ def cmd_validate(name):
     print("ok")
     print(json.dumps(g, sort_keys=True))
     return 0
+
+
+def cstr(b):
+    """A peer-written NUL-padded name: copy, force a NUL at the last byte."""
+    return bytes(b[:-1]).split(b"\0")[0].decode("utf-8", "replace")
+
+
+def producer_records(r, all_records=False):
+    """§3.7.  Records with a non-zero owner word (every record if asked)."""
+    out = []
+    for j in range(r.max_producers):
+        p = r.prec(j)
+        o = r.ld64(p + PR_OWNER)
+        if o == 0 and not all_records:
+            continue
+        out.append({"j": j, "pid": owner_pid(o), "gen": owner_gen(o),
+                    "state": owner_state(o),
+                    "start_time": r.ld64(p + PR_START_TIME),
+                    "hold_from": r.ld64(p + PR_HOLD_FROM),
+                    "frames": r.ld64(p + PR_FRAMES),
+                    "in_stream": r.ld32(p + PR_IN_STREAM)})
+    return out
+
+
+def group_records(r):
+    """§3.8.  Records with a non-zero owner word."""
+    out = []
+    for g in range(r.max_groups):
+        b = r.grp(g)
+        o = r.ld64(b + G_OWNER)
+        if o == 0:
+            continue
+        out.append({"g": g, "pid": owner_pid(o), "gen": owner_gen(o),
+                    "state": owner_state(o),
+                    "claim_seq": r.ld64(b + G_CLAIM_SEQ),
+                    "claim_lock": r.ld64(b + G_CLAIM_LOCK),
+                    "lost": r.ld64(b + G_LOST),
+                    "frames_departed": r.ld64(b + G_FRAMES_DEPARTED),
+                    "markers": r.ld64(b + G_MARKERS),
+                    "members": r.ld64(b + G_MEMBERS),
+                    "mode": r.ld32(b + G_MODE),
+                    "start_seq": r.ld64(b + G_START_SEQ),
+                    "name": cstr(r.mm[b + G_NAME:b + G_NAME + 32])})
+    return out
 
 
 def cmd_status(name):
@@ -1231,25 +1848,35 @@ def cmd_status(name):
                      "read_seq": r.ld64(rec + C_READ_SEQ),
                      "frames": r.ld64(rec + C_FRAMES),
                      "lost": r.ld64(rec + C_LOST),
+                     "claimed": r.ld64(rec + C_CLAIMED),
+                     "intent_claim_seq": r.ld64(rec + C_INTENT_CLAIM_SEQ),
+                     "intent_claimed": r.ld64(rec + C_INTENT_CLAIMED),
+                     "intent_lost": r.ld64(rec + C_INTENT_LOST),
+                     "intent_markers": r.ld64(rec + C_INTENT_MARKERS),
+                     "group": r.ld32(rec + C_GROUP),
                      "mode": r.ld32(rec + C_MODE),
                      "doorbell": r.ld32(rec + C_DOORBELL),
                      "wake_target": r.ld64(rec + C_WAKE_TARGET),
-                     "label": bytes(r.mm[rec + C_LABEL:rec + C_LABEL + 31])
-                     .split(b"\0")[0].decode("utf-8", "replace")})
-    po = r.ld64(P_OWNER)
+                     "label": cstr(r.mm[rec + C_LABEL:rec + C_LABEL + 32])})
     text, start_seq = r.read_stream_header()
     out = {"write_seq": r.ld64(P_WRITE_SEQ),
            "claim_limit": r.ld64(P_CLAIM_LIMIT),
+           "claim_seq": r.ld64(P_CLAIM_SEQ),
            "frames_dropped": r.ld64(P_FRAMES_DROPPED),
+           "stream_members": r.ld64(P_STREAM_MEMBERS),
+           "frames_abandoned": r.ld64(P_FRAMES_ABANDONED),
            "stream_state": r.ld64(P_STREAM_STATE),
            "eos_seq": r.ld64(P_EOS_SEQ),
+           "eos_marker": r.ld64(P_EOS_MARKER),
            "wait_target": r.ld64(P_WAIT_TARGET),
            "doorbell": r.ld32(P_DOORBELL),
-           "producer": {"pid": owner_pid(po), "gen": owner_gen(po),
-                        "state": owner_state(po)},
+           "max_producers": r.max_producers,
+           "max_groups": r.max_groups,
+           "producers": producer_records(r),
            "sleep_mask": [r.ld64(P_SLEEP_MASK + 8 * w) for w in range(4)],
            "stream_header": text, "stream_start_seq": start_seq,
-           "consumers": cons}
+           "consumers": cons,
+           "groups": group_records(r)}
     print(json.dumps(out, sort_keys=True))
     return 0
 
@@ -1257,7 +1884,9 @@ def cmd_status(name):
 def cmd_audit(name):
     """Checks the document's static claims on a QUIESCENT ring (no producer
     or consumer attached): zero padding/reserved bytes (§1.2, §2, §3),
-    descriptor invariants 3 and 6 (§7), stream-header NUL (§3.5)."""
+    descriptor invariants 3 and 6 (§7), stream-header NUL (§3.5), free
+    producer, consumer and group records (§3.7, §3.3, §3.8), claim_seq
+    (§3.2)."""
     try:
         r = Ring(name)
     except ValidationError as e:
@@ -1270,22 +1899,58 @@ def cmd_audit(name):
         if lo < hi and any(mm[lo:hi]):
             problems.append("%s [%d, %d) not zero" % (what, lo, hi))
 
-    zero(280, 384, "producer pad0")
-    zero(432, 512, "producer pad1")  # 424: eos_marker (§3.2)
+    zero(288, 384, "producer pad0")   # 280: claim_seq (§3.2)
+    zero(432, 512, "producer pad1")   # 424: eos_marker (§3.2)
     zero(516, 640, "producer pad2")
     zero(672, 768, "producer pad3")
     for w in range((r.max_consumers + 63) // 64, 4):
         zero(P_SLEEP_MASK + 8 * w, P_SLEEP_MASK + 8 * w + 8,
              "unused sleep_mask word %d" % w)
-    for i in range(r.max_consumers):
+    for j in range(r.max_producers):                  # §3.7
+        p = r.prec(j)
+        zero(p + 36, p + PRODUCER_RECORD_BYTES, "producer record %d pad" % j)
+        o = r.ld64(p + PR_OWNER)
+        if owner_state(o) != OWNER_FREE:
+            problems.append("producer record %d not FREE (owner 0x%x)"
+                            % (j, o))
+        elif owner_pid(o) != 0:
+            problems.append("producer record %d FREE with pid %d"
+                            % (j, owner_pid(o)))
+        if r.ld32(p + PR_IN_STREAM) != 0:
+            problems.append("producer record %d in_stream %d"
+                            % (j, r.ld32(p + PR_IN_STREAM)))
+        if r.ld64(p + PR_HOLD_FROM) != SEQ_NONE:
+            problems.append("producer record %d hold_from %d (not NONE)"
+                            % (j, r.ld64(p + PR_HOLD_FROM)))
+    if r.ld64(P_STREAM_MEMBERS) != 0:
+        problems.append("stream_members %d with no producer"
+                        % r.ld64(P_STREAM_MEMBERS))
+    for i in range(r.max_consumers):                  # §3.3
         rec = r.rec(i)
-        zero(rec + 24, rec + 128, "consumer %d pad0" % i)
-        zero(rec + 192, rec + 256, "consumer %d pad1" % i)
+        zero(rec + 64, rec + 128, "consumer %d pad0" % i)
+        zero(rec + 196, rec + 256, "consumer %d pad1" % i)
         o = r.ld64(rec + C_OWNER)
         if owner_state(o) != OWNER_FREE:
             problems.append("consumer %d not FREE (owner 0x%x)" % (i, o))
         if owner_state(o) == OWNER_FREE and owner_pid(o) != 0:
             problems.append("consumer %d FREE with pid %d" % (i, owner_pid(o)))
+        if r.ld32(rec + C_GROUP) != 0:
+            problems.append("FREE consumer %d in group %d"
+                            % (i, r.ld32(rec + C_GROUP)))
+    for g in range(r.max_groups):                     # §3.8
+        b = r.grp(g)
+        zero(b + 40, b + 128, "group %d pad0" % g)
+        zero(b + 148, b + 152, "group %d reserved0" % g)
+        zero(b + 192, b + 256, "group %d pad1" % g)
+        o = r.ld64(b + G_OWNER)
+        if owner_state(o) != OWNER_FREE:
+            problems.append("group %d not FREE (owner 0x%x)" % (g, o))
+        if r.ld64(b + G_MEMBERS) != 0:
+            problems.append("group %d has %d members with no consumer"
+                            % (g, r.ld64(b + G_MEMBERS)))
+        if r.ld64(b + G_CLAIM_LOCK) != 0:
+            problems.append("group %d claim_lock %d"
+                            % (g, r.ld64(b + G_CLAIM_LOCK)))
     sh = r.sh_off
     zero(sh + 24, sh + 64, "stream header pad")
     length = r.ld64(sh + SH_LENGTH)
@@ -1307,18 +1972,30 @@ def cmd_audit(name):
     zero(r.slots_off + r.slot_stride * r.n, r.h["segment_bytes"],
          "padding after slots")
     W = r.ld64(P_WRITE_SEQ)
-    if owner_state(r.ld64(P_OWNER)) != OWNER_FREE:
-        problems.append("producer not FREE")
+    C = r.ld64(P_CLAIM_SEQ)
+    if r.max_producers == 1 and C != r.initial_seq:     # §3.2
+        problems.append("single-producer ring: claim_seq %d != initial_seq"
+                        % C)
+    if r.max_producers > 1 and C != W:                  # quiescent, §5.16
+        problems.append("claim_seq %d != write_seq %d with no producer"
+                        % (C, W))
     lo = max(r.initial_seq, W - r.n) if W >= r.n else r.initial_seq
     for s in range(lo, W):                       # invariant 3 (quiescent)
-        got = r.ld64(r.desc(s))
+        d = r.desc(s)
+        got = r.ld64(d)
         if got != s:
             problems.append("D(%d).seq = %d" % (s, got))
+        elif r.ld32(d + D_FLAGS) & FRAME_ABANDONED and (
+                r.ld64(d + D_LENGTH) or r.ld64(d + D_TIMESTAMP) or
+                r.ld32(d + D_FLAGS) != FRAME_ABANDONED):
+            problems.append("abandoned seq %d: flags 0x%x length %d ts %d"
+                            % (s, r.ld32(d + D_FLAGS), r.ld64(d + D_LENGTH),
+                               r.ld64(d + D_TIMESTAMP)))      # §3.6.3
     if r.ld64(P_STREAM_STATE) == STREAM_ENDED:   # invariant 6
         e = r.ld64(P_EOS_SEQ)
         if not (r.initial_seq < e <= W):
             problems.append("eos_seq %d outside (initial_seq, write_seq]" % e)
-        elif e - 1 >= lo:
+        elif e - 1 >= lo and r.ld64(P_EOS_MARKER) == 1:
             d = r.desc(e - 1)
             if not (r.ld32(d + D_FLAGS) & FRAME_EOS) or r.ld64(d + D_LENGTH) \
                     or r.ld64(d + D_TIMESTAMP):
@@ -1349,6 +2026,10 @@ def parse_read_args(argv):
         no_evict = False
         join = "doc"
         attach_pause = 0.0
+        group = None
+        batch = 4
+        die_holding = 0
+        repair = False
     a = A()
     it = iter(argv)
     for arg in it:
@@ -1393,13 +2074,25 @@ def parse_read_args(argv):
             a.attach_pause = float(val()) / 1000.0
         elif arg == "--no-evict":
             a.no_evict = True
+        elif arg == "--group":
+            a.group = val()
+        elif arg == "--batch":
+            a.batch = max(1, int(val()))
+        elif arg == "--die-holding":
+            a.die_holding = int(val())
+        elif arg == "--repair":
+            a.repair = True
         else:
             raise SystemExit("reader.py: unknown option %s" % arg)
     if a.count is None:
         raise SystemExit("reader.py: read needs --count N")
-    if a.futex and not a.lossless:
-        raise SystemExit("reader.py: --futex needs --lossless (an "
-                         "unregistered reader has no doorbell, §6)")
+    if a.futex and (not a.lossless or a.group is not None):
+        raise SystemExit("reader.py: --futex needs --lossless and no "
+                         "--group (an unregistered reader has no doorbell, "
+                         "§6; members poll)")
+    if a.repair and not (a.lossless or a.group is not None):
+        raise SystemExit("reader.py: --repair needs a registered reader "
+                         "(--lossless or --group): it writes (§5.17)")
     return a
 
 
@@ -1416,14 +2109,18 @@ def cmd_read(name, argv):
             with open(a.ready, "w") as f:
                 f.write("attached %d\n" % os.getpid())
 
+    registered = a.lossless or a.group is not None
     try:
-        ring = Ring(name, writable=a.lossless)
+        ring = Ring(name, writable=registered)
     except ValidationError as e:
         print(e.line(), file=sys.stderr)
         return 2
     rd = Reader(ring, a)
     try:
-        if a.lossless:
+        if a.group is not None:
+            rd.at = make_atomics(a.atomics)
+            rd.run_member(deadline, signal_ready)
+        elif a.lossless:
             rd.at = make_atomics(a.atomics)
             if a.futex and rd.at.name == "weak":
                 raise RingError("--futex refused with weak atomics")

@@ -263,4 +263,26 @@ void cli_counter_fill(void *data, uint64_t length, uint64_t seq);
 /* Offset of the first byte that differs, or `length` if all match. */
 uint64_t cli_counter_check(const void *data, uint64_t length, uint64_t seq);
 
+/*
+ * The tagged counter frame, written when the ring takes several producers
+ * (their frames interleave, and each producer's must still be checkable):
+ *
+ *     bytes 0..7    the producer's id (its pid), little-endian
+ *     bytes 8..15   the producer's frame number: 0, 1, 2, ... over the
+ *                   frames it committed
+ *     bytes 16..    cli_counter_fill(data + 16, length - 16, seq)
+ *
+ * The stream header says `counter_layout=tagged`. rb-consumer verify reads
+ * it back: the bytes after the tag bind the frame to its sequence number
+ * as in a plain counter frame, and the tag lets it check each producer's
+ * frames for order and, when lossless, completeness.
+ */
+#define CLI_TAG_BYTES 16u
+void cli_tagged_fill(void *data, uint64_t length, uint64_t seq, uint64_t id,
+		     uint64_t number);
+/* Like cli_counter_check over the whole frame (0 when it has no room for
+ * a tag); the tag is read into *id and *number. */
+uint64_t cli_tagged_check(const void *data, uint64_t length, uint64_t seq,
+			  uint64_t *id, uint64_t *number);
+
 #endif /* RB_CLI_H */

@@ -58,3 +58,27 @@ cli_counter_check(const void *data, uint64_t length, uint64_t seq)
 			return i;
 	return length;
 }
+
+void
+cli_tagged_fill(void *data, uint64_t length, uint64_t seq, uint64_t id,
+		uint64_t number)
+{
+	uint8_t *p = data;
+
+	memcpy(p, &id, 8); /* x86-64: the stored bytes are little-endian */
+	memcpy(p + 8, &number, 8);
+	cli_counter_fill(p + CLI_TAG_BYTES, length - CLI_TAG_BYTES, seq);
+}
+
+uint64_t
+cli_tagged_check(const void *data, uint64_t length, uint64_t seq, uint64_t *id,
+		 uint64_t *number)
+{
+	const uint8_t *p = data;
+
+	if (length < CLI_TAG_BYTES)
+		return 0; /* no room for a tag: wrong from its first byte */
+	memcpy(id, p, 8);
+	memcpy(number, p + 8, 8);
+	return CLI_TAG_BYTES + cli_counter_check(p + CLI_TAG_BYTES, length - CLI_TAG_BYTES, seq);
+}
