@@ -88,7 +88,7 @@ rb_member_attach(struct rb_ring *ring, struct rb_consumer *c,
 	int rc;
 
 	ck_pr_store_64(&rec->read_seq, RB_SEQ_NONE);
-	rc = rb_group_join(ring, o->group, o->lossy != 0, start, &g);
+	rc = rb_group_join(ring, rec, o->group, o->lossy != 0, start, &g);
 	if (rc != 0) {
 		rb_store_release_64(&rec->owner, RB_OWNER_MAKE(0, RB_OWNER_GEN(claiming) + 1,
 							      RB_OWNER_FREE));
@@ -96,7 +96,6 @@ rb_member_attach(struct rb_ring *ring, struct rb_consumer *c,
 		free(c);
 		return rc;
 	}
-	ck_pr_store_32(&rec->group, g + 1);
 	rb_store_then_fence_64(&rec->owner, c->owner);
 	c->ring = ring;
 	c->rec = rec;
@@ -252,6 +251,7 @@ rb_member_evict_dead_peers(struct rb_consumer *c)
 	uint32_t i, g = (uint32_t)c->group + 1;
 	bool any = rb_group_recover_lock(ring, (uint32_t)c->group);
 
+	rb_group_fix_members(ring, (uint32_t)c->group);
 	for (i = 0; i < ring->max_consumers; i++) {
 		if (i == c->index || ck_pr_load_32(&ring->consumers[i].group) != g)
 			continue;

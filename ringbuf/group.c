@@ -188,27 +188,76 @@ rb_group_free(struct rb_shm_group *g)
 							RB_OWNER_FREE));
 }
 
-/* Joins group `index` if it is active, named `name` and has members. */
+/*
+ * Joins group `index` if it is active and has members. The member's record
+ * names the group, marked joining, before the count includes it: a member
+ * that dies in between is not subtracted (it was not added), and one that
+ * dies after the count but before the mark is cleared leaves a count one
+ * too high, which rb_group_fix_members finds (the record is gone).
+ */
 static int
-rb_group_try_join(struct rb_ring *ring, uint32_t index, bool lossy)
+rb_group_try_join(struct rb_ring *ring, uint32_t index, bool lossy,
+		  struct rb_shm_consumer *rec)
 {
 	struct rb_shm_group *g = &ring->groups[index];
 
+	if (((ck_pr_load_32(&g->mode) & RB_MODE_LOSSY) != 0) != lossy)
+		return -EINVAL; /* the group is of the other mode */
+	ck_pr_store_32(&rec->group, (index + 1) | RB_GROUP_JOINING);
+	ck_pr_fence_store_atomic();
 	for (;;) {
 		uint64_t m = ck_pr_load_64(&g->members);
 
-		if (((ck_pr_load_32(&g->mode) & RB_MODE_LOSSY) != 0) != lossy)
-			return -EINVAL; /* the group is of the other mode */
-		if (m == 0)
+		if (m == 0) {
+			ck_pr_store_32(&rec->group, 0);
 			return -EAGAIN; /* its last member is leaving: look again */
+		}
 		if (ck_pr_cas_64(&g->members, m, m + 1))
-			return 0;
+			break;
+	}
+	ck_pr_store_32(&rec->group, index + 1);
+	return 0;
+}
+
+void
+rb_group_fix_members(struct rb_ring *ring, uint32_t index)
+{
+	struct rb_shm_group *g = &ring->groups[index];
+	uint64_t owner = rb_load_acquire_64(&g->owner);
+
+	if (RB_OWNER_STATE(owner) != RB_OWNER_ACTIVE)
+		return;
+	for (;;) {
+		uint64_t m = ck_pr_load_64(&g->members), records = 0;
+		uint32_t i;
+
+		ck_pr_fence_load();
+		/* Records appear before the count goes up and disappear after
+		 * it goes down, so fewer records than the count means a member
+		 * died between the two. */
+		for (i = 0; i < ring->max_consumers; i++) {
+			struct rb_shm_consumer *rec = &ring->consumers[i];
+			uint32_t state = RB_OWNER_STATE(rb_load_acquire_64(&rec->owner));
+
+			if ((state == RB_OWNER_ACTIVE || state == RB_OWNER_CLAIMING ||
+			     state == RB_OWNER_EVICTING) &&
+			    (ck_pr_load_32(&rec->group) & ~RB_GROUP_JOINING) == index + 1)
+				records++;
+		}
+		if (records >= m)
+			return;
+		if (ck_pr_cas_64(&g->members, m, records)) {
+			if (records == 0)
+				rb_group_free(g);
+			return;
+		}
 	}
 }
 
 /* Creates group `name` in a free record, starting at `start`. */
 static int
-rb_group_create(struct rb_ring *ring, const char *name, bool lossy, uint64_t start)
+rb_group_create(struct rb_ring *ring, const char *name, bool lossy, uint64_t start,
+		struct rb_shm_consumer *rec)
 {
 	uint32_t i, n = ring->slot_count;
 
@@ -240,6 +289,7 @@ rb_group_create(struct rb_ring *ring, const char *name, bool lossy, uint64_t sta
 			return -EAGAIN;
 		}
 		ck_pr_store_32(&g->mode, lossy ? RB_MODE_LOSSY : 0);
+		ck_pr_store_32(&rec->group, i + 1); /* before it is counted */
 		ck_pr_store_64(&g->members, 1);
 		ck_pr_store_64(&g->claim_lock, 0);
 		ck_pr_store_64(&g->lost, 0);
@@ -266,8 +316,8 @@ rb_group_create(struct rb_ring *ring, const char *name, bool lossy, uint64_t sta
 }
 
 int
-rb_group_join(struct rb_ring *ring, const char *name, bool lossy, uint64_t start,
-	      uint32_t *index_out)
+rb_group_join(struct rb_ring *ring, struct rb_shm_consumer *rec, const char *name,
+	      bool lossy, uint64_t start, uint32_t *index_out)
 {
 	for (;;) {
 		int found = rb_group_find(ring, name, UINT32_MAX);
@@ -278,7 +328,7 @@ rb_group_join(struct rb_ring *ring, const char *name, bool lossy, uint64_t start
 			continue;
 		}
 		if (found >= 0) {
-			rc = rb_group_try_join(ring, (uint32_t)found, lossy);
+			rc = rb_group_try_join(ring, (uint32_t)found, lossy, rec);
 			if (rc == -EAGAIN) {
 				sched_yield();
 				continue;
@@ -288,7 +338,7 @@ rb_group_join(struct rb_ring *ring, const char *name, bool lossy, uint64_t start
 			*index_out = (uint32_t)found;
 			return 0;
 		}
-		rc = rb_group_create(ring, name, lossy, start);
+		rc = rb_group_create(ring, name, lossy, start, rec);
 		if (rc == -EAGAIN) {
 			sched_yield();
 			continue;
@@ -308,6 +358,12 @@ rb_group_member_leave(struct rb_ring *ring, uint32_t consumer)
 	struct rb_shm_group *g;
 	uint64_t claimed, frames;
 
+	if (index & RB_GROUP_JOINING) {
+		/* Died joining: not counted yet (or counted, which
+		 * rb_group_fix_members repairs once this record is gone). */
+		ck_pr_store_32(&rec->group, 0);
+		return;
+	}
 	if (index == 0 || index > ring->max_groups)
 		return;
 	g = &ring->groups[index - 1];
@@ -321,11 +377,12 @@ rb_group_member_leave(struct rb_ring *ring, uint32_t consumer)
 	 * the group's loss: at most once, never redelivered. */
 	ck_pr_add_64(&g->frames_departed, frames);
 	ck_pr_add_64(&g->lost, claimed >= frames ? claimed - frames : 0);
-	ck_pr_store_32(&rec->group, 0);
 	ck_pr_store_64(&rec->read_seq, RB_SEQ_NONE);
 	ck_pr_fence_memory();
+	/* The count goes down before the record stops naming the group. */
 	if (ck_pr_faa_64(&g->members, (uint64_t)-1) == 1)
 		rb_group_free(g);
+	ck_pr_store_32(&rec->group, 0);
 	/* The group's gate may have moved on. */
 	rb_doorbell_ring(&ring->producer->doorbell);
 }

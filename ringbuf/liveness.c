@@ -139,6 +139,7 @@ rb_consumer_evict_if_dead(struct rb_ring *ring, uint32_t index)
 		return false;
 	if (ck_pr_load_32(&rec->group) != 0)
 		rb_group_member_leave(ring, index);
+	ck_pr_store_32(&rec->group, 0);
 	rb_consumer_record_free(ring, index, owner);
 	return true;
 }
@@ -172,16 +173,16 @@ rb_producer_leave_stream(struct rb_ring *ring, uint32_t membership)
 	struct rb_shm_producer *shm = ring->producer;
 
 	switch (membership) {
-	case 1: /* a member */
+	case RB_MEMBER_IN:
 		if (ck_pr_faa_64(&shm->stream_members, (uint64_t)-1) == 1)
 			(void)ck_pr_cas_64(&shm->stream_state, RB_STREAM_OPEN,
 					   RB_STREAM_ABANDONED);
 		break;
-	case 2: /* died writing the header of a new stream */
+	case RB_MEMBER_OPENING: /* died writing the header of a new stream */
 		(void)ck_pr_cas_64(&shm->stream_state, RB_STREAM_OPENING,
 				   RB_STREAM_ABANDONED);
 		break;
-	case 3: /* died writing the end marker as the last member */
+	case RB_MEMBER_CLOSING: /* died writing the end marker as the last member */
 		(void)ck_pr_cas_64(&shm->stream_state, RB_STREAM_OPEN,
 				   RB_STREAM_ABANDONED);
 		break;
@@ -242,9 +243,11 @@ rb_ring_evict_dead(struct rb_ring *ring)
 		if (rb_consumer_evict_if_dead(ring, i))
 			evicted++;
 	}
-	for (i = 0; i < ring->max_groups; i++)
+	for (i = 0; i < ring->max_groups; i++) {
 		if (rb_group_recover_lock(ring, i))
 			evicted++;
+		rb_group_fix_members(ring, i);
+	}
 	evicted += rb_producers_evict_dead(ring);
 	(void)rb_repair_abandoned(ring);
 	return evicted;

@@ -51,14 +51,6 @@
 /* Separate claim ranges a several-producer handle may hold at once. */
 #define RB_MAX_CLAIM_RANGES 4096u
 
-/* rb_shm_producer_record.in_stream */
-enum rb_membership {
-	RB_MEMBER_NONE = 0,
-	RB_MEMBER_IN = 1,      /* has the stream open */
-	RB_MEMBER_OPENING = 2, /* writing the header of a new stream */
-	RB_MEMBER_CLOSING = 3, /* the last member, writing the end marker */
-};
-
 struct rb_producer {
 	struct rb_ring *ring;
 	struct rb_shm_producer_record *rec;
@@ -207,9 +199,11 @@ rb_producer_wait_check(void *arg)
 		if (rb_consumer_evict_if_dead(ring, i))
 			evicted++;
 	}
-	for (i = 0; i < ring->max_groups; i++)
+	for (i = 0; i < ring->max_groups; i++) {
 		if (rb_group_recover_lock(ring, i))
 			evicted++;
+		rb_group_fix_members(ring, i);
+	}
 	if (p->multi) {
 		evicted += rb_repair_abandoned(ring);
 		evicted += rb_producers_evict_dead(ring);

@@ -223,8 +223,11 @@ int rb_group_name_check(const char *name);
 /* Joins group `name`, creating it (starting at `start`) if it does not
  * exist. -EINVAL if it exists in the other mode, RB_E_TOO_MANY if every
  * group record is taken. */
-int rb_group_join(struct rb_ring *ring, const char *name, bool lossy,
-		  uint64_t start, uint32_t *index_out);
+int rb_group_join(struct rb_ring *ring, struct rb_shm_consumer *rec,
+		  const char *name, bool lossy, uint64_t start, uint32_t *index_out);
+/* Corrects a group's members count left one too high by a member that died
+ * joining (and frees the group if nobody is left). */
+void rb_group_fix_members(struct rb_ring *ring, uint32_t g);
 /* The claim lock: spins, then yields; recovers it from a dead holder. */
 void rb_group_lock(struct rb_ring *ring, uint32_t g, uint32_t consumer);
 void rb_group_unlock(struct rb_ring *ring, uint32_t g);

@@ -78,6 +78,18 @@ enum rb_stream_state {
 /* rb_shm_consumer.mode bits */
 #define RB_MODE_LOSSY 1u
 
+/* rb_shm_consumer.group: set while the member joins, before the group's
+ * members count includes it (so a member dying there is not subtracted). */
+#define RB_GROUP_JOINING 0x80000000u
+
+/* rb_shm_producer_record.in_stream */
+enum rb_membership {
+	RB_MEMBER_NONE = 0,
+	RB_MEMBER_IN = 1,      /* has the stream open */
+	RB_MEMBER_OPENING = 2, /* writing the header of a new stream */
+	RB_MEMBER_CLOSING = 3, /* the last member, writing the end marker */
+};
+
 /* Immutable after creation; covered by checksum. */
 struct rb_shm_header {
 	uint64_t magic;                /* 0   RB_MAGIC */
@@ -91,7 +103,7 @@ struct rb_shm_header {
 	uint32_t max_consumers;        /* 48  1..256 */
 	uint32_t stream_header_bytes;  /* 52  text capacity, >= 4096 */
 	uint64_t producer_offset;      /* 56  256 */
-	uint64_t consumers_offset;     /* 64  768 */
+	uint64_t consumers_offset;     /* 64  768 + 128 * max_producers */
 	uint64_t descriptors_offset;   /* 72 */
 	uint64_t stream_header_offset; /* 80 */
 	uint64_t slots_offset;         /* 88 */
@@ -143,7 +155,7 @@ struct rb_shm_producer_record {
 	uint64_t start_time;     /* 8   process start time (clock ticks) */
 	uint64_t hold_from;      /* 16  <= every seq it holds uncommitted, or RB_SEQ_NONE */
 	uint64_t frames;         /* 24  frames it committed */
-	uint32_t in_stream;      /* 32  1 while it is a member of the open stream */
+	uint32_t in_stream;      /* 32  enum rb_membership */
 	uint32_t reserved0;      /* 36 */
 	uint8_t pad[RB_PRODUCER_RECORD_BYTES - 40];
 };
@@ -170,7 +182,8 @@ struct rb_shm_consumer {
 	uint32_t doorbell;       /* 152 ck_ec32 event count */
 	uint32_t mode;           /* 156 RB_MODE_* */
 	char label[32];          /* 160 NUL-terminated */
-	uint32_t group;          /* 192 group record index + 1, or 0 */
+	uint32_t group;          /* 192 group record index + 1, or 0;
+				  *     | RB_GROUP_JOINING while joining */
 	uint8_t pad1[RB_LINE - 68];
 };
 
@@ -250,6 +263,7 @@ RB_ASSERT_AT(rb_shm_producer, doorbell, 256);
 RB_ASSERT_AT(rb_shm_producer, sleep_mask, 384);
 RB_STATIC_ASSERT(sizeof(struct rb_shm_producer) == RB_PRODUCER_BYTES, "producer size");
 
+RB_ASSERT_AT(rb_shm_producer_record, start_time, 8);
 RB_ASSERT_AT(rb_shm_producer_record, hold_from, 16);
 RB_ASSERT_AT(rb_shm_producer_record, frames, 24);
 RB_ASSERT_AT(rb_shm_producer_record, in_stream, 32);
@@ -271,6 +285,7 @@ RB_ASSERT_AT(rb_shm_group, claim_lock, 8);
 RB_ASSERT_AT(rb_shm_group, markers, 32);
 RB_ASSERT_AT(rb_shm_group, owner, 128);
 RB_ASSERT_AT(rb_shm_group, members, 136);
+RB_ASSERT_AT(rb_shm_group, mode, 144);
 RB_ASSERT_AT(rb_shm_group, start_seq, 152);
 RB_ASSERT_AT(rb_shm_group, name, 160);
 RB_STATIC_ASSERT(sizeof(struct rb_shm_group) == RB_GROUP_BYTES, "group size");

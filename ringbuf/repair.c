@@ -87,26 +87,39 @@ rb_live_holder(struct rb_ring *ring, uint64_t seq)
 	return false;
 }
 
-/* Commits `seq` empty on behalf of its dead claimer; true if this call
- * did it (and counted it). */
+/*
+ * Commits `seq` empty on behalf of its dead claimer; true if this call did
+ * it (and counted it).
+ *
+ * The repairer first takes the descriptor with a CAS to RB_SEQ_REPAIRING(seq),
+ * a value no producer writes and no other seq shares, so that exactly one
+ * repairer writes the fields. WRITING alone would not do: a repairer
+ * preempted for a lap could find WRITING again, set by the producer of
+ * seq + slot_count, and write over that frame. After the CAS, write_seq
+ * still at or below seq proves the slot was not reused: it cannot move
+ * past seq until this repairer stores seq.
+ */
+#define RB_SEQ_REPAIRING(seq) ((seq) | (1ull << 63))
 static bool
 rb_commit_abandoned(struct rb_ring *ring, uint64_t seq, uint64_t seen)
 {
 	struct rb_shm_descriptor *d = rb_descriptor(ring, seq);
 
-	/* WRITING first, so that a lossy reader of the frame a lap before
-	 * never takes the fields below for its own. */
-	if (seen != RB_SEQ_WRITING && !ck_pr_cas_64(&d->seq, seen, RB_SEQ_WRITING))
+	if (!ck_pr_cas_64(&d->seq, seen, RB_SEQ_REPAIRING(seq)))
 		return false; /* someone else got there */
+	if (rb_load_acquire_64(&ring->producer->write_seq) > seq) {
+		/* A lap went by while we were preempted: the descriptor is a
+		 * live producer's again. Give it back untouched. */
+		(void)ck_pr_cas_64(&d->seq, RB_SEQ_REPAIRING(seq), seen);
+		return false;
+	}
+	/* A lossy reader of the frame a lap before sees the descriptor change
+	 * before any of these fields do. */
 	ck_pr_fence_store();
-	/* Two repairers may both be here: they store the same values. */
 	ck_pr_store_64(&d->length, 0);
 	ck_pr_store_64(&d->timestamp_ns, 0);
 	ck_pr_store_32(&d->flags, RB_FRAME_ABANDONED);
-	ck_pr_fence_release();
-	RB_TSAN_RELEASE(&d->seq);
-	if (!ck_pr_cas_64(&d->seq, RB_SEQ_WRITING, seq))
-		return false;
+	rb_store_release_64(&d->seq, seq);
 	ck_pr_inc_64(&ring->producer->frames_abandoned);
 	return true;
 }
