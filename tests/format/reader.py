@@ -1623,16 +1623,19 @@ def repair_abandoned(r, at):
                 return repaired                     # a live holder: stop
         if r.ld64(d) != seen:                                      # step 5
             continue
-        if seen != SEQ_WRITING:                                    # 6.1
-            if at.cas64(r.base + d, seen, SEQ_WRITING) != seen:
-                continue
-        # 6.2 (store fence: TSO keeps the stores in order)
+        mark = w | (1 << 63)                                       # REPAIRING(w)
+        if at.cas64(r.base + d, seen, mark) != seen:               # 6.1
+            continue
+        if r.ld64(P_WRITE_SEQ) > w:                                # 6.2
+            at.cas64(r.base + d, mark, seen)     # a lap went by: give back
+            continue
+        # 6.3 (store fence: TSO keeps the stores in order)
         at.store64(r.base + d + D_LENGTH, 0)
         at.store64(r.base + d + D_TIMESTAMP, 0)
         r.i32[(d + D_FLAGS) >> 2] = FRAME_ABANDONED
-        if at.cas64(r.base + d, SEQ_WRITING, w) == SEQ_WRITING:    # 6.3
-            at.fadd64(r.base + P_FRAMES_ABANDONED, 1)
-            repaired += 1
+        at.store64(r.base + d, w)                                  # 6.4
+        at.fadd64(r.base + P_FRAMES_ABANDONED, 1)
+        repaired += 1
 
 
 def group_recover_lock(r, at, g):
