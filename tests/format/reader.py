@@ -1166,14 +1166,19 @@ class Reader:
                 continue
             if g is not None:                                       # step 2
                 gb = base + r.grp(g)
+                if bool(r.ld32(r.grp(g) + G_MODE) & MODE_LOSSY) != lossy:
+                    raise RingError("EINVAL: the group is of the "
+                                    "other mode")
+                # named before counted (RB_GROUP_JOINING)
+                r.i32[(self.rec + C_GROUP) >> 2] = (g + 1) | 0x80000000
+                at.mfence()
                 while True:
                     m = r.ld64(r.grp(g) + G_MEMBERS)
-                    if bool(r.ld32(r.grp(g) + G_MODE) & MODE_LOSSY) != lossy:
-                        raise RingError("EINVAL: the group is of the "
-                                        "other mode")
                     if m == 0:
+                        r.i32[(self.rec + C_GROUP) >> 2] = 0
                         break                   # its last member is leaving
                     if at.cas64(gb + G_MEMBERS, m, m + 1) == m:
+                        r.i32[(self.rec + C_GROUP) >> 2] = g + 1
                         return g
                 time.sleep(0)
                 continue
@@ -1208,6 +1213,7 @@ class Reader:
                            owner_word(0, owner_gen(cur) + 1, OWNER_FREE))
                 return None
             r.i32[(b + G_MODE) >> 2] = MODE_LOSSY if lossy else 0   # 3.4
+            r.i32[(self.rec + C_GROUP) >> 2] = g + 1    # named before counted
             for f, v in ((G_MEMBERS, 1), (G_CLAIM_LOCK, 0), (G_LOST, 0),
                          (G_FRAMES_DEPARTED, 0), (G_MARKERS, 0),
                          (G_CLAIM_SEQ, start), (G_START_SEQ, start)):
@@ -1674,6 +1680,9 @@ def group_member_leave(r, at, i):
     """§5.19 "Leave" (the record is EVICTING)."""
     rec = r.rec(i)
     gi = r.ld32(rec + C_GROUP)
+    if gi & 0x80000000:                             # step 0: died joining
+        r.i32[(rec + C_GROUP) >> 2] = 0
+        return
     if gi == 0 or gi > r.max_groups:
         return
     g = gi - 1
@@ -1685,12 +1694,12 @@ def group_member_leave(r, at, i):
     frames = r.ld64(rec + C_FRAMES)
     at.fadd64(gb + G_FRAMES_DEPARTED, frames)                      # step 3
     at.fadd64(gb + G_LOST, claimed - frames if claimed >= frames else 0)
-    r.i32[(rec + C_GROUP) >> 2] = 0                                # step 4
-    at.store64(r.base + rec + C_READ_SEQ, SEQ_NONE)
+    at.store64(r.base + rec + C_READ_SEQ, SEQ_NONE)                # step 4
     at.mfence()
     if at.fadd64(gb + G_MEMBERS, U64) == 1:                        # step 5
         o = r.ld64(r.grp(g) + G_OWNER)
         at.xchg64(gb + G_OWNER, owner_word(0, owner_gen(o) + 1, OWNER_FREE))
+    r.i32[(rec + C_GROUP) >> 2] = 0
     ring_doorbell(at, r.base + P_DOORBELL)                         # step 6
 
 
