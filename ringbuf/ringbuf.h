@@ -237,7 +237,10 @@ struct rb_group_status {
 	uint32_t members;
 	uint64_t claim_seq;       /* next seq to be handed to a member */
 	uint64_t start_seq;       /* claim_seq when the group was created */
-	uint64_t lost;            /* lapped (lossy) or held by members that died or left */
+	uint64_t lost;            /* seqs lost by members that have left: frames they
+				   * still held, and (lossy) seqs lapped while they
+				   * claimed, which attached members count in their
+				   * own lost until they leave */
 	uint64_t frames_departed; /* frames released by members that have left */
 	uint64_t markers;         /* end-of-stream markers passed */
 };
