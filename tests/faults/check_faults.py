@@ -100,21 +100,23 @@ def check_member(work, count, held):
             print(f"member {m['label']}: ended with {m['end']}")
         if m["frames"] == 0:
             print(f"member {m['label']} got no frames")
-    # The member that left last saw the whole group's accounting.
-    last = [m for m in members if m["group"].get("members") == 1]
-    if len(last) != 1:
-        print(f"no single last member: {[m['group'] for m in members]}")
-        return
-    last = last[0]
+    # Each member reports the group's figures just before it left. The
+    # snapshot with the fewest members still attached is the latest; the
+    # members it still counted add their own final figures. (Both may have
+    # looked before either left: then both count.)
+    last = min(members, key=lambda m: m["group"].get("members", 99))
     g = last["group"]
+    attached = members if g.get("members") == 2 else [last]
+    if g.get("members") not in (1, 2):
+        print(f"group snapshot with {g.get('members')} members: {g}")
+        return
     handed = g["claim_seq"] - g["start_seq"]
     if handed != count + 1:
         print(f"group handed out {handed} seqs, not {count} frames + 1 marker")
-    if handed != last["frames"] + last["lost"] + g["lost"] + g["frames_departed"] + \
-            g["markers"]:
-        print(f"group accounting: {handed} != frames {last['frames']} + lost "
-              f"{last['lost']} + group lost {g['lost']} + departed "
-              f"{g['frames_departed']} + markers {g['markers']}")
+    own = sum(m["frames"] + m["lost"] for m in attached)
+    if handed != own + g["lost"] + g["frames_departed"] + g["markers"]:
+        print(f"group accounting: {handed} != members' frames + lost {own} + group lost "
+              f"{g['lost']} + departed {g['frames_departed']} + markers {g['markers']}")
     if held != "?" and g["lost"] != int(held):
         print(f"group lost {g['lost']}, but the dead member held {held}")
     survivors = sum(m["frames"] for m in members)
