@@ -253,7 +253,8 @@ rb_member_evict_dead_peers(struct rb_consumer *c)
 
 	rb_group_fix_members(ring, (uint32_t)c->group);
 	for (i = 0; i < ring->max_consumers; i++) {
-		if (i == c->index || ck_pr_load_32(&ring->consumers[i].group) != g)
+		if (i == c->index ||
+		    (ck_pr_load_32(&ring->consumers[i].group) & ~RB_GROUP_JOINING) != g)
 			continue;
 		if (rb_consumer_evict_if_dead(ring, i))
 			any = true;
@@ -656,7 +657,19 @@ rb_member_take(struct rb_consumer *c, struct rb_frame *frames, uint32_t max)
 	ck_pr_store_64(&rec->intent_lost, c->lost + lost_add);
 	ck_pr_store_64(&rec->intent_markers, markers);
 	rb_store_release_64(&rec->intent_claim_seq, end);
-	rb_store_release_64(&g->claim_seq, end);
+	if (!c->lossy && c->claims.held == 0) {
+		/* Holding nothing before, this claim raises the group's gate
+		 * (from cur to the first seq it now holds, or to end): a
+		 * producer may wait for exactly that. Dekker with its
+		 * announcement, as for a release. */
+		uint64_t gate = k > 0 ? frames[0].seq : end;
+
+		rb_store_then_fence_64(&g->claim_seq, end);
+		if (gate > cur)
+			rb_wake_producer_if_crossed(ring, cur, gate);
+	} else {
+		rb_store_release_64(&g->claim_seq, end);
+	}
 	c->claimed += k + lost_add;
 	c->lost += lost_add;
 	ck_pr_store_64(&rec->claimed, c->claimed);

@@ -368,8 +368,10 @@ rb_group_member_leave(struct rb_ring *ring, uint32_t consumer)
 		return;
 	g = &ring->groups[index - 1];
 	if (ck_pr_load_64(&g->claim_lock) == (uint64_t)consumer + 1) {
+		/* A CAS, not a store: a recoverer may have freed the lock
+		 * meanwhile and another member taken it. */
 		rb_group_roll(g, rec);
-		rb_group_unlock(ring, index - 1);
+		(void)ck_pr_cas_64(&g->claim_lock, (uint64_t)consumer + 1, 0);
 	}
 	claimed = ck_pr_load_64(&rec->claimed);
 	frames = ck_pr_load_64(&rec->frames);

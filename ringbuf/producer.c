@@ -190,7 +190,14 @@ rb_producer_wait_check(void *arg)
 		uint64_t owner = rb_load_acquire_64(&rec->owner);
 
 		/* A lossless group's members gate us through the group's
-		 * claim_seq even when they hold nothing: look at all of them. */
+		 * claim_seq even when they hold nothing: look at all of them,
+		 * also one that died joining (still CLAIMING). */
+		if (RB_OWNER_STATE(owner) == RB_OWNER_CLAIMING &&
+		    ck_pr_load_32(&rec->group) != 0) {
+			if (rb_consumer_evict_if_dead(ring, i))
+				evicted++;
+			continue;
+		}
 		if (RB_OWNER_STATE(owner) != RB_OWNER_ACTIVE ||
 		    (ck_pr_load_32(&rec->mode) & RB_MODE_LOSSY) ||
 		    (ck_pr_load_32(&rec->group) == 0 &&
@@ -263,7 +270,10 @@ rb_producer_wait_space(struct rb_producer *p, uint64_t want, uint64_t timeout_ns
 		return 0;
 	if (!p->multi && p->next - p->committed >= ring->slot_count)
 		return -ENOBUFS; /* every slot acquired and none committed */
-	if (p->multi && p->claims.held >= ring->slot_count)
+	/* Several producers: a claim a lap past our own oldest uncommitted seq
+	 * needs write_seq past it, which only our own commit can bring. */
+	if (p->multi && p->claims.held > 0 &&
+	    want >= rb_claims_oldest(&p->claims) + ring->slot_count)
 		return -ENOBUFS;
 	if (timeout_ns == RB_NO_WAIT)
 		return RB_E_WOULD_BLOCK;

@@ -47,6 +47,11 @@
 
 /* A descriptor's seq while its slot is being (over)written. */
 #define RB_SEQ_WRITING UINT64_MAX
+/* A descriptor's seq while a repairer commits it on behalf of a dead
+ * producer: bit 63, the repairer's pid, the seq's low 32 bits. */
+#define RB_SEQ_REPAIRING(pid, seq) \
+	((1ull << 63) | ((uint64_t)(pid) << 32) | ((seq) & 0xffffffffull))
+#define RB_REPAIRING_PID(v) ((uint32_t)(((v) >> 32) & 0x7fffffffu))
 /* hold_from / read_seq of a participant that holds nothing. */
 #define RB_SEQ_NONE UINT64_MAX
 /* Sequence numbers stay below this bound (documented limit). */

@@ -91,26 +91,28 @@ rb_live_holder(struct rb_ring *ring, uint64_t seq)
  * Commits `seq` empty on behalf of its dead claimer; true if this call did
  * it (and counted it).
  *
- * The repairer first takes the descriptor with a CAS to RB_SEQ_REPAIRING(seq),
- * a value no producer writes and no other seq shares, so that exactly one
- * repairer writes the fields. WRITING alone would not do: a repairer
- * preempted for a lap could find WRITING again, set by the producer of
- * seq + slot_count, and write over that frame. After the CAS, write_seq
- * still at or below seq proves the slot was not reused: it cannot move
- * past seq until this repairer stores seq.
+ * The repairer first takes the descriptor with a CAS to a REPAIRING mark
+ * (bit 63, its pid, the seq's low 32 bits), a value no producer writes, so
+ * that one repairer at a time writes the fields; another that finds the
+ * mark stops while the marker's process lives, and takes over if it died.
+ * WRITING alone would not do: a repairer preempted for a lap could find
+ * WRITING again, set by the producer of seq + slot_count, and write over
+ * that frame. After the CAS, write_seq still at or below seq proves the
+ * slot was not reused: it cannot move past seq until this repairer stores
+ * seq.
  */
-#define RB_SEQ_REPAIRING(seq) ((seq) | (1ull << 63))
 static bool
 rb_commit_abandoned(struct rb_ring *ring, uint64_t seq, uint64_t seen)
 {
 	struct rb_shm_descriptor *d = rb_descriptor(ring, seq);
+	uint64_t mark = RB_SEQ_REPAIRING(rb_self_pid(), seq);
 
-	if (!ck_pr_cas_64(&d->seq, seen, RB_SEQ_REPAIRING(seq)))
+	if (!ck_pr_cas_64(&d->seq, seen, mark))
 		return false; /* someone else got there */
 	if (rb_load_acquire_64(&ring->producer->write_seq) > seq) {
 		/* A lap went by while we were preempted: the descriptor is a
 		 * live producer's again. Give it back untouched. */
-		(void)ck_pr_cas_64(&d->seq, RB_SEQ_REPAIRING(seq), seen);
+		(void)ck_pr_cas_64(&d->seq, mark, seen);
 		return false;
 	}
 	/* A lossy reader of the frame a lap before sees the descriptor change
@@ -145,6 +147,10 @@ rb_repair_abandoned(struct rb_ring *ring)
 		/* claim_seq was read before the scan: every producer that
 		 * claimed ws had published its hold_from by then. */
 		if (rb_live_holder(ring, ws))
+			return repaired;
+		/* Another repairer is at it: leave it alone while it lives. */
+		if (seen != RB_SEQ_WRITING && (seen & (1ull << 63)) &&
+		    rb_process_alive(RB_REPAIRING_PID(seen), 0))
 			return repaired;
 		/* Re-read after the scan: a holder that committed ws and then
 		 * moved hold_from on is seen here, and the CAS below fails. */
