@@ -184,15 +184,9 @@ rbpy_consumer_init(rbpy_consumer *self, PyObject *args, PyObject *kwds)
 			     "start must be 'oldest', 'newest' or 'next', not '%s'", start);
 		return -1;
 	}
-	cname = PyUnicode_AsUTF8(name);
+	cname = rbpy_ring_cname(name);
 	if (cname == NULL)
 		return -1;
-	if (rb_ring_name_check(cname) != 0) {
-		PyErr_Format(PyExc_ValueError,
-			     "invalid ring name %R: 1 to %d of A-Z a-z 0-9 . _ -, "
-			     "not starting with '.'", name, RB_NAME_MAX);
-		return -1;
-	}
 	if (rbpy_timeout_ns(open_timeout, &wait_ns) != 0)
 		return -1;
 	if (open_timeout == NULL)
@@ -229,10 +223,7 @@ rbpy_consumer_init(rbpy_consumer *self, PyObject *args, PyObject *kwds)
 		e->ring = NULL;
 		return -1;
 	}
-	e->side = RBPY_CONSUMER;
-	e->pid = getpid();
-	e->name = Py_NewRef(name);
-	strcpy(e->cname, cname);
+	rbpy_endpoint_bind(e, RBPY_CONSUMER, name, cname);
 	self->lossy = lossy;
 	self->group = o.group != NULL ? Py_NewRef(group) : NULL;
 	return 0;
@@ -647,17 +638,12 @@ static PyMethodDef rbpy_consumer_methods[] = {
 	 "close()\n--\n\nDetaches from the ring. Frames can no longer be viewed; views "
 	 "that still exist keep the ring attached (and their slots held) until they "
 	 "are gone."},
-	{"__enter__", (PyCFunction)rbpy_consumer_enter, METH_NOARGS, NULL},
-	{"__exit__", (PyCFunction)rbpy_consumer_exit, METH_VARARGS, NULL},
+	RBPY_CONTEXT_METHODS(rbpy_consumer),
 	{NULL, NULL, 0, NULL},
 };
 
 PyTypeObject rbpy_consumer_type = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "ringbuf.Consumer",
-	.tp_basicsize = sizeof(rbpy_consumer),
-	.tp_dealloc = (destructor)rbpy_consumer_dealloc,
-	.tp_flags = Py_TPFLAGS_DEFAULT,
+	RBPY_TYPE_HEAD("ringbuf.Consumer", rbpy_consumer),
 	.tp_doc = "Consumer(name, lossy=False, *, group=None, start='oldest', "
 		  "label='python', open_timeout=0, spin=None)\n--\n\n"
 		  "Attaches to the ring `name`. Iterating yields frames until the end "
@@ -762,11 +748,7 @@ rbpy_batch_iter_next(rbpy_batch_iter *it)
 }
 
 PyTypeObject rbpy_batch_iter_type = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "ringbuf.BatchIterator",
-	.tp_basicsize = sizeof(rbpy_batch_iter),
-	.tp_dealloc = (destructor)rbpy_batch_iter_dealloc,
-	.tp_flags = Py_TPFLAGS_DEFAULT,
+	RBPY_TYPE_HEAD("ringbuf.BatchIterator", rbpy_batch_iter),
 	.tp_iter = PyObject_SelfIter,
 	.tp_iternext = (iternextfunc)rbpy_batch_iter_next,
 };

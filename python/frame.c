@@ -390,21 +390,16 @@ static PyMethodDef rbpy_frame_methods[] = {
 	{"check", (PyCFunction)rbpy_frame_check, METH_NOARGS,
 	 "check()\n--\n\nFalse if the producer has started to overwrite the frame "
 	 "(lossy consumers: read, then check, then trust); always True otherwise."},
-	{"__enter__", (PyCFunction)rbpy_frame_enter, METH_NOARGS, NULL},
-	{"__exit__", (PyCFunction)rbpy_frame_exit, METH_VARARGS, NULL},
+	RBPY_CONTEXT_METHODS(rbpy_frame),
 	{"__array__", (PyCFunction)(void (*)(void))rbpy_array_via_buffer,
 	 METH_VARARGS | METH_KEYWORDS, NULL},
 	{NULL, NULL, 0, NULL},
 };
 
 PyTypeObject rbpy_frame_type = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "ringbuf.Frame",
-	.tp_basicsize = sizeof(rbpy_frame),
-	.tp_dealloc = (destructor)rbpy_frame_dealloc,
+	RBPY_TYPE_HEAD("ringbuf.Frame", rbpy_frame),
 	.tp_repr = (reprfunc)rbpy_frame_repr,
 	.tp_as_buffer = &rbpy_frame_as_buffer,
-	.tp_flags = Py_TPFLAGS_DEFAULT,
 	.tp_doc = "One frame in place in the ring. numpy.asarray(frame) views its "
 		  "memory; release() (consumer) or Producer.commit() hands it on; "
 		  "`with frame:` does so at the end of the block.",
@@ -725,8 +720,7 @@ static PyMethodDef rbpy_batch_methods[] = {
 	 "(always one for a lossless consumer's batch)."},
 	{"release", (PyCFunction)rbpy_batch_release, METH_NOARGS,
 	 "release()\n--\n\nReleases every frame (BufferError while views exist)."},
-	{"__enter__", (PyCFunction)rbpy_batch_enter, METH_NOARGS, NULL},
-	{"__exit__", (PyCFunction)rbpy_batch_exit, METH_VARARGS, NULL},
+	RBPY_CONTEXT_METHODS(rbpy_batch),
 	{"__array__", (PyCFunction)(void (*)(void))rbpy_array_via_buffer,
 	 METH_VARARGS | METH_KEYWORDS, NULL},
 	{NULL, NULL, 0, NULL},

@@ -95,8 +95,7 @@ rbpy_producer_init(rbpy_producer *self, PyObject *args, PyObject *kwds)
 				      Py_None, Py_None, Py_None};
 	PyObject *name, *spin = Py_None;
 	struct rb_producer_options po = {0};
-	int create = 1, rc, typed;
-	struct rb_ring_config cfg;
+	int create = 1, rc;
 	struct rb_ring *ring = NULL;
 	const char *cname;
 
@@ -112,26 +111,9 @@ rbpy_producer_init(rbpy_producer *self, PyObject *args, PyObject *kwds)
 		PyErr_SetString(PyExc_RuntimeError, "Producer is already initialised");
 		return -1;
 	}
-	cname = PyUnicode_AsUTF8(name);
-	if (cname == NULL)
+	cname = rbpy_ring_cname(name);
+	if (cname == NULL || rbpy_ring_open_spec(name, cname, &spec, create, &ring) != 0)
 		return -1;
-	if (rb_ring_name_check(cname) != 0) {
-		PyErr_Format(PyExc_ValueError,
-			     "invalid ring name %R: 1 to %d of A-Z a-z 0-9 . _ -, "
-			     "not starting with '.'", name, RB_NAME_MAX);
-		return -1;
-	}
-	if (rbpy_ring_spec_config(&spec, create, &cfg, &typed) != 0)
-		return -1;
-	rc = create ? rb_ring_create(cname, &cfg, &ring) : rb_ring_open(cname, &ring);
-	if (rc != 0) {
-		rbpy_raise(rc, name);
-		return -1;
-	}
-	if (!create && typed && rbpy_ring_check_type(ring, &cfg, name) != 0) {
-		rb_ring_close(ring);
-		return -1;
-	}
 	if (rbpy_layout_init(e, ring) != 0)
 		goto fail;
 	rc = rb_producer_attach(ring, &po, &e->producer);
@@ -139,10 +121,7 @@ rbpy_producer_init(rbpy_producer *self, PyObject *args, PyObject *kwds)
 		rbpy_raise(rc, name);
 		goto fail;
 	}
-	e->side = RBPY_PRODUCER;
-	e->pid = getpid();
-	e->name = Py_NewRef(name);
-	strcpy(e->cname, cname);
+	rbpy_endpoint_bind(e, RBPY_PRODUCER, name, cname);
 	self->created = create;
 	self->several = rb_ring_max_producers(ring) > 1;
 	return 0;
@@ -761,17 +740,12 @@ static PyMethodDef rbpy_producer_methods[] = {
 	 "the stream if this one joined it), detaches, and removes the ring if this "
 	 "producer created it."},
 	RBPY_MONITOR_METHODS,
-	{"__enter__", (PyCFunction)rbpy_producer_enter, METH_NOARGS, NULL},
-	{"__exit__", (PyCFunction)rbpy_producer_exit, METH_VARARGS, NULL},
+	RBPY_CONTEXT_METHODS(rbpy_producer),
 	{NULL, NULL, 0, NULL},
 };
 
 PyTypeObject rbpy_producer_type = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "ringbuf.Producer",
-	.tp_basicsize = sizeof(rbpy_producer),
-	.tp_dealloc = (destructor)rbpy_producer_dealloc,
-	.tp_flags = Py_TPFLAGS_DEFAULT,
+	RBPY_TYPE_HEAD("ringbuf.Producer", rbpy_producer),
 	.tp_doc = "Producer(name, frame_type=None, shape=None, slots=256, create=True, "
 		  "*, frame_bytes=None, replace=False, slot_align=0, spin=None, "
 		  "max_producers=None, max_groups=None, max_consumers=None)\n--\n\n"

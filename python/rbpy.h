@@ -212,6 +212,20 @@ PyObject *rbpy_ep_consumers(struct rbpy_endpoint *e, PyObject *unused);
 	 "[ring_address, ring_address + ring_size))", NULL},                       \
 	{"ring_size", (getter)rbpy_ep_ring_size, NULL, "bytes of the slot area", NULL}
 
+/* A method table's context-manager pair: prefix_enter and prefix_exit. */
+#define RBPY_CONTEXT_METHODS(prefix)                                            \
+	{"__enter__", (PyCFunction)prefix##_enter, METH_NOARGS, NULL},          \
+	{"__exit__", (PyCFunction)prefix##_exit, METH_VARARGS, NULL}
+
+/* The start of a type object: its Python name, and `type`, the C struct of
+ * an instance (freed by type_dealloc). */
+#define RBPY_TYPE_HEAD(pyname, type)                                            \
+	PyVarObject_HEAD_INIT(NULL, 0)                                          \
+	.tp_name = pyname,                                                      \
+	.tp_basicsize = sizeof(type),                                           \
+	.tp_dealloc = (destructor)type##_dealloc,                               \
+	.tp_flags = Py_TPFLAGS_DEFAULT
+
 /* status(), producers(), groups(), consumers(): for Consumer, Producer, Ring. */
 #define RBPY_MONITOR_METHODS                                                    \
 	{"status", (PyCFunction)rbpy_ep_status, METH_NOARGS,                  \
@@ -249,6 +263,16 @@ struct rbpy_ring_spec {
  * (*typed: whether one was asked for). -1 with an exception set. */
 int rbpy_ring_spec_config(const struct rbpy_ring_spec *spec, int create,
 			  struct rb_ring_config *cfg, int *typed);
+/* ring.c: the UTF-8 text of a ring name given to a constructor, or NULL
+ * with ValueError if it is not a valid name. */
+const char *rbpy_ring_cname(PyObject *name);
+/* ring.c: creates the ring `cname` from spec (create != 0) or opens it,
+ * checking its frame type when spec names one. 0, or -1 with an exception
+ * set and nothing left open. */
+int rbpy_ring_open_spec(PyObject *name, const char *cname, const struct rbpy_ring_spec *spec,
+			int create, struct rb_ring **ring);
+/* ring.c: records an attached endpoint's side, process and ring name. */
+void rbpy_endpoint_bind(struct rbpy_endpoint *e, int side, PyObject *name, const char *cname);
 /* ring.c: 0 if the ring's frame type is the one cfg asks for, else -1 with
  * ValueError. */
 int rbpy_ring_check_type(struct rb_ring *ring, const struct rb_ring_config *cfg,

@@ -243,6 +243,55 @@ rbpy_ring_check_type(struct rb_ring *ring, const struct rb_ring_config *cfg,
 	return 0;
 }
 
+/* The UTF-8 text of the ring name a constructor was given, once checked;
+ * NULL with an exception set if it is not a valid name. */
+const char *
+rbpy_ring_cname(PyObject *name)
+{
+	const char *cname = PyUnicode_AsUTF8(name);
+
+	if (cname == NULL)
+		return NULL;
+	if (rb_ring_name_check(cname) != 0) {
+		PyErr_Format(PyExc_ValueError,
+			     "invalid ring name %R: 1 to %d of A-Z a-z 0-9 . _ -, "
+			     "not starting with '.'", name, RB_NAME_MAX);
+		return NULL;
+	}
+	return cname;
+}
+
+int
+rbpy_ring_open_spec(PyObject *name, const char *cname, const struct rbpy_ring_spec *spec,
+		    int create, struct rb_ring **ring)
+{
+	struct rb_ring_config cfg;
+	int typed, rc;
+
+	if (rbpy_ring_spec_config(spec, create, &cfg, &typed) != 0)
+		return -1;
+	rc = create ? rb_ring_create(cname, &cfg, ring) : rb_ring_open(cname, ring);
+	if (rc != 0) {
+		rbpy_raise(rc, name);
+		return -1;
+	}
+	if (!create && typed && rbpy_ring_check_type(*ring, &cfg, name) != 0) {
+		rb_ring_close(*ring);
+		*ring = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+void
+rbpy_endpoint_bind(struct rbpy_endpoint *e, int side, PyObject *name, const char *cname)
+{
+	e->side = side;
+	e->pid = getpid();
+	e->name = Py_NewRef(name);
+	strcpy(e->cname, cname);
+}
+
 /* ---- Ring ------------------------------------------------------------------ */
 
 typedef struct {
@@ -259,11 +308,10 @@ rbpy_ring_init(rbpy_ring *self, PyObject *args, PyObject *kwds)
 	struct rbpy_endpoint *e = &self->e;
 	struct rbpy_ring_spec spec = {Py_None, Py_None, Py_None, 256, 0, 0,
 				      Py_None, Py_None, Py_None};
-	struct rb_ring_config cfg;
 	struct rb_ring *ring = NULL;
 	PyObject *name;
 	const char *cname;
-	int create = 0, keep = 0, typed, rc;
+	int create = 0, keep = 0;
 
 	if (!PyArg_ParseTupleAndKeywords(args, kwds, "U|OOnp$OpIOOOp", kwlist, &name,
 					 &spec.frame_type, &spec.shape, &spec.slots, &create,
@@ -275,34 +323,17 @@ rbpy_ring_init(rbpy_ring *self, PyObject *args, PyObject *kwds)
 		PyErr_SetString(PyExc_RuntimeError, "Ring is already initialised");
 		return -1;
 	}
-	cname = PyUnicode_AsUTF8(name);
-	if (cname == NULL)
+	cname = rbpy_ring_cname(name);
+	if (cname == NULL || rbpy_ring_open_spec(name, cname, &spec, create, &ring) != 0)
 		return -1;
-	if (rb_ring_name_check(cname) != 0) {
-		PyErr_Format(PyExc_ValueError,
-			     "invalid ring name %R: 1 to %d of A-Z a-z 0-9 . _ -, "
-			     "not starting with '.'", name, RB_NAME_MAX);
-		return -1;
-	}
-	if (rbpy_ring_spec_config(&spec, create, &cfg, &typed) != 0)
-		return -1;
-	rc = create ? rb_ring_create(cname, &cfg, &ring) : rb_ring_open(cname, &ring);
-	if (rc != 0) {
-		rbpy_raise(rc, name);
-		return -1;
-	}
-	if ((!create && typed && rbpy_ring_check_type(ring, &cfg, name) != 0) ||
-	    rbpy_layout_init(e, ring) != 0) {
+	if (rbpy_layout_init(e, ring) != 0) {
 		rb_ring_close(ring);
 		e->ring = NULL;
 		if (create)
 			rb_ring_remove(cname);
 		return -1;
 	}
-	e->side = RBPY_RING;
-	e->pid = getpid();
-	e->name = Py_NewRef(name);
-	strcpy(e->cname, cname);
+	rbpy_endpoint_bind(e, RBPY_RING, name, cname);
 	self->created = create && !keep;
 	return 0;
 }
@@ -424,17 +455,12 @@ static PyMethodDef rbpy_ring_methods[] = {
 	 "close()\n--\n\nUnmaps the ring; removes its name if this Ring created it "
 	 "(and keep was not given). Producers and consumers attached meanwhile keep "
 	 "their own mappings."},
-	{"__enter__", (PyCFunction)rbpy_ring_enter, METH_NOARGS, NULL},
-	{"__exit__", (PyCFunction)rbpy_ring_exit, METH_VARARGS, NULL},
+	RBPY_CONTEXT_METHODS(rbpy_ring),
 	{NULL, NULL, 0, NULL},
 };
 
 PyTypeObject rbpy_ring_type = {
-	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "ringbuf.Ring",
-	.tp_basicsize = sizeof(rbpy_ring),
-	.tp_dealloc = (destructor)rbpy_ring_dealloc,
-	.tp_flags = Py_TPFLAGS_DEFAULT,
+	RBPY_TYPE_HEAD("ringbuf.Ring", rbpy_ring),
 	.tp_doc = "Ring(name, frame_type=None, shape=None, slots=256, create=False, *, "
 		  "frame_bytes=None, replace=False, slot_align=0, max_producers=None, "
 		  "max_groups=None, max_consumers=None, keep=False)\n--\n\n"

@@ -47,6 +47,8 @@ struct TestRing {
 
 struct Prod {
 	rb_producer *p = nullptr;
+	Prod() = default;
+	explicit Prod(rb_ring *r) { REQUIRE(rb_producer_attach(r, nullptr, &p) == 0); }
 	~Prod() { detach(); }
 	int detach(uint64_t timeout_ns = 0)
 	{
@@ -60,6 +62,14 @@ struct Prod {
 
 struct Cons {
 	rb_consumer *c = nullptr;
+	Cons() = default;
+	// Attaches a lossless consumer, in `group` if not null.
+	explicit Cons(rb_ring *r, const char *group = nullptr)
+	{
+		rb_consumer_options o = {};
+		o.group = group;
+		REQUIRE(rb_consumer_attach(r, group ? &o : nullptr, &c) == 0);
+	}
 	~Cons() { detach(); }
 	int detach()
 	{
@@ -137,6 +147,23 @@ bool find_group(rb_ring *r, const char *name, rb_group_status *out)
 			return true;
 		}
 	return false;
+}
+
+// A test ring of 64-byte frames with room for `producers` producers.
+rb_ring_config mp_config(uint32_t slots, uint32_t producers)
+{
+	rb_ring_config cfg = small_config(64, slots);
+	cfg.max_producers = producers;
+	return cfg;
+}
+
+// Checks the ring's abandoned frames, write_seq and attached producers.
+void check_ring(rb_ring *r, uint64_t abandoned, uint64_t write_seq, uint32_t producers)
+{
+	rb_ring_status st = status_of(r);
+	CHECK(st.frames_abandoned == abandoned);
+	CHECK(st.write_seq == write_seq);
+	CHECK(st.producers == producers);
 }
 
 // Sums of what the attached members of `group` report in their records.
@@ -247,6 +274,17 @@ int put_tagged_batches(rb_producer *p, uint64_t id, uint64_t *counter, uint64_t 
 	return 0;
 }
 
+// For a child holding `n` frames: reports their count and seqs to `seqs`,
+// then holds them until it is killed.
+[[noreturn]] void report_and_hold(SeqPipe &seqs, const rb_frame *frames, int n)
+{
+	seqs.put((uint64_t)n);
+	for (int i = 0; i < n; i++)
+		seqs.put(frames[i].seq);
+	for (;;)
+		pause();
+}
+
 // A child that attaches a producer to `name` and acquires `count` frames
 // (one acquire_batch) without committing them: it writes how many it got
 // and their seqs to `seqs`, then waits to be killed. With `stream`, it
@@ -269,12 +307,15 @@ void spawn_claiming_producer(Child &child, const std::string &name, uint32_t cou
 		int n = rb_producer_acquire_batch(p, frames, count, 10 * SEC);
 		if (n <= 0)
 			return 3;
-		seqs.put((uint64_t)n);
-		for (int i = 0; i < n; i++)
-			seqs.put(frames[i].seq);
-		for (;;)
-			pause(); // holds the claim until SIGKILL
+		report_and_hold(seqs, frames, n);
 	});
+}
+
+// Kills the child and checks that SIGKILL is what ended it.
+void kill_child(Child &child)
+{
+	child.kill_now(SIGKILL);
+	CHECK(child.wait(5000) == 128 + SIGKILL);
 }
 
 // Reads the count and seqs spawn_claiming_producer reports.
@@ -307,6 +348,24 @@ rb_frame take(rb_consumer *c, int *rc, uint64_t timeout_ns = 5 * SEC, Tagged *ta
 	return f;
 }
 
+const uint64_t ANY_PRODUCER = UINT64_MAX;
+
+// Takes seqs [from, to) one by one and in order, each tagged by `producer`
+// unless that is ANY_PRODUCER.
+void take_seqs(rb_consumer *c, uint64_t from, uint64_t to, uint64_t producer = ANY_PRODUCER,
+	       uint64_t timeout_ns = 5 * SEC)
+{
+	int rc;
+	Tagged t;
+	for (uint64_t s = from; s < to; s++) {
+		rb_frame f = take(c, &rc, timeout_ns, producer == ANY_PRODUCER ? nullptr : &t);
+		REQUIRE(rc == 0);
+		CHECK(f.seq == s);
+		if (producer != ANY_PRODUCER)
+			CHECK(t.producer == producer);
+	}
+}
+
 } // namespace
 
 // ---- several producers, one lossless consumer ----
@@ -320,16 +379,14 @@ TEST_CASE("several producers in other processes: every seq once, in order, each 
 	SECTION("batch acquire/commit") { mode = 1; }
 	SECTION("mixed: one producer single, the others batches") { mode = 2; }
 
-	rb_ring_config cfg = small_config(64, 64);
-	cfg.max_producers = 4;
+	rb_ring_config cfg = mp_config(64, 4);
 	cfg.initial_seq = 77;
 	TestRing ring(cfg, "mpmc-prod");
 	rb_ring *r = ring.r;
 	const std::string &name = ring.name();
 	CHECK(rb_ring_max_producers(r) == 4);
 
-	Cons cons;
-	REQUIRE(rb_consumer_attach(r, nullptr, &cons.c) == 0);
+	Cons cons(r);
 
 	// Each producer joins the stream, and only when all three are members
 	// do they produce: the stream cannot end before the last one joined.
@@ -484,15 +541,11 @@ TEST_CASE("several producers in other processes: every seq once, in order, each 
 
 TEST_CASE("a producer preempted between acquire and commit holds consumers at its seq, not the other producers", "[mpmc][producers]")
 {
-	rb_ring_config cfg = small_config(64, 16);
-	cfg.max_producers = 2;
-	TestRing ring(cfg, "mpmc-preempt");
+	TestRing ring(mp_config(16, 2), "mpmc-preempt");
 	rb_ring *r = ring.r;
 	const std::string &name = ring.name();
-	Cons cons;
-	REQUIRE(rb_consumer_attach(r, nullptr, &cons.c) == 0);
-	Prod b;
-	REQUIRE(rb_producer_attach(r, nullptr, &b.p) == 0);
+	Cons cons(r);
+	Prod b(r);
 	const uint64_t ID_A = 1, ID_B = 2;
 	uint64_t b_counter = 0;
 	REQUIRE(put_tagged(b.p, ID_B, &b_counter, 2) == 0); // seqs 0, 1
@@ -541,12 +594,7 @@ TEST_CASE("a producer preempted between acquire and commit holds consumers at it
 	// The consumer gets everything before A's seq and nothing past it.
 	int rc;
 	Tagged t;
-	for (uint64_t s = 0; s < 2; s++) {
-		rb_frame f = take(cons.c, &rc, 5 * SEC, &t);
-		REQUIRE(rc == 0);
-		CHECK(f.seq == s);
-		CHECK(t.producer == ID_B);
-	}
+	take_seqs(cons.c, 0, 2, ID_B);
 	rb_frame f;
 	CHECK(rb_consumer_acquire(cons.c, &f, RB_NO_WAIT) == RB_E_WOULD_BLOCK);
 	CHECK(rb_consumer_acquire(cons.c, &f, 300 * MS) == -ETIMEDOUT);
@@ -606,15 +654,12 @@ TEST_CASE("a producer killed between acquire and commit: its seqs arrive empty a
 		held = 4;
 	}
 
-	rb_ring_config cfg = small_config(64, 64);
-	cfg.max_producers = 2;
+	rb_ring_config cfg = mp_config(64, 2);
 	cfg.initial_seq = 1000;
 	TestRing ring(cfg, "mpmc-kill");
 	rb_ring *r = ring.r;
-	Cons cons;
-	REQUIRE(rb_consumer_attach(r, nullptr, &cons.c) == 0);
-	Prod b;
-	REQUIRE(rb_producer_attach(r, nullptr, &b.p) == 0);
+	Cons cons(r);
+	Prod b(r);
 	const uint64_t ID_B = 2;
 	uint64_t b_counter = 0;
 	REQUIRE(put_tagged(b.p, ID_B, &b_counter, 2) == 0); // 1000, 1001
@@ -631,14 +676,9 @@ TEST_CASE("a producer killed between acquire and commit: its seqs arrive empty a
 
 	int rc;
 	Tagged t;
-	for (uint64_t s = 1000; s < 1002; s++) {
-		rb_frame f = take(cons.c, &rc, 5 * SEC, &t);
-		REQUIRE(rc == 0);
-		CHECK(f.seq == s);
-	}
+	take_seqs(cons.c, 1000, 1002);
 
-	a.kill_now(SIGKILL);
-	CHECK(a.wait(5000) == 128 + SIGKILL);
+	kill_child(a);
 	uint64_t t0 = now_ms();
 	if (evict_explicitly) {
 		CHECK(rb_ring_evict_dead(r) >= 1);
@@ -697,12 +737,9 @@ TEST_CASE("a producer killed between acquire and commit: its seqs arrive empty a
 
 TEST_CASE("a producer blocked behind a killed producer's claim commits it empty and goes on", "[mpmc][producers][kill]")
 {
-	rb_ring_config cfg = small_config(64, 8);
-	cfg.max_producers = 2;
-	TestRing ring(cfg, "mpmc-killblk");
+	TestRing ring(mp_config(8, 2), "mpmc-killblk");
 	rb_ring *r = ring.r;
-	Prod b;
-	REQUIRE(rb_producer_attach(r, nullptr, &b.p) == 0);
+	Prod b(r);
 	SeqPipe seqs;
 	Child a;
 	spawn_claiming_producer(a, ring.name(), 1, seqs);
@@ -726,23 +763,15 @@ TEST_CASE("a producer blocked behind a killed producer's claim commits it empty 
 	tag_frame(&f, 2, counter++);
 	REQUIRE(rb_producer_commit(b.p, &f) == 0);
 	rb_ring_evict_dead(r);
-	rb_ring_status st = status_of(r);
-	CHECK(st.frames_abandoned == 1);
-	CHECK(st.write_seq == 9);
-	CHECK(st.producers == 1);
+	check_ring(r, 1, 9, 1);
 }
 
 TEST_CASE("a producer detaching with claims it did not commit: they are published empty and flagged", "[mpmc][producers]")
 {
-	rb_ring_config cfg = small_config(64, 16);
-	cfg.max_producers = 2;
-	TestRing ring(cfg, "mpmc-detach");
+	TestRing ring(mp_config(16, 2), "mpmc-detach");
 	rb_ring *r = ring.r;
-	Cons cons;
-	REQUIRE(rb_consumer_attach(r, nullptr, &cons.c) == 0);
-	Prod a, b;
-	REQUIRE(rb_producer_attach(r, nullptr, &a.p) == 0);
-	REQUIRE(rb_producer_attach(r, nullptr, &b.p) == 0);
+	Cons cons(r);
+	Prod a(r), b(r);
 	rb_frame held[2];
 	REQUIRE(rb_producer_acquire_batch(a.p, held, 2, RB_NO_WAIT) == 2); // 0, 1
 	// No stream may begin on top of uncommitted frames.
@@ -751,7 +780,6 @@ TEST_CASE("a producer detaching with claims it did not commit: they are publishe
 	REQUIRE(put_tagged(b.p, 2, &counter, 2) == 0); // 2, 3
 	REQUIRE(a.detach() == 0);
 	int rc;
-	Tagged t;
 	for (uint64_t s = 0; s < 2; s++) {
 		rb_frame f = take(cons.c, &rc, RB_NO_WAIT);
 		REQUIRE(rc == 0);
@@ -759,31 +787,18 @@ TEST_CASE("a producer detaching with claims it did not commit: they are publishe
 		CHECK(f.flags == RB_FRAME_ABANDONED);
 		CHECK(f.length == 0);
 	}
-	for (uint64_t s = 2; s < 4; s++) {
-		rb_frame f = take(cons.c, &rc, RB_NO_WAIT, &t);
-		REQUIRE(rc == 0);
-		CHECK(f.seq == s);
-		CHECK(t.producer == 2u);
-	}
-	rb_ring_status st = status_of(r);
-	CHECK(st.frames_abandoned == 2);
-	CHECK(st.write_seq == 4);
-	CHECK(st.producers == 1);
+	take_seqs(cons.c, 2, 4, 2u, RB_NO_WAIT);
+	check_ring(r, 2, 4, 1);
 }
 
 // ---- streams with several producers ----
 
 TEST_CASE("stream membership: the stream ends when its last member ends it", "[mpmc][stream]")
 {
-	rb_ring_config cfg = small_config(64, 32);
-	cfg.max_producers = 3;
-	TestRing ring(cfg, "mpmc-stream");
+	TestRing ring(mp_config(32, 3), "mpmc-stream");
 	rb_ring *r = ring.r;
-	Cons cons;
-	REQUIRE(rb_consumer_attach(r, nullptr, &cons.c) == 0);
-	Prod p1, p2;
-	REQUIRE(rb_producer_attach(r, nullptr, &p1.p) == 0);
-	REQUIRE(rb_producer_attach(r, nullptr, &p2.p) == 0);
+	Cons cons(r);
+	Prod p1(r), p2(r);
 	REQUIRE(rb_producer_begin_stream(p1.p, "first=1\n") == 0);
 	REQUIRE(rb_producer_begin_stream(p2.p, "second=1\n") == 0); // joins; header ignored
 	rb_ring_status st = status_of(r);
@@ -804,8 +819,7 @@ TEST_CASE("stream membership: the stream ends when its last member ends it", "[m
 	REQUIRE(put_tagged(p2.p, 2, &c2, 2) == 0); // still in the stream
 	// p1 left: it cannot end the stream p2 still has open.
 	CHECK(rb_producer_end_stream(p1.p, 5 * SEC) == -EINVAL);
-	Prod p3;
-	REQUIRE(rb_producer_attach(r, nullptr, &p3.p) == 0);
+	Prod p3(r);
 	CHECK(rb_producer_end_stream(p3.p, 5 * SEC) == -EINVAL);
 	REQUIRE(p3.detach() == 0); // not a member: leaves the stream alone
 	st = status_of(r);
@@ -860,12 +874,9 @@ TEST_CASE("stream membership: the stream ends when its last member ends it", "[m
 
 TEST_CASE("a stream member is killed, the other ends the stream: consumers get RB_E_EOS", "[mpmc][stream][kill]")
 {
-	rb_ring_config cfg = small_config(64, 32);
-	cfg.max_producers = 2;
-	TestRing ring(cfg, "mpmc-streamkill");
+	TestRing ring(mp_config(32, 2), "mpmc-streamkill");
 	rb_ring *r = ring.r;
-	Cons cons;
-	REQUIRE(rb_consumer_attach(r, nullptr, &cons.c) == 0);
+	Cons cons(r);
 	// A begins the stream, commits one frame and dies holding a second.
 	SeqPipe seqs;
 	Child a;
@@ -873,14 +884,12 @@ TEST_CASE("a stream member is killed, the other ends the stream: consumers get R
 	std::vector<uint64_t> claimed = claimed_seqs(seqs);
 	REQUIRE(claimed.size() == 1);
 	CHECK(claimed[0] == 1);
-	Prod b;
-	REQUIRE(rb_producer_attach(r, nullptr, &b.p) == 0);
+	Prod b(r);
 	REQUIRE(rb_producer_begin_stream(b.p, "ignored=1\n") == 0);
 	CHECK(status_of(r).stream_members == 2);
 	uint64_t counter = 0;
 	REQUIRE(put_tagged(b.p, 2, &counter, 2) == 0); // 2, 3
-	a.kill_now(SIGKILL);
-	CHECK(a.wait(5000) == 128 + SIGKILL);
+	kill_child(a);
 	REQUIRE(put_tagged(b.p, 2, &counter, 1) == 0); // 4
 	REQUIRE(rb_producer_end_stream(b.p, 5 * SEC) == 0);
 
@@ -895,12 +904,7 @@ TEST_CASE("a stream member is killed, the other ends the stream: consumers get R
 	CHECK(f.seq == 1);
 	CHECK((f.flags & RB_FRAME_ABANDONED) != 0);
 	CHECK(f.length == 0);
-	for (uint64_t s = 2; s < 5; s++) {
-		f = take(cons.c, &rc, 5 * SEC, &t);
-		REQUIRE(rc == 0);
-		CHECK(f.seq == s);
-		CHECK(t.producer == 2u);
-	}
+	take_seqs(cons.c, 2, 5, 2u);
 	CHECK(rb_consumer_acquire(cons.c, &f, 5 * SEC) == RB_E_EOS);
 	rb_ring_status st = status_of(r);
 	CHECK(st.stream_state == RB_STREAM_STATUS_ENDED);
@@ -917,12 +921,9 @@ TEST_CASE("a stream member is killed, the other ends the stream: consumers get R
 
 TEST_CASE("every stream member killed: consumers read everything, then RB_E_PRODUCER_DEAD", "[mpmc][stream][kill]")
 {
-	rb_ring_config cfg = small_config(64, 32);
-	cfg.max_producers = 2;
-	TestRing ring(cfg, "mpmc-streamdead");
+	TestRing ring(mp_config(32, 2), "mpmc-streamdead");
 	rb_ring *r = ring.r;
-	Cons cons;
-	REQUIRE(rb_consumer_attach(r, nullptr, &cons.c) == 0);
+	Cons cons(r);
 	SeqPipe s1, s2;
 	Child a1, a2;
 	spawn_claiming_producer(a1, ring.name(), 1, s1, true, 1);
@@ -1177,13 +1178,64 @@ bool consumers_attached(rb_ring *r, uint32_t n)
 	return eventually([&] { return status_of(r).consumers >= n; }, 10000);
 }
 
+// Spawns a member for each of the n args, each attached before the next.
+void spawn_members(Child *kids, const MemberArgs *args, int n, const std::string &name,
+		   Ready &attached, Results *res)
+{
+	for (int i = 0; i < n; i++) {
+		spawn(kids[i], [&, i] { return run_member(name, args[i], res); });
+		REQUIRE(attached.wait(10000));
+	}
+}
+
+// Waits for the n members to be done and the producers to exit, then
+// reports each member.
+void finish_members(Ready &done, int n, int timeout_ms, const Results &res,
+		    Child *prods = nullptr, uint32_t nprods = 0)
+{
+	bool all_done = wait_n(done, n, timeout_ms);
+	for (uint32_t i = 0; i < nprods; i++)
+		CHECK(prods[i].wait(30000) == 0);
+	for (int i = 0; i < n; i++)
+		report_member(res.m[i], i);
+	REQUIRE(all_done);
+}
+
+// Lets the n members detach and checks that they exit cleanly.
+void release_members(Ready &go, Child *kids, int n)
+{
+	signal_n(go, n);
+	for (int i = 0; i < n; i++)
+		CHECK(kids[i].wait(30000) == 0);
+}
+
+// Checks that each of the n seqs in `seen` was delivered exactly once.
+void check_once(const uint8_t *seen, uint64_t n, const char *what)
+{
+	uint64_t missing, dups;
+	tally(seen, n, &missing, &dups);
+	INFO(what << ": missing " << missing << " duplicated " << dups);
+	CHECK(missing == 0);
+	CHECK(dups == 0);
+}
+
+// Checks the group's members, lost frames and accounting; returns its status.
+rb_group_status check_group(rb_ring *r, const char *group, uint32_t members, uint64_t lost)
+{
+	rb_group_status g;
+	REQUIRE(find_group(r, group, &g));
+	CHECK(g.members == members);
+	CHECK(g.lost == lost);
+	check_group_identity(r, group);
+	return g;
+}
+
 } // namespace
 
 TEST_CASE("groups share the work exactly once under load, beside a consumer in no group", "[mpmc][groups]")
 {
 	const uint64_t total = 200000;
-	rb_ring_config cfg = small_config(64, 256);
-	TestRing ring(cfg, "mpmc-groups");
+	TestRing ring(small_config(64, 256), "mpmc-groups");
 	rb_ring *r = ring.r;
 	const std::string &name = ring.name();
 	SharedMem<Results> res;
@@ -1212,29 +1264,17 @@ TEST_CASE("groups share the work exactly once under load, beside a consumer in n
 		}
 	}
 	Child kids[members], prod;
-	for (int i = 0; i < members; i++) {
-		spawn(kids[i], [&, i] { return run_member(name, args[i], res.p); });
-		REQUIRE(attached.wait(10000));
-	}
+	spawn_members(kids, args, members, name, attached, res.p);
 	REQUIRE(consumers_attached(r, members));
 	CHECK(status_of(r).groups == 2);
 	spawn(prod, [&] { return run_pattern_producer(name, total, res.p); });
 
-	bool all_done = wait_n(done, members, 120000);
-	CHECK(prod.wait(30000) == 0);
-	for (int i = 0; i < members; i++)
-		report_member(res->m[i], i);
-	REQUIRE(all_done);
+	finish_members(done, members, 120000, *res.p, &prod, 1);
 
 	// Members are still attached: the groups' numbers are complete.
-	for (int g = 0; g < 3; g++) {
-		uint64_t missing, dups;
-		tally(&seen[(size_t)g * total], total, &missing, &dups);
-		INFO((g == 0 ? "alpha" : g == 1 ? "beta" : "broadcast") << ": missing " << missing
-									<< " duplicated " << dups);
-		CHECK(missing == 0);
-		CHECK(dups == 0);
-	}
+	for (int g = 0; g < 3; g++)
+		check_once(&seen[(size_t)g * total], total,
+			   g == 0 ? "alpha" : g == 1 ? "beta" : "broadcast");
 	// How the work was shared depends on scheduling; that it was shared
 	// exactly once does not.
 	uint64_t alpha = 0, beta = 0;
@@ -1272,9 +1312,7 @@ TEST_CASE("groups share the work exactly once under load, beside a consumer in n
 	CHECK(st.write_seq == total + 1);
 	CHECK(st.groups == 2);
 
-	signal_n(go, members);
-	for (int i = 0; i < members; i++)
-		CHECK(kids[i].wait(30000) == 0);
+	release_members(go, kids, members);
 	// The last member out frees its group's record.
 	CHECK(rb_ring_groups(r, gs, 8) == 0);
 	st = status_of(r);
@@ -1286,9 +1324,7 @@ TEST_CASE("several producers feeding groups: every frame once per group, all of 
 {
 	const uint32_t producers = 2;
 	const uint64_t per_producer = 50000, total = producers * per_producer;
-	rb_ring_config cfg = small_config(64, 128);
-	cfg.max_producers = producers;
-	TestRing ring(cfg, "mpmc-mpgroups");
+	TestRing ring(mp_config(128, producers), "mpmc-mpgroups");
 	rb_ring *r = ring.r;
 	const std::string &name = ring.name();
 	SharedMem<Results> res;
@@ -1307,10 +1343,7 @@ TEST_CASE("several producers feeding groups: every frame once per group, all of 
 		args[i].seen = i < 2 ? &seen[0] : &seen[total];
 	}
 	Child kids[members], prods[producers];
-	for (int i = 0; i < members; i++) {
-		spawn(kids[i], [&, i] { return run_member(name, args[i], res.p); });
-		REQUIRE(attached.wait(10000));
-	}
+	spawn_members(kids, args, members, name, attached, res.p);
 	for (uint32_t i = 0; i < producers; i++)
 		spawn(prods[i], [&] {
 			return run_pattern_producer(name, per_producer, res.p, nullptr, &joined, &start);
@@ -1319,20 +1352,9 @@ TEST_CASE("several producers feeding groups: every frame once per group, all of 
 	CHECK(status_of(r).stream_members == producers);
 	signal_n(start, producers);
 
-	bool all_done = wait_n(done, members, 120000);
-	for (uint32_t i = 0; i < producers; i++)
-		CHECK(prods[i].wait(30000) == 0);
-	for (int i = 0; i < members; i++)
-		report_member(res->m[i], i);
-	REQUIRE(all_done);
-	for (int g = 0; g < 2; g++) {
-		uint64_t missing, dups;
-		tally(&seen[(size_t)g * total], total, &missing, &dups);
-		INFO((g == 0 ? "group" : "broadcast") << ": missing " << missing << " duplicated "
-						      << dups);
-		CHECK(missing == 0);
-		CHECK(dups == 0);
-	}
+	finish_members(done, members, 120000, *res.p, prods, producers);
+	for (int g = 0; g < 2; g++)
+		check_once(&seen[(size_t)g * total], total, g == 0 ? "group" : "broadcast");
 	CHECK(res->m[0].frames + res->m[1].frames == total);
 	CHECK(res->m[2].frames == total);
 	rb_group_status g;
@@ -1345,16 +1367,13 @@ TEST_CASE("several producers feeding groups: every frame once per group, all of 
 	CHECK(st.write_seq == total + 1);
 	CHECK(st.frames_abandoned == 0);
 	CHECK(st.stream_state == RB_STREAM_STATUS_ENDED);
-	signal_n(go, members);
-	for (int i = 0; i < members; i++)
-		CHECK(kids[i].wait(30000) == 0);
+	release_members(go, kids, members);
 }
 
 TEST_CASE("a member killed holding frames while the stream runs: the others go on, its frames are lost once", "[mpmc][groups][kill]")
 {
 	const uint64_t total = 50000;
-	rb_ring_config cfg = small_config(64, 64);
-	TestRing ring(cfg, "mpmc-killload");
+	TestRing ring(small_config(64, 64), "mpmc-killload");
 	rb_ring *r = ring.r;
 	const std::string &name = ring.name();
 	SharedMem<Results> res;
@@ -1395,11 +1414,7 @@ TEST_CASE("a member killed holding frames while the stream runs: the others go o
 		rb_consumer_stats st;
 		rb_consumer_get_stats(c, &st);
 		seqs.put(st.frames);
-		seqs.put((uint64_t)n);
-		for (int i = 0; i < n; i++)
-			seqs.put(frames[i].seq);
-		for (;;)
-			pause();
+		report_and_hold(seqs, frames, n);
 	});
 	REQUIRE(attached.wait(10000));
 	// The producer ends the stream only once the victim is dead.
@@ -1426,9 +1441,8 @@ TEST_CASE("a member killed holding frames while the stream runs: the others go o
 		args[i].attached = &attached;
 		args[i].done = &done;
 		args[i].go = &go;
-		spawn(kids[i], [&, i] { return run_member(name, args[i], res.p); });
-		REQUIRE(attached.wait(10000));
 	}
+	spawn_members(kids, args, 2, name, attached, res.p);
 	CHECK(eventually([&] { return status_of(r).producer_blocked != 0; }, 10000));
 	rb_ring_status st = status_of(r);
 	CHECK(st.write_seq == held[0] + 64);
@@ -1444,17 +1458,12 @@ TEST_CASE("a member killed holding frames while the stream runs: the others go o
 			CHECK(cs[i].read_seq == held[0]);
 		}
 	CHECK(found);
-	victim.kill_now(SIGKILL);
-	CHECK(victim.wait(5000) == 128 + SIGKILL);
+	kill_child(victim);
 	end_gate.signal();
 
 	// Nobody calls rb_ring_evict_dead: the members' and the producer's
 	// waits evict it, and the stream runs to its end.
-	bool all_done = wait_n(done, 2, 120000);
-	CHECK(prod.wait(30000) == 0);
-	report_member(res->m[0], 0);
-	report_member(res->m[1], 1);
-	REQUIRE(all_done);
+	finish_members(done, 2, 120000, *res.p, &prod, 1);
 	std::set<uint64_t> held_set(held.begin(), held.end());
 	uint64_t redelivered = 0, wrong = 0;
 	for (uint64_t seq = 0; seq < total; seq++) {
@@ -1465,25 +1474,18 @@ TEST_CASE("a member killed holding frames while the stream runs: the others go o
 	}
 	CHECK(redelivered == 0);
 	CHECK(wrong == 0);
-	rb_group_status g;
-	REQUIRE(find_group(r, "work", &g));
-	CHECK(g.members == 2);
-	CHECK(g.lost == held.size());
+	rb_group_status g = check_group(r, "work", 2, held.size());
 	CHECK(g.frames_departed == released);
 	CHECK(g.start_seq == 0);
 	CHECK(g.claim_seq == total + 1);
 	CHECK(res->m[0].frames + res->m[1].frames + released + held.size() == total);
-	check_group_identity(r, "work");
-	signal_n(go, 2);
-	for (int i = 0; i < 2; i++)
-		CHECK(kids[i].wait(30000) == 0);
+	release_members(go, kids, 2);
 }
 
 TEST_CASE("group members join and leave while the stream runs: still exactly once", "[mpmc][groups]")
 {
 	const uint64_t total = 100000;
-	rb_ring_config cfg = small_config(64, 64);
-	TestRing ring(cfg, "mpmc-groupjoin");
+	TestRing ring(small_config(64, 64), "mpmc-groupjoin");
 	rb_ring *r = ring.r;
 	const std::string &name = ring.name();
 	SharedMem<Results> res;
@@ -1576,27 +1578,15 @@ TEST_CASE("group members join and leave while the stream runs: still exactly onc
 	CHECK(res->m[2].order_bad == 0);
 	end_gate.signal();
 
-	bool all_done = wait_n(done, 2, 60000);
-	CHECK(prod.wait(30000) == 0);
-	report_member(res->m[0], 0);
-	report_member(res->m[1], 1);
-	REQUIRE(all_done);
-	uint64_t missing, dups;
-	tally(seen.p, total, &missing, &dups);
-	INFO("missing " << missing << " duplicated " << dups);
-	CHECK(missing == 0);
-	CHECK(dups == 0);
+	finish_members(done, 2, 60000, *res.p, &prod, 1);
+	check_once(seen.p, total, "work");
 	CHECK(res->m[0].frames + res->m[1].frames + res->hop_frames == total);
 	CHECK(res->m[1].first > total / 4); // it joined mid-stream
 
-	rb_group_status g;
-	REQUIRE(find_group(r, "work", &g));
-	CHECK(g.members == 2);
-	CHECK(g.lost == 0);
+	rb_group_status g = check_group(r, "work", 2, 0);
 	CHECK(g.frames_departed == res->hop_frames);
 	CHECK(g.markers == 1);
 	CHECK(g.claim_seq == total + 1);
-	check_group_identity(r, "work");
 	signal_n(go, 2);
 	CHECK(steady_kid.wait(30000) == 0);
 	CHECK(late_kid.wait(30000) == 0);
@@ -1605,16 +1595,10 @@ TEST_CASE("group members join and leave while the stream runs: still exactly onc
 
 TEST_CASE("a member that leaves holding frames: they count as the group's lost, not redelivered", "[mpmc][groups]")
 {
-	rb_ring_config cfg = small_config(64, 8);
-	TestRing ring(cfg, "mpmc-groupleave");
+	TestRing ring(small_config(64, 8), "mpmc-groupleave");
 	rb_ring *r = ring.r;
-	Prod p;
-	REQUIRE(rb_producer_attach(r, nullptr, &p.p) == 0);
-	Cons x, y;
-	rb_consumer_options o = {};
-	o.group = "work";
-	REQUIRE(rb_consumer_attach(r, &o, &x.c) == 0);
-	REQUIRE(rb_consumer_attach(r, &o, &y.c) == 0);
+	Prod p(r);
+	Cons x(r, "work"), y(r, "work");
 	uint64_t counter = 0;
 	REQUIRE(put_tagged(p.p, 1, &counter, 8, RB_NO_WAIT) == 0); // 0..7, ring full
 
@@ -1636,30 +1620,18 @@ TEST_CASE("a member that leaves holding frames: they count as the group's lost, 
 	{
 		REQUIRE(rb_consumer_release_batch(x.c, held, 3) == 0);
 		REQUIRE(x.detach() == 0);
-		rb_group_status g;
-		REQUIRE(find_group(r, "work", &g));
-		CHECK(g.members == 1);
-		CHECK(g.lost == 0);
+		rb_group_status g = check_group(r, "work", 1, 0);
 		CHECK(g.frames_departed == 3);
-		check_group_identity(r, "work");
 	}
 	SECTION("leave holding 3 frames: lost grows by 3")
 	{
 		REQUIRE(rb_producer_acquire(p.p, &f, RB_NO_WAIT) == RB_E_WOULD_BLOCK);
 		REQUIRE(x.detach() == 0);
-		rb_group_status g;
-		REQUIRE(find_group(r, "work", &g));
-		CHECK(g.members == 1);
-		CHECK(g.lost == 3);
+		rb_group_status g = check_group(r, "work", 1, 3);
 		CHECK(g.frames_departed == 0);
-		check_group_identity(r, "work");
 	}
 	// The survivor gets 4..7, never 0..2; the producer is free again.
-	for (uint64_t s = 4; s < 8; s++) {
-		f = take(y.c, &rc, RB_NO_WAIT);
-		REQUIRE(rc == 0);
-		CHECK(f.seq == s);
-	}
+	take_seqs(y.c, 4, 8, ANY_PRODUCER, RB_NO_WAIT);
 	CHECK(rb_consumer_acquire(y.c, &f, RB_NO_WAIT) == RB_E_WOULD_BLOCK);
 	REQUIRE(put_tagged(p.p, 1, &counter, 8, RB_NO_WAIT) == 0);
 	f = take(y.c, &rc, RB_NO_WAIT);
@@ -1678,16 +1650,11 @@ TEST_CASE("a member killed holding frames: at most once, lost grows by what it h
 	SECTION("evicted by the producer it blocks") { how = 2; }
 
 	const uint32_t k = 3;
-	rb_ring_config cfg = small_config(64, 16);
-	TestRing ring(cfg, "mpmc-groupkill");
+	TestRing ring(small_config(64, 16), "mpmc-groupkill");
 	rb_ring *r = ring.r;
 	const std::string &name = ring.name();
-	Prod p;
-	REQUIRE(rb_producer_attach(r, nullptr, &p.p) == 0);
-	Cons s;
-	rb_consumer_options o = {};
-	o.group = "work";
-	REQUIRE(rb_consumer_attach(r, &o, &s.c) == 0);
+	Prod p(r);
+	Cons s(r, "work");
 
 	SeqPipe seqs;
 	Ready attached;
@@ -1704,11 +1671,7 @@ TEST_CASE("a member killed holding frames: at most once, lost grows by what it h
 		int n = rb_consumer_acquire_batch(c, frames, k, k, 10 * SEC);
 		if (n <= 0)
 			return 2;
-		seqs.put((uint64_t)n);
-		for (int i = 0; i < n; i++)
-			seqs.put(frames[i].seq);
-		for (;;)
-			pause();
+		report_and_hold(seqs, frames, n);
 	});
 	REQUIRE(attached.wait(10000));
 	rb_frame batch[k];
@@ -1736,14 +1699,9 @@ TEST_CASE("a member killed holding frames: at most once, lost grows by what it h
 	CHECK(rc == RB_E_WOULD_BLOCK);
 	CHECK(got.size() == 16 - k);
 	CHECK(rb_producer_acquire(p.p, &f, RB_NO_WAIT) == RB_E_WOULD_BLOCK);
-	rb_group_status g;
-	REQUIRE(find_group(r, "work", &g));
-	CHECK(g.members == 2);
-	CHECK(g.lost == 0);
-	check_group_identity(r, "work");
+	rb_group_status g = check_group(r, "work", 2, 0);
 
-	victim.kill_now(SIGKILL);
-	CHECK(victim.wait(5000) == 128 + SIGKILL);
+	kill_child(victim);
 	uint64_t t0 = now_ms();
 	if (how == 0) {
 		CHECK(rb_ring_evict_dead(r) == 1);
@@ -1765,11 +1723,8 @@ TEST_CASE("a member killed holding frames: at most once, lost grows by what it h
 	}
 	INFO("evicted after " << now_ms() - t0 << " ms");
 	CHECK(now_ms() - t0 < 2000);
-	REQUIRE(find_group(r, "work", &g));
-	CHECK(g.members == 1);
-	CHECK(g.lost == k);
+	g = check_group(r, "work", 1, k);
 	CHECK(status_of(r).consumers == 1);
-	check_group_identity(r, "work");
 
 	// The producer goes on; the survivor gets the new frames and never the
 	// dead member's.
@@ -1795,16 +1750,10 @@ TEST_CASE("a member killed holding frames: at most once, lost grows by what it h
 
 TEST_CASE("a group member gets a dead producer's seqs as abandoned frames, counted in its stats", "[mpmc][groups][kill]")
 {
-	rb_ring_config cfg = small_config(64, 16);
-	cfg.max_producers = 2;
-	TestRing ring(cfg, "mpmc-groupabandon");
+	TestRing ring(mp_config(16, 2), "mpmc-groupabandon");
 	rb_ring *r = ring.r;
-	Cons m;
-	rb_consumer_options o = {};
-	o.group = "work";
-	REQUIRE(rb_consumer_attach(r, &o, &m.c) == 0);
-	Prod b;
-	REQUIRE(rb_producer_attach(r, nullptr, &b.p) == 0);
+	Cons m(r, "work");
+	Prod b(r);
 	uint64_t counter = 0;
 	REQUIRE(put_tagged(b.p, 2, &counter, 1) == 0); // 0
 	SeqPipe seqs;
@@ -1813,8 +1762,7 @@ TEST_CASE("a group member gets a dead producer's seqs as abandoned frames, count
 	std::vector<uint64_t> claimed = claimed_seqs(seqs);
 	REQUIRE(claimed.size() == 2); // 1, 2
 	REQUIRE(put_tagged(b.p, 2, &counter, 2) == 0); // 3, 4
-	a.kill_now(SIGKILL);
-	CHECK(a.wait(5000) == 128 + SIGKILL);
+	kill_child(a);
 	int rc;
 	uint64_t abandoned = 0;
 	for (uint64_t s = 0; s < 5; s++) {
@@ -2000,12 +1948,7 @@ TEST_CASE("ring configurations and producer limits", "[mpmc][producers][input]")
 		CHECK(st.claim_seq == st.write_seq);
 		CHECK(st.write_seq == 5);
 		REQUIRE(rb_producer_end_stream(p.p, 5 * SEC) == 0);
-		int rc;
-		for (uint64_t s = 0; s < 5; s++) {
-			rb_frame f = take(c.c, &rc, RB_NO_WAIT);
-			REQUIRE(rc == 0);
-			CHECK(f.seq == s);
-		}
+		take_seqs(c.c, 0, 5, ANY_PRODUCER, RB_NO_WAIT);
 		rb_frame f;
 		CHECK(rb_consumer_acquire(c.c, &f, RB_NO_WAIT) == RB_E_EOS);
 		rb_producer_status ps[2];
@@ -2020,8 +1963,7 @@ TEST_CASE("ring configurations and producer limits", "[mpmc][producers][input]")
 TEST_CASE("a lossy group under a fast producer: lapped seqs counted as lost, no duplicates", "[mpmc][groups][lossy]")
 {
 	const uint64_t total = 100000;
-	rb_ring_config cfg = small_config(64, 64);
-	TestRing ring(cfg, "mpmc-lossygroup");
+	TestRing ring(small_config(64, 64), "mpmc-lossygroup");
 	rb_ring *r = ring.r;
 	const std::string &name = ring.name();
 	SharedMem<Results> res;
@@ -2042,16 +1984,10 @@ TEST_CASE("a lossy group under a fast producer: lapped seqs counted as lost, no 
 		args[i].go = &go;
 	}
 	Child kids[members], prod;
-	for (int i = 0; i < members; i++) {
-		spawn(kids[i], [&, i] { return run_member(name, args[i], res.p); });
-		REQUIRE(attached.wait(10000));
-	}
+	spawn_members(kids, args, members, name, attached, res.p);
 	spawn(prod, [&] { return run_pattern_producer(name, total, res.p); });
 	CHECK(prod.wait(60000) == 0); // never held up by a lossy group
-	bool all_done = wait_n(done, members, 60000);
-	for (int i = 0; i < members; i++)
-		report_member(res->m[i], i);
-	REQUIRE(all_done);
+	finish_members(done, members, 60000, *res.p);
 
 	uint64_t missing, dups;
 	tally(seen.p, total, &missing, &dups);
@@ -2079,7 +2015,5 @@ TEST_CASE("a lossy group under a fast producer: lapped seqs counted as lost, no 
 	CHECK(lapped > 0);
 	CHECK(lapped == missing);
 	CHECK(g.claim_seq - g.start_seq == delivered + lapped + g.markers);
-	signal_n(go, members);
-	for (int i = 0; i < members; i++)
-		CHECK(kids[i].wait(30000) == 0);
+	release_members(go, kids, members);
 }

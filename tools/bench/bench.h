@@ -22,6 +22,10 @@
 #include "cli.h"
 
 struct rb_ring;
+struct rb_producer;
+struct rb_consumer;
+struct rb_frame;
+struct rb_ring_config;
 
 #define BENCH_EXIT_OK 0
 #define BENCH_EXIT_FAIL 1   /* a point failed or its data did not verify */
@@ -289,6 +293,26 @@ uint64_t bench_check_every(uint64_t frame_bytes);
 /* Frames per batch call: `batch` (--batch), but at most a quarter of the
  * ring's `slots` and BENCH_MAX_BATCH. */
 uint32_t bench_batch_for(uint32_t batch, uint32_t slots);
+/* Acquires up to `want` frames with one acquire_batch (batched) or one
+ * frame with rb_producer_acquire, waiting at most BENCH_WAIT_NS: how many,
+ * or a negative code with *what naming the call that failed. */
+int bench_producer_take(struct rb_producer *p, struct rb_frame *frames, bool batched,
+			uint32_t want, const char **what);
+/* Commits the `k` frames bench_producer_take gave (batched the same). */
+int bench_producer_put(struct rb_producer *p, struct rb_frame *frames, bool batched,
+		       uint32_t k);
+/* The same for a consumer: at least one frame, up to `batch`; RB_E_EOS at
+ * the end of the stream. */
+int bench_consumer_take(struct rb_consumer *c, struct rb_frame *frames, bool batched,
+			uint32_t batch, const char **what);
+/* 1 if `seq` breaks the order, else 0: it must be *expect itself
+ * (contiguous) or, with `increasing`, at least *expect. Moves *expect past
+ * seq. */
+int bench_seq_bad(uint64_t seq, uint64_t *expect, bool increasing);
+/* Creates a ring from cfg under a fresh name (bench_ring_name) in `name`;
+ * on failure marks r failed, with the reason in its note. 0 or -errno. */
+int bench_ring_create(const struct rb_ring_config *cfg, char *name, size_t size,
+		      struct rb_ring **ring, struct bench_result *r);
 
 /* What one ringbuf throughput point does (also used by cost.c). */
 struct bench_tp_spec {

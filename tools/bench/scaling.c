@@ -165,6 +165,7 @@ sc_producer(void *arg)
 	uint64_t every = bench_check_every(s->frame_bytes);
 	uint64_t n = 0, t0, last, deadline, until_check = 0, cpu0, none;
 	int64_t sys0;
+	const char *what;
 	int sysfd, rc;
 
 	side->syscalls = -1;
@@ -202,25 +203,17 @@ sc_producer(void *arg)
 				break;
 			until_check = every;
 		}
-		if (s->batch) {
-			rc = rb_producer_acquire_batch(p, frames, want, BENCH_WAIT_NS);
-			if (rc < 0)
-				return sc_fail(side, "rb_producer_acquire_batch", rc);
-			k = (uint32_t)rc;
-		} else {
-			rc = rb_producer_acquire(p, &frames[0], BENCH_WAIT_NS);
-			if (rc != 0)
-				return sc_fail(side, "rb_producer_acquire", rc);
-			k = 1;
-		}
+		rc = bench_producer_take(p, frames, s->batch, want, &what);
+		if (rc < 0)
+			return sc_fail(side, what, rc);
+		k = (uint32_t)rc;
 		for (i = 0; i < k; i++) {
 			bench_fill(frames[i].data, s->frame_bytes, frames[i].seq);
 			frames[i].length = s->frame_bytes;
 			/* The library adds its own bits (stream start) at commit. */
 			frames[i].flags = mark;
 		}
-		rc = s->batch ? rb_producer_commit_batch(p, frames, k)
-			      : rb_producer_commit(p, &frames[0]);
+		rc = bench_producer_put(p, frames, s->batch, k);
 		if (rc != 0)
 			return sc_fail(side, "rb_producer_commit", rc);
 		n += k;
@@ -253,10 +246,7 @@ sc_verify(const struct sc_spec *s, const struct rb_frame *f, uint64_t *expect,
 		bad = 1;
 	/* One consumer gets every number in order; a member gets increasing
 	 * ones (those in between went to the other members). */
-	if (s->members ? f->seq < *expect : f->seq != *expect)
-		bad = 1;
-	*expect = f->seq + 1;
-	return bad;
+	return bench_seq_bad(f->seq, expect, s->members != 0) | bad;
 }
 
 static int
@@ -273,6 +263,7 @@ sc_consumer(void *arg)
 	uint64_t every = bench_check_every(s->frame_bytes);
 	uint64_t received = 0, bad = 0, hash = 0, expect, last, until_check, cpu0;
 	int64_t sys0;
+	const char *what;
 	int sysfd, rc;
 
 	side->syscalls = -1;
@@ -297,21 +288,12 @@ sc_consumer(void *arg)
 	for (;;) {
 		uint32_t k, i;
 
-		if (s->batch) {
-			rc = rb_consumer_acquire_batch(c, frames, x->batch, 1, BENCH_WAIT_NS);
-			if (rc == RB_E_EOS)
-				break;
-			if (rc < 0)
-				return sc_fail(side, "rb_consumer_acquire_batch", rc);
-			k = (uint32_t)rc;
-		} else {
-			rc = rb_consumer_acquire(c, &frames[0], BENCH_WAIT_NS);
-			if (rc == RB_E_EOS)
-				break;
-			if (rc != 0)
-				return sc_fail(side, "rb_consumer_acquire", rc);
-			k = 1;
-		}
+		rc = bench_consumer_take(c, frames, s->batch, x->batch, &what);
+		if (rc == RB_E_EOS)
+			break;
+		if (rc < 0)
+			return sc_fail(side, what, rc);
+		k = (uint32_t)rc;
 		for (i = 0; i < k; i++) {
 			const struct rb_frame *f = &frames[i];
 			uint32_t who = f->flags >> RB_FRAME_USER_SHIFT;
@@ -518,14 +500,9 @@ sc_run(const struct bench_options *o, const struct sc_spec *s, struct bench_resu
 	cfg.frame_bytes = s->frame_bytes;
 	cfg.slot_count = s->slots;
 	cfg.max_producers = s->max_producers;
-	bench_ring_name(name, sizeof(name));
-	rc = rb_ring_create(name, &cfg, &ring);
-	if (rc != 0) {
-		bench_ring_forget(name);
-		r->failed = true;
-		snprintf(r->note, sizeof(r->note), "rb_ring_create: %s", rb_strerror(rc));
+	rc = bench_ring_create(&cfg, name, sizeof(name), &ring, r);
+	if (rc != 0)
 		return rc;
-	}
 	/* The parent keeps its mapping (it attaches nothing) to read the
 	 * ring's counters once the children are done. */
 	sh = bench_shared_alloc(sizeof(*sh));

@@ -98,6 +98,67 @@ bench_batch_for(uint32_t batch, uint32_t slots)
 	return batch < BENCH_MAX_BATCH ? batch : BENCH_MAX_BATCH;
 }
 
+int
+bench_producer_take(struct rb_producer *p, struct rb_frame *frames, bool batched,
+		    uint32_t want, const char **what)
+{
+	int rc;
+
+	if (batched) {
+		*what = "rb_producer_acquire_batch";
+		return rb_producer_acquire_batch(p, frames, want, BENCH_WAIT_NS);
+	}
+	*what = "rb_producer_acquire";
+	rc = rb_producer_acquire(p, &frames[0], BENCH_WAIT_NS);
+	return rc != 0 ? rc : 1;
+}
+
+int
+bench_producer_put(struct rb_producer *p, struct rb_frame *frames, bool batched, uint32_t k)
+{
+	return batched ? rb_producer_commit_batch(p, frames, k) : rb_producer_commit(p, &frames[0]);
+}
+
+int
+bench_consumer_take(struct rb_consumer *c, struct rb_frame *frames, bool batched,
+		    uint32_t batch, const char **what)
+{
+	int rc;
+
+	if (batched) {
+		*what = "rb_consumer_acquire_batch";
+		return rb_consumer_acquire_batch(c, frames, batch, 1, BENCH_WAIT_NS);
+	}
+	*what = "rb_consumer_acquire";
+	rc = rb_consumer_acquire(c, &frames[0], BENCH_WAIT_NS);
+	return rc != 0 ? rc : 1;
+}
+
+int
+bench_seq_bad(uint64_t seq, uint64_t *expect, bool increasing)
+{
+	int bad = increasing ? seq < *expect : seq != *expect;
+
+	*expect = seq + 1;
+	return bad;
+}
+
+int
+bench_ring_create(const struct rb_ring_config *cfg, char *name, size_t size,
+		  struct rb_ring **ring, struct bench_result *r)
+{
+	int rc;
+
+	bench_ring_name(name, size);
+	rc = rb_ring_create(name, cfg, ring);
+	if (rc != 0) {
+		bench_ring_forget(name);
+		r->failed = true;
+		snprintf(r->note, sizeof(r->note), "rb_ring_create: %s", rb_strerror(rc));
+	}
+	return rc;
+}
+
 static int
 tp_producer(void *arg)
 {
@@ -111,6 +172,7 @@ tp_producer(void *arg)
 	uint64_t n = 0, t0, now, deadline, until_check, every = bench_check_every(s->frame_bytes);
 	double due, period = s->rate > 0 ? 1e9 / s->rate : 0;
 	int64_t sys0 = -1;
+	const char *what;
 	int sysfd = -1, rc;
 
 	side->syscalls = -1;
@@ -155,24 +217,16 @@ tp_producer(void *arg)
 				break;
 			until_check = every;
 		}
-		if (s->batch) {
-			rc = rb_producer_acquire_batch(p, frames, want, BENCH_WAIT_NS);
-			if (rc < 0)
-				return tp_fail(side, "rb_producer_acquire_batch", rc);
-			k = (uint32_t)rc;
-		} else {
-			rc = rb_producer_acquire(p, &frames[0], BENCH_WAIT_NS);
-			if (rc != 0)
-				return tp_fail(side, "rb_producer_acquire", rc);
-			k = 1;
-		}
+		rc = bench_producer_take(p, frames, s->batch, want, &what);
+		if (rc < 0)
+			return tp_fail(side, what, rc);
+		k = (uint32_t)rc;
 		for (i = 0; i < k; i++) {
 			if (s->touch)
 				bench_fill(frames[i].data, s->frame_bytes, frames[i].seq);
 			frames[i].length = s->frame_bytes;
 		}
-		rc = s->batch ? rb_producer_commit_batch(p, frames, k)
-			      : rb_producer_commit(p, &frames[0]);
+		rc = bench_producer_put(p, frames, s->batch, k);
 		if (rc != 0)
 			return tp_fail(side, "rb_producer_commit", rc);
 		n += k;
@@ -202,10 +256,7 @@ tp_verify(const struct bench_tp_spec *s, const struct rb_frame *f,
 	else if (s->touch && sum != bench_expected_sum(f->length, f->seq))
 		bad = 1;
 	/* Lossless: contiguous sequence numbers; lossy: increasing ones. */
-	if (s->lossy ? f->seq < *expect : f->seq != *expect)
-		bad = 1;
-	*expect = f->seq + 1;
-	return bad;
+	return bench_seq_bad(f->seq, expect, s->lossy) | bad;
 }
 
 static int
@@ -221,6 +272,7 @@ tp_consumer(void *arg)
 	struct rb_ring *ring;
 	uint64_t delivered = 0, bad = 0, expect = 0, sums[BENCH_MAX_BATCH];
 	int64_t sys0;
+	const char *what;
 	int sysfd = -1, rc;
 
 	side->syscalls = -1;
@@ -243,21 +295,12 @@ tp_consumer(void *arg)
 	for (;;) {
 		uint32_t k, i;
 
-		if (s->batch) {
-			rc = rb_consumer_acquire_batch(c, frames, x->batch, 1, BENCH_WAIT_NS);
-			if (rc == RB_E_EOS)
-				break;
-			if (rc < 0)
-				return tp_fail(side, "rb_consumer_acquire_batch", rc);
-			k = (uint32_t)rc;
-		} else {
-			rc = rb_consumer_acquire(c, &frames[0], BENCH_WAIT_NS);
-			if (rc == RB_E_EOS)
-				break;
-			if (rc != 0)
-				return tp_fail(side, "rb_consumer_acquire", rc);
-			k = 1;
-		}
+		rc = bench_consumer_take(c, frames, s->batch, x->batch, &what);
+		if (rc == RB_E_EOS)
+			break;
+		if (rc < 0)
+			return tp_fail(side, what, rc);
+		k = (uint32_t)rc;
 		for (i = 0; i < k; i++)
 			sums[i] = s->touch ? bench_sum(frames[i].data, frames[i].length) : 0;
 		if (s->lossy) {
@@ -390,14 +433,9 @@ bench_tp_run(const struct bench_options *o, const struct bench_tp_spec *s,
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.frame_bytes = s->frame_bytes;
 	cfg.slot_count = s->slots;
-	bench_ring_name(name, sizeof(name));
-	rc = rb_ring_create(name, &cfg, &ring);
-	if (rc != 0) {
-		bench_ring_forget(name);
-		r->failed = true;
-		snprintf(r->note, sizeof(r->note), "rb_ring_create: %s", rb_strerror(rc));
+	rc = bench_ring_create(&cfg, name, sizeof(name), &ring, r);
+	if (rc != 0)
 		return rc;
-	}
 	/* The children open it by name; the parent keeps no mapping. */
 	rb_ring_close(ring);
 	sh = bench_shared_alloc(sizeof(*sh));
