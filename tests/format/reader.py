@@ -1299,7 +1299,15 @@ class Reader:
             at.store64(base + rec + C_INTENT_LOST, new_lost)
             at.store64(base + rec + C_INTENT_MARKERS, markers)
             at.store64(base + rec + C_INTENT_CLAIM_SEQ, end)
-            at.store64(base + gb + G_CLAIM_SEQ, end)                # step 8
+            if not self.a.lossless or self.held:                    # step 8
+                at.store64(base + gb + G_CLAIM_SEQ, end)
+            else:
+                # holding nothing before: the group's gate rises to `gate`
+                gate = got[0][0] if got else end
+                at.xchg64(base + gb + G_CLAIM_SEQ, end)             # store+fence
+                T = r.ld64(P_WAIT_TARGET)
+                if T != 0 and cur < T <= gate:
+                    ring_doorbell(at, base + P_DOORBELL)
             self.claimed, self.lost = new_claimed, new_lost
             at.store64(base + rec + C_CLAIMED, new_claimed)
             at.store64(base + rec + C_LOST, new_lost)
@@ -1627,9 +1635,12 @@ def repair_abandoned(r, at):
             if alive(owner_pid(o), r.ld64(p + PR_START_TIME)
                      if st == OWNER_ACTIVE else 0):
                 return repaired                     # a live holder: stop
+        if seen != SEQ_WRITING and seen & (1 << 63) and \
+                alive((seen >> 32) & 0x7fffffff, 0):               # step 4
+            return repaired                 # another repairer is at work
         if r.ld64(d) != seen:                                      # step 5
             continue
-        mark = w | (1 << 63)                                       # REPAIRING(w)
+        mark = (1 << 63) | (os.getpid() << 32) | (w & 0xffffffff)  # 6.1
         if at.cas64(r.base + d, seen, mark) != seen:               # 6.1
             continue
         if r.ld64(P_WRITE_SEQ) > w:                                # 6.2
@@ -1689,7 +1700,7 @@ def group_member_leave(r, at, i):
     gb = r.base + r.grp(g)
     if r.ld64(r.grp(g) + G_CLAIM_LOCK) == i + 1:                   # step 1
         group_roll(r, at, g, i)
-        at.store64(gb + G_CLAIM_LOCK, 0)
+        at.cas64(gb + G_CLAIM_LOCK, i + 1, 0)      # CAS: a recoverer may have won
     claimed = r.ld64(rec + C_CLAIMED)                              # step 2
     frames = r.ld64(rec + C_FRAMES)
     at.fadd64(gb + G_FRAMES_DEPARTED, frames)                      # step 3
