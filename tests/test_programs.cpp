@@ -368,6 +368,22 @@ TEST_CASE("stdout whose reader went away: the consumer stops cleanly", "[program
 	CHECK(prod.summary()["frames"].u64() == 1000);
 }
 
+// A paced producer and one consumer on `name`, 100 frames into the stream
+// once constructed.
+struct PacedPair {
+	Proc prod, cons;
+	Watch w;
+	explicit PacedPair(const std::string &name)
+	    : prod({producer_path(), "--frame-size", "64", "--slots", "64", "--rate",
+		    "2kHz", "--wait-consumers", "1", "--json", name}),
+	      cons({consumer_path(), "--wait-ring", "20s", "--json", name})
+	{
+		REQUIRE(w.open(name, 10000));
+		REQUIRE(w.consumers(1, 10000));
+		REQUIRE(w.frames(100, 10000));
+	}
+};
+
 TEST_CASE("SIGINT stops each program cleanly mid-stream", "[programs]")
 {
 	RingGuard guard(unique_name("prog-sig"));
@@ -375,13 +391,9 @@ TEST_CASE("SIGINT stops each program cleanly mid-stream", "[programs]")
 
 	SECTION("consumer first, then producer")
 	{
-		Proc prod({producer_path(), "--frame-size", "64", "--slots", "64", "--rate",
-			   "2kHz", "--wait-consumers", "1", "--json", name});
-		Proc cons({consumer_path(), "--wait-ring", "20s", "--json", name});
-		Watch w;
-		REQUIRE(w.open(name, 10000));
-		REQUIRE(w.consumers(1, 10000));
-		REQUIRE(w.frames(100, 10000));
+		PacedPair pair(name);
+		Proc &prod = pair.prod, &cons = pair.cons;
+		Watch &w = pair.w;
 
 		cons.signal(SIGINT);
 		REQUIRE(cons.wait(5000) == 0);
@@ -404,13 +416,8 @@ TEST_CASE("SIGINT stops each program cleanly mid-stream", "[programs]")
 	}
 	SECTION("producer first: the consumer sees the end of the stream")
 	{
-		Proc prod({producer_path(), "--frame-size", "64", "--slots", "64", "--rate",
-			   "2kHz", "--wait-consumers", "1", "--json", name});
-		Proc cons({consumer_path(), "--wait-ring", "20s", "--json", name});
-		Watch w;
-		REQUIRE(w.open(name, 10000));
-		REQUIRE(w.consumers(1, 10000));
-		REQUIRE(w.frames(100, 10000));
+		PacedPair pair(name);
+		Proc &prod = pair.prod, &cons = pair.cons;
 
 		prod.signal(SIGTERM);
 		REQUIRE(prod.wait(5000) == 0);
