@@ -196,23 +196,32 @@ rb_group_free(struct rb_shm_group *g)
  * too high, which rb_group_fix_members finds (the record is gone).
  */
 static int
-rb_group_try_join(struct rb_ring *ring, uint32_t index, bool lossy,
-		  struct rb_shm_consumer *rec)
+rb_group_try_join(struct rb_ring *ring, uint32_t index, const char *name,
+		  bool lossy, struct rb_shm_consumer *rec)
 {
 	struct rb_shm_group *g = &ring->groups[index];
+	uint64_t owner = rb_load_acquire_64(&g->owner);
 
+	/* The record may have been freed and made another group since it was
+	 * found: its owner word (a new generation) tells. */
+	if (RB_OWNER_STATE(owner) != RB_OWNER_ACTIVE ||
+	    strncmp(g->name, name, RB_GROUP_NAME_BYTES) != 0)
+		return -EAGAIN;
 	if (((ck_pr_load_32(&g->mode) & RB_MODE_LOSSY) != 0) != lossy)
 		return -EINVAL; /* the group is of the other mode */
 	ck_pr_store_32(&rec->group, (index + 1) | RB_GROUP_JOINING);
 	ck_pr_fence_store_atomic();
 	for (;;) {
-		uint64_t m = ck_pr_load_64(&g->members);
+		uint64_t m = rb_load_acquire_64(&g->members);
 
-		if (m == 0) {
+		/* Freeing bumps the members word before the owner word, so a
+		 * CAS from an m read before a free fails, and this check then
+		 * sees the new owner. */
+		if (RB_MEMBERS_COUNT(m) == 0 || rb_load_acquire_64(&g->owner) != owner) {
 			ck_pr_store_32(&rec->group, 0);
 			return -EAGAIN; /* its last member is leaving: look again */
 		}
-		if (ck_pr_cas_64(&g->members, m, m + 1))
+		if (ck_pr_cas_64(&g->members, m, RB_MEMBERS_NEXT(m, RB_MEMBERS_COUNT(m) + 1)))
 			break;
 	}
 	ck_pr_store_32(&rec->group, index + 1);
@@ -229,6 +238,7 @@ rb_group_fix_members(struct rb_ring *ring, uint32_t index)
 		return;
 	for (;;) {
 		uint64_t m = ck_pr_load_64(&g->members), records = 0;
+		uint32_t count = RB_MEMBERS_COUNT(m);
 		uint32_t i;
 
 		ck_pr_fence_load();
@@ -244,9 +254,11 @@ rb_group_fix_members(struct rb_ring *ring, uint32_t index)
 			    (ck_pr_load_32(&rec->group) & ~RB_GROUP_JOINING) == index + 1)
 				records++;
 		}
-		if (records >= m)
+		if (records >= count)
 			return;
-		if (ck_pr_cas_64(&g->members, m, records)) {
+		/* Any join or leave since m was read changed the word: then the
+		 * CAS fails and the count is taken again. */
+		if (ck_pr_cas_64(&g->members, m, RB_MEMBERS_NEXT(m, records))) {
 			if (records == 0)
 				rb_group_free(g);
 			return;
@@ -290,7 +302,7 @@ rb_group_create(struct rb_ring *ring, const char *name, bool lossy, uint64_t sta
 		}
 		ck_pr_store_32(&g->mode, lossy ? RB_MODE_LOSSY : 0);
 		ck_pr_store_32(&rec->group, i + 1); /* before it is counted */
-		ck_pr_store_64(&g->members, 1);
+		ck_pr_store_64(&g->members, RB_MEMBERS_NEXT(ck_pr_load_64(&g->members), 1));
 		ck_pr_store_64(&g->claim_lock, 0);
 		ck_pr_store_64(&g->lost, 0);
 		ck_pr_store_64(&g->frames_departed, 0);
@@ -328,7 +340,7 @@ rb_group_join(struct rb_ring *ring, struct rb_shm_consumer *rec, const char *nam
 			continue;
 		}
 		if (found >= 0) {
-			rc = rb_group_try_join(ring, (uint32_t)found, lossy, rec);
+			rc = rb_group_try_join(ring, (uint32_t)found, name, lossy, rec);
 			if (rc == -EAGAIN) {
 				sched_yield();
 				continue;
@@ -382,8 +394,18 @@ rb_group_member_leave(struct rb_ring *ring, uint32_t consumer)
 	ck_pr_store_64(&rec->read_seq, RB_SEQ_NONE);
 	ck_pr_fence_memory();
 	/* The count goes down before the record stops naming the group. */
-	if (ck_pr_faa_64(&g->members, (uint64_t)-1) == 1)
-		rb_group_free(g);
+	for (;;) {
+		uint64_t m = ck_pr_load_64(&g->members);
+		uint32_t count = RB_MEMBERS_COUNT(m);
+
+		if (count == 0)
+			break; /* the members repair got there first */
+		if (!ck_pr_cas_64(&g->members, m, RB_MEMBERS_NEXT(m, count - 1)))
+			continue;
+		if (count == 1)
+			rb_group_free(g);
+		break;
+	}
 	ck_pr_store_32(&rec->group, 0);
 	/* The group's gate may have moved on. */
 	rb_doorbell_ring(&ring->producer->doorbell);

@@ -87,6 +87,16 @@ enum rb_stream_state {
  * members count includes it (so a member dying there is not subtracted). */
 #define RB_GROUP_JOINING 0x80000000u
 
+/*
+ * rb_shm_group.members: the count of attached members in the low 32 bits,
+ * and in the high 32 a counter that every change bumps, so that a CAS
+ * made from an old reading fails even when the count came back to the
+ * same value (ABA: a member left and another joined meanwhile).
+ */
+#define RB_MEMBERS_COUNT(w) ((uint32_t)(w))
+#define RB_MEMBERS_NEXT(w, count) \
+	(((((w) >> 32) + 1) << 32) | (uint64_t)(uint32_t)(count))
+
 /* rb_shm_producer_record.in_stream */
 enum rb_membership {
 	RB_MEMBER_NONE = 0,
@@ -204,7 +214,8 @@ struct rb_shm_group {
 	uint8_t pad0[RB_LINE - 40];
 	/* Line 1: identity and membership, rarely written. */
 	uint64_t owner;          /* 128 creator pid | gen | state */
-	uint64_t members;        /* 136 attached members */
+	uint64_t members;        /* 136 attached members (low 32 bits) and a
+				  *     change count (high 32), see below */
 	uint32_t mode;           /* 144 RB_MODE_* */
 	uint32_t reserved0;      /* 148 */
 	uint64_t start_seq;      /* 152 claim_seq when the group was created */

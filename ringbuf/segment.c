@@ -748,7 +748,7 @@ rb_ring_groups(struct rb_ring *ring, struct rb_group_status *out, uint32_t max)
 			s->index = i;
 			rb_copy_name(s->name, g->name, sizeof(s->name));
 			s->lossy = (ck_pr_load_32(&g->mode) & RB_MODE_LOSSY) != 0;
-			s->members = (uint32_t)ck_pr_load_64(&g->members);
+			s->members = RB_MEMBERS_COUNT(ck_pr_load_64(&g->members));
 			s->claim_seq = ck_pr_load_64(&g->claim_seq);
 			s->start_seq = ck_pr_load_64(&g->start_seq);
 			s->lost = ck_pr_load_64(&g->lost);

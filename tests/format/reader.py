@@ -102,7 +102,12 @@ G_LOST = 16
 G_FRAMES_DEPARTED = 24
 G_MARKERS = 32
 G_OWNER = 128
-G_MEMBERS = 136
+G_MEMBERS = 136        # count in the low 32 bits, change counter in the high 32
+
+
+def members_next(w, count):
+    """§3.8: the members word after a change to `count`."""
+    return ((((w >> 32) + 1) & 0xffffffff) << 32) | (count & 0xffffffff)
 G_MODE = 144
 G_START_SEQ = 152
 G_NAME = 160
@@ -1172,12 +1177,14 @@ class Reader:
                 # named before counted (RB_GROUP_JOINING)
                 r.i32[(self.rec + C_GROUP) >> 2] = (g + 1) | 0x80000000
                 at.mfence()
+                owner = r.ld64(r.grp(g) + G_OWNER)
                 while True:
                     m = r.ld64(r.grp(g) + G_MEMBERS)
-                    if m == 0:
+                    if m & 0xffffffff == 0 or r.ld64(r.grp(g) + G_OWNER) != owner:
                         r.i32[(self.rec + C_GROUP) >> 2] = 0
                         break                   # its last member is leaving
-                    if at.cas64(gb + G_MEMBERS, m, m + 1) == m:
+                    if at.cas64(gb + G_MEMBERS, m,
+                                members_next(m, (m & 0xffffffff) + 1)) == m:
                         r.i32[(self.rec + C_GROUP) >> 2] = g + 1
                         return g
                 time.sleep(0)
@@ -1214,7 +1221,8 @@ class Reader:
                 return None
             r.i32[(b + G_MODE) >> 2] = MODE_LOSSY if lossy else 0   # 3.4
             r.i32[(self.rec + C_GROUP) >> 2] = g + 1    # named before counted
-            for f, v in ((G_MEMBERS, 1), (G_CLAIM_LOCK, 0), (G_LOST, 0),
+            for f, v in ((G_MEMBERS, members_next(r.ld64(b + G_MEMBERS), 1)),
+                         (G_CLAIM_LOCK, 0), (G_LOST, 0),
                          (G_FRAMES_DEPARTED, 0), (G_MARKERS, 0),
                          (G_CLAIM_SEQ, start), (G_START_SEQ, start)):
                 at.store64(base + b + f, v)
@@ -1707,9 +1715,17 @@ def group_member_leave(r, at, i):
     at.fadd64(gb + G_LOST, claimed - frames if claimed >= frames else 0)
     at.store64(r.base + rec + C_READ_SEQ, SEQ_NONE)                # step 4
     at.mfence()
-    if at.fadd64(gb + G_MEMBERS, U64) == 1:                        # step 5
-        o = r.ld64(r.grp(g) + G_OWNER)
-        at.xchg64(gb + G_OWNER, owner_word(0, owner_gen(o) + 1, OWNER_FREE))
+    while True:                                                    # step 5
+        m = r.ld64(r.grp(g) + G_MEMBERS)
+        count = m & 0xffffffff
+        if count == 0:
+            break
+        if at.cas64(gb + G_MEMBERS, m, members_next(m, count - 1)) != m:
+            continue
+        if count == 1:
+            o = r.ld64(r.grp(g) + G_OWNER)
+            at.xchg64(gb + G_OWNER, owner_word(0, owner_gen(o) + 1, OWNER_FREE))
+        break
     r.i32[(rec + C_GROUP) >> 2] = 0
     ring_doorbell(at, r.base + P_DOORBELL)                         # step 6
 
@@ -1846,7 +1862,7 @@ def group_records(r):
                     "lost": r.ld64(b + G_LOST),
                     "frames_departed": r.ld64(b + G_FRAMES_DEPARTED),
                     "markers": r.ld64(b + G_MARKERS),
-                    "members": r.ld64(b + G_MEMBERS),
+                    "members": r.ld64(b + G_MEMBERS) & 0xffffffff,
                     "mode": r.ld32(b + G_MODE),
                     "start_seq": r.ld64(b + G_START_SEQ),
                     "name": cstr(r.mm[b + G_NAME:b + G_NAME + 32])})
@@ -1968,9 +1984,9 @@ def cmd_audit(name):
         o = r.ld64(b + G_OWNER)
         if owner_state(o) != OWNER_FREE:
             problems.append("group %d not FREE (owner 0x%x)" % (g, o))
-        if r.ld64(b + G_MEMBERS) != 0:
+        if r.ld64(b + G_MEMBERS) & 0xffffffff != 0:
             problems.append("group %d has %d members with no consumer"
-                            % (g, r.ld64(b + G_MEMBERS)))
+                            % (g, r.ld64(b + G_MEMBERS) & 0xffffffff))
         if r.ld64(b + G_CLAIM_LOCK) != 0:
             problems.append("group %d claim_lock %d"
                             % (g, r.ld64(b + G_CLAIM_LOCK)))
