@@ -105,8 +105,12 @@ rb_group_recover_lock(struct rb_ring *ring, uint32_t index)
 	}
 	rec = &ring->consumers[lock - 1];
 	owner = rb_load_acquire_64(&rec->owner);
+	/* A creator holds the lock while its record is still CLAIMING. */
 	if (RB_OWNER_STATE(owner) == RB_OWNER_ACTIVE &&
 	    rb_process_alive(RB_OWNER_PID(owner), ck_pr_load_64(&rec->start_time)))
+		return false;
+	if (RB_OWNER_STATE(owner) == RB_OWNER_CLAIMING &&
+	    rb_process_alive(RB_OWNER_PID(owner), 0))
 		return false;
 	rb_group_roll(g, rec);
 	RB_TSAN_RELEASE(&g->claim_lock);
@@ -301,9 +305,15 @@ rb_group_create(struct rb_ring *ring, const char *name, bool lossy, uint64_t sta
 			return -EAGAIN;
 		}
 		ck_pr_store_32(&g->mode, lossy ? RB_MODE_LOSSY : 0);
-		ck_pr_store_32(&rec->group, i + 1); /* before it is counted */
+		/* Named before counted, and marked joining until the group is
+		 * up: a creator that dies before then is not subtracted from a
+		 * record another creator may have taken over meanwhile. */
+		ck_pr_store_32(&rec->group, (i + 1) | RB_GROUP_JOINING);
+		ck_pr_fence_store();
 		ck_pr_store_64(&g->members, RB_MEMBERS_NEXT(ck_pr_load_64(&g->members), 1));
-		ck_pr_store_64(&g->claim_lock, 0);
+		/* The creator holds the claim lock until the start is final, so
+		 * that nobody who joins meanwhile claims from the tentative one. */
+		ck_pr_store_64(&g->claim_lock, (uint64_t)(rec - ring->consumers) + 1);
 		ck_pr_store_64(&g->lost, 0);
 		ck_pr_store_64(&g->frames_departed, 0);
 		ck_pr_store_64(&g->markers, 0);
@@ -322,6 +332,8 @@ rb_group_create(struct rb_ring *ring, const char *name, bool lossy, uint64_t sta
 				rb_wake_producer_if_crossed(ring, start, limit - n);
 			}
 		}
+		ck_pr_store_32(&rec->group, i + 1);
+		rb_group_unlock(ring, i);
 		return (int)i;
 	}
 	return RB_E_TOO_MANY;
@@ -372,7 +384,13 @@ rb_group_member_leave(struct rb_ring *ring, uint32_t consumer)
 
 	if (index & RB_GROUP_JOINING) {
 		/* Died joining: not counted yet (or counted, which
-		 * rb_group_fix_members repairs once this record is gone). */
+		 * rb_group_fix_members repairs once this record is gone). A
+		 * creator may still hold the claim lock (no claim in it). */
+		uint32_t g0 = (index & ~RB_GROUP_JOINING) - 1;
+
+		if (g0 < ring->max_groups)
+			(void)ck_pr_cas_64(&ring->groups[g0].claim_lock,
+					   (uint64_t)consumer + 1, 0);
 		ck_pr_store_32(&rec->group, 0);
 		return;
 	}

@@ -182,6 +182,14 @@ rb_producer_leave_stream(struct rb_ring *ring, uint32_t membership)
 		(void)ck_pr_cas_64(&shm->stream_state, RB_STREAM_OPENING,
 				   RB_STREAM_ABANDONED);
 		break;
+	case RB_MEMBER_RESTARTING: /* died rewriting the header: leave, reopen */
+		if (ck_pr_faa_64(&shm->stream_members, (uint64_t)-1) == 1)
+			(void)ck_pr_cas_64(&shm->stream_state, RB_STREAM_OPENING,
+					   RB_STREAM_ABANDONED);
+		else
+			(void)ck_pr_cas_64(&shm->stream_state, RB_STREAM_OPENING,
+					   RB_STREAM_OPEN);
+		break;
 	case RB_MEMBER_CLOSING: /* died writing the end marker as the last member */
 		(void)ck_pr_cas_64(&shm->stream_state, RB_STREAM_OPEN,
 				   RB_STREAM_ABANDONED);

@@ -716,9 +716,24 @@ rb_producer_begin_stream(struct rb_producer *p, const char *header_text)
 				return rc;
 			return -EAGAIN;
 		}
-		rc = rb_stream_header_write(p->ring, header_text,
-					    rb_producer_next_seq(p));
-		if (rc == 0 && !p->multi)
+		if (p->multi) {
+			/* Others commit too: whoever commits the new start flags
+			 * it, reading it after OPENING is over (as when opening). */
+			ck_pr_store_32(&p->rec->in_stream, RB_MEMBER_RESTARTING);
+			ck_pr_fence_store_atomic();
+			if (!ck_pr_cas_64(&shm->stream_state, RB_STREAM_OPEN,
+					  RB_STREAM_OPENING)) {
+				ck_pr_store_32(&p->rec->in_stream, RB_MEMBER_IN);
+				return -EAGAIN;
+			}
+			rc = rb_stream_header_write(p->ring, header_text,
+						    rb_producer_next_seq(p));
+			rb_store_release_64(&shm->stream_state, RB_STREAM_OPEN);
+			ck_pr_store_32(&p->rec->in_stream, RB_MEMBER_IN);
+			return rc;
+		}
+		rc = rb_stream_header_write(p->ring, header_text, p->next);
+		if (rc == 0)
 			p->next_flags = RB_FRAME_STREAM_START;
 		return rc;
 	}

@@ -103,6 +103,7 @@ enum rb_membership {
 	RB_MEMBER_IN = 1,      /* has the stream open */
 	RB_MEMBER_OPENING = 2, /* writing the header of a new stream */
 	RB_MEMBER_CLOSING = 3, /* the last member, writing the end marker */
+	RB_MEMBER_RESTARTING = 4, /* a member rewriting the open stream's header */
 };
 
 /* Immutable after creation; covered by checksum. */

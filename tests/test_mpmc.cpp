@@ -2017,3 +2017,36 @@ TEST_CASE("a lossy group under a fast producer: lapped seqs counted as lost, no 
 	CHECK(g.claim_seq - g.start_seq == delivered + lapped + g.markers);
 	release_members(go, kids, members);
 }
+
+TEST_CASE("a member restarting the open stream: the new start is flagged by whoever commits it", "[mpmc][stream]")
+{
+	TestRing ring(mp_config(16, 2), "mpmc-restart");
+	Cons c(ring.r);
+	Prod a(ring.r), b(ring.r);
+	REQUIRE(rb_producer_begin_stream(a.p, "run=1\n") == 0);
+	REQUIRE(rb_producer_begin_stream(b.p, nullptr) == 0); // joins
+	rb_frame f;
+	REQUIRE(rb_producer_acquire(a.p, &f, RB_NO_WAIT) == 0);
+	REQUIRE(rb_producer_commit(a.p, &f) == 0); // seq 0: the first start
+	// b restarts the stream it is a member of; a commits the next seq.
+	REQUIRE(rb_producer_begin_stream(b.p, "run=2\n") == 0);
+	uint64_t start = 0;
+	char text[64];
+	REQUIRE(rb_ring_stream_header(ring.r, text, sizeof(text), &start) > 0);
+	CHECK(std::string(text) == "run=2\n");
+	CHECK(start == 1);
+	REQUIRE(rb_producer_acquire(a.p, &f, RB_NO_WAIT) == 0);
+	REQUIRE(f.seq == 1);
+	REQUIRE(rb_producer_commit(a.p, &f) == 0);
+	for (uint64_t want = 0; want < 2; want++) {
+		rb_frame g;
+		REQUIRE(rb_consumer_acquire(c.c, &g, 1000000000ull) == 0);
+		CHECK(g.seq == want);
+		CHECK((g.flags & RB_FRAME_STREAM_START) != 0);
+		rb_consumer_release(c.c, &g);
+	}
+	rb_ring_status st;
+	rb_ring_get_status(ring.r, &st);
+	CHECK(st.stream_state == RB_STREAM_STATUS_OPEN);
+	CHECK(st.stream_members == 2);
+}
