@@ -88,6 +88,28 @@ rb_group_roll(struct rb_shm_group *g, struct rb_shm_consumer *rec)
 	rb_store_release_64(&rec->intent_claim_seq, 0);
 }
 
+/*
+ * Takes the lock `lock` (held by consumer index h - 1, who is dead or
+ * leaving) over for recovery: one recoverer at a time, under a tag that
+ * names it, so that a late second recoverer cannot roll the same claim
+ * again after a new holder has moved on (it would store old counters).
+ * A recoverer that dies leaves its tag; the next one takes over from it.
+ */
+static bool
+rb_group_take_over(struct rb_ring *ring, uint32_t index, uint64_t lock, uint64_t h)
+{
+	struct rb_shm_group *g = &ring->groups[index];
+	uint64_t tag = RB_LOCK_RECOVERING(rb_self_pid(), h);
+
+	if (!ck_pr_cas_64(&g->claim_lock, lock, tag))
+		return false;
+	if (h >= 1 && h <= ring->max_consumers)
+		rb_group_roll(g, &ring->consumers[h - 1]);
+	RB_TSAN_RELEASE(&g->claim_lock);
+	rb_store_release_64(&g->claim_lock, 0);
+	return true;
+}
+
 bool
 rb_group_recover_lock(struct rb_ring *ring, uint32_t index)
 {
@@ -98,6 +120,12 @@ rb_group_recover_lock(struct rb_ring *ring, uint32_t index)
 
 	if (lock == 0)
 		return false;
+	if (RB_LOCK_IS_RECOVERING(lock)) {
+		/* Another recovery: leave it alone while its process lives. */
+		if (rb_process_alive(RB_LOCK_RECOVERER_PID(lock), 0))
+			return false;
+		return rb_group_take_over(ring, index, lock, RB_LOCK_HOLDER(lock));
+	}
 	if (lock > ring->max_consumers) {
 		/* Not a consumer index: a hostile or corrupt value. Clearing
 		 * it is the only way the group can go on. */
@@ -112,9 +140,7 @@ rb_group_recover_lock(struct rb_ring *ring, uint32_t index)
 	if (RB_OWNER_STATE(owner) == RB_OWNER_CLAIMING &&
 	    rb_process_alive(RB_OWNER_PID(owner), 0))
 		return false;
-	rb_group_roll(g, rec);
-	RB_TSAN_RELEASE(&g->claim_lock);
-	return ck_pr_cas_64(&g->claim_lock, lock, 0);
+	return rb_group_take_over(ring, index, lock, lock);
 }
 
 void
@@ -397,12 +423,10 @@ rb_group_member_leave(struct rb_ring *ring, uint32_t consumer)
 	if (index == 0 || index > ring->max_groups)
 		return;
 	g = &ring->groups[index - 1];
-	if (ck_pr_load_64(&g->claim_lock) == (uint64_t)consumer + 1) {
-		/* A CAS, not a store: a recoverer may have freed the lock
-		 * meanwhile and another member taken it. */
-		rb_group_roll(g, rec);
-		(void)ck_pr_cas_64(&g->claim_lock, (uint64_t)consumer + 1, 0);
-	}
+	/* Through the recoverers' path, not a store: a recoverer may have
+	 * freed the lock meanwhile and another member taken it. */
+	(void)rb_group_take_over(ring, index - 1, (uint64_t)consumer + 1,
+				 (uint64_t)consumer + 1);
 	claimed = ck_pr_load_64(&rec->claimed);
 	frames = ck_pr_load_64(&rec->frames);
 	/* What it released stays counted; what it still held (and lost) is

@@ -88,6 +88,17 @@ enum rb_stream_state {
 #define RB_GROUP_JOINING 0x80000000u
 
 /*
+ * rb_shm_group.claim_lock: 0, a holder's consumer index + 1, or while a
+ * dead holder's claim is recovered: bit 63, the recoverer's pid (bits
+ * 16..46) and the dead holder's index + 1 (bits 0..15).
+ */
+#define RB_LOCK_RECOVERING(pid, holder) \
+	((1ull << 63) | ((uint64_t)(pid) << 16) | ((holder) & 0xffffull))
+#define RB_LOCK_IS_RECOVERING(v) (((v) >> 63) != 0)
+#define RB_LOCK_RECOVERER_PID(v) ((uint32_t)(((v) >> 16) & 0x7fffffffu))
+#define RB_LOCK_HOLDER(v) ((v) & 0xffffull)
+
+/*
  * rb_shm_group.members: the count of attached members in the low 32 bits,
  * and in the high 32 a counter that every change bumps, so that a CAS
  * made from an old reading fails even when the count came back to the

@@ -1663,12 +1663,28 @@ def repair_abandoned(r, at):
         repaired += 1
 
 
+def group_take_over(r, at, g, lock, h):
+    """§5.19 "Recover a lock", steps 3-5: one recoverer at a time."""
+    gb = r.base + r.grp(g)
+    tag = (1 << 63) | (os.getpid() << 16) | (h & 0xffff)
+    if at.cas64(gb + G_CLAIM_LOCK, lock, tag) != lock:
+        return False
+    if 1 <= h <= r.max_consumers:
+        group_roll(r, at, g, h - 1)
+    at.store64(gb + G_CLAIM_LOCK, 0)
+    return True
+
+
 def group_recover_lock(r, at, g):
     """§5.19 "Recover a lock" whose holder died.  True if it freed it."""
     gb = r.base + r.grp(g)
     h = r.ld64(r.grp(g) + G_CLAIM_LOCK)                            # step 1
     if h == 0:
         return False
+    if h >> 63:                                     # a recoverer's tag
+        if alive((h >> 16) & 0x7fffffff, 0):
+            return False
+        return group_take_over(r, at, g, h, h & 0xffff)
     if h > r.max_consumers:
         return at.cas64(gb + G_CLAIM_LOCK, h, 0) == h
     rec = r.rec(h - 1)
@@ -1676,8 +1692,9 @@ def group_recover_lock(r, at, g):
     if owner_state(o) == OWNER_ACTIVE and \
             alive(owner_pid(o), r.ld64(rec + C_START_TIME)):
         return False
-    group_roll(r, at, g, h - 1)                                    # step 3
-    return at.cas64(gb + G_CLAIM_LOCK, h, 0) == h                  # step 4
+    if owner_state(o) == OWNER_CLAIMING and alive(owner_pid(o), 0):
+        return False
+    return group_take_over(r, at, g, h, h)
 
 
 def group_roll(r, at, g, i):
@@ -1706,9 +1723,7 @@ def group_member_leave(r, at, i):
         return
     g = gi - 1
     gb = r.base + r.grp(g)
-    if r.ld64(r.grp(g) + G_CLAIM_LOCK) == i + 1:                   # step 1
-        group_roll(r, at, g, i)
-        at.cas64(gb + G_CLAIM_LOCK, i + 1, 0)      # CAS: a recoverer may have won
+    group_take_over(r, at, g, i + 1, i + 1)                        # step 1
     claimed = r.ld64(rec + C_CLAIMED)                              # step 2
     frames = r.ld64(rec + C_FRAMES)
     at.fadd64(gb + G_FRAMES_DEPARTED, frames)                      # step 3
