@@ -249,9 +249,8 @@ rb_member_evict_dead_peers(struct rb_consumer *c)
 {
 	struct rb_ring *ring = c->ring;
 	uint32_t i, g = (uint32_t)c->group + 1;
-	bool any = rb_group_recover_lock(ring, (uint32_t)c->group);
+	bool any = rb_group_tidy(ring, (uint32_t)c->group);
 
-	rb_group_fix_members(ring, (uint32_t)c->group);
 	for (i = 0; i < ring->max_consumers; i++) {
 		if (i == c->index ||
 		    (ck_pr_load_32(&ring->consumers[i].group) & ~RB_GROUP_JOINING) != g)

@@ -452,3 +452,24 @@ rb_group_member_leave(struct rb_ring *ring, uint32_t consumer)
 	/* The group's gate may have moved on. */
 	rb_doorbell_ring(&ring->producer->doorbell);
 }
+
+bool
+rb_group_tidy(struct rb_ring *ring, uint32_t index)
+{
+	bool recovered = rb_group_recover_lock(ring, index);
+
+	rb_group_fix_members(ring, index);
+	return recovered;
+}
+
+int
+rb_groups_tidy(struct rb_ring *ring)
+{
+	int recovered = 0;
+	uint32_t i;
+
+	for (i = 0; i < ring->max_groups; i++)
+		if (rb_group_tidy(ring, i))
+			recovered++;
+	return recovered;
+}

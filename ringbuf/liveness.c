@@ -251,11 +251,7 @@ rb_ring_evict_dead(struct rb_ring *ring)
 		if (rb_consumer_evict_if_dead(ring, i))
 			evicted++;
 	}
-	for (i = 0; i < ring->max_groups; i++) {
-		if (rb_group_recover_lock(ring, i))
-			evicted++;
-		rb_group_fix_members(ring, i);
-	}
+	evicted += rb_groups_tidy(ring);
 	evicted += rb_producers_evict_dead(ring);
 	(void)rb_repair_abandoned(ring);
 	return evicted;

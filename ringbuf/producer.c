@@ -206,11 +206,7 @@ rb_producer_wait_check(void *arg)
 		if (rb_consumer_evict_if_dead(ring, i))
 			evicted++;
 	}
-	for (i = 0; i < ring->max_groups; i++) {
-		if (rb_group_recover_lock(ring, i))
-			evicted++;
-		rb_group_fix_members(ring, i);
-	}
+	evicted += rb_groups_tidy(ring);
 	if (p->multi) {
 		evicted += rb_repair_abandoned(ring);
 		evicted += rb_producers_evict_dead(ring);

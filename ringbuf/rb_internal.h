@@ -228,6 +228,11 @@ int rb_group_join(struct rb_ring *ring, struct rb_shm_consumer *rec,
 /* Corrects a group's members count left one too high by a member that died
  * joining (and frees the group if nobody is left). */
 void rb_group_fix_members(struct rb_ring *ring, uint32_t g);
+/* What a waiter does for group `g` every slice: recovers its claim lock
+ * from a dead holder and corrects its members count. True if it recovered
+ * the lock. rb_groups_tidy does it for every group; returns how many locks. */
+bool rb_group_tidy(struct rb_ring *ring, uint32_t g);
+int rb_groups_tidy(struct rb_ring *ring);
 /* The claim lock: spins, then yields; recovers it from a dead holder. */
 void rb_group_lock(struct rb_ring *ring, uint32_t g, uint32_t consumer);
 void rb_group_unlock(struct rb_ring *ring, uint32_t g);
