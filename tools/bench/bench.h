@@ -54,6 +54,8 @@ struct rb_ring_config;
 #define BENCH_API_BATCH (1u << 1)
 
 #define BENCH_MAX_SIZES 32
+/* --ring-bytes above this is a typo, not a ring this machine can map. */
+#define BENCH_MAX_RING_BYTES (64ull << 30)
 #define BENCH_MAX_CONSUMERS 16
 /* Most producers or group members of a scaling point (--scale). */
 #define BENCH_MAX_SCALE 8

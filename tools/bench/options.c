@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,13 +92,23 @@ bench_usage(FILE *out)
 	      out);
 }
 
+/* A comma-separated list has no empty item: strtok_r would skip the
+ * empty words of "64B,,4KiB" or ",64", hiding a typo. */
+static bool
+bench_list_well_formed(const char *text)
+{
+	size_t n = strlen(text);
+
+	return n > 0 && text[0] != ',' && text[n - 1] != ',' && strstr(text, ",,") == NULL;
+}
+
 /* Turns "a,b" into the OR of the bits of the names; names[i] is bit i. */
 static int
 bench_parse_words(const char *text, const char *const *names, uint32_t *out)
 {
 	char buf[256], *save = NULL, *word;
 
-	if (strlen(text) >= sizeof(buf))
+	if (strlen(text) >= sizeof(buf) || !bench_list_well_formed(text))
 		return -EINVAL;
 	strcpy(buf, text);
 	*out = 0;
@@ -130,7 +141,7 @@ bench_parse_sizes(const char *text, uint64_t *sizes, uint32_t *nsizes)
 	char buf[1024], *save = NULL, *word;
 	int rc;
 
-	if (strlen(text) >= sizeof(buf))
+	if (strlen(text) >= sizeof(buf) || !bench_list_well_formed(text))
 		return -EINVAL;
 	strcpy(buf, text);
 	*nsizes = 0;
@@ -187,12 +198,37 @@ bench_slots_for(const struct bench_options *o, uint64_t bytes)
 	return n < 4 ? 4 : (uint32_t)n;
 }
 
+/* --ring-bytes must hold the 4 slots bench_slots_for() promises for the
+ * largest frame measured; a smaller ring would silently be enlarged, and
+ * the report would state a ring size that was not used. Checked once the
+ * sizes are known, whatever the order of the options. */
+static int
+bench_check_ring_bytes(const struct bench_options *o, const char *text)
+{
+	uint64_t largest = 0;
+	uint32_t i;
+
+	if (text == NULL || o->slots)
+		return 0;
+	for (i = 0; i < o->nsizes; i++)
+		largest = o->sizes[i] > largest ? o->sizes[i] : largest;
+	for (i = 0; i < o->nscale_sizes; i++)
+		largest = o->scale_sizes[i] > largest ? o->scale_sizes[i] : largest;
+	largest = (largest + 63) & ~63ull;
+	if (o->ring_bytes >= 4 * largest)
+		return 0;
+	cli_error("--ring-bytes: '%s' holds fewer than 4 slots of the largest frame "
+		  "(needs at least %" PRIu64 " bytes, or give --slots)", text, 4 * largest);
+	return BENCH_EXIT_USAGE;
+}
+
 int
 bench_parse_options(int argc, char **argv, struct bench_options *o)
 {
 	bool sizes_set = false, duration_set = false, samples_set = false;
 	bool sleep_samples_set = false, cost_set = false, repeat_set = false;
 	bool calm_set = false, scale_sizes_set = false;
+	const char *ring_bytes_text = NULL;
 	int c, rc;
 
 	memset(o, 0, sizeof(*o));
@@ -249,9 +285,11 @@ bench_parse_options(int argc, char **argv, struct bench_options *o)
 				return cli_bad_value("--consumers", optarg, rc, "a count from 1 to 16");
 			break;
 		case 'r':
-			if ((rc = cli_parse_size(optarg, &o->ring_bytes)) != 0 || o->ring_bytes == 0)
+			if ((rc = cli_parse_size(optarg, &o->ring_bytes)) != 0 || o->ring_bytes == 0 ||
+			    o->ring_bytes > BENCH_MAX_RING_BYTES)
 				return cli_bad_value("--ring-bytes", optarg, rc ? rc : -ERANGE,
-						     "a size (e.g. 64MiB)");
+						     "a size up to 64GiB (e.g. 64MiB)");
+			ring_bytes_text = optarg;
 			break;
 		case 'n':
 			if ((rc = bench_parse_u32(optarg, 2, 1u << 24, &o->slots)) != 0 ||
@@ -361,6 +399,8 @@ bench_parse_options(int argc, char **argv, struct bench_options *o)
 		o->scale_sizes[1] = o->quick ? 65536 : 1u << 20;
 		o->nscale_sizes = 2;
 	}
+	if ((rc = bench_check_ring_bytes(o, ring_bytes_text)) != 0)
+		return rc;
 	if (o->quick) {
 		/* A smoke run: every code path once, a few seconds in all. */
 		if (!duration_set)
