@@ -103,6 +103,13 @@ struct analysis {
 	 * after printing why. */
 	int (*frames)(void *state, struct rb_consumer *c,
 		      const struct rb_frame *frames, uint32_t n);
+	/* Optional: after the batch handed to `frames` was released. lost
+	 * (lossy consumers; NULL when lossless) says per frame whether the
+	 * library counted it lost at release, overwritten after `frames`
+	 * looked at it: an analysis that reports per frame reports only
+	 * the others. Not with keeps_frames. */
+	void (*released)(void *state, const struct rb_frame *frames, uint32_t n,
+			 const bool *lost);
 	/* keeps_frames only: see above. progress and finish return 0 or an
 	 * exit status (after printing why). */
 	bool (*busy)(void *state);

@@ -39,6 +39,7 @@ struct consumer_run {
 	struct rb_ring *ring;
 	struct rb_consumer *c;
 	struct rb_frame *frames;
+	bool *lost;         /* lossy, analysis with `released`: per frame */
 	struct stream_info *stream;
 	struct rb_consumer_stats st;
 	uint64_t bytes;
@@ -170,18 +171,36 @@ consumer_batch(struct consumer_run *r, uint32_t n)
 	result = r->a->frames(r->state, r->c, r->frames, n);
 	if (o->delay_ns != 0)
 		cli_sleep_for(o->delay_ns * n);
-	for (i = 0; i < n; i++)
-		if (!o->lossy || rb_consumer_check(r->c, &r->frames[i]) == 0)
-			r->bytes += r->frames[i].length;
 	r->last_timestamp = r->frames[n - 1].timestamp_ns;
 	r->last_seq = r->frames[n - 1].seq;
-	/* An analysis that keeps frames releases them when it is done. */
-	rc = r->a->keeps_frames ? 0 : rb_consumer_release_batch(r->c, r->frames, n);
+	if (o->lossy && r->a->released != NULL) {
+		/* The release is the last word on a lossy frame: one checked
+		 * intact by the analysis can still be lapped before it. Frame
+		 * by frame, so the analysis learns which ones the library
+		 * counted (its output then agrees with `frames` and `lost`). */
+		rc = 0;
+		for (i = 0; i < n && rc >= 0; i++) {
+			rc = rb_consumer_release(r->c, &r->frames[i]);
+			r->lost[i] = rc == RB_E_OVERRUN;
+			if (rc == RB_E_OVERRUN)
+				rc = 0;
+			else if (rc == 0)
+				r->bytes += r->frames[i].length;
+		}
+	} else {
+		for (i = 0; i < n; i++)
+			if (!o->lossy || rb_consumer_check(r->c, &r->frames[i]) == 0)
+				r->bytes += r->frames[i].length;
+		/* An analysis that keeps frames releases them when it is done. */
+		rc = r->a->keeps_frames ? 0 : rb_consumer_release_batch(r->c, r->frames, n);
+	}
 	if (rc < 0) {
 		cli_error("ring '%s': releasing frames: %s", o->ring, rb_strerror(rc));
 		r->end = "error";
 		return CLI_EXIT_FAIL;
 	}
+	if (r->a->released != NULL)
+		r->a->released(r->state, r->frames, n, o->lossy ? r->lost : NULL);
 	if (result == 1) {
 		if (cli_stop)
 			r->end = "signal";
@@ -431,8 +450,9 @@ main(int argc, char **argv)
 	r.end = "error";
 	r.state = calloc(1, r.a->state_size ? r.a->state_size : 1);
 	r.frames = calloc(o.batch, sizeof(*r.frames));
+	r.lost = calloc(o.batch, sizeof(*r.lost));
 	r.stream = calloc(1, sizeof(*r.stream));
-	if (r.state == NULL || r.frames == NULL || r.stream == NULL) {
+	if (r.state == NULL || r.frames == NULL || r.lost == NULL || r.stream == NULL) {
 		cli_error("out of memory");
 		status = CLI_EXIT_FAIL;
 		goto out;
@@ -497,6 +517,7 @@ out:
 	rb_ring_close(r.ring);
 	free(r.stream);
 	free(r.frames);
+	free(r.lost);
 	free(r.state);
 	return status;
 }

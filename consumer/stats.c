@@ -9,7 +9,12 @@
  * the sums of any frame of 8- and 16-bit samples), then, once the frame is
  * known to be intact, added to the run's long double totals. A lossy
  * consumer's frame that was overwritten while we read it is dropped whole
- * (it is counted lost), so its bytes never mix into the totals.
+ * (it is counted lost), so its bytes never mix into the totals. "Known
+ * intact" is the release's verdict, not only our check after reading: a
+ * frame can be lapped between the two, and the library then counts it
+ * lost. So a batch's figures wait, frame by frame, until the batch is
+ * released (stats_released), and only frames the library counted as
+ * received reach the totals and the per-frame lines.
  *
  * Histogram: 16 bins, over a range that must hold values we have not seen
  * yet. 8- and 16-bit integer types use their full range from the start
@@ -52,24 +57,36 @@ struct stats {
 	uint64_t per_element; /* scalars per element: 2 for complex */
 	uint32_t channels;
 	struct stats_acc *chan;        /* run totals per channel */
-	struct stats_frame_acc *fchan; /* this frame per channel */
+	/* The batch's frames until released: per frame, its channels'
+	 * figures, histogram counts and NaN count. */
+	uint32_t batch, npend;
+	struct stats_frame_acc *pend_chan; /* [batch][channels] */
+	uint64_t (*pend_hist)[STATS_BINS];
+	uint64_t *pend_nonfinite;
+	bool *pend_ok;                 /* scanned and, lossy, checked intact */
+	struct stats_frame_acc *fchan; /* the frame being scanned, per channel */
+	uint64_t *fhist;
+	uint64_t *fnonfinite;
 	/* Histogram over [lo, lo + 16 * width). */
 	bool hist_ready;
 	double lo, width, inv_width;
 	uint64_t hist[STATS_BINS];
-	uint64_t fhist[STATS_BINS];  /* this frame's counts */
-	uint64_t nonfinite, fnonfinite; /* NaN and infinities: not counted */
+	uint64_t nonfinite; /* NaN and infinities: not counted */
 	uint64_t frames;
 	bool have_last;
 	uint64_t last_seq;
 	struct stats_acc last;      /* the last intact frame, all channels */
 };
 
+/* Points the scan at pending frame k, emptied. */
 static void
-stats_frame_reset(struct stats *s)
+stats_frame_reset(struct stats *s, uint32_t k)
 {
 	uint32_t c;
 
+	s->fchan = &s->pend_chan[(size_t)k * s->channels];
+	s->fhist = s->pend_hist[k];
+	s->fnonfinite = &s->pend_nonfinite[k];
 	for (c = 0; c < s->channels; c++) {
 		s->fchan[c].n = 0;
 		s->fchan[c].min = INFINITY;
@@ -77,8 +94,8 @@ stats_frame_reset(struct stats *s)
 		s->fchan[c].sum = 0;
 		s->fchan[c].sumsq = 0;
 	}
-	memset(s->fhist, 0, sizeof(s->fhist));
-	s->fnonfinite = 0;
+	memset(s->fhist, 0, STATS_BINS * sizeof(*s->fhist));
+	*s->fnonfinite = 0;
 }
 
 static void
@@ -136,22 +153,31 @@ stats_set_range(struct stats *s, double lo, double width)
 	s->hist_ready = true;
 }
 
-/* Doubles the range towards x until it holds x (see the top of file). */
+/* Merges a histogram's bins pairwise into the doubled range. */
+static void
+stats_rebin(uint64_t *counts, bool down)
+{
+	uint64_t merged[STATS_BINS] = {0};
+	int i;
+
+	for (i = 0; i < STATS_BINS; i++)
+		merged[(down ? STATS_BINS / 2 : 0) + i / 2] += counts[i];
+	memcpy(counts, merged, sizeof(merged));
+}
+
+/* Doubles the range towards x until it holds x (see the top of file):
+ * the run's counts and every pending frame's, the one being scanned
+ * included, keep one range. */
 static void
 stats_widen(struct stats *s, double x)
 {
 	while (!(x >= s->lo && x < s->lo + STATS_BINS * s->width) && isfinite(s->width)) {
-		uint64_t *counts[2] = {s->hist, s->fhist};
 		bool down = x < s->lo;
-		int k, i;
+		uint32_t k;
 
-		for (k = 0; k < 2; k++) {
-			uint64_t merged[STATS_BINS] = {0};
-
-			for (i = 0; i < STATS_BINS; i++)
-				merged[(down ? STATS_BINS / 2 : 0) + i / 2] += counts[k][i];
-			memcpy(counts[k], merged, sizeof(merged));
-		}
+		stats_rebin(s->hist, down);
+		for (k = 0; k <= s->npend && k < s->batch; k++)
+			stats_rebin(s->pend_hist[k], down);
 		stats_set_range(s, down ? s->lo - STATS_BINS * s->width : s->lo,
 				2 * s->width);
 	}
@@ -165,7 +191,7 @@ stats_add(struct stats *s, uint32_t ch, double x)
 	int bin;
 
 	if (!isfinite(x)) {
-		s->fnonfinite++;
+		(*s->fnonfinite)++;
 		return;
 	}
 	a->n++;
@@ -243,6 +269,7 @@ stats_init(void *state, const struct consumer_options *o)
 	s->lossy = o->lossy;
 	s->per_frame = o->per_frame;
 	s->json = o->json;
+	s->batch = o->batch;
 	return 0;
 }
 
@@ -266,16 +293,21 @@ stats_stream(void *state, const struct stream_info *si)
 		s->per_element = 2;
 	}
 	s->integer = s->scan_elem != RB_ELEM_F32 && s->scan_elem != RB_ELEM_F64;
+	s->pend_hist = calloc(s->batch, sizeof(*s->pend_hist));
+	s->pend_nonfinite = calloc(s->batch, sizeof(*s->pend_nonfinite));
+	s->pend_ok = calloc(s->batch, sizeof(*s->pend_ok));
+	if (s->pend_hist == NULL || s->pend_nonfinite == NULL || s->pend_ok == NULL)
+		return;
 	s->chan = calloc(s->channels, sizeof(*s->chan));
-	s->fchan = calloc(s->channels, sizeof(*s->fchan));
-	if (s->chan == NULL || s->fchan == NULL) {
+	s->pend_chan = calloc((size_t)s->batch * s->channels, sizeof(*s->pend_chan));
+	if (s->chan == NULL || s->pend_chan == NULL) {
 		/* Fall back to one channel rather than fail the run. */
 		free(s->chan);
-		free(s->fchan);
+		free(s->pend_chan);
 		s->channels = 1;
 		s->chan = calloc(1, sizeof(*s->chan));
-		s->fchan = calloc(1, sizeof(*s->fchan));
-		if (s->chan == NULL || s->fchan == NULL)
+		s->pend_chan = calloc(s->batch, sizeof(*s->pend_chan));
+		if (s->chan == NULL || s->pend_chan == NULL)
 			return;
 	}
 	for (c = 0; c < s->channels; c++)
@@ -314,21 +346,23 @@ stats_json_figures(struct cli_json *j, const struct stats_acc *a)
 	cli_json_double(j, "rms", stats_rms(a));
 }
 
+/* Adds pending frame k (frame f) to the run's figures. */
 static void
-stats_commit_frame(struct stats *s, const struct rb_frame *f)
+stats_commit_frame(struct stats *s, uint32_t k, const struct rb_frame *f)
 {
+	const struct stats_frame_acc *fchan = &s->pend_chan[(size_t)k * s->channels];
 	struct stats_acc frame;
 	uint32_t c;
 	int i;
 
 	stats_acc_reset(&frame);
 	for (c = 0; c < s->channels; c++) {
-		stats_acc_add(&s->chan[c], &s->fchan[c]);
-		stats_acc_add(&frame, &s->fchan[c]);
+		stats_acc_add(&s->chan[c], &fchan[c]);
+		stats_acc_add(&frame, &fchan[c]);
 	}
 	for (i = 0; i < STATS_BINS; i++)
-		s->hist[i] += s->fhist[i];
-	s->nonfinite += s->fnonfinite;
+		s->hist[i] += s->pend_hist[k][i];
+	s->nonfinite += s->pend_nonfinite[k];
 	s->frames++;
 	s->last = frame;
 	s->last_seq = f->seq;
@@ -356,21 +390,35 @@ stats_frames(void *state, struct rb_consumer *c, const struct rb_frame *frames,
 	struct stats *s = state;
 	uint32_t i;
 
-	if (!s->ready || s->fchan == NULL)
+	s->npend = 0;
+	if (!s->ready || s->pend_chan == NULL || s->pend_ok == NULL)
 		return 0;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && i < s->batch; i++) {
+		s->npend = i;
+		s->pend_ok[i] = false;
 		if (frame_abandoned(&frames[i]))
 			continue; /* an empty placeholder: no values */
-		stats_frame_reset(s);
+		stats_frame_reset(s, i);
 		stats_scan(s, frames[i].data, stats_count(s, &frames[i]));
 		/* Overwritten while we read it: its figures are garbage. */
-		if (s->lossy && rb_consumer_check(c, &frames[i]) != 0)
-			continue;
-		stats_commit_frame(s, &frames[i]);
+		s->pend_ok[i] = !s->lossy || rb_consumer_check(c, &frames[i]) == 0;
 	}
+	s->npend = i;
+	return 0;
+}
+
+static void
+stats_released(void *state, const struct rb_frame *frames, uint32_t n, const bool *lost)
+{
+	struct stats *s = state;
+	uint32_t i;
+
+	for (i = 0; i < n && i < s->npend; i++)
+		if (s->pend_ok[i] && (lost == NULL || !lost[i]))
+			stats_commit_frame(s, i, &frames[i]);
+	s->npend = 0;
 	if (s->per_frame)
 		fflush(stdout);
-	return 0;
 }
 
 static void
@@ -472,7 +520,10 @@ stats_fini(void *state)
 	struct stats *s = state;
 
 	free(s->chan);
-	free(s->fchan);
+	free(s->pend_chan);
+	free(s->pend_hist);
+	free(s->pend_nonfinite);
+	free(s->pend_ok);
 }
 
 const struct analysis analysis_stats = {
@@ -481,6 +532,7 @@ const struct analysis analysis_stats = {
 	.init = stats_init,
 	.stream = stats_stream,
 	.frames = stats_frames,
+	.released = stats_released,
 	.summary = stats_summary,
 	.json = stats_json,
 	.fini = stats_fini,
