@@ -24,6 +24,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,6 +291,32 @@ producer_header(const struct producer_run *r, char *buf, size_t size)
 		 r->frame_bytes, extra);
 }
 
+/*
+ * An adc's sample rate is its pace: frames/s = sample_rate / samples per
+ * frame, unless --rate says otherwise. Then --rate wins and the samples
+ * come at frames/s x samples, which is what the header states (and what
+ * the sine frequencies of the header's `freqs` follow). `--rate max`
+ * runs unpaced: the header keeps the sample rate the data stands for.
+ */
+static void
+producer_adc_rates(struct producer_run *r, const struct producer_options *o, struct source *src)
+{
+	double real;
+
+	if (!o->rate_set) {
+		r->frames_per_second = src->p.sample_rate / (double)src->p.samples;
+		return;
+	}
+	if (!(r->frames_per_second > 0))
+		return;
+	real = r->frames_per_second * (double)src->p.samples;
+	if (o->sample_rate_set && fabs(real - src->p.sample_rate) > 1e-9 * real)
+		fprintf(stderr, "rb-producer: note: --rate gives %.9g frames/s of %" PRIu64
+			" samples: %.9g samples/s per channel, not the --sample-rate %.9g\n",
+			r->frames_per_second, src->p.samples, real, src->p.sample_rate);
+	src->p.sample_rate = real;
+}
+
 /* Waits for --wait-consumers; false if a signal came first. */
 static bool
 producer_wait_consumers(struct producer_run *r)
@@ -335,6 +362,29 @@ producer_fill(struct producer_run *r)
 	return (int)(behind * 100 / rb_ring_slot_count(r->ring));
 }
 
+/* Whether a paced run has fallen measurably behind its rate: more than a
+ * frame and more than 1% of what was due (a frame or so of lag is the
+ * sleep's granularity, not a shortfall). */
+static bool
+producer_is_behind(const struct producer_run *r)
+{
+	return r->behind_frames > 1 && r->behind_frames * 100 > r->index;
+}
+
+/* Updates behind_frames/behind_seconds at time now: the frames due by now
+ * (no more than --count) that the source has not made yet. */
+static void
+producer_behind(struct producer_run *r, const struct pacer *pacer, uint64_t now)
+{
+	uint64_t due = pacer_due_by(pacer, now);
+
+	if (r->o->count != 0 && due > r->o->count)
+		due = r->o->count;
+	r->behind_frames = due > r->index ? due - r->index : 0;
+	r->behind_seconds = pacer->enabled ? (double)r->behind_frames * (double)pacer->period_ns / 1e9
+					   : 0;
+}
+
 void
 producer_show(struct producer_run *r, uint64_t now)
 {
@@ -348,10 +398,11 @@ producer_show(struct producer_run *r, uint64_t now)
 	else
 		snprintf(fill, sizeof(fill), "%d%%", pct);
 	cli_status_print(&r->status,
-			 "%" PRIu64 " frames  %s  %s  fill %s  lag %.1f ms  dropped %" PRIu64,
+			 "%" PRIu64 " frames  %s  %s  fill %s  lag %.1f ms  dropped %" PRIu64 "%s",
 			 r->frames, cli_format_si(rate, sizeof(rate), fps, "fps"),
 			 cli_format_si(bps, sizeof(bps), fps * (double)r->frame_bytes, "B/s"),
-			 fill, (double)r->lag_ns / 1e6, r->dropped);
+			 fill, (double)r->lag_ns / 1e6, r->dropped,
+			 producer_is_behind(r) ? "  BEHIND SCHEDULE" : "");
 	r->shown_frames = r->frames;
 	r->shown_ns = now;
 }
@@ -437,6 +488,8 @@ producer_stream(struct producer_run *r)
 		if (producer_should_stop(r, stop_at))
 			break;
 		now = cli_now_ns();
+		if (pacer.enabled)
+			producer_behind(r, &pacer, now);
 		if (cli_status_due(&r->status, now))
 			producer_show(r, now);
 		if (pacer.enabled) {
@@ -474,6 +527,8 @@ producer_stream(struct producer_run *r)
 		r->bytes += f.length;
 		r->index++;
 	}
+	if (pacer.enabled)
+		producer_behind(r, &pacer, cli_now_ns());
 	return CLI_EXIT_OK;
 }
 
@@ -509,6 +564,14 @@ producer_summary(const struct producer_run *r)
 		cli_json_u64(&j, "pid", (uint64_t)getpid());
 		cli_json_totals(&j, r->frames, r->bytes, secs);
 		cli_json_u64(&j, "dropped", r->dropped);
+		if (r->frames_per_second > 0) {
+			cli_json_double(&j, "rate_asked", r->frames_per_second);
+			cli_json_object(&j, "behind_schedule");
+			cli_json_u64(&j, "frames", r->behind_frames);
+			cli_json_double(&j, "seconds", r->behind_seconds);
+			cli_json_bool(&j, "behind", producer_is_behind(r));
+			cli_json_object_end(&j);
+		}
 		cli_json_end_reason(&j, r->end);
 		source_json(r->src, &j);
 		cli_json_end(&j);
@@ -518,6 +581,10 @@ producer_summary(const struct producer_run *r)
 			 secs);
 	fprintf(stderr, "%s, %" PRIu64 " dropped; %s\n", head, r->dropped,
 		producer_end_text(r->end));
+	if (producer_is_behind(r))
+		fprintf(stderr, "  BEHIND SCHEDULE: %" PRIu64 " frames (%.3f s at %.9g frames/s) "
+			"short of the rate asked; the source or the consumers could not keep up\n",
+			r->behind_frames, r->behind_seconds, r->frames_per_second);
 	if (r->max_producers > 1)
 		fprintf(stderr, "  one of up to %" PRIu32 " producers (pid %ld): the "
 			"frames above are this one's%s\n", r->max_producers, (long)getpid(),
@@ -617,6 +684,8 @@ main(int argc, char **argv)
 		r.frames_per_second = o.rate.per_second;
 	else if (o.rate.unit == CLI_RATE_BYTES)
 		r.frames_per_second = o.rate.per_second / (double)r.frame_bytes;
+	if (src.kind == SOURCE_ADC)
+		producer_adc_rates(&r, &o, &src);
 	r.consumers = calloc(rb_ring_max_consumers(r.ring), sizeof(*r.consumers));
 	if (r.consumers == NULL) {
 		cli_error("out of memory");

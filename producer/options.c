@@ -302,6 +302,7 @@ producer_parse_options(int argc, char **argv, struct producer_options *o)
 				rc = -EINVAL;
 			if (rc != 0)
 				return cli_bad_value(name, optarg, rc, "a frequency (1MHz, 48kHz)");
+			o->sample_rate_set = true;
 			break;
 		case OPT_WIDTH:
 			if ((rc = cli_parse_count(optarg, &o->params.width)) != 0)
@@ -325,6 +326,7 @@ producer_parse_options(int argc, char **argv, struct producer_options *o)
 			if (rc != 0)
 				return cli_bad_value(name, optarg, rc,
 						     "a rate (10kHz, 5000fps, 2GB/s, max)");
+			o->rate_set = true;
 			break;
 		case 'c':
 			if ((rc = cli_option_count(name, optarg, &o->count)) != 0)

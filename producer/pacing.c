@@ -32,3 +32,15 @@ pacer_deadline(const struct pacer *p, uint64_t n)
 		return UINT64_MAX;
 	return p->start_ns + (uint64_t)offset;
 }
+
+uint64_t
+pacer_due_by(const struct pacer *p, uint64_t t)
+{
+	long double n;
+
+	if (!p->enabled || t < p->start_ns)
+		return 0;
+	/* Frame 0 is due at the start, frame n at start + n periods. */
+	n = (long double)(t - p->start_ns) / p->period_ns + 1;
+	return n >= (long double)UINT64_MAX ? UINT64_MAX : (uint64_t)n;
+}

@@ -136,6 +136,8 @@ struct pacer {
 void pacer_init(struct pacer *p, double frames_per_second, uint64_t start_ns);
 /* The absolute monotonic time frame n is due. */
 uint64_t pacer_deadline(const struct pacer *p, uint64_t n);
+/* How many frames were due by time t (0 when unpaced). */
+uint64_t pacer_due_by(const struct pacer *p, uint64_t t);
 
 /* ---- options (options.c) --------------------------------------------- */
 
@@ -158,6 +160,8 @@ struct producer_options {
 	bool json;
 	bool drop; /* --on-full drop */
 	struct cli_rate rate;
+	bool rate_set;        /* --rate given (adc: it overrides the sample rate) */
+	bool sample_rate_set;
 	uint64_t count;       /* 0: no limit */
 	uint64_t duration_ns; /* 0: no limit */
 	uint64_t wait_consumers;
@@ -184,6 +188,10 @@ struct producer_run {
 	uint64_t start_ns;
 	uint64_t end_ns;
 	uint64_t lag_ns;  /* how far behind its schedule the last frame was */
+	/* Paced runs: frames due by the end that were not made, and what
+	 * that is in time at the rate asked (producer_behind). */
+	uint64_t behind_frames;
+	double behind_seconds;
 	const char *end;  /* why the run stopped */
 	/* The live status line. */
 	struct cli_status status;

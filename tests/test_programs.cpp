@@ -225,6 +225,61 @@ TEST_CASE("adc frames through stats: per-channel figures as generated", "[progra
 	}
 }
 
+TEST_CASE("adc: the sample rate paces the source, --rate overrides it and the header "
+	  "says so, a producer that cannot keep its rate says so",
+	  "[programs]")
+{
+	RingGuard g1(unique_name("prog-adcpace")), g2(unique_name("prog-adcrate")),
+		g3(unique_name("prog-behind"));
+	// 1 MS/s in frames of 1000 samples: 1000 frames/s, with no --rate.
+	Proc paced({producer_path(), "--source", "adc", "--channels", "2", "--samples", "1000",
+		    "--sample-rate", "1MHz", "--duration", "10s", "--slots", "64", "--json",
+		    g1.name});
+	// --rate wins over --sample-rate: 500 frames/s of 1000 samples is
+	// 500 kS/s per channel, and the header states that.
+	Proc over({producer_path(), "--source", "adc", "--channels", "2", "--samples", "1000",
+		   "--sample-rate", "1MHz", "--rate", "500", "--count", "20", "--slots", "64",
+		   "--wait-consumers", "1", "--json", g2.name});
+	Proc reader({consumer_path(), "--wait-ring", "20s", "--json", g2.name, "null"});
+	// 10 kHz asked, a lossless consumer that takes ~1 ms a frame: the
+	// producer falls behind and must say by how much.
+	Proc slow({producer_path(), "--frame-size", "64", "--slots", "16", "--rate", "10kHz",
+		   "--duration", "2s", "--wait-consumers", "1", "--json", g3.name});
+	Proc lag({consumer_path(), "--wait-ring", "20s", "--batch", "1", "--delay-per-frame",
+		  "1ms", "--json", g3.name, "null"});
+
+	REQUIRE(over.wait(30000) == 0);
+	REQUIRE(reader.wait(30000) == 0);
+	std::string note = over.stderr_text();
+	CHECK(note.find("rb-producer: note: --rate gives 500 frames/s of 1000 samples: "
+			"500000 samples/s per channel, not the --sample-rate 1000000") == 0);
+	const Json &h = reader.summary()["header"];
+	CHECK(h["rate"].s() == "500");
+	CHECK(h["sample_rate"].s() == "500000");
+	CHECK(h["freqs"].s() == "500,1000");
+
+	REQUIRE(slow.wait(30000) == 0);
+	REQUIRE(lag.wait(30000) == 0);
+	Json s = slow.summary();
+	INFO("behind: " << s["behind_schedule"]["frames"].u64() << " frames");
+	CHECK(s["behind_schedule"]["behind"].b);
+	CHECK(s["frames"].u64() < 10000); // a 1 ms consumer makes ~2,000 in 2 s
+	// What was made and what is missing add up to what was due.
+	double due = 10000 * s["seconds"].d();
+	double made = (double)(s["frames"].u64() + s["behind_schedule"]["frames"].u64());
+	CHECK(std::fabs(made - due) <= 0.01 * due + 2);
+	CHECK(s["behind_schedule"]["seconds"].d() ==
+	      Approx((double)s["behind_schedule"]["frames"].u64() / 10000).epsilon(1e-6));
+	CHECK(slow.stderr_text().empty()); // --json: nothing else on stderr
+
+	REQUIRE(paced.wait(30000) == 0);
+	Json p = paced.summary();
+	// Deadlines are absolute: over 10 s the count is the rate's, within 1%.
+	CHECK(std::fabs((double)p["frames"].u64() - 10000) <= 100);
+	CHECK(p["rate_asked"].d() == 1000);
+	CHECK_FALSE(p["behind_schedule"]["behind"].b);
+}
+
 TEST_CASE("camera frames through stats and stdout: exact values", "[programs]")
 {
 	const uint64_t W = 64, H = 48;
