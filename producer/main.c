@@ -322,19 +322,34 @@ static bool
 producer_wait_consumers(struct producer_run *r)
 {
 	struct rb_ring_status st;
+	uint32_t want = r->o->wait_consumers > UINT32_MAX ? UINT32_MAX
+							   : (uint32_t)r->o->wait_consumers;
 
-	for (;;) {
-		rb_ring_get_status(r->ring, &st);
-		if (st.consumers >= r->o->wait_consumers)
-			return true;
+	/* In slices, for the status line; a signal cuts a slice short. */
+	while (rb_ring_wait_consumers(r->ring, want, PRODUCER_WAIT_SLICE_NS) != 0) {
 		if (cli_stop)
 			return false;
+		rb_ring_get_status(r->ring, &st);
 		if (cli_status_due(&r->status, cli_now_ns()))
 			cli_status_print(&r->status, "waiting for %" PRIu64
 					 " consumers (%" PRIu32 " attached)",
 					 r->o->wait_consumers, st.consumers);
-		cli_sleep_for(PRODUCER_POLL_NS);
 	}
+	return !cli_stop;
+}
+
+/* Frames made while nobody reads are overwritten unread, and the producer
+ * cannot count them as dropped (nothing was refused): say so once, at the
+ * start, with the option that avoids it. */
+static void
+producer_note_unread(struct producer_run *r)
+{
+	struct rb_ring_status st;
+
+	if (rb_ring_get_status(r->ring, &st) == 0 && st.consumers == 0)
+		fprintf(stderr, "rb-producer: note: no consumer is attached to ring '%s': "
+			"frames made before one attaches may be overwritten unread "
+			"(--wait-consumers N waits for N)\n", r->o->ring);
 }
 
 /* Ring fill as the producer sees it: how far the slowest lossless consumer
@@ -718,6 +733,8 @@ main(int argc, char **argv)
 		producer_summary(&r);
 		goto out;
 	}
+	if (o.wait_consumers == 0)
+		producer_note_unread(&r);
 	producer_header(&r, header, sizeof(header));
 	rc = rb_producer_begin_stream(r.prod, header);
 	if (rc != 0) {

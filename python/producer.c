@@ -265,6 +265,55 @@ rbpy_producer_take(rbpy_producer *self, uint32_t max, uint64_t timeout_ns,
 	return rc;
 }
 
+/* Waits in slices with the GIL released, as rbpy_producer_wait does, so
+ * Ctrl-C (KeyboardInterrupt) and close() from another thread end it. */
+static PyObject *
+rbpy_producer_wait_consumers(rbpy_producer *self, PyObject *args, PyObject *kwds)
+{
+	static char *kwlist[] = {"count", "timeout", NULL};
+	PyObject *timeout = Py_None;
+	struct rbpy_endpoint *e = &self->e;
+	Py_ssize_t count;
+	uint64_t ns, deadline, now;
+	int rc;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "n|O", kwlist, &count, &timeout) ||
+	    rbpy_timeout_ns(timeout, &ns) != 0)
+		return NULL;
+	if (count < 0 || count > UINT32_MAX) {
+		PyErr_SetString(PyExc_ValueError, "count must be 0 to 2**32-1");
+		return NULL;
+	}
+	if (rbpy_producer_usable(self) != 0)
+		return NULL;
+	deadline = ns == RB_FOREVER ? RB_FOREVER : rbpy_now_ns() + ns;
+	for (;;) {
+		uint64_t slice;
+
+		now = rbpy_now_ns();
+		slice = deadline <= now ? 0 : deadline - now;
+		if (slice > RBPY_SLICE_NS)
+			slice = RBPY_SLICE_NS;
+		e->busy = 1;
+		Py_BEGIN_ALLOW_THREADS
+		rc = rb_ring_wait_consumers(e->ring, (uint32_t)count, slice);
+		Py_END_ALLOW_THREADS
+		e->busy = 0;
+		if (rc == 0)
+			Py_RETURN_NONE;
+		if (rc != -ETIMEDOUT && rc != -EINTR)
+			return rbpy_raise(rc, e->name);
+		if (e->closing) {
+			PyErr_SetString(PyExc_ValueError, "the producer was closed while waiting");
+			return NULL;
+		}
+		if (PyErr_CheckSignals() != 0)
+			return NULL;
+		if (rbpy_now_ns() >= deadline)
+			return rbpy_raise(-ETIMEDOUT, e->name);
+	}
+}
+
 static PyObject *
 rbpy_producer_acquire(rbpy_producer *self, PyObject *args, PyObject *kwds)
 {
@@ -721,6 +770,12 @@ static PyMethodDef rbpy_producer_methods[] = {
 	 "length: bytes used (default: the whole frame); timestamp: ns (default: "
 	 "CLOCK_MONOTONIC now); flags: FRAME_INCOMPLETE or bits from "
 	 "FRAME_USER_SHIFT. Raises BufferError while views of the frame exist."},
+	{"wait_consumers", (PyCFunction)(void (*)(void))rbpy_producer_wait_consumers,
+	 METH_VARARGS | METH_KEYWORDS,
+	 "wait_consumers(count, timeout=None)\n--\n\nWaits until at least count "
+	 "consumers are attached to the ring (frames made while nobody reads are "
+	 "overwritten unread), as rb-producer --wait-consumers does. RingTimeout "
+	 "after timeout seconds; Ctrl-C raises KeyboardInterrupt."},
 	{"begin_stream", (PyCFunction)(void (*)(void))rbpy_producer_begin_stream,
 	 METH_VARARGS | METH_KEYWORDS,
 	 "begin_stream(header=None)\n--\n\nStarts a stream with a header (a dict of "

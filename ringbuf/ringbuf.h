@@ -218,6 +218,14 @@ struct rb_ring_status {
 };
 int rb_ring_get_status(struct rb_ring *ring, struct rb_ring_status *out);
 
+/*
+ * Waits until at least `count` consumers are attached to the ring (a
+ * producer's wait before its first frame: frames made while nobody reads
+ * are overwritten unread). Returns 0, -ETIMEDOUT after timeout_ns, or
+ * -EINTR when a signal handler ran meanwhile. Polls every 2 ms.
+ */
+int rb_ring_wait_consumers(struct rb_ring *ring, uint32_t count, uint64_t timeout_ns);
+
 struct rb_producer_status {
 	uint32_t index;
 	uint32_t pid;

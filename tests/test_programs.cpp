@@ -253,7 +253,8 @@ TEST_CASE("adc: the sample rate paces the source, --rate overrides it and the he
 	std::string note = over.stderr_text();
 	CHECK(note.find("rb-producer: note: --rate gives 500 frames/s of 1000 samples: "
 			"500000 samples/s per channel, not the --sample-rate 1000000") == 0);
-	const Json &h = reader.summary()["header"];
+	Json rs = reader.summary();
+	const Json &h = rs["header"];
 	CHECK(h["rate"].s() == "500");
 	CHECK(h["sample_rate"].s() == "500000");
 	CHECK(h["freqs"].s() == "500,1000");

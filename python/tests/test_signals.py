@@ -132,3 +132,36 @@ print("got", f.seq, flush=True)
         out, err = proc.communicate(timeout=5)
     assert proc.returncode == 0, err
     assert out.strip() == "got 0"
+
+
+PRODUCER_WAITING = """
+import sys, ringbuf
+p = ringbuf.Producer(sys.argv[1], "u8", 64, slots=4)
+print("ready", flush=True)
+try:
+    p.wait_consumers(1)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    raise
+"""
+
+
+def test_ctrl_c_interrupts_wait_consumers(name, procs):
+    proc = procs.python(PRODUCER_WAITING, name)
+    took, out, err = interrupt(proc)
+    assert out.startswith("interrupted")
+    assert proc.returncode != 0 and "KeyboardInterrupt" in err
+    assert took < 0.5, "SIGINT took %.3f s to end the wait" % took
+
+
+def test_wait_consumers_returns_once_they_attach(name):
+    with ringbuf.Producer(name, "u8", 64, slots=4) as p:
+        with pytest.raises(ringbuf.RingTimeout):
+            p.wait_consumers(1, timeout=0.05)
+        p.wait_consumers(0, timeout=0)  # nobody needed: at once
+        with ringbuf.Consumer(name), ringbuf.Consumer(name):
+            p.wait_consumers(2, timeout=5)
+            with pytest.raises(ringbuf.RingTimeout):
+                p.wait_consumers(3, timeout=0.05)
+        with pytest.raises(ValueError):
+            p.wait_consumers(-1)
