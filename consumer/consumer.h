@@ -107,9 +107,10 @@ struct analysis {
 	 * (lossy consumers; NULL when lossless) says per frame whether the
 	 * library counted it lost at release, overwritten after `frames`
 	 * looked at it: an analysis that reports per frame reports only
-	 * the others. Not with keeps_frames. */
-	void (*released)(void *state, const struct rb_frame *frames, uint32_t n,
-			 const bool *lost);
+	 * the others. Not with keeps_frames. Returns as `frames` does; the
+	 * frames' data must not be read any more. */
+	int (*released)(void *state, const struct rb_frame *frames, uint32_t n,
+			const bool *lost);
 	/* keeps_frames only: see above. progress and finish return 0 or an
 	 * exit status (after printing why). */
 	bool (*busy)(void *state);

@@ -199,8 +199,12 @@ consumer_batch(struct consumer_run *r, uint32_t n)
 		r->end = "error";
 		return CLI_EXIT_FAIL;
 	}
-	if (r->a->released != NULL)
-		r->a->released(r->state, r->frames, n, o->lossy ? r->lost : NULL);
+	if (r->a->released != NULL) {
+		int after = r->a->released(r->state, r->frames, n, o->lossy ? r->lost : NULL);
+
+		if (result == 0)
+			result = after;
+	}
 	if (result == 1) {
 		if (cli_stop)
 			r->end = "signal";

@@ -407,7 +407,7 @@ stats_frames(void *state, struct rb_consumer *c, const struct rb_frame *frames,
 	return 0;
 }
 
-static void
+static int
 stats_released(void *state, const struct rb_frame *frames, uint32_t n, const bool *lost)
 {
 	struct stats *s = state;
@@ -419,6 +419,7 @@ stats_released(void *state, const struct rb_frame *frames, uint32_t n, const boo
 	s->npend = 0;
 	if (s->per_frame)
 		fflush(stdout);
+	return 0;
 }
 
 static void

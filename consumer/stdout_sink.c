@@ -23,10 +23,16 @@
  * -EPIPE: the analysis asks the consumer to stop cleanly, like `head`
  * closing a pipe is no failure of the writer.
  *
- * Lossy consumers. A frame the producer overwrites while its write is in
- * flight is counted lost when released, but its bytes may already be out,
- * part old and part new: use a lossless consumer when the output must be
- * exact.
+ * Lossy consumers. A slot the producer may overwrite at any time cannot be
+ * written out in place: the bytes could leave part old and part new. So a
+ * lossy sink copies each batch into a staging buffer first (the one copy,
+ * lossy mode only), lets the batch be released, and writes out only the
+ * copies of frames the release counted received (stdout_released): a frame
+ * intact at its release was intact when it was copied before it, since a
+ * producer marks a slot before changing a byte of it (FORMAT.md §5.7). The
+ * bytes written are then exactly the summary's frames, never a torn one.
+ * The buffer holds --batch frames of the ring's frame size, at most
+ * SINK_MAX_STAGING bytes.
  *
  * Signals. A SIGINT while writes are in flight gives them a second to
  * complete (a reader may just be slow); then they are cancelled, so that
@@ -53,6 +59,8 @@
 #define SINK_TAG_POLL (UINT64_MAX - 2)
 /* Consecutive rounds without a byte written before giving up. */
 #define SINK_MAX_STALLS 1000
+/* Lossy staging buffer: --batch frames of the ring's frame size. */
+#define SINK_MAX_STAGING (1ull << 30)
 
 struct sink_write {
 	const uint8_t *p;
@@ -70,6 +78,11 @@ struct stdout_sink {
 	uint64_t retries;     /* resubmissions: short, interrupted, EAGAIN */
 	bool closed;          /* EPIPE: the reader went away */
 	bool cancelled;       /* in-flight writes were cancelled on a stop */
+	bool lossy;
+	uint8_t *staging;     /* lossy: copies of the batch's frames */
+	uint64_t staging_bytes;
+	uint64_t frames_written;
+	uint64_t not_written; /* lossy: overwritten before their release */
 };
 
 static int
@@ -85,6 +98,7 @@ sink_init(void *state, const struct consumer_options *o)
 	}
 	s->depth = o->batch < SINK_MAX_DEPTH ? o->batch : SINK_MAX_DEPTH;
 	s->cap = o->batch;
+	s->lossy = o->lossy;
 	s->w = calloc(s->cap, sizeof(*s->w));
 	if (s->w == NULL) {
 		cli_error("stdout: out of memory");
@@ -242,23 +256,39 @@ sink_chain(struct stdout_sink *s, uint32_t first, uint32_t n)
 	return again ? -EAGAIN : 0;
 }
 
+/* Lossy: the staging buffer, sized for --batch frames of the ring. */
 static int
-sink_frames(void *state, struct rb_consumer *c, const struct rb_frame *frames,
-	    uint32_t n)
+sink_ring(void *state, struct rb_ring *ring)
 {
 	struct stdout_sink *s = state;
-	uint32_t i, first = 0, stalls = 0;
+	uint64_t frame = rb_ring_frame_bytes(ring);
+
+	if (!s->lossy)
+		return 0;
+	if (frame != 0 && s->cap > SINK_MAX_STAGING / frame) {
+		cli_error("stdout: --lossy copies each batch before writing it, and %" PRIu32
+			  " frames of %" PRIu64 " bytes exceed %llu MiB: give a smaller --batch",
+			  s->cap, frame, SINK_MAX_STAGING >> 20);
+		return CLI_EXIT_USAGE;
+	}
+	s->staging_bytes = frame * s->cap;
+	s->staging = malloc(s->staging_bytes ? s->staging_bytes : 1);
+	if (s->staging == NULL) {
+		cli_error("stdout: out of memory for the lossy staging buffer (%" PRIu64 " bytes)",
+			  s->staging_bytes);
+		return CLI_EXIT_FAIL;
+	}
+	return 0;
+}
+
+/* Writes w[0..n) out, in order. 0, 1 to stop cleanly, or an exit status. */
+static int
+sink_write_all(struct stdout_sink *s, uint32_t n)
+{
+	uint32_t first = 0, stalls = 0;
 	uint64_t before;
 	int rc;
 
-	(void)c;
-	if (n > s->cap)
-		n = s->cap; /* never: main asks for at most --batch frames */
-	for (i = 0; i < n; i++) {
-		s->w[i].p = frames[i].data;
-		/* An abandoned frame is a placeholder: no bytes to write. */
-		s->w[i].left = frame_abandoned(&frames[i]) ? 0 : frames[i].length;
-	}
 	while (first < n) {
 		before = s->bytes;
 		rc = sink_chain(s, first, n);
@@ -288,6 +318,67 @@ sink_frames(void *state, struct rb_consumer *c, const struct rb_frame *frames,
 	return 0;
 }
 
+static int
+sink_frames(void *state, struct rb_consumer *c, const struct rb_frame *frames,
+	    uint32_t n)
+{
+	struct stdout_sink *s = state;
+	uint64_t off = 0;
+	uint32_t i;
+	int rc;
+
+	(void)c;
+	if (n > s->cap)
+		n = s->cap; /* never: main asks for at most --batch frames */
+	for (i = 0; i < n; i++) {
+		/* An abandoned frame is a placeholder: no bytes to write. */
+		uint64_t len = frame_abandoned(&frames[i]) ? 0 : frames[i].length;
+
+		if (s->lossy) {
+			/* Copied now, written once the release says it was
+			 * intact (sink_released). length <= frame_bytes. */
+			if (off + len > s->staging_bytes)
+				len = 0; /* never: a longer frame is refused as corrupt */
+			memcpy(s->staging + off, frames[i].data, len);
+			s->w[i].p = s->staging + off;
+			off += len;
+		} else {
+			s->w[i].p = frames[i].data;
+		}
+		s->w[i].left = len;
+	}
+	if (s->lossy)
+		return 0;
+	rc = sink_write_all(s, n);
+	if (rc == 0)
+		s->frames_written += n;
+	return rc;
+}
+
+static int
+sink_released(void *state, const struct rb_frame *frames, uint32_t n, const bool *lost)
+{
+	struct stdout_sink *s = state;
+	uint32_t i, gone = 0;
+	int rc;
+
+	(void)frames;
+	if (!s->lossy || lost == NULL)
+		return 0;
+	if (n > s->cap)
+		n = s->cap;
+	for (i = 0; i < n; i++)
+		if (lost[i]) {
+			s->w[i].left = 0; /* overwritten before its release */
+			gone++;
+		}
+	s->not_written += gone;
+	rc = sink_write_all(s, n);
+	if (rc == 0)
+		s->frames_written += n - gone;
+	return rc;
+}
+
 static void
 sink_summary(void *state, FILE *out)
 {
@@ -296,6 +387,10 @@ sink_summary(void *state, FILE *out)
 	fprintf(out, "  stdout: %" PRIu64 " bytes in %" PRIu64 " writes, %" PRIu64
 		" resubmitted%s\n", s->bytes, s->writes, s->retries,
 		s->closed ? "; the output was closed" : "");
+	if (s->lossy)
+		fprintf(out, "  stdout: lossy, staged: %" PRIu64 " frames written, each intact; %"
+			PRIu64 " overwritten before their release were not written\n",
+			s->frames_written, s->not_written);
 }
 
 static void
@@ -307,6 +402,8 @@ sink_json(void *state, struct cli_json *j)
 	cli_json_u64(j, "writes", s->writes);
 	cli_json_u64(j, "resubmitted", s->retries);
 	cli_json_bool(j, "output_closed", s->closed);
+	cli_json_u64(j, "frames_written", s->frames_written);
+	cli_json_u64(j, "not_written", s->not_written);
 }
 
 static void
@@ -317,6 +414,7 @@ sink_fini(void *state)
 	if (s->uring_ready)
 		io_uring_queue_exit(&s->uring);
 	free(s->w);
+	free(s->staging);
 }
 
 const struct analysis analysis_stdout = {
@@ -324,7 +422,9 @@ const struct analysis analysis_stdout = {
 	.state_size = sizeof(struct stdout_sink),
 	.owns_stdout = true,
 	.init = sink_init,
+	.ring = sink_ring,
 	.frames = sink_frames,
+	.released = sink_released,
 	.summary = sink_summary,
 	.json = sink_json,
 	.fini = sink_fini,
