@@ -420,7 +420,18 @@ ctl_serve(int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	}
 	(void)sslen;
-	fprintf(stderr, "rb-ctl: serving http://%s/ (Ctrl-C stops)\n", listen);
+	{
+		/* The port MHD bound (--listen ADDR:0 picks a free one). */
+		const union MHD_DaemonInfo *info =
+			MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+		int hlen = (int)(strrchr(listen, ':') - listen);
+		const char *host = hlen > 0 ? listen : "127.0.0.1";
+
+		if (hlen == 0)
+			hlen = (int)strlen(host);
+		fprintf(stderr, "rb-ctl: serving http://%.*s:%u/ (Ctrl-C stops)\n", hlen, host,
+			info != NULL ? (unsigned)info->port : 0u);
+	}
 	/* The MHD thread answers; this one only waits for the stop signal. */
 	while (!cli_stop) {
 		struct timespec ts = {0, 100 * 1000 * 1000};
