@@ -139,7 +139,8 @@ def settled(state):
     if state is None:
         return False
     ring, cons = rows_of(state, ADC)
-    return (state["updates"] >= 3 and ring is not None and ring["write_rate"] != "" and
+    # The page's rates are over its last 5 polls: wait for a full window.
+    return (state["updates"] >= 6 and ring is not None and ring["write_rate"] != "" and
             float(ring["write_rate"]) > 0 and len(cons) == 2 and
             all(c["rate"] != "" for c in cons) and state["frame_seq"] is not None and
             state["line"] > 0 and state["spectrum"] > 0)

@@ -6,12 +6,16 @@
 "use strict";
 
 const POLL_MS = 1000;
+// Rates are over the last few polls, so one late answer does not swing them.
+const RATE_WINDOW = 5;
 const FRAME_MS = 500;
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
 		"#8c564b", "#e377c2"];
 
 let updates = 0;
-const previous = new Map(); // ring name -> {t, write_seq, frames: Map(key -> frames)}
+// ring name -> the last RATE_WINDOW snapshots, oldest first:
+// [{t, write_seq, frames: Map(consumer key -> frames)}]
+const history = new Map();
 let chosen = "";
 let sampleRate = 0;         // of the chosen ring's stream header, 0 if unknown
 let plots = null;           // {key, line, spectrum, canvas}
@@ -68,7 +72,9 @@ function fillOf(info) {
 function ringRow(info, now, prev) {
 	const p = info.producer;
 	const dt = prev ? (now - prev.t) / 1000 : 0;
-	const rate = prev && dt > 0 ? (p.write_seq - prev.write_seq) / dt : null;
+	// A ring made anew under the same name starts again from its first seq.
+	const rate = prev && dt > 0 && p.write_seq >= prev.write_seq
+		? (p.write_seq - prev.write_seq) / dt : null;
 	const fill = fillOf(info);
 	const tr = el("tr", {"data-ring": info.name});
 	tr.appendChild(cell("name", info.name, undefined, "text"));
@@ -106,7 +112,8 @@ function consumerRows(info, now, prev, frames) {
 		const key = c.index + ":" + c.pid;
 		frames.set(key, c.frames);
 		const before = prev ? prev.frames.get(key) : undefined;
-		const rate = before !== undefined && dt > 0 ? (c.frames - before) / dt : null;
+		const rate = before !== undefined && dt > 0 && c.frames >= before
+			? (c.frames - before) / dt : null;
 		const blocks = p.blocked && (p.blocked_by === c.index ||
 			(c.group !== null && p.blocked_by_group === c.group));
 		const tr = el("tr", {"data-ring": info.name, "data-index": String(c.index)});
@@ -143,19 +150,23 @@ async function poll() {
 			if (info === null)
 				continue;
 			seen.add(info.name);
-			const prev = previous.get(info.name);
+			const past = history.get(info.name) || [];
+			const prev = past.length > 0 ? past[0] : undefined;
 			const frames = new Map();
 			ringRows.push(ringRow(info, now, prev).tr);
 			consRows.push(...consumerRows(info, now, prev, frames));
-			previous.set(info.name, {t: now, write_seq: info.producer.write_seq, frames});
+			past.push({t: now, write_seq: info.producer.write_seq, frames});
+			if (past.length > RATE_WINDOW)
+				past.shift();
+			history.set(info.name, past);
 			if (info.name === chosen) {
 				const m = /(?:^|\n)sample_rate=([0-9.e+]+)/.exec(info.stream_header.text || "");
 				sampleRate = m ? Number(m[1]) : 0;
 			}
 		}
-		for (const n of [...previous.keys()])
+		for (const n of [...history.keys()])
 			if (!seen.has(n))
-				previous.delete(n);
+				history.delete(n);
 		ringBody.replaceChildren(...ringRows);
 		consBody.replaceChildren(...consRows);
 		updateSelect([...seen]);
