@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "route.h"
 #include "serve.h"
 
 static const char serve_usage[] =
@@ -70,24 +71,6 @@ struct serve {
 	const char *web_dirs[2];
 	bool pid_labels;
 	unsigned connections; /* only the MHD thread touches it */
-};
-
-/* The page's files, and where a file installed flat lives in the tree. */
-static const struct serve_file {
-	const char *url;
-	const char *file;
-	const char *tree; /* its path in the source tree's web/ (npm's folder) */
-	const char *type;
-} serve_files[] = {
-	{"/", "index.html", NULL, "text/html; charset=utf-8"},
-	{"/index.html", "index.html", NULL, "text/html; charset=utf-8"},
-	{"/monitor.js", "monitor.js", NULL, "text/javascript; charset=utf-8"},
-	{"/monitor.css", "monitor.css", NULL, "text/css; charset=utf-8"},
-	{"/uPlot.iife.min.js", "uPlot.iife.min.js", "node_modules/uplot/dist/uPlot.iife.min.js",
-	 "text/javascript; charset=utf-8"},
-	{"/uPlot.min.css", "uPlot.min.css", "node_modules/uplot/dist/uPlot.min.css",
-	 "text/css; charset=utf-8"},
-	{NULL, NULL, NULL, NULL},
 };
 
 static enum MHD_Result
@@ -275,11 +258,7 @@ serve_request(void *cls, struct MHD_Connection *conn, const char *url, const cha
 	      const char *version, const char *upload, size_t *upload_size, void **req)
 {
 	struct serve *sv = cls;
-	const struct serve_file *sf;
-	static const char rings[] = "/api/rings/";
-	char name[RB_NAME_MAX + 1];
-	const char *rest;
-	size_t len;
+	struct serve_route route;
 
 	(void)version;
 	(void)upload;
@@ -290,30 +269,26 @@ serve_request(void *cls, struct MHD_Connection *conn, const char *url, const cha
 				   method);
 	if (sv->connections > SERVE_BUSY)
 		return serve_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "too many connections", NULL);
-	if (strcmp(url, "/metrics") == 0)
+	serve_route(url, &route);
+	switch (route.kind) {
+	case SERVE_METRICS:
 		return serve_generated(conn, "text/plain; version=0.0.4; charset=utf-8",
 				       serve_metrics, &sv->pid_labels, NULL);
-	if (strcmp(url, "/api/rings") == 0 || strcmp(url, "/api/rings/") == 0)
+	case SERVE_LIST:
 		return serve_generated(conn, "application/json", serve_list, NULL, NULL);
-	if (strncmp(url, rings, sizeof(rings) - 1) == 0) {
-		rest = url + sizeof(rings) - 1;
-		len = strcspn(rest, "/");
-		if (len == 0 || len > RB_NAME_MAX)
-			return serve_error(conn, MHD_HTTP_BAD_REQUEST, "not a valid ring name", NULL);
-		memcpy(name, rest, len);
-		name[len] = '\0';
-		if (!ctl_name_valid(name))
-			return serve_error(conn, MHD_HTTP_BAD_REQUEST, "not a valid ring name", name);
-		rest += len;
-		if (*rest == '\0')
-			return serve_generated(conn, "application/json", serve_info, name, name);
-		if (strcmp(rest, "/frame") == 0)
-			return serve_frame(conn, name);
-		return serve_error(conn, MHD_HTTP_NOT_FOUND, "no such page", url);
+	case SERVE_INFO:
+		return serve_generated(conn, "application/json", serve_info, route.name,
+				       route.name);
+	case SERVE_FRAME:
+		return serve_frame(conn, route.name);
+	case SERVE_FILE:
+		return serve_static(conn, sv, &serve_files[route.file]);
+	case SERVE_BAD_NAME:
+		return serve_error(conn, MHD_HTTP_BAD_REQUEST, "not a valid ring name",
+				   route.name[0] ? route.name : NULL);
+	case SERVE_NOT_FOUND:
+		break;
 	}
-	for (sf = serve_files; sf->url != NULL; sf++)
-		if (strcmp(url, sf->url) == 0)
-			return serve_static(conn, sv, sf);
 	return serve_error(conn, MHD_HTTP_NOT_FOUND, "no such page", url);
 }
 
