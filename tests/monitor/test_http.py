@@ -150,6 +150,18 @@ def check_flood(srv):
     for _ in range(150):
         s = socket.create_connection(("127.0.0.1", srv.port), timeout=15)
         socks.append(s)
+    # Wait until the server holds more than its 48 busy connections (its
+    # listening socket and at least 49 accepted ones), so 503 must come.
+    def accepted():
+        fds = "/proc/%d/fd" % srv.proc.pid
+        n = 0
+        for fd in os.listdir(fds):
+            try:
+                n += os.readlink(os.path.join(fds, fd)).startswith("socket:")
+            except OSError:
+                pass
+        return n >= 50
+    wait_for("the server to accept 49 connections", accepted, timeout=20)
     answers = {"200": 0, "503": 0, "closed": 0}
     for s in socks:
         try:
