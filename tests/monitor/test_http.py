@@ -118,6 +118,22 @@ def check_frame(srv):
     # The snapshot's lossy consumer is gone once the answer is sent.
     wait_for("the snapshot consumer to detach",
              lambda: len(ctl_json("info", RING)["consumers"]) == 2)
+    # Snapshots as fast as they come never hold the producer back.
+    start = ctl_json("info", RING)["producer"]["write_seq"]
+    t0 = time.monotonic()
+    seqs = []
+    for _ in range(100):
+        status, headers, _ = srv.get("/api/rings/%s/frame" % RING)
+        assert status == 200
+        seqs.append(int(headers["X-Ring-Seq"]))
+    info = ctl_json("info", RING)
+    elapsed = time.monotonic() - t0
+    assert seqs == sorted(seqs), "the newest frame went back in time"
+    assert info["producer"]["write_seq"] - start >= RATE * elapsed * 0.5 - 5
+    assert info["producer"]["frames_dropped"] == 0
+    assert [c["lost"] for c in info["consumers"] if c["mode"] == "lossless"] == [0]
+    wait_for("the snapshot consumers to detach",
+             lambda: len(ctl_json("info", RING)["consumers"]) == 2)
 
 
 def check_bad_requests(srv):
