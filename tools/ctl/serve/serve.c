@@ -23,6 +23,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <microhttpd.h>
+#include <stdarg.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,6 +307,15 @@ serve_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 		sv->connections--;
 }
 
+/* libmicrohttpd's own messages, as one of ours: "rb-ctl: serve: ...". */
+static void
+serve_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	fputs("rb-ctl: serve: ", stderr);
+	vfprintf(stderr, fmt, ap);
+}
+
 /* "127.0.0.1:9464", "[::1]:9464", ":9464" (loopback) into a socket address. */
 static bool
 serve_parse_listen(const char *text, struct sockaddr_storage *ss, socklen_t *len)
@@ -383,6 +393,7 @@ ctl_serve(int argc, char **argv)
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	d = MHD_start_daemon(flags, 0, NULL, NULL, serve_request, &sv,
+			     MHD_OPTION_EXTERNAL_LOGGER, serve_log, NULL,
 			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 			     MHD_OPTION_CONNECTION_LIMIT, (unsigned)SERVE_CONNECTIONS,
 			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SERVE_IDLE_SECONDS,
