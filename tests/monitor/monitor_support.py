@@ -86,9 +86,13 @@ class Server:
                                       "--web-dir", web_dir, *args],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True)
-        line = self.proc.stderr.readline()
-        m = re.search(r"serving http://127\.0\.0\.1:(\d+)/", line)
-        assert m, "rb-ctl serve said: " + line
+        said = ""
+        m = None
+        while m is None:  # ends at EOF: serve exited
+            line = self.proc.stderr.readline()
+            assert line != "", "rb-ctl serve did not start: " + said
+            said += line
+            m = re.search(r"serving http://127\.0\.0\.1:(\d+)/", line)
         self.port = int(m.group(1))
         self.base = "http://127.0.0.1:%d" % self.port
 
