@@ -5,6 +5,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -94,6 +95,11 @@ class Server:
             said += line
             m = re.search(r"serving http://127\.0\.0\.1:(\d+)/", line)
         self.port = int(m.group(1))
+        # Keep reading what it says, so a full pipe never stalls it.
+        self.log = []
+        self.reader = threading.Thread(target=lambda: self.log.extend(self.proc.stderr),
+                                       daemon=True)
+        self.reader.start()
         self.base = "http://127.0.0.1:%d" % self.port
 
     def get(self, path, method="GET", timeout=10):
@@ -119,5 +125,6 @@ class Server:
             self.proc.kill()
             self.proc.wait()
             raise AssertionError("rb-ctl serve did not stop on SIGTERM")
+        self.reader.join(timeout=10)
         self.proc.stderr.close()
         assert rc == 0, "rb-ctl serve exit status %d" % rc
