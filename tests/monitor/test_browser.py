@@ -26,6 +26,7 @@ WEB = sys.argv[1]
 SHOT = sys.argv[2]
 ADC = "mon-adc-%d" % os.getpid()
 CAM = "mon-cam-%d" % os.getpid()
+BLK = "mon-blk-%d" % os.getpid()
 RATE = 100
 
 # What the page shows, read from its cells' data-k/data-v attributes.
@@ -67,7 +68,7 @@ class Browser:
             [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
              "--disable-extensions", "--disable-background-networking",
              "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
-             "--user-data-dir=" + self.profile, "--window-size=1300,1000", url],
+             "--user-data-dir=" + self.profile, "--window-size=1300,1150", url],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             start_new_session=True)
         port = None
@@ -174,6 +175,28 @@ def check_adc(browser):
     assert cam is not None and cam["frame_type"] == "u16[480,640]"
 
 
+def check_blocked(browser):
+    """A lossless consumer that stops (SIGSTOP) holds the producer back once
+    the ring is full: the page names it as the one that blocks."""
+    info = wait_for("the producer of %s to block" % BLK,
+                    lambda: (lambda i: i if i["producer"]["blocked"] and
+                             i["producer"]["blocked_by"] is not None else None)(
+                        ctl_json("info", BLK)))
+    who = info["producer"]["blocked_by"]
+
+    def shown():
+        state = browser.state()
+        ring, cons = rows_of(state, BLK)
+        if ring is None or ring["blocked_by"] == "":
+            return None
+        return ring, cons
+    ring, cons = wait_for("the page to show %s blocked" % BLK, shown, timeout=30, step=0.25)
+    assert ring["blocked_by"] == "consumer #%d" % who, ring
+    assert float(ring["fill"]) == 1.0, ring
+    blocking = [c for c in cons if c["blocks"] == "producer"]
+    assert [int(c["index"]) for c in blocking] == [who], cons
+
+
 def check_camera(browser):
     browser.evaluate("(() => { const s = document.getElementById('ring-select');"
                      " s.value = %s; s.dispatchEvent(new Event('change')); })()"
@@ -189,21 +212,27 @@ def check_camera(browser):
 
 def main():
     pipe = Pipeline()
-    srv = browser = None
+    srv = browser = stopped = None
     try:
         pipe.producer(ADC, "--source", "adc", "--rate", str(RATE), "--duration", "300s")
         pipe.consumer(ADC, ADC, "stats")
         pipe.consumer(ADC, "--lossy", ADC, "verify", count=2)
         pipe.producer(CAM, "--source", "camera", "--rate", "20", "--duration", "300s")
         pipe.consumer(CAM, CAM, "null", count=1)
+        pipe.producer(BLK, "--rate", "1000", "--slots", "16", "--duration", "300s")
+        stopped = pipe.consumer(BLK, BLK, "null", count=1)
+        stopped.send_signal(signal.SIGSTOP)
         srv = Server(WEB)
         browser = Browser("%s/#ring=%s" % (srv.base, ADC))
         check_adc(browser)
+        check_blocked(browser)
         browser.screenshot(SHOT)
         print("screenshot:", SHOT)
         check_camera(browser)
         print("ok: the page shows what rb-ctl info says, with plots and a camera image")
     finally:
+        if stopped:
+            stopped.send_signal(signal.SIGCONT)
         if browser:
             browser.close()
         if srv:
