@@ -152,6 +152,8 @@ def check_bad_requests(srv):
     for method in ["POST", "PUT", "DELETE"]:
         status, headers, body = srv.get("/api/rings/" + RING, method=method)
         assert status == 405 and headers["Allow"] == "GET, HEAD", (method, status)
+    status, headers, body = srv.get("/api/rings/" + RING, method="HEAD")
+    assert status == 200 and body == b"" and int(headers["Content-Length"]) > 0
     status, _, _ = srv.get("/api/rings?" + "q" * 200000)
     assert status in (414, 431), status
 
