@@ -4,7 +4,8 @@ rb-ctl serve against a running pipeline (an adc ring with a lossless and a
 lossy consumer, a camera ring), the test waits over the DevTools protocol
 until the page shows rates, asserts what it shows against rb-ctl info
 --json, checks the plots of the chosen ring (lines and spectrum for adc,
-an image for the camera) and keeps a screenshot."""
+an image for the camera) and keeps screenshots (SHOT, and SHOT's name
+with -camera.png)."""
 import base64
 import json
 import os
@@ -229,6 +230,7 @@ def main():
         browser.screenshot(SHOT)
         print("screenshot:", SHOT)
         check_camera(browser)
+        browser.screenshot(SHOT.replace(".png", "-camera.png"))
         print("ok: the page shows what rb-ctl info says, with plots and a camera image")
     finally:
         if stopped:
