@@ -89,11 +89,18 @@ class Server:
                                      text=True)
         said = ""
         m = None
-        while m is None:  # ends at EOF: serve exited
-            line = self.proc.stderr.readline()
-            assert line != "", "rb-ctl serve did not start: " + said
-            said += line
-            m = re.search(r"serving http://127\.0\.0\.1:(\d+)/", line)
+        try:
+            while m is None:  # ends at EOF: serve exited
+                line = self.proc.stderr.readline()
+                assert line != "", "rb-ctl serve did not start: " + said
+                said += line
+                m = re.search(r"serving http://127\.0\.0\.1:(\d+)/", line)
+        except BaseException:
+            # Nobody will call stop(): leave no server behind.
+            self.proc.kill()
+            self.proc.wait()
+            self.proc.stderr.close()
+            raise
         self.port = int(m.group(1))
         # Keep reading what it says, so a full pipe never stalls it.
         self.log = []

@@ -72,6 +72,15 @@ class Browser:
              "--user-data-dir=" + self.profile, "--window-size=1300,1150", url],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             start_new_session=True)
+        try:
+            self._connect()
+        except BaseException:
+            # Nobody will call close(): leave no browser behind.
+            self.ws = None
+            self.close()
+            raise
+
+    def _connect(self):
         port = None
         deadline = time.monotonic() + 60
         while port is None and time.monotonic() < deadline:
@@ -117,7 +126,8 @@ class Browser:
 
     def close(self):
         try:
-            self.ws.close()
+            if self.ws is not None:
+                self.ws.close()
         finally:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
