@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdexcept>
 
 namespace rbt {
@@ -50,137 +51,60 @@ const std::string &Json::s() const
 
 namespace {
 
-// Strict on purpose: the programs promise one well-formed line, so
-// duplicate keys, raw control characters and trailing text are failures.
-struct JsonParser {
-	const std::string &t;
-	size_t i = 0;
-
-	void ws()
-	{
-		while (i < t.size() && (t[i] == ' ' || t[i] == '\t'))
-			i++;
+// jansson's tree into the tests' Json. Integers keep their exact value in
+// `num` up to 2^53, which is more than any test's counts reach.
+Json from_jansson(const json_t *v)
+{
+	Json out;
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: {
+		const char *key;
+		json_t *member;
+		out.kind = Json::Object;
+		json_object_foreach(const_cast<json_t *>(v), key, member)
+			out.obj[key] = from_jansson(member);
+		break;
 	}
-	[[noreturn]] void fail(const char *what)
-	{
-		throw std::runtime_error(std::string("bad JSON: ") + what + " at " +
-					 std::to_string(i) + " in: " + t);
+	case JSON_ARRAY:
+		out.kind = Json::Array;
+		for (size_t i = 0; i < json_array_size(v); i++)
+			out.arr.push_back(from_jansson(json_array_get(v, i)));
+		break;
+	case JSON_STRING:
+		out.kind = Json::String;
+		out.str.assign(json_string_value(v), json_string_length(v));
+		break;
+	case JSON_INTEGER:
+	case JSON_REAL:
+		out.kind = Json::Number;
+		out.num = json_number_value(v);
+		break;
+	case JSON_TRUE:
+	case JSON_FALSE:
+		out.kind = Json::Bool;
+		out.b = json_is_true(v);
+		break;
+	case JSON_NULL:
+		break;
 	}
-	void expect(char c)
-	{
-		ws();
-		if (i >= t.size() || t[i] != c)
-			fail("unexpected character");
-		i++;
-	}
-	std::string string()
-	{
-		std::string out;
-		expect('"');
-		while (i < t.size() && t[i] != '"') {
-			char c = t[i++];
-			if (c == '\\') {
-				if (i >= t.size())
-					fail("escape");
-				char e = t[i++];
-				switch (e) {
-				case 'n': out += '\n'; break;
-				case 't': out += '\t'; break;
-				case 'r': out += '\r'; break;
-				case 'u':
-					if (i + 4 > t.size())
-						fail("\\u");
-					out += (char)std::stoi(t.substr(i, 4), nullptr, 16);
-					i += 4;
-					break;
-				default: out += e;
-				}
-			} else {
-				if ((unsigned char)c < 0x20)
-					fail("control character in string");
-				out += c;
-			}
-		}
-		if (i >= t.size())
-			fail("unterminated string");
-		i++;
-		return out;
-	}
-	Json value()
-	{
-		Json v;
-		ws();
-		if (i >= t.size())
-			fail("end of text");
-		char c = t[i];
-		if (c == '{') {
-			v.kind = Json::Object;
-			i++;
-			ws();
-			if (t[i] == '}') {
-				i++;
-				return v;
-			}
-			for (;;) {
-				std::string k = string();
-				expect(':');
-				if (v.obj.count(k))
-					fail("duplicate key");
-				v.obj[k] = value();
-				ws();
-				if (t[i] == ',') {
-					i++;
-					continue;
-				}
-				expect('}');
-				return v;
-			}
-		}
-		if (c == '[') {
-			v.kind = Json::Array;
-			i++;
-			ws();
-			if (t[i] == ']') {
-				i++;
-				return v;
-			}
-			for (;;) {
-				v.arr.push_back(value());
-				ws();
-				if (t[i] == ',') {
-					i++;
-					continue;
-				}
-				expect(']');
-				return v;
-			}
-		}
-		if (c == '"') {
-			v.kind = Json::String;
-			v.str = string();
-			return v;
-		}
-		if (t.compare(i, 4, "null") == 0) {
-			i += 4;
-			return v;
-		}
-		if (t.compare(i, 4, "true") == 0 || t.compare(i, 5, "false") == 0) {
-			v.kind = Json::Bool;
-			v.b = t[i] == 't';
-			i += v.b ? 4 : 5;
-			return v;
-		}
-		char *end = nullptr;
-		v.num = strtod(t.c_str() + i, &end);
-		if (end == t.c_str() + i)
-			fail("not a value");
-		v.kind = Json::Number;
-		i = (size_t)(end - t.c_str());
-		return v;
-	}
-};
+	return out;
+}
 
 } // namespace
+
+Json parse_json(const std::string &text)
+{
+	// Strict on purpose: duplicate keys are failures, and so is anything
+	// after the value.
+	json_error_t error;
+	json_t *root = json_loadb(text.data(), text.size(), JSON_REJECT_DUPLICATES, &error);
+	if (root == nullptr)
+		throw std::runtime_error(std::string("bad JSON: ") + error.text + " at " +
+					 std::to_string(error.position) + " in: " + text);
+	Json v = from_jansson(root);
+	json_decref(root);
+	return v;
+}
 
 Json parse_summary(const std::string &text)
 {
@@ -188,10 +112,7 @@ Json parse_summary(const std::string &text)
 	REQUIRE(!text.empty());
 	REQUIRE(text.back() == '\n');
 	REQUIRE(text.find('\n') == text.size() - 1);
-	JsonParser p{text};
-	Json v = p.value();
-	p.ws();
-	REQUIRE(p.i == text.size() - 1);
+	Json v = parse_json(text);
 	REQUIRE(v.kind == Json::Object);
 	return v;
 }

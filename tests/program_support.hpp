@@ -12,7 +12,7 @@
 
 namespace rbt {
 
-// ---- a small JSON reader for the summaries --------------------------------
+// ---- the summaries, parsed with jansson -----------------------------------
 
 // A parsed value; the accessors throw on the wrong kind, so a summary that
 // lacks a member or has the wrong type fails the test that reads it.
@@ -32,6 +32,8 @@ struct Json {
 	const std::string &s() const;
 };
 
+// Any JSON text (one value, nothing after it); throws when it is not.
+Json parse_json(const std::string &text);
 // The summary must be exactly one line holding one JSON object (and
 // nothing else): REQUIREs that and returns the object.
 Json parse_summary(const std::string &text);

@@ -187,14 +187,17 @@ void cli_status_clear(struct cli_status *s);
 #define CLI_JSON_MAX_DEPTH 16
 
 /*
- * Writes one JSON object on one line, straight to a stream. `key` is the
- * member name inside objects and must be NULL inside arrays. Strings are
- * escaped, so the object never spans lines; non-finite doubles are null.
+ * Builds one JSON object (with jansson) and writes it on one line to a
+ * stream at cli_json_end. `key` is the member name inside objects and must
+ * be NULL inside arrays. Strings are escaped, so the object never spans
+ * lines; non-finite doubles are null.
  */
+struct json_t;
 struct cli_json {
 	FILE *out;
 	int depth;
-	bool first[CLI_JSON_MAX_DEPTH];
+	int skipped; /* containers opened past CLI_JSON_MAX_DEPTH */
+	struct json_t *stack[CLI_JSON_MAX_DEPTH];
 };
 
 void cli_json_begin(struct cli_json *j, FILE *out);

@@ -33,6 +33,19 @@ int ctl_stat(int argc, char **argv);
 int ctl_create(int argc, char **argv);
 int ctl_remove(int argc, char **argv);
 int ctl_clean(int argc, char **argv);
+/* serve/serve.c */
+int ctl_serve(int argc, char **argv);
+
+/*
+ * What rb-ctl serve (tools/ctl/serve) answers with, written to `out`:
+ * the object `list --json` prints, the one `info --json NAME` prints (the
+ * rb_* code, nothing written, when NAME does not open), and the
+ * `stat --prometheus` exposition of every ring (`pids`: producer samples
+ * carry a pid label too). 0 or -errno.
+ */
+int ctl_list_json(FILE *out);
+int ctl_info_json(FILE *out, const char *name);
+int ctl_stat_prometheus(FILE *out, bool pids);
 
 /*
  * Shared getopt_long loop ending: prints usage for -h, reports what getopt

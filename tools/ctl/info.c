@@ -95,14 +95,14 @@ info_stream_header(struct rb_ring *ring, uint64_t *start_seq, int *rc)
 }
 
 static void
-info_json(struct rb_ring *ring, const struct ctl_snapshot *s, const char *header,
+info_json(FILE *out, struct rb_ring *ring, const struct ctl_snapshot *s, const char *header,
 	  uint64_t start_seq)
 {
 	struct info_layout l;
 	struct cli_json j;
 	uint32_t i;
 
-	cli_json_begin(&j, stdout);
+	cli_json_begin(&j, out);
 	cli_json_string(&j, "name", rb_ring_name(ring));
 	ctl_json_geometry(&j, ring);
 	if (info_layout(ring, &l)) {
@@ -376,6 +376,31 @@ info_text_consumers(struct rb_ring *ring, const struct ctl_snapshot *s)
 }
 
 int
+ctl_info_json(FILE *out, const char *name)
+{
+	struct ctl_snapshot *s = NULL;
+	struct rb_ring *ring = NULL;
+	uint64_t start_seq = 0;
+	char *header;
+	int rc, hrc = 0;
+
+	if ((rc = rb_ring_open(name, &ring)) != 0)
+		return rc;
+	if ((s = malloc(sizeof(*s))) == NULL)
+		rc = -ENOMEM;
+	else
+		rc = ctl_snapshot_take(ring, s);
+	if (rc == 0) {
+		header = info_stream_header(ring, &start_seq, &hrc);
+		info_json(out, ring, s, header, start_seq);
+		free(header);
+	}
+	free(s);
+	rb_ring_close(ring);
+	return rc;
+}
+
+int
 ctl_info(int argc, char **argv)
 {
 	struct ctl_snapshot *s = NULL;
@@ -409,7 +434,7 @@ ctl_info(int argc, char **argv)
 	}
 	header = info_stream_header(ring, &start_seq, &hrc);
 	if (json) {
-		info_json(ring, s, header, start_seq);
+		info_json(stdout, ring, s, header, start_seq);
 	} else {
 		info_text_header(ring);
 		info_text_producer(s);

@@ -106,6 +106,39 @@ list_text_ring(const char *name, int width, struct ctl_snapshot *s)
 	rb_ring_close(ring);
 }
 
+static void
+list_json(FILE *out, const struct ctl_names *names, struct ctl_snapshot *s)
+{
+	struct cli_json j;
+	size_t i;
+
+	cli_json_begin(&j, out);
+	cli_json_array(&j, "rings");
+	for (i = 0; i < names->count; i++)
+		list_json_ring(&j, names->names[i], s);
+	cli_json_array_end(&j);
+	cli_json_end(&j);
+}
+
+int
+ctl_list_json(FILE *out)
+{
+	struct ctl_names names;
+	struct ctl_snapshot *s;
+	int rc;
+
+	if ((rc = ctl_names_all(&names)) != 0)
+		return rc;
+	if ((s = malloc(sizeof(*s))) == NULL) {
+		ctl_names_free(&names);
+		return -ENOMEM;
+	}
+	list_json(out, &names, s);
+	free(s);
+	ctl_names_free(&names);
+	return 0;
+}
+
 int
 ctl_list(int argc, char **argv)
 {
@@ -134,14 +167,7 @@ ctl_list(int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	}
 	if (json) {
-		struct cli_json j;
-
-		cli_json_begin(&j, stdout);
-		cli_json_array(&j, "rings");
-		for (i = 0; i < names.count; i++)
-			list_json_ring(&j, names.names[i], s);
-		cli_json_array_end(&j);
-		cli_json_end(&j);
+		list_json(stdout, &names, s);
 	} else if (names.count == 0) {
 		printf("no rings in /dev/shm\n");
 	} else {

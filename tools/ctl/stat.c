@@ -303,21 +303,26 @@ stat_value(const struct stat_metric *m, const struct stat_ring *r,
 
 /* A label value: backslash, double quote and newline are escaped. */
 static void
-stat_label_value(const char *text)
+stat_label_value(FILE *out, const char *text)
 {
 	for (; *text != '\0'; text++) {
 		if (*text == '\\' || *text == '"')
-			printf("\\%c", *text);
+			fprintf(out, "\\%c", *text);
 		else if (*text == '\n')
-			printf("\\n");
+			fprintf(out, "\\n");
 		else
-			putchar(*text);
+			putc(*text, out);
 	}
 }
 
-/* The samples of one family for one ring, every participant of its scope. */
+/*
+ * The samples of one family for one ring, every participant of its scope.
+ * `pids`: producer samples also carry the pid label (a label that changes
+ * at every restart starts a new series; rb-ctl serve leaves it out).
+ */
 static void
-stat_prometheus_samples(const struct stat_metric *mt, const struct stat_ring *r)
+stat_prometheus_samples(FILE *out, const struct stat_metric *mt, const struct stat_ring *r,
+			bool pids)
 {
 	const struct ctl_snapshot *s = r->snap;
 	char value[48];
@@ -326,16 +331,19 @@ stat_prometheus_samples(const struct stat_metric *mt, const struct stat_ring *r)
 	switch (mt->scope) {
 	case SC_RING:
 		if (stat_value(mt, r, NULL, value, sizeof(value)))
-			printf("%s{ring=\"%s\"} %s\n", mt->name, r->name, value);
+			fprintf(out, "%s{ring=\"%s\"} %s\n", mt->name, r->name, value);
 		return;
 	case SC_PRODUCER:
 		for (k = 0; k < s->nproducers; k++) {
 			const struct rb_producer_status *p = &s->producers[k];
 			struct stat_who w = {p, NULL, NULL};
 
-			if (stat_value(mt, r, &w, value, sizeof(value)))
-				printf("%s{ring=\"%s\",producer=\"%u\",pid=\"%u\"} %s\n", mt->name,
-				       r->name, p->index, p->pid, value);
+			if (!stat_value(mt, r, &w, value, sizeof(value)))
+				continue;
+			fprintf(out, "%s{ring=\"%s\",producer=\"%u\"", mt->name, r->name, p->index);
+			if (pids)
+				fprintf(out, ",pid=\"%u\"", p->pid);
+			fprintf(out, "} %s\n", value);
 		}
 		return;
 	case SC_GROUP:
@@ -345,9 +353,9 @@ stat_prometheus_samples(const struct stat_metric *mt, const struct stat_ring *r)
 
 			if (!stat_value(mt, r, &w, value, sizeof(value)))
 				continue;
-			printf("%s{ring=\"%s\",group=\"", mt->name, r->name);
-			stat_label_value(g->name);
-			printf("\",mode=\"%s\"} %s\n", ctl_group_mode(g), value);
+			fprintf(out, "%s{ring=\"%s\",group=\"", mt->name, r->name);
+			stat_label_value(out, g->name);
+			fprintf(out, "\",mode=\"%s\"} %s\n", ctl_group_mode(g), value);
 		}
 		return;
 	case SC_CONSUMER:
@@ -357,36 +365,38 @@ stat_prometheus_samples(const struct stat_metric *mt, const struct stat_ring *r)
 
 			if (!stat_value(mt, r, &w, value, sizeof(value)))
 				continue;
-			printf("%s{ring=\"%s\",consumer=\"%u\",", mt->name, r->name, c->index);
+			fprintf(out, "%s{ring=\"%s\",consumer=\"%u\",", mt->name, r->name,
+				c->index);
 			if (mt->id == ST_C_GROUP_INFO) {
-				printf("group=\"");
-				stat_label_value(c->group);
+				fprintf(out, "group=\"");
+				stat_label_value(out, c->group);
 			} else {
-				printf("label=\"");
-				stat_label_value(c->label);
-				printf("\",mode=\"%s", ctl_consumer_mode(c));
+				fprintf(out, "label=\"");
+				stat_label_value(out, c->label);
+				fprintf(out, "\",mode=\"%s", ctl_consumer_mode(c));
 			}
-			printf("\"} %s\n", value);
+			fprintf(out, "\"} %s\n", value);
 		}
 		return;
 	}
 }
 
 static void
-stat_prometheus(const struct stat_ring *rings, size_t count)
+stat_prometheus(FILE *out, const struct stat_ring *rings, size_t count, bool pids)
 {
 	size_t m, i;
 
 	for (i = 0; i < count; i++)
 		if (rings[i].ring == NULL)
-			printf("# ring %s: %s\n", rings[i].name, rb_strerror(rings[i].error));
+			fprintf(out, "# ring %s: %s\n", rings[i].name, rb_strerror(rings[i].error));
 	for (m = 0; m < STAT_NMETRICS; m++) {
 		const struct stat_metric *mt = &stat_metrics[m];
 
-		printf("# HELP %s %s\n# TYPE %s %s\n", mt->name, mt->help, mt->name, mt->type);
+		fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", mt->name, mt->help, mt->name,
+			mt->type);
 		for (i = 0; i < count; i++)
 			if (rings[i].ring != NULL)
-				stat_prometheus_samples(mt, &rings[i]);
+				stat_prometheus_samples(out, mt, &rings[i], pids);
 	}
 }
 
@@ -454,6 +464,50 @@ stat_plain(const struct stat_ring *rings, size_t count)
 	}
 }
 
+/*
+ * Opens and samples every ring first: the Prometheus output groups samples
+ * by family across rings, and a named ring that fails must leave no
+ * partial output behind. False when a named ring failed (said on stderr).
+ */
+static bool
+stat_open_all(struct stat_ring *rings, char **names, size_t count, bool named)
+{
+	bool ok = true;
+	size_t i;
+
+	for (i = 0; i < count; i++) {
+		struct stat_ring *r = &rings[i];
+
+		r->name = names[i];
+		r->error = named ? ctl_open(names[i], &r->ring) : rb_ring_open(names[i], &r->ring);
+		if (r->error == 0 && (r->snap = malloc(sizeof(*r->snap))) == NULL)
+			r->error = -ENOMEM;
+		if (r->error == 0)
+			r->error = ctl_snapshot_take(r->ring, r->snap);
+		if (r->error != 0) {
+			if (r->ring != NULL && named)
+				cli_error("%s: %s", r->name, rb_strerror(r->error));
+			rb_ring_close(r->ring);
+			r->ring = NULL;
+			if (named)
+				ok = false;
+		}
+	}
+	return ok;
+}
+
+static void
+stat_close_all(struct stat_ring *rings, size_t count)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++) {
+		rb_ring_close(rings[i].ring);
+		free(rings[i].snap);
+	}
+	free(rings);
+}
+
 int
 ctl_stat(int argc, char **argv)
 {
@@ -461,7 +515,7 @@ ctl_stat(int argc, char **argv)
 	struct ctl_names all = {NULL, 0};
 	bool prometheus = false, named;
 	char **names;
-	size_t count, i;
+	size_t count;
 	int c, rc, status = CLI_EXIT_OK;
 
 	ctl_getopt_reset();
@@ -488,40 +542,37 @@ ctl_stat(int argc, char **argv)
 		ctl_names_free(&all);
 		return CLI_EXIT_FAIL;
 	}
-	/* Open and sample everything first: the Prometheus output groups
-	 * samples by family across rings, and a named ring that fails must
-	 * leave no partial output behind. */
-	for (i = 0; i < count; i++) {
-		struct stat_ring *r = &rings[i];
-
-		r->name = names[i];
-		r->error = named ? ctl_open(names[i], &r->ring) : rb_ring_open(names[i], &r->ring);
-		if (r->error == 0 && (r->snap = malloc(sizeof(*r->snap))) == NULL)
-			r->error = -ENOMEM;
-		if (r->error == 0)
-			r->error = ctl_snapshot_take(r->ring, r->snap);
-		if (r->error != 0) {
-			if (r->ring != NULL && named)
-				cli_error("%s: %s", r->name, rb_strerror(r->error));
-			rb_ring_close(r->ring);
-			r->ring = NULL;
-			if (named)
-				status = CLI_EXIT_FAIL;
-		}
-	}
+	if (!stat_open_all(rings, names, count, named))
+		status = CLI_EXIT_FAIL;
 	if (status == CLI_EXIT_OK) {
 		if (prometheus)
-			stat_prometheus(rings, count);
+			stat_prometheus(stdout, rings, count, true);
 		else
 			stat_plain(rings, count);
 		if (fflush(stdout) != 0)
 			status = CLI_EXIT_FAIL;
 	}
-	for (i = 0; i < count; i++) {
-		rb_ring_close(rings[i].ring);
-		free(rings[i].snap);
-	}
-	free(rings);
+	stat_close_all(rings, count);
 	ctl_names_free(&all);
 	return status;
+}
+
+int
+ctl_stat_prometheus(FILE *out, bool pids)
+{
+	struct stat_ring *rings = NULL;
+	struct ctl_names all = {NULL, 0};
+	int rc;
+
+	if ((rc = ctl_names_all(&all)) != 0)
+		return rc;
+	if (all.count > 0 && (rings = calloc(all.count, sizeof(*rings))) == NULL) {
+		ctl_names_free(&all);
+		return -ENOMEM;
+	}
+	stat_open_all(rings, all.names, all.count, false);
+	stat_prometheus(out, rings, all.count, pids);
+	stat_close_all(rings, all.count);
+	ctl_names_free(&all);
+	return 0;
 }
