@@ -43,6 +43,8 @@ struct consumer_run {
 	struct stream_info *stream;
 	struct rb_consumer_stats st;
 	uint64_t bytes;
+	uint64_t incomplete; /* frames flagged RB_FRAME_INCOMPLETE (udp: packets
+			      * missing), counted as their bytes are */
 	uint64_t first_ns;  /* first frame; 0 before */
 	uint64_t end_ns;
 	uint64_t last_timestamp; /* producer's time stamp of the last frame */
@@ -149,6 +151,16 @@ consumer_acquire_failed(struct consumer_run *r, int rc)
 	}
 }
 
+/* A frame received: its bytes, and whether the source flagged it as
+ * incomplete (every analysis reports those, whatever it checks). */
+static void
+consumer_count(struct consumer_run *r, const struct rb_frame *f)
+{
+	r->bytes += f->length;
+	if (f->flags & RB_FRAME_INCOMPLETE)
+		r->incomplete++;
+}
+
 /* Hands a batch to the analysis and releases it. */
 static int
 consumer_batch(struct consumer_run *r, uint32_t n)
@@ -185,12 +197,12 @@ consumer_batch(struct consumer_run *r, uint32_t n)
 			if (rc == RB_E_OVERRUN)
 				rc = 0;
 			else if (rc == 0)
-				r->bytes += r->frames[i].length;
+				consumer_count(r, &r->frames[i]);
 		}
 	} else {
 		for (i = 0; i < n; i++)
 			if (!o->lossy || rb_consumer_check(r->c, &r->frames[i]) == 0)
-				r->bytes += r->frames[i].length;
+				consumer_count(r, &r->frames[i]);
 		/* An analysis that keeps frames releases them when it is done. */
 		rc = r->a->keeps_frames ? 0 : rb_consumer_release_batch(r->c, r->frames, n);
 	}
@@ -394,6 +406,7 @@ consumer_summary(struct consumer_run *r)
 		cli_json_totals(&j, consumer_data_frames(r), r->bytes, secs);
 		cli_json_u64(&j, "lost", r->st.lost);
 		cli_json_u64(&j, "abandoned", r->st.abandoned);
+		cli_json_u64(&j, "incomplete", r->incomplete);
 		cli_json_u64(&j, "next_seq", r->st.next_seq);
 		cli_json_u64(&j, "gaps", gaps);
 		cli_json_u64(&j, "errors", errors);
@@ -419,6 +432,9 @@ consumer_summary(struct consumer_run *r)
 	line[0] = '\0';
 	if (r->st.abandoned != 0)
 		snprintf(line, sizeof(line), ", abandoned %" PRIu64, r->st.abandoned);
+	if (r->incomplete != 0)
+		snprintf(line + strlen(line), sizeof(line) - strlen(line),
+			 ", incomplete %" PRIu64, r->incomplete);
 	fprintf(stderr, "%s; lost %" PRIu64 ", gaps %" PRIu64 ", errors %" PRIu64 "%s; %s\n",
 		head, r->st.lost, gaps, errors, line, consumer_end_text(r->end));
 	if (r->have_group)

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <string>
+#include <memory>
 #include <vector>
 
 using namespace rbt;
@@ -447,6 +448,43 @@ TEST_CASE("lossy stdout under a fast producer: every frame written is intact, an
 	CHECK(c["bytes_written"].u64() == raw.size());
 	CHECK(c["frames"].u64() + c["lost"].u64() == total);
 	CHECK(n > 0);
+}
+
+TEST_CASE("frames flagged incomplete are counted by every analysis", "[programs]")
+{
+	RingGuard guard(unique_name("prog-incomplete"));
+	const std::string &name = guard.name;
+	const uint64_t total = 300;
+	rb_ring_config cfg = small_config(256, 512);
+	Watch w;
+	REQUIRE(rb_ring_create(name.c_str(), &cfg, &w.ring) == 0);
+	std::vector<std::unique_ptr<Proc>> cons;
+	for (const char *analysis : {"verify", "stats", "null"})
+		cons.emplace_back(new Proc({consumer_path(), "--json", name, analysis}));
+	cons.emplace_back(new Proc({consumer_path(), "--lossy", "--json", name, "stats"}));
+	REQUIRE(w.consumers(4, 10000));
+	rb_producer *p = nullptr;
+	REQUIRE(rb_producer_attach(w.ring, nullptr, &p) == 0);
+	REQUIRE(rb_producer_begin_stream(p, "source=test\n") == 0);
+	uint64_t flagged = 0;
+	for (uint64_t i = 0; i < total; i++) {
+		rb_frame f;
+		REQUIRE(rb_producer_acquire(p, &f, 5000000000ull) == 0);
+		memset(f.data, (int)i, 256);
+		f.length = 256;
+		f.flags = i % 7 == 3 ? RB_FRAME_INCOMPLETE : 0;
+		flagged += i % 7 == 3;
+		REQUIRE(rb_producer_commit(p, &f) == 0);
+	}
+	REQUIRE(rb_producer_end_stream(p, 5000000000ull) == 0);
+	REQUIRE(rb_producer_detach(p, 0) == 0);
+	for (auto &c : cons) {
+		REQUIRE(c->wait(30000) == 0);
+		Json j = c->summary();
+		INFO("analysis " << j["analysis"].s() << (j["lossy"].b ? " (lossy)" : ""));
+		CHECK(j["frames"].u64() == total);
+		CHECK(j["incomplete"].u64() == flagged);
+	}
 }
 
 TEST_CASE("stdout whose reader went away: the consumer stops cleanly", "[programs]")
