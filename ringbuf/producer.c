@@ -469,6 +469,7 @@ rb_producer_attach(struct rb_ring *ring, const struct rb_producer_options *optio
 	rb_store_then_fence_64(&rec->owner, p->owner);
 	p->spin_ns = options && options->spin_ns ? options->spin_ns : RB_DEFAULT_SPIN_NS;
 	p->committed = p->next = rb_load_acquire_64(&ring->producer->write_seq);
+	p->seen_write = p->committed;
 	p->limit = 0; /* rescan before the first acquire */
 	/* claim_limit only grows, also across producers. */
 	p->published_limit = rb_load_acquire_64(&ring->producer->claim_limit);
@@ -515,6 +516,8 @@ rb_acquire_multi(struct rb_producer *p, struct rb_frame *frames, uint32_t max,
 
 	if (rb_claims_full(&p->claims))
 		return -ENOBUFS;
+	if (p->corrupt)
+		return RB_E_CORRUPT;
 	cur = rb_load_acquire_64(&shm->claim_seq);
 	for (;;) {
 		if (cur + max >= RB_SEQ_LIMIT)
@@ -662,6 +665,7 @@ rb_commit_held(struct rb_producer *p, const struct rb_frame *frames,
 {
 	struct rb_ring *ring = p->ring;
 	uint32_t i, start_at = p->multi ? rb_stream_start_index(p, frames, count) : count;
+	uint64_t ws;
 
 	for (i = 0; i < count; i++) {
 		struct rb_shm_descriptor *d = rb_descriptor(ring, frames[i].seq);
@@ -689,7 +693,12 @@ rb_commit_held(struct rb_producer *p, const struct rb_frame *frames,
 	/* The exchange is the fence between our descriptor stores and the
 	 * load of write_seq in the advance (repair.c). */
 	rb_store_then_fence_64(&p->rec->hold_from, rb_claims_oldest(&p->claims));
-	(void)rb_advance_write_seq(ring);
+	ws = rb_advance_write_seq(ring);
+	/* write_seq only grows: one below what we saw was moved back. */
+	if (ws < p->seen_write)
+		p->corrupt = true;
+	else
+		p->seen_write = ws;
 }
 
 static bool
