@@ -128,15 +128,22 @@ rb_ring_config group_config(uint32_t max_producers = 1)
 	return cfg;
 }
 
-void produce(rb_producer *p, uint32_t n)
+// Produces up to n frames, each acquire waiting up to timeout_ns; the
+// first acquire's error, or 0 when all n went through.
+int produce_until_error(rb_producer *p, uint32_t n, uint64_t timeout_ns)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		rb_frame f;
-		REQUIRE(rb_producer_acquire(p, &f, 2 * SEC) == 0);
+		int rc = rb_producer_acquire(p, &f, timeout_ns);
+		if (rc != 0)
+			return rc;
 		f.length = 8;
 		REQUIRE(rb_producer_commit(p, &f) == 0);
 	}
+	return 0;
 }
+
+void produce(rb_producer *p, uint32_t n) { REQUIRE(produce_until_error(p, n, 2 * SEC) == 0); }
 
 // A child member of group "g": attaches, signals `ready`, waits for `go`,
 // then acquires once with `timeout_ns` and reports what came back.
@@ -401,16 +408,8 @@ TEST_CASE("write_seq moved backwards under a group member (several producers): R
 	h.store(&h.producer()->write_seq, 0);
 	// The producer, held up by the group's gate that now looks a lap
 	// ahead of write_seq, finds write_seq went back.
-	rb_frame f;
 	uint64_t t0 = mono_ns();
-	int rc = 0;
-	for (uint32_t i = 0; i <= SLOTS && rc == 0; i++) {
-		rc = rb_producer_acquire(p, &f, 3 * SEC);
-		if (rc == 0) {
-			f.length = 8;
-			REQUIRE(rb_producer_commit(p, &f) == 0);
-		}
-	}
+	int rc = produce_until_error(p, SLOTS + 1, 3 * SEC);
 	CHECK(rc == RB_E_CORRUPT);
 	CHECK(mono_ns() - t0 < SEC);
 	go.signal();
@@ -485,16 +484,8 @@ TEST_CASE("a member's read_seq moved back: the blocked producer gets RB_E_CORRUP
 	int idx = h.record_of(member.pid);
 	REQUIRE(idx >= 0);
 	h.store(&h.consumer((uint32_t)idx)->read_seq, 0);
-	rb_frame f;
 	uint64_t t0 = mono_ns();
-	int rc = 0;
-	for (uint32_t i = 0; i <= SLOTS && rc == 0; i++) {
-		rc = rb_producer_acquire(p, &f, 3 * SEC);
-		if (rc == 0) {
-			f.length = 8;
-			REQUIRE(rb_producer_commit(p, &f) == 0);
-		}
-	}
+	int rc = produce_until_error(p, SLOTS + 1, 3 * SEC);
 	CHECK(rc == RB_E_CORRUPT);
 	CHECK(mono_ns() - t0 < 2 * SEC);
 	h.store(&h.consumer((uint32_t)idx)->read_seq, RB_SEQ_NONE);
