@@ -493,3 +493,52 @@ TEST_CASE("a member's read_seq moved back: the blocked producer gets RB_E_CORRUP
 	CHECK(member.wait(5000) == 0);
 	rb_producer_detach(p, 0);
 }
+
+TEST_CASE("a sleeping lossless consumer whose read_seq is rewritten reports RB_E_CORRUPT",
+	  "[hostile]")
+{
+	TestRing ring(small_config(64, SLOTS), "hl-ownread");
+	Hostile h(ring.name());
+	rb_producer *p = nullptr;
+	REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
+	SharedReport rep;
+	Ready ready;
+	Child cons;
+
+	spawn(cons, [&] {
+		rb_ring *r = nullptr;
+		rb_consumer *c = nullptr;
+		rb_frame f[SLOTS];
+		if (rb_ring_open(ring.name().c_str(), &r) != 0 || rb_consumer_attach(r, nullptr, &c) != 0)
+			return 2;
+		ready.signal();
+		int got = 0;
+		while (got < (int)SLOTS + 4) {
+			int n = rb_consumer_acquire_batch(c, f, SLOTS, 1, 2 * SEC);
+			if (n <= 0)
+				return 3;
+			rb_consumer_release_batch(c, f, (uint32_t)n);
+			got += n;
+		}
+		ready.signal();
+		uint64_t t0 = mono_ns();
+		rep->rc = rb_consumer_acquire_batch(c, f, SLOTS, 1, 3 * SEC);
+		rep->elapsed_ns = mono_ns() - t0;
+		rb_consumer_detach(c);
+		rb_ring_close(r);
+		return 0;
+	});
+	REQUIRE(ready.wait(5000));
+	produce(p, SLOTS + 4);
+	REQUIRE(ready.wait(5000));
+	int idx = h.record_of(cons.pid);
+	REQUIRE(idx >= 0);
+	REQUIRE(eventually([&] { return h.load(&h.producer()->sleep_mask[0]) != 0; }, 5000));
+	// Held back a lap: the producer would stall on it, and the consumer
+	// has nothing left to release.
+	h.store(&h.consumer((uint32_t)idx)->read_seq, 4);
+	REQUIRE(cons.wait(10000) == 0);
+	CHECK(rep->rc == RB_E_CORRUPT);
+	CHECK(rep->elapsed_ns < SEC);
+	rb_producer_detach(p, 0);
+}
