@@ -145,6 +145,22 @@ int produce_until_error(rb_producer *p, uint32_t n, uint64_t timeout_ns)
 
 void produce(rb_producer *p, uint32_t n) { REQUIRE(produce_until_error(p, n, 2 * SEC) == 0); }
 
+// Acquires and releases `count` frames (each wait bounded); false if one
+// did not come.
+bool take_and_release(rb_consumer *c, int count)
+{
+	rb_frame f[SLOTS];
+
+	for (int got = 0; got < count;) {
+		int n = rb_consumer_acquire_batch(c, f, SLOTS, 1, 2 * SEC);
+		if (n <= 0)
+			return false;
+		rb_consumer_release_batch(c, f, (uint32_t)n);
+		got += n;
+	}
+	return true;
+}
+
 // A child member of group "g": attaches, signals `ready`, waits for `go`,
 // then acquires once with `timeout_ns` and reports what came back.
 int member_acquire_once(const std::string &name, Ready &ready, Ready &go, bool lossy,
@@ -382,14 +398,8 @@ TEST_CASE("write_seq moved backwards under a group member (several producers): R
 		if (rb_ring_open(ring.name().c_str(), &r) != 0 || rb_consumer_attach(r, &o, &c) != 0)
 			return 2;
 		ready.signal();
-		int got = 0;
-		while (got < 20) {
-			int n = rb_consumer_acquire_batch(c, f, SLOTS, 1, 2 * SEC);
-			if (n <= 0)
-				return 3;
-			rb_consumer_release_batch(c, f, (uint32_t)n);
-			got += n;
-		}
+		if (!take_and_release(c, 20))
+			return 3;
 		ready.signal();
 		if (!go.wait(10000))
 			return 4;
@@ -458,19 +468,12 @@ TEST_CASE("a member's read_seq moved back: the blocked producer gets RB_E_CORRUP
 		rb_ring *r = nullptr;
 		rb_consumer *c = nullptr;
 		rb_consumer_options o = {};
-		rb_frame f[SLOTS];
 		o.group = "g";
 		if (rb_ring_open(ring.name().c_str(), &r) != 0 || rb_consumer_attach(r, &o, &c) != 0)
 			return 2;
 		ready.signal();
-		int got = 0;
-		while (got < 2 * (int)SLOTS) {
-			int n = rb_consumer_acquire_batch(c, f, SLOTS, 1, 2 * SEC);
-			if (n <= 0)
-				return 3;
-			rb_consumer_release_batch(c, f, (uint32_t)n);
-			got += n;
-		}
+		if (!take_and_release(c, 2 * (int)SLOTS))
+			return 3;
 		drained.signal();
 		// Holds nothing from here on, until told to leave.
 		go.wait(20000);
@@ -512,14 +515,8 @@ TEST_CASE("a sleeping lossless consumer whose read_seq is rewritten reports RB_E
 		if (rb_ring_open(ring.name().c_str(), &r) != 0 || rb_consumer_attach(r, nullptr, &c) != 0)
 			return 2;
 		ready.signal();
-		int got = 0;
-		while (got < (int)SLOTS + 4) {
-			int n = rb_consumer_acquire_batch(c, f, SLOTS, 1, 2 * SEC);
-			if (n <= 0)
-				return 3;
-			rb_consumer_release_batch(c, f, (uint32_t)n);
-			got += n;
-		}
+		if (!take_and_release(c, (int)SLOTS + 4))
+			return 3;
 		ready.signal();
 		uint64_t t0 = mono_ns();
 		rep->rc = rb_consumer_acquire_batch(c, f, SLOTS, 1, 3 * SEC);
