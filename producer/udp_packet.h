@@ -28,6 +28,10 @@ struct udp_packet {
 	uint32_t length;       /* payload bytes after the header */
 };
 
+#ifdef __cplusplus
+static_assert(sizeof(struct udp_packet) == 32, "the UDP packet header is 32 bytes");
+#else
 _Static_assert(sizeof(struct udp_packet) == 32, "the UDP packet header is 32 bytes");
+#endif
 
 #endif /* RB_UDP_PACKET_H */
