@@ -57,6 +57,10 @@
 
 #include "udp_packet.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define UDP_WINDOW 16u           /* frames being assembled at once */
 #define UDP_JUMP 256u            /* frames a packet may skip past the window */
 #define UDP_REORDER 2u           /* frame n is over once frame n + 2 shows */
@@ -190,5 +194,9 @@ int udp_asm_settle(struct udp_asm *a, struct udp_rx *rx, uint32_t n, uint64_t no
 int udp_asm_flush(struct udp_asm *a);
 /* Frames wait for packets that may still come. */
 bool udp_asm_waiting(const struct udp_asm *a);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* RB_UDP_ASSEMBLER_H */

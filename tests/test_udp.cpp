@@ -143,15 +143,9 @@ struct UdpRun {
 		    uint32_t packets = kPackets, int64_t offset = -1)
 	{
 		std::vector<uint8_t> d(sizeof(udp_packet) + length);
-		udp_packet h{};
-		h.magic = UDP_PACKET_MAGIC;
-		h.version = UDP_PACKET_VERSION;
-		h.header_bytes = sizeof(udp_packet);
-		h.frame = f;
-		h.packet = packet;
-		h.packets = packets;
-		h.offset = offset >= 0 ? (uint32_t)offset : packet * kPayload;
-		h.length = length;
+		udp_packet h = udp_packet_data(f, packet, packets,
+					       offset >= 0 ? (uint32_t)offset : packet * kPayload,
+					       length);
 		memcpy(d.data(), &h, sizeof(h));
 		for (uint32_t k = 0; k < length; k++)
 			d[sizeof(h) + k] = pat(f, h.offset + k);
