@@ -491,10 +491,13 @@ udp_asm_received(struct udp_asm *a, struct udp_rx *rx, int res, bool truncated, 
 		asm_book(a, (uint32_t)(h->frame - a->f0), h, NULL, g->payload, now);
 		return a->n.packets == before;
 	}
-	/* Set aside: where it landed may be another packet's place. Every
-	 * later packet of these receives is set aside too, so that packets
-	 * are booked in the order they came. */
-	a->set_aside = true;
+	/* Set aside: where it landed may be another packet's place. After
+	 * one outside the window (late, a jump or a stray), every later packet
+	 * of these receives is set aside too, so that it is decided in the
+	 * order the packets came (inside the window the order of booking
+	 * changes nothing but which of two conflicting packets wins). */
+	if (!a->based || h->frame - a->f0 >= UDP_WINDOW)
+		a->set_aside = true;
 	if (g->place != NULL) {
 		uint32_t first = h->length < g->room ? h->length : g->room;
 

@@ -161,7 +161,7 @@ struct udp_asm {
 	bool end_seen;
 	uint64_t end_frame;
 	uint64_t now;       /* the latest time told: empty frames' time stamp */
-	bool set_aside;     /* a packet of these receives was set aside */
+	bool set_aside;     /* one of these receives got a packet off the window */
 	struct udp_counts n;
 };
 
