@@ -1,7 +1,8 @@
 /*
  * The udp source: captures a network sensor's packets (udp_packet.h,
- * docs/RECORDING.md "UDP packets") and assembles them into frames in the
- * ring's slots, with io_uring.
+ * docs/RECORDING.md "UDP capture") into the ring's slots, with io_uring.
+ * What a packet may say and how frames are put together is the
+ * assembler's (udp_assembler.c, no I/O); this file receives.
  *
  * Landing payloads in place. A packet's place in its frame is in its
  * header, which arrives with it; so each receive guesses: it is a recvmsg
@@ -20,29 +21,18 @@
  * previous completed, so the k-th packet to arrive lands in the k-th
  * guess, and the whole chain still costs one submission. After a wrong
  * guess the rest of the chain is cancelled (its guesses are all off by
- * now); the next chain starts from what actually arrived.
+ * now); the next chain starts from what actually arrived. With nothing to
+ * guess into (no free slot, or the window's frames all in) the chain is
+ * one receive into the spill buffer: there is always a receive out.
  *
- * Frames. A frame is published (committed) once all its packets are in;
- * or, marked RB_FRAME_INCOMPLETE with its missing packets' bytes zeroed,
- * once a packet of a frame UDP_REORDER later arrives, the sender's END
- * packet says it is over, or nothing arrived for --frame-timeout (default
- * UDP_IDLE_NS). Packets of
- * one frame may arrive in any order; a packet of a frame already published
- * is counted late. Frames are published in frame-number order, one ring
- * sequence number each: a frame none of whose packets arrived is published
- * empty (length 0, incomplete), so that seq - first seq is the frame
- * number - first frame number, up to UDP_MAX_GAP missing frames in a row
- * (more is a resynchronisation, counted).
+ * Frames are published (udp_asm_settle, udp_asm_flush) only between
+ * chains, never while a receive may still write into their slots.
+ * Waiting is in slices of at most PRODUCER_WAIT_SLICE_NS, so a signal ends
+ * the capture within one slice plus the cancellation.
  *
- * Slots are acquired ahead for the frames being guessed into; at the end
- * the ones no packet reached are never published (detaching drops them).
- * Nothing is published while a receive of the chain may still write into
- * its slot: frames are only finished between chains.
- *
- * Counting: packets received, lost (in finished frames), late, duplicate,
- * malformed, and moved (misplaced); frames complete, incomplete, missing;
- * and the kernel's own drops on a full socket buffer (SO_RXQ_OVFL), which
- * say the capture did not keep up, as opposed to losses on the way.
+ * Counting: the assembler's counters (udp_counts), and the kernel's own
+ * drops on a full socket buffer (SO_RXQ_OVFL), which say the capture did
+ * not keep up, as opposed to losses on the way.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -54,51 +44,24 @@
 #include <unistd.h>
 
 #include "producer.h"
-#include "udp_packet.h"
+#include "udp_assembler.h"
 
 #define UDP_CHAIN 32u               /* receives linked in one chain */
-#define UDP_WINDOW 16u              /* frames being assembled at once */
-#define UDP_REORDER 2u              /* frame n is over once frame n+2 shows */
-#define UDP_IDLE_NS 50000000ull     /* ... or after this long with no packet */
-#define UDP_MAX_GAP 256u            /* missing frames published as empty ones */
-#define UDP_MAX_PACKETS 65536u      /* per frame */
-#define UDP_DATAGRAM 65536u
+#define UDP_IDLE_NS 50000000ull     /* a frame is over after this long with no packet */
 #define UDP_RCVBUF (64u << 20)
 #define UDP_DEFAULT_FRAME (64u << 10)
 #define UDP_DEFAULT_PACKET (8u << 10)
+/* How long a signalled capture waits for its cancelled receives. */
+#define UDP_CANCEL_NS 500000000ull
 /* user_data of the cancel requests (links use their index). */
 #define UDP_TAG_CANCEL UINT64_MAX
 
-/* A frame being assembled. */
-struct udp_frame {
-	bool acquired;      /* has a slot (f) */
-	bool dropped;       /* --on-full drop found no slot */
-	struct rb_frame f;
-	uint32_t packets;   /* packets in the frame; 0 until one said */
-	uint32_t received;
-	uint64_t length;    /* end of its last packet, once that arrived */
-	uint64_t first_ns;  /* arrival of its first packet: its time stamp */
-	uint8_t *got;       /* a bit per packet index */
-};
-
-/* One receive of the chain. */
+/* One receive of the chain: the message; its buffers and guess are rx. */
 struct udp_link {
 	struct msghdr msg;
 	struct iovec iov[3];
-	struct udp_packet hdr;
 	char control[64];
-	uint8_t *spill;     /* what does not fit the guess */
-	uint8_t *bounce;    /* a misplaced payload, until it is placed */
-	/* The guess. */
-	bool guessed;       /* else everything lands in spill */
-	uint64_t frame;
-	uint32_t packet;
-	uint32_t offset;
-	uint32_t room;      /* bytes at the guessed place */
-	/* What came. */
 	bool done;
-	bool moved;         /* misplaced: the payload waits in bounce */
-	struct udp_packet got;
 };
 
 struct udp_source {
@@ -107,33 +70,21 @@ struct udp_source {
 	struct io_uring ring;
 	bool ring_ok;
 	struct udp_link links[UDP_CHAIN];
+	struct udp_rx rx[UDP_CHAIN];
 	uint32_t nlinks;    /* in the chain being received */
 	uint32_t ndone;
 	uint32_t next_link; /* first link without a completion */
 	bool cancelling;
-	/* Frames f0 .. f0 + count - 1, in win[(head + i) % UDP_WINDOW]. */
-	struct udp_frame win[UDP_WINDOW];
-	uint32_t head, count;
-	bool based;         /* f0 is known (a packet arrived) */
-	uint64_t f0;
-	/* Where the next guess goes, and what guesses are made of. */
-	uint64_t guess_frame;
-	uint32_t guess_packet;
-	uint32_t payload;   /* bytes per packet but the last */
-	uint32_t packets;   /* per frame, as last seen */
-	uint64_t full_length; /* of the last frame whose last packet came */
-	uint64_t highest;   /* highest frame number seen */
+	bool abandoned;     /* receives may still be out: publish nothing more */
+	struct udp_asm a;
+	bool asm_ok;
+	struct producer_run *run; /* for the assembler's ops */
+	int status;         /* the exit status of a failed op */
 	uint64_t idle_ns;   /* --frame-timeout */
-	uint64_t last_packet_ns;
-	bool end_seen;
-	uint64_t end_frame;
-	uint64_t frame_bytes; /* the ring's */
-	/* Counters. */
-	uint64_t packets_in, packets_lost, late, duplicate, malformed, moved;
-	uint64_t frames_complete, frames_incomplete, frames_missing, resyncs;
-	uint64_t payload_bytes, chains;
+	uint64_t datagrams;
+	uint64_t first_packet_ns, last_packet_ns;
+	uint64_t chains;
 	uint32_t kernel_drops;
-	uint64_t first_packet_ns;
 };
 
 static struct udp_source *
@@ -204,11 +155,11 @@ udp_source_fini(struct source *s)
 	if (u->fd >= 0)
 		close(u->fd);
 	for (i = 0; i < UDP_CHAIN; i++) {
-		free(u->links[i].spill);
-		free(u->links[i].bounce);
+		free(u->rx[i].spill);
+		free(u->rx[i].bounce);
 	}
-	for (i = 0; i < UDP_WINDOW; i++)
-		free(u->win[i].got);
+	if (u->asm_ok)
+		udp_asm_fini(&u->a);
 	free(u);
 	s->io = NULL;
 }
@@ -225,295 +176,90 @@ udp_source_header(const struct source *s, char *buf, size_t size)
 		 s->p.packet_bytes ? s->p.packet_bytes : UDP_DEFAULT_PACKET);
 }
 
-/* ---- the frame window --------------------------------------------------- */
+/* ---- the assembler's slots ------------------------------------------------ */
 
-static struct udp_frame *
-udp_frame_at(struct udp_source *u, uint64_t frame)
-{
-	if (!u->based || frame < u->f0 || frame - u->f0 >= u->count)
-		return NULL;
-	return &u->win[(u->head + (frame - u->f0)) % UDP_WINDOW];
-}
-
-/* Grows the window to hold `frame` (the caller made room). */
-static struct udp_frame *
-udp_frame_add(struct udp_source *u, uint64_t frame)
-{
-	while (u->f0 + u->count <= frame) {
-		struct udp_frame *x = &u->win[(u->head + u->count) % UDP_WINDOW];
-		uint8_t *got = x->got;
-
-		memset(x, 0, sizeof(*x));
-		x->got = got;
-		memset(x->got, 0, UDP_MAX_PACKETS / 8);
-		u->count++;
-	}
-	return udp_frame_at(u, frame);
-}
-
-/*
- * Gives the window's frames up to `frame` their slots, in order. Waits for
- * a slot only if `wait`; returns 0 (check x->acquired), or an exit status.
- */
+/* The next slot: at most one wait slice (signals are looked at between). */
 static int
-udp_slots_upto(struct producer_run *r, struct udp_source *u, uint64_t frame, bool wait)
+udp_acquire(void *ctx, struct rb_frame *f, bool wait)
 {
-	uint64_t n;
+	struct udp_source *u = ctx;
+	struct producer_run *r = u->run;
 	int rc;
 
-	for (n = u->f0; n <= frame; n++) {
-		struct udp_frame *x = udp_frame_at(u, n);
-
-		if (x == NULL)
-			return 0;
-		while (!x->acquired && !x->dropped) {
-			rc = producer_acquire(r, &x->f, 0, !wait);
-			if (rc > 1)
-				return rc;
-			if (rc == 0) {
-				x->acquired = true;
-			} else if (r->o->drop) {
-				x->dropped = true; /* counted by producer_acquire */
-			} else if (!wait || cli_stop) {
-				return 0;
-			}
+	rc = rb_producer_acquire(r->prod, f, wait && !r->o->drop ? PRODUCER_WAIT_SLICE_NS
+								 : RB_NO_WAIT);
+	if (rc == 0)
+		return UDP_SLOT_OK;
+	/* -ENOBUFS: every slot is ours already (acquired for frames being
+	 * assembled); one frees up when the oldest is published. */
+	if (rc == RB_E_WOULD_BLOCK || rc == -ETIMEDOUT || rc == -EINTR || (rc == -ENOBUFS && !wait)) {
+		if (r->o->drop) {
+			rb_producer_count_dropped(r->prod, 1);
+			r->dropped++;
+			r->index++;
+			return UDP_SLOT_DROPPED;
 		}
+		return wait && cli_stop ? UDP_ASM_STOP : UDP_SLOT_NONE;
 	}
-	return 0;
+	cli_error("ring '%s': acquiring a slot: %s", r->o->ring, rb_strerror(rc));
+	r->end = "error";
+	u->status = CLI_EXIT_FAIL;
+	return UDP_ASM_ERROR;
 }
 
-/* The bytes of a frame's packet `i`, as guessed from the usual layout. */
-static void
-udp_packet_span(const struct udp_source *u, uint32_t i, uint64_t *off, uint64_t *len)
-{
-	*off = (uint64_t)i * u->payload;
-	*len = *off < u->frame_bytes ? u->frame_bytes - *off : 0;
-	if (*len > u->payload)
-		*len = u->payload;
-}
-
-/* Publishes the oldest frame of the window (complete or not). */
 static int
-udp_finish_oldest(struct producer_run *r, struct udp_source *u)
+udp_publish(void *ctx, struct rb_frame *f, uint64_t frame)
 {
-	struct udp_frame *x = &u->win[u->head];
-	uint32_t packets = x->packets ? x->packets : u->packets;
+	struct udp_source *u = ctx;
+	struct producer_run *r = u->run;
 	int rc;
 
-	if (u->count == 0)
-		return 0;
-	if (!x->acquired && !x->dropped) {
-		while (!x->acquired && !x->dropped) {
-			if ((rc = udp_slots_upto(r, u, u->f0, true)) != 0)
-				return rc;
-			if (cli_stop && !x->acquired && !x->dropped)
-				return CLI_EXIT_OK; /* no slot, and told to stop */
-		}
+	(void)frame;
+	rc = rb_producer_commit(r->prod, f);
+	if (rc != 0) {
+		cli_error("ring '%s': committing frame: %s", r->o->ring, rb_strerror(rc));
+		r->end = "error";
+		u->status = CLI_EXIT_FAIL;
+		return UDP_ASM_ERROR;
 	}
-	if (x->dropped)
-		goto pop; /* no slot (--on-full drop): counted as dropped */
-	u->packets_lost += packets > x->received ? packets - x->received : 0;
-	if (x->received == 0) {
-		u->frames_missing++;
-		u->frames_incomplete++;
-	} else if (x->received < packets) {
-		u->frames_incomplete++;
-	} else {
-		u->frames_complete++;
-	}
-	{
-		x->f.flags = x->received < packets ? RB_FRAME_INCOMPLETE : 0;
-		x->f.timestamp_ns = x->first_ns ? x->first_ns : cli_now_ns();
-		if (x->received == 0) {
-			x->f.length = 0;
-		} else {
-			uint32_t i;
-
-			x->f.length = x->length ? x->length
-						: (u->full_length ? u->full_length : u->frame_bytes);
-			if (x->f.length > u->frame_bytes)
-				x->f.length = u->frame_bytes;
-			/* Missing packets leave an older frame's bytes in the
-			 * slot: zero them, never pass them off as data. */
-			for (i = 0; i < packets && x->received < packets; i++) {
-				uint64_t off, len;
-
-				if (x->got[i / 8] & (1u << (i % 8)))
-					continue;
-				udp_packet_span(u, i, &off, &len);
-				if (off >= x->f.length)
-					break;
-				if (off + len > x->f.length)
-					len = x->f.length - off;
-				memset((uint8_t *)x->f.data + off, 0, len);
-			}
-		}
-		rc = rb_producer_commit(r->prod, &x->f);
-		if (rc != 0) {
-			cli_error("ring '%s': committing frame: %s", r->o->ring, rb_strerror(rc));
-			r->end = "error";
-			return CLI_EXIT_FAIL;
-		}
-		r->frames++;
-		r->bytes += x->f.length;
-		r->index++;
-	}
-pop:
-	u->head = (u->head + 1) % UDP_WINDOW;
-	u->count--;
-	u->f0++;
-	if (u->guess_frame < u->f0) {
-		u->guess_frame = u->f0;
-		u->guess_packet = 0;
-	}
-	return 0;
+	r->frames++;
+	r->bytes += f->length;
+	r->index++;
+	return UDP_ASM_OK;
 }
 
-/* Publishes every frame up to and including `last`. */
+/* An assembler result as an exit status; *stop when the capture ends. */
 static int
-udp_finish_upto(struct producer_run *r, struct udp_source *u, uint64_t last)
+udp_status(struct udp_source *u, int rc, bool *stop)
 {
-	int rc;
-
-	while (u->based && u->count > 0 && u->f0 <= last) {
-		if ((rc = udp_finish_oldest(r, u)) != 0)
-			return rc;
-		if (cli_stop && u->count > 0 && !u->win[u->head].acquired &&
-		    !u->win[u->head].dropped)
-			return 0;
+	if (rc == UDP_ASM_STOP) {
+		u->run->end = "signal";
+		*stop = true;
+		return CLI_EXIT_OK;
 	}
-	return 0;
-}
-
-/*
- * Books a packet whose payload is in place (or, `from` not NULL, copies it
- * there first). Runs between chains only, except for guessed packets,
- * which need no window change.
- */
-static int
-udp_place(struct producer_run *r, struct udp_source *u, const struct udp_packet *h,
-	  const uint8_t *from)
-{
-	struct udp_frame *x;
-	int rc;
-
-	if (!u->based) {
-		u->based = true;
-		u->f0 = h->frame;
-		u->guess_frame = h->frame;
-		u->guess_packet = 0;
-		u->highest = h->frame;
+	if (rc == UDP_ASM_ERROR) {
+		*stop = true;
+		return u->status;
 	}
-	if (h->frame < u->f0) {
-		/* Already published; a sender that started over (frame
-		 * numbers far behind) is a new beginning. */
-		if (u->f0 - h->frame <= UDP_MAX_GAP) {
-			u->late++;
-			return 0;
-		}
-		goto resync;
-	}
-	if (h->frame - u->f0 >= UDP_WINDOW + UDP_MAX_GAP)
-		goto resync;
-	/* Room in the window: older frames are over, and frames skipped
-	 * over entirely are published as missing. */
-	while (h->frame - u->f0 >= UDP_WINDOW) {
-		if (u->count == 0)
-			udp_frame_add(u, u->f0);
-		if ((rc = udp_finish_oldest(r, u)) != 0 || cli_stop)
-			return rc;
-	}
-	goto place;
-resync:
-	if ((rc = udp_finish_upto(r, u, u->f0 + u->count - 1)) != 0)
-		return rc;
-	/* A jump forward: the frames in between are lost, and counted as
-	 * such (a sensor's frames all have the same number of packets). */
-	if (h->frame > u->f0) {
-		u->frames_missing += h->frame - u->f0;
-		u->frames_incomplete += h->frame - u->f0;
-		u->packets_lost += (h->frame - u->f0) * u->packets;
-	}
-	u->resyncs++;
-	u->f0 = u->highest = h->frame;
-	u->count = 0;
-	u->guess_frame = h->frame;
-	u->guess_packet = 0;
-place:
-	x = udp_frame_add(u, h->frame);
-	if (x->packets == 0)
-		x->packets = h->packets;
-	if (h->packets != x->packets || h->packet >= x->packets) {
-		u->malformed++;
-		return 0;
-	}
-	if (x->got[h->packet / 8] & (1u << (h->packet % 8))) {
-		u->duplicate++;
-		return 0;
-	}
-	if (from != NULL) {
-		if ((rc = udp_slots_upto(r, u, h->frame, true)) != 0)
-			return rc;
-		if (x->acquired)
-			memcpy((uint8_t *)x->f.data + h->offset, from, h->length);
-		u->moved++;
-	}
-	x->got[h->packet / 8] |= (uint8_t)(1u << (h->packet % 8));
-	x->received++;
-	if (x->first_ns == 0)
-		x->first_ns = cli_now_ns();
-	if (h->packet + 1 == h->packets) {
-		x->length = (uint64_t)h->offset + h->length;
-		u->full_length = x->length;
-	} else {
-		u->payload = h->length;
-	}
-	u->packets = h->packets;
-	if (h->frame > u->highest)
-		u->highest = h->frame;
-	u->packets_in++;
-	u->payload_bytes += h->length;
-	return 0;
-}
-
-/* Frames up to the highest seen are waiting to be published. */
-static bool
-udp_waiting(const struct udp_source *u)
-{
-	return u->based && u->count > 0 && u->f0 <= u->highest;
+	return CLI_EXIT_OK;
 }
 
 /* ---- the chain of receives ------------------------------------------------ */
 
-/* The packet after (frame, packet), by the frame's own count. */
 static void
-udp_next_guess(struct udp_source *u, uint64_t *frame, uint32_t *packet)
-{
-	struct udp_frame *x = udp_frame_at(u, *frame);
-	uint32_t n = x && x->packets ? x->packets : u->packets;
-
-	if (*packet + 1 < n) {
-		(*packet)++;
-	} else {
-		(*frame)++;
-		*packet = 0;
-	}
-}
-
-static void
-udp_link_prepare(struct udp_link *l, uint8_t *place)
+udp_link_prepare(struct udp_link *l, struct udp_rx *rx)
 {
 	memset(&l->msg, 0, sizeof(l->msg));
-	l->iov[0].iov_base = &l->hdr;
-	l->iov[0].iov_len = sizeof(l->hdr);
-	if (place != NULL) {
-		l->iov[1].iov_base = place;
-		l->iov[1].iov_len = l->room;
-		l->iov[2].iov_base = l->spill;
+	l->iov[0].iov_base = &rx->hdr;
+	l->iov[0].iov_len = sizeof(rx->hdr);
+	if (rx->g.place != NULL) {
+		l->iov[1].iov_base = rx->g.place;
+		l->iov[1].iov_len = rx->g.room;
+		l->iov[2].iov_base = rx->spill;
 		l->iov[2].iov_len = UDP_DATAGRAM;
 		l->msg.msg_iovlen = 3;
 	} else {
-		l->iov[1].iov_base = l->spill;
+		l->iov[1].iov_base = rx->spill;
 		l->iov[1].iov_len = UDP_DATAGRAM;
 		l->msg.msg_iovlen = 2;
 	}
@@ -521,65 +267,34 @@ udp_link_prepare(struct udp_link *l, uint8_t *place)
 	l->msg.msg_control = l->control;
 	l->msg.msg_controllen = sizeof(l->control);
 	l->done = false;
-	l->moved = false;
+	rx->moved = false;
 }
 
 /*
- * Builds the next chain: guesses from (guess_frame, guess_packet) on,
- * skipping packets already in, as far as the window and the slots go.
- * Before the first packet there is nothing to guess from: one receive,
- * into spill. Returns the number of links (0: no slot to guess into yet),
- * or an exit status as a negative number.
+ * Builds the next chain from the assembler's guesses, as far as the window
+ * and the free slots go; with no guess, one receive into spill. Returns
+ * the number of links, or an assembler result (UDP_ASM_STOP/ERROR) as a
+ * negative number.
  */
 static int
-udp_chain_build(struct producer_run *r, struct udp_source *u)
+udp_chain_build(struct udp_source *u)
 {
-	uint64_t frame = u->guess_frame;
-	uint32_t packet = u->guess_packet, n = 0;
+	uint32_t n = 0;
 	int rc;
 
-	if (!u->based) {
-		u->links[0].guessed = false;
-		udp_link_prepare(&u->links[0], NULL);
-		return 1;
-	}
 	while (n < UDP_CHAIN) {
-		struct udp_link *l = &u->links[n];
-		struct udp_frame *x;
-		uint64_t off, len;
-
-		if (frame < u->f0) {
-			frame = u->f0;
-			packet = 0;
-		}
-		if (frame - u->f0 >= UDP_WINDOW)
-			break;
-		x = udp_frame_add(u, frame);
-		if (x->packets != 0 && packet >= x->packets) {
-			udp_next_guess(u, &frame, &packet);
-			continue;
-		}
-		if (x->got[packet / 8] & (1u << (packet % 8))) {
-			udp_next_guess(u, &frame, &packet);
-			continue;
-		}
-		/* Wait for a slot only when there is no receive at all. */
-		if ((rc = udp_slots_upto(r, u, frame, n == 0)) != 0)
+		if ((rc = udp_asm_guess(&u->a, &u->rx[n].g)) != UDP_ASM_OK)
 			return -rc;
-		if (!x->acquired && !x->dropped)
+		if (!u->rx[n].g.valid)
 			break;
-		udp_packet_span(u, packet, &off, &len);
-		l->guessed = x->acquired && len > 0;
-		l->frame = frame;
-		l->packet = packet;
-		l->offset = (uint32_t)off;
-		l->room = (uint32_t)len;
-		udp_link_prepare(l, l->guessed ? (uint8_t *)x->f.data + off : NULL);
+		udp_link_prepare(&u->links[n], &u->rx[n]);
 		n++;
-		udp_next_guess(u, &frame, &packet);
 	}
-	u->guess_frame = frame;
-	u->guess_packet = packet;
+	if (n == 0) {
+		memset(&u->rx[0].g, 0, sizeof(u->rx[0].g));
+		udp_link_prepare(&u->links[0], &u->rx[0]);
+		n = 1;
+	}
 	return (int)n;
 }
 
@@ -647,77 +362,46 @@ udp_kernel_drops(struct udp_source *u, struct udp_link *l)
 	}
 }
 
-/* A receive completed: check the packet; book it if it landed where
- * guessed, else set it aside. Returns true if the chain should stop. */
+/* A receive completed: hand it to the assembler. True if the chain should
+ * stop. */
 static bool
-udp_link_done(struct producer_run *r, struct udp_source *u, struct udp_link *l, int res)
+udp_link_done(struct udp_source *u, uint32_t i, int res)
 {
-	const struct udp_packet *h = &l->hdr;
-	uint32_t payload;
+	struct udp_link *l = &u->links[i];
 
 	l->done = true;
 	u->ndone++;
 	while (u->next_link < u->nlinks && u->links[u->next_link].done)
 		u->next_link++;
-	if (res == -ECANCELED)
-		return true;
-	if (res < 0) {
-		u->malformed++;
-		return true;
+	if (res >= 0) {
+		u->datagrams++;
+		u->last_packet_ns = cli_now_ns();
+		if (u->first_packet_ns == 0)
+			u->first_packet_ns = u->last_packet_ns;
+		udp_kernel_drops(u, l);
 	}
-	u->last_packet_ns = cli_now_ns();
-	if (u->first_packet_ns == 0)
-		u->first_packet_ns = u->last_packet_ns;
-	udp_kernel_drops(u, l);
-	payload = (uint32_t)res >= sizeof(*h) ? (uint32_t)res - (uint32_t)sizeof(*h) : 0;
-	if ((uint32_t)res < sizeof(*h) || (l->msg.msg_flags & MSG_TRUNC) ||
-	    h->magic != UDP_PACKET_MAGIC || h->version != UDP_PACKET_VERSION ||
-	    h->header_bytes != sizeof(*h) || h->length != payload) {
-		u->malformed++;
-		return l->guessed; /* the guessed place got garbage: start over */
-	}
-	if (h->flags & UDP_FLAG_END) {
-		u->end_seen = true;
-		u->end_frame = h->frame;
-		return true;
-	}
-	if (h->packets == 0 || h->packets > UDP_MAX_PACKETS || h->packet >= h->packets ||
-	    (uint64_t)h->offset + h->length > u->frame_bytes) {
-		u->malformed++;
-		return l->guessed;
-	}
-	l->got = *h;
-	if (l->guessed && u->based && h->frame == l->frame && h->packet == l->packet &&
-	    h->offset == l->offset && h->length <= l->room) {
-		/* In place: the common case, no copy. */
-		(void)udp_place(r, u, h, NULL);
-		return false;
-	}
-	/* Set aside: where it landed may be where another packet of this
-	 * chain goes (see the top of the file). */
-	if (l->guessed) {
-		uint32_t first = h->length < l->room ? h->length : l->room;
+	return udp_asm_received(&u->a, &u->rx[i], res, (l->msg.msg_flags & MSG_TRUNC) != 0,
+				cli_now_ns());
+}
 
-		memcpy(l->bounce, (uint8_t *)l->iov[1].iov_base, first);
-		memcpy(l->bounce + first, l->spill, h->length - first);
-	} else {
-		memcpy(l->bounce, l->spill, h->length);
-	}
-	l->moved = true;
-	return true;
+/* Frames wait for packets, and none came for --frame-timeout. */
+static bool
+udp_idle(const struct udp_source *u, uint64_t now)
+{
+	return udp_asm_waiting(&u->a) && now - u->last_packet_ns >= u->idle_ns;
 }
 
 /*
  * Waits for the chain to complete, cancelling it on a wrong guess, the
- * END packet, a stop request, or idleness with frames waiting. Returns 0
- * or an exit status.
+ * END packet, a stop request, or idleness with frames waiting. Every wait
+ * is one slice at most. Returns 0 or an exit status.
  */
 static int
 udp_chain_wait(struct producer_run *r, struct udp_source *u, uint64_t stop_at)
 {
 	struct __kernel_timespec ts;
 	struct io_uring_cqe *cqe;
-	uint64_t now, limit;
+	uint64_t now, limit, stop_seen = 0;
 	int rc;
 
 	while (u->ndone < u->nlinks) {
@@ -725,15 +409,24 @@ udp_chain_wait(struct producer_run *r, struct udp_source *u, uint64_t stop_at)
 		limit = PRODUCER_WAIT_SLICE_NS;
 		if (u->cancelling)
 			limit = 1000000ull; /* look again soon: see udp_chain_cancel */
-		else if (udp_waiting(u))
+		else if (udp_asm_waiting(&u->a) && u->idle_ns < limit)
 			limit = u->idle_ns;
 		ts.tv_sec = (long long)(limit / 1000000000ull);
 		ts.tv_nsec = (long long)(limit % 1000000000ull);
 		rc = io_uring_wait_cqe_timeout(&u->ring, &cqe, &ts);
 		if (rc == -ETIME || rc == -EINTR) {
 			now = cli_now_ns();
+			if (cli_stop && stop_seen == 0)
+				stop_seen = now;
+			if (stop_seen != 0 && now - stop_seen >= UDP_CANCEL_NS) {
+				/* The cancel did not take: leave the receives
+				 * to io_uring's teardown and publish nothing
+				 * more, since they may still land in slots. */
+				u->abandoned = true;
+				return CLI_EXIT_OK;
+			}
 			if (u->cancelling || cli_stop || (stop_at != 0 && now >= stop_at) ||
-			    (udp_waiting(u) && now - u->last_packet_ns >= u->idle_ns))
+			    udp_idle(u, now))
 				udp_chain_cancel(u);
 			if (cli_status_due(&r->status, now))
 				producer_show(r, now);
@@ -755,12 +448,16 @@ udp_chain_wait(struct producer_run *r, struct udp_source *u, uint64_t stop_at)
 				udp_chain_cancel(u);
 			continue;
 		}
+		if (cqe->user_data >= u->nlinks) {
+			io_uring_cqe_seen(&u->ring, cqe);
+			continue;
+		}
 		{
-			struct udp_link *l = &u->links[cqe->user_data];
+			uint32_t i = (uint32_t)cqe->user_data;
 			int res = cqe->res;
 
 			io_uring_cqe_seen(&u->ring, cqe);
-			if (udp_link_done(r, u, l, res) && !u->cancelling)
+			if (udp_link_done(u, i, res) && !u->cancelling)
 				udp_chain_cancel(u);
 		}
 	}
@@ -774,82 +471,39 @@ udp_chain_wait(struct producer_run *r, struct udp_source *u, uint64_t stop_at)
 	return 0;
 }
 
-/* Between chains: place the set-aside packets, publish what is over, and
- * start guessing after the last packet that arrived. */
-static int
-udp_chain_after(struct producer_run *r, struct udp_source *u, uint64_t stop_at)
-{
-	struct udp_link *last = NULL;
-	uint32_t i;
-	int rc;
-
-	for (i = 0; i < u->nlinks; i++) {
-		struct udp_link *l = &u->links[i];
-
-		if (!l->moved)
-			continue;
-		if ((rc = udp_place(r, u, &l->got, l->bounce)) != 0)
-			return rc;
-		last = l;
-	}
-	if (last != NULL && last->got.frame >= u->f0) {
-		/* Guess on from what came, not from what was guessed. */
-		u->guess_frame = last->got.frame;
-		u->guess_packet = last->got.packet;
-		udp_next_guess(u, &u->guess_frame, &u->guess_packet);
-	}
-	/* Complete frames at the front go at once. */
-	while (u->count > 0 && u->win[u->head].packets != 0 &&
-	       u->win[u->head].received == u->win[u->head].packets)
-		if ((rc = udp_finish_oldest(r, u)) != 0)
-			return rc;
-	/* A frame is over once a frame UDP_REORDER later has shown up. */
-	if (u->based && u->highest >= u->f0 + UDP_REORDER &&
-	    (rc = udp_finish_upto(r, u, u->highest - UDP_REORDER)) != 0)
-		return rc;
-	if (u->end_seen) {
-		/* Frames up to the sender's last, missing ones included. */
-		if (u->based && u->end_frame > u->f0) {
-			uint64_t last_frame = u->end_frame - 1;
-
-			/* Too many missing to publish one by one: counted. */
-			if (last_frame > u->highest && last_frame - u->highest > UDP_MAX_GAP) {
-				u->frames_missing += last_frame - u->highest;
-				u->frames_incomplete += last_frame - u->highest;
-				u->packets_lost += (last_frame - u->highest) * u->packets;
-				last_frame = u->highest;
-			}
-			while (u->f0 <= last_frame) {
-				if (u->count == 0)
-					udp_frame_add(u, u->f0);
-				if ((rc = udp_finish_oldest(r, u)) != 0 || cli_stop)
-					return rc;
-			}
-		}
-		return 0;
-	}
-	/* Idle, stopping: everything up to the highest frame seen is over. */
-	if (udp_waiting(u) &&
-	    (cli_stop || (stop_at != 0 && cli_now_ns() >= stop_at) ||
-	     cli_now_ns() - u->last_packet_ns >= u->idle_ns))
-		return udp_finish_upto(r, u, u->highest);
-	return 0;
-}
-
 int
 udp_stream(struct producer_run *r)
 {
 	struct udp_source *u = udp_state(r->src);
-	uint64_t stop_at = 0;
+	struct udp_asm_ops ops = {.acquire = udp_acquire, .publish = udp_publish, .ctx = u};
+	uint64_t stop_at = 0, payload, now;
+	bool stop = false;
 	uint32_t i;
-	int rc, n;
+	int rc, n, status = CLI_EXIT_OK;
 
-	u->frame_bytes = rb_ring_frame_bytes(r->ring);
+	/* First, so that the summary's time is right on every path. */
+	r->start_ns = r->shown_ns = cli_now_ns();
+	if (r->o->duration_ns != 0)
+		stop_at = r->start_ns + r->o->duration_ns;
+	u->run = r;
+	if (rb_ring_slot_count(r->ring) < UDP_WINDOW) {
+		/* The window's frames each hold a slot while assembled. */
+		cli_error("ring '%s': --source udp needs a ring of at least %u slots (it "
+			  "assembles %u frames at once)", r->o->ring, UDP_WINDOW, UDP_WINDOW);
+		return CLI_EXIT_FAIL;
+	}
 	u->idle_ns = r->src->p.frame_timeout_ns ? r->src->p.frame_timeout_ns : UDP_IDLE_NS;
 	/* Until packets say otherwise, guess the configured packet size. */
-	u->payload = (uint32_t)(r->src->p.packet_bytes ? r->src->p.packet_bytes
-						       : UDP_DEFAULT_PACKET);
-	u->packets = (uint32_t)((u->frame_bytes + u->payload - 1) / u->payload);
+	payload = r->src->p.packet_bytes ? r->src->p.packet_bytes : UDP_DEFAULT_PACKET;
+	if (udp_asm_init(&u->a, rb_ring_frame_bytes(r->ring), (uint32_t)payload, &ops) != 0)
+		goto nomem;
+	u->asm_ok = true;
+	for (i = 0; i < UDP_CHAIN; i++) {
+		u->rx[i].spill = malloc(UDP_DATAGRAM);
+		u->rx[i].bounce = malloc(UDP_DATAGRAM);
+		if (u->rx[i].spill == NULL || u->rx[i].bounce == NULL)
+			goto nomem;
+	}
 	rc = io_uring_queue_init(UDP_CHAIN * 2, &u->ring, 0);
 	if (rc < 0) {
 		/* No fallback here: a capture that cannot keep up is worse
@@ -859,38 +513,37 @@ udp_stream(struct producer_run *r)
 		return CLI_EXIT_FAIL;
 	}
 	u->ring_ok = true;
-	for (i = 0; i < UDP_CHAIN; i++) {
-		u->links[i].spill = malloc(UDP_DATAGRAM);
-		u->links[i].bounce = malloc(UDP_DATAGRAM);
-		if (u->links[i].spill == NULL || u->links[i].bounce == NULL)
-			goto nomem;
-	}
-	for (i = 0; i < UDP_WINDOW; i++)
-		if ((u->win[i].got = malloc(UDP_MAX_PACKETS / 8)) == NULL)
-			goto nomem;
-	r->start_ns = r->shown_ns = cli_now_ns();
-	if (r->o->duration_ns != 0)
-		stop_at = r->start_ns + r->o->duration_ns;
-	for (;;) {
+	while (!stop) {
 		if (producer_should_stop(r, stop_at))
 			break;
-		if (u->end_seen) {
+		if (u->a.end_seen) {
 			r->end = "sender_end";
 			break;
 		}
-		n = udp_chain_build(r, u);
-		if (n < 0)
-			return -n;
-		if (n == 0)
-			continue; /* no slot within a slice: look at signals */
+		n = udp_chain_build(u);
+		if (n < 0) {
+			status = udp_status(u, -n, &stop);
+			break;
+		}
 		if ((rc = udp_chain_submit(u, (uint32_t)n)) != 0) {
 			cli_error("%s: io_uring: %s", r->src->p.listen, strerror(-rc));
 			return CLI_EXIT_FAIL;
 		}
 		if ((rc = udp_chain_wait(r, u, stop_at)) != 0)
 			return rc;
-		if ((rc = udp_chain_after(r, u, stop_at)) != 0)
-			return rc;
+		if (u->abandoned) {
+			r->end = "signal";
+			return CLI_EXIT_OK;
+		}
+		now = cli_now_ns();
+		status = udp_status(u, udp_asm_settle(&u->a, u->rx, u->nlinks, now), &stop);
+		if (stop)
+			break;
+		/* Idle, or stopping: everything up to the highest frame
+		 * booked is over. */
+		if (udp_asm_waiting(&u->a) &&
+		    (cli_stop || (stop_at != 0 && now >= stop_at) || udp_idle(u, now)))
+			status = udp_status(u, udp_asm_flush(&u->a), &stop);
 		if (r->o->count != 0 && r->index >= r->o->count) {
 			r->end = "count";
 			break;
@@ -898,10 +551,10 @@ udp_stream(struct producer_run *r)
 	}
 	/* What has packets is published; slots acquired ahead for frames no
 	 * packet reached are dropped when the producer detaches. */
-	if (udp_waiting(u) && (r->o->count == 0 || r->index < r->o->count))
-		if ((rc = udp_finish_upto(r, u, u->highest)) != 0)
-			return rc;
-	return CLI_EXIT_OK;
+	if (status == CLI_EXIT_OK && !u->abandoned && !u->a.end_seen &&
+	    (r->o->count == 0 || r->index < r->o->count))
+		status = udp_status(u, udp_asm_flush(&u->a), &stop);
+	return status;
 nomem:
 	cli_error("out of memory");
 	return CLI_EXIT_FAIL;
@@ -911,16 +564,18 @@ void
 udp_source_summary(const struct source *s, FILE *out)
 {
 	const struct udp_source *u = udp_state(s);
+	const struct udp_counts *c = &u->a.n;
 	char host[INET_ADDRSTRLEN];
 
 	inet_ntop(AF_INET, &u->addr.sin_addr, host, sizeof(host));
-	fprintf(out, "  udp %s:%u: %" PRIu64 " packets, %" PRIu64 " lost, %" PRIu64
-		" moved; frames %" PRIu64 " complete, %" PRIu64 " incomplete (%" PRIu64
-		" missing)", host, ntohs(u->addr.sin_port), u->packets_in, u->packets_lost,
-		u->moved, u->frames_complete, u->frames_incomplete, u->frames_missing);
-	if (u->late || u->duplicate || u->malformed)
-		fprintf(out, "; %" PRIu64 " late, %" PRIu64 " duplicate, %" PRIu64 " malformed",
-			u->late, u->duplicate, u->malformed);
+	fprintf(out, "  udp %s:%u: %" PRIu64 " datagrams: %" PRIu64 " packets booked (%" PRIu64
+		" short, %" PRIu64 " moved), %" PRIu64 " late, %" PRIu64 " duplicate, %" PRIu64
+		" malformed, %" PRIu64 " conflicting, %" PRIu64 " stray, %" PRIu64 " end\n",
+		host, ntohs(u->addr.sin_port), u->datagrams, c->packets, c->short_packets,
+		c->moved, c->late, c->duplicate, c->malformed, c->conflicting, c->stray, c->ends);
+	fprintf(out, "  frames %" PRIu64 " complete, %" PRIu64 " incomplete (%" PRIu64
+		" missing), %" PRIu64 " packets lost, %" PRIu64 " resyncs", c->frames_complete,
+		c->frames_incomplete, c->frames_missing, c->lost, c->resyncs);
 	if (u->kernel_drops)
 		fprintf(out, "; %" PRIu32 " dropped by the kernel (socket buffer full)",
 			u->kernel_drops);
@@ -931,6 +586,7 @@ void
 udp_source_json(const struct source *s, struct cli_json *j)
 {
 	const struct udp_source *u = udp_state(s);
+	const struct udp_counts *c = &u->a.n;
 	char host[INET_ADDRSTRLEN + 8];
 	double secs = u->last_packet_ns > u->first_packet_ns
 			      ? (double)(u->last_packet_ns - u->first_packet_ns) / 1e9 : 0;
@@ -939,21 +595,26 @@ udp_source_json(const struct source *s, struct cli_json *j)
 	snprintf(host + strlen(host), sizeof(host) - strlen(host), ":%u",
 		 ntohs(u->addr.sin_port));
 	cli_json_string(j, "listen", host);
-	cli_json_u64(j, "packets", u->packets_in);
-	cli_json_u64(j, "packets_lost", u->packets_lost);
-	cli_json_u64(j, "packets_late", u->late);
-	cli_json_u64(j, "packets_duplicate", u->duplicate);
-	cli_json_u64(j, "packets_malformed", u->malformed);
-	cli_json_u64(j, "packets_moved", u->moved);
+	cli_json_u64(j, "datagrams", u->datagrams);
+	cli_json_u64(j, "packets", c->packets);
+	cli_json_u64(j, "packets_lost", c->lost);
+	cli_json_u64(j, "packets_late", c->late);
+	cli_json_u64(j, "packets_duplicate", c->duplicate);
+	cli_json_u64(j, "packets_malformed", c->malformed);
+	cli_json_u64(j, "packets_conflicting", c->conflicting);
+	cli_json_u64(j, "packets_stray", c->stray);
+	cli_json_u64(j, "packets_short", c->short_packets);
+	cli_json_u64(j, "packets_moved", c->moved);
+	cli_json_u64(j, "end_packets", c->ends);
 	cli_json_u64(j, "kernel_drops", u->kernel_drops);
-	cli_json_u64(j, "frames_complete", u->frames_complete);
-	cli_json_u64(j, "frames_incomplete", u->frames_incomplete);
-	cli_json_u64(j, "frames_missing", u->frames_missing);
-	cli_json_u64(j, "resyncs", u->resyncs);
+	cli_json_u64(j, "frames_complete", c->frames_complete);
+	cli_json_u64(j, "frames_incomplete", c->frames_incomplete);
+	cli_json_u64(j, "frames_missing", c->frames_missing);
+	cli_json_u64(j, "resyncs", c->resyncs);
 	cli_json_u64(j, "receive_chains", u->chains);
 	cli_json_double(j, "capture_seconds", secs);
-	cli_json_double(j, "packets_per_second", secs > 0 ? (double)u->packets_in / secs : 0);
+	cli_json_double(j, "packets_per_second", secs > 0 ? (double)c->packets / secs : 0);
 	cli_json_double(j, "payload_bytes_per_second",
-			secs > 0 ? (double)u->payload_bytes / secs : 0);
-	cli_json_bool(j, "end_seen", u->end_seen);
+			secs > 0 ? (double)c->payload_bytes / secs : 0);
+	cli_json_bool(j, "end_seen", u->a.end_seen);
 }

@@ -28,6 +28,20 @@ struct udp_packet {
 	uint32_t length;       /* payload bytes after the header */
 };
 
+/* A data packet's header, in host byte order. */
+static inline struct udp_packet
+udp_packet_data(uint64_t frame, uint32_t packet, uint32_t packets, uint32_t offset,
+		uint32_t length)
+{
+	struct udp_packet h = {UDP_PACKET_MAGIC, UDP_PACKET_VERSION, 0, 32, frame, packet,
+			       packets, offset, length};
+	return h;
+}
+
+#ifdef __cplusplus
+static_assert(sizeof(struct udp_packet) == 32, "the UDP packet header is 32 bytes");
+#else
 _Static_assert(sizeof(struct udp_packet) == 32, "the UDP packet header is 32 bytes");
+#endif
 
 #endif /* RB_UDP_PACKET_H */

@@ -12,6 +12,7 @@
  * carrying the number of frames sent.
  */
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <liburing.h>
@@ -135,7 +136,14 @@ send_packet(struct sender *s, const struct udp_packet *h, const void *data, uint
 	}
 	if (x == NULL || sqe == NULL)
 		return -EBUSY;
-	x->hdr = *h;
+	x->hdr = *h; /* little-endian on the wire (udp_packet.h) */
+	x->hdr.magic = htole32(h->magic);
+	x->hdr.header_bytes = htole16(h->header_bytes);
+	x->hdr.frame = htole64(h->frame);
+	x->hdr.packet = htole32(h->packet);
+	x->hdr.packets = htole32(h->packets);
+	x->hdr.offset = htole32(h->offset);
+	x->hdr.length = htole32(h->length);
 	x->iov[0].iov_base = &x->hdr;
 	x->iov[0].iov_len = sizeof(x->hdr);
 	x->iov[1].iov_base = (void *)(uintptr_t)data;
