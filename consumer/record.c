@@ -49,8 +49,6 @@
 /* Descriptor pages being written at once: the group being filled and the
  * ones before it whose last writes are still on their way. */
 #define RECORD_GROUPS 4u
-/* Largest frame one write carries (io_uring lengths are 32-bit). */
-#define RECORD_MAX_FRAME (1ull << 30)
 /* File blocks are allocated this much at a time, ahead of the writes. */
 #define RECORD_PREALLOC (64ull << 20)
 /* user_data: what completed, and which one. */
@@ -210,7 +208,7 @@ record_ring(void *state, struct rb_ring *ring)
 	r->slot_stride = rb_ring_slot_stride(ring);
 	r->slot_count = rb_ring_slot_count(ring);
 	r->frame_bytes = rb_ring_frame_bytes(ring);
-	if (r->frame_bytes > RECORD_MAX_FRAME) {
+	if (r->frame_bytes > REC_FRAME_MAX) {
 		cli_error("record: %" PRIu64 "-byte frames: at most 1 GiB per frame",
 			  r->frame_bytes);
 		return CLI_EXIT_FAIL;
@@ -228,8 +226,13 @@ record_ring(void *state, struct rb_ring *ring)
 		if (r->groups[i].page == NULL || r->groups[i].wbuf == NULL)
 			goto nomem;
 	}
-	if ((rc = rio_init(&r->io, r->depth + RECORD_GROUPS + 2)) != 0)
-		goto nomem;
+	if ((rc = rio_init(&r->io, r->depth + RECORD_GROUPS + 2)) != 0) {
+		char why[320];
+
+		rio_init_error(why, sizeof(why), rc);
+		cli_error("record: %s", why);
+		return CLI_EXIT_FAIL;
+	}
 	r->io_ready = true;
 	if (!r->io.uring_ok)
 		record_fallback(r, "io_uring refused", r->io.uring_error);
@@ -470,6 +473,12 @@ record_advance(struct record *r, struct rb_consumer *c)
 		e->timestamp_ns = p->f.timestamp_ns;
 		e->flags = p->f.flags;
 		e->data_offset = p->offset;
+		/* The checksum is of the slot's bytes, which the kernel has
+		 * finished writing out. Lossless: the slot is ours until the
+		 * release below. Lossy: it is taken before the check that
+		 * the frame was not overwritten, so a frame that passes the
+		 * check had the same bytes for the write and the checksum. */
+		e->data_crc = rec_crc32c(0, p->f.data, p->f.length);
 		/* A lossy consumer's frame may have been overwritten while
 		 * the kernel read it: keep its place, mark it unusable. */
 		if (rb_consumer_check(c, &p->f) != 0) {

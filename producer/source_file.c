@@ -75,6 +75,8 @@ struct file_source {
 	uint64_t discarded;
 	uint64_t reads;
 	const char *io_path;
+	bool damaged;           /* a frame failed its checksum: stop */
+	uint64_t damaged_seq;
 };
 
 static struct file_source *
@@ -96,7 +98,8 @@ file_open_error(int rc)
 	case -EMEDIUMTYPE:
 		return "not a ringbuf recording";
 	case -EPROTONOSUPPORT:
-		return "recording format version not supported";
+		return "recording format version not supported (this rb-producer reads "
+		       "versions 1 and 2)";
 	case -EBADMSG:
 		return "damaged recording header";
 	default:
@@ -145,6 +148,13 @@ file_source_init(struct source *s)
 	fs->last_fd = -1;
 	rc = rec_reader_open(&fs->rd, s->p.input, true);
 	fs->reader_open = true;
+	if (rc == -ENOMEM) {
+		char why[320];
+
+		rio_init_error(why, sizeof(why), rc);
+		cli_error("%s: %s", s->p.input, why);
+		return CLI_EXIT_FAIL;
+	}
 	if (rc != 0) {
 		cli_error("%s: %s", s->p.input, file_open_error(rc));
 		return CLI_EXIT_FAIL;
@@ -209,9 +219,15 @@ file_setup(struct producer_run *r, struct file_source *fs)
 	fs->win = calloc(n, sizeof(*fs->win));
 	fs->commit = calloc(n, sizeof(*fs->commit));
 	fs->done = calloc(fs->depth + 2, sizeof(*fs->done));
-	if (fs->win == NULL || fs->commit == NULL || fs->done == NULL ||
-	    rio_init(&fs->io, fs->depth + 2) != 0) {
+	if (fs->win == NULL || fs->commit == NULL || fs->done == NULL) {
 		cli_error("out of memory");
+		return CLI_EXIT_FAIL;
+	}
+	if ((rc = rio_init(&fs->io, fs->depth + 2)) != 0) {
+		char why[320];
+
+		rio_init_error(why, sizeof(why), rc);
+		cli_error("%s: %s", fs->rd.path, why);
 		return CLI_EXIT_FAIL;
 	}
 	fs->io_ready = true;
@@ -432,6 +448,14 @@ file_commit(struct producer_run *r, struct file_source *fs, const struct pacer *
 		}
 		if (due != 0)
 			r->lag_ns = now - due;
+		/* A frame whose bytes are not what the recorder wrote is
+		 * never published: the frames before it go out, then the
+		 * replay stops on it (docs/RECORDING.md, "Replay"). */
+		if (!rec_frame_intact(&fs->rd.h, &x->e, x->f.data)) {
+			fs->damaged = true;
+			fs->damaged_seq = x->e.seq;
+			break;
+		}
 		x->f.length = x->e.length;
 		x->f.timestamp_ns = r->src->p.restamp ? now
 						      : x->e.timestamp_ns + x->pass * fs->shift_ns;
@@ -444,16 +468,24 @@ file_commit(struct producer_run *r, struct file_source *fs, const struct pacer *
 		if (pacer->enabled && !hurry)
 			break; /* the next deadline is index-based: look again */
 	}
-	if (n == 0)
-		return 0;
-	rc = rb_producer_commit_batch(r->prod, fs->commit, n);
-	if (rc != 0) {
-		cli_error("ring '%s': committing frames: %s", r->o->ring, rb_strerror(rc));
-		r->end = "error";
+	if (n != 0) {
+		rc = rb_producer_commit_batch(r->prod, fs->commit, n);
+		if (rc != 0) {
+			cli_error("ring '%s': committing frames: %s", r->o->ring,
+				  rb_strerror(rc));
+			r->end = "error";
+			return CLI_EXIT_FAIL;
+		}
+		fs->head = (fs->head + n) % fs->cap;
+		fs->count -= n;
+	}
+	if (fs->damaged) {
+		cli_error("%s: frame seq %" PRIu64 ": its bytes fail their checksum (damaged "
+			  "recording); replay stopped before it, after %" PRIu64 " frames",
+			  r->src->p.input, fs->damaged_seq, r->frames);
+		r->end = "damaged";
 		return CLI_EXIT_FAIL;
 	}
-	fs->head = (fs->head + n) % fs->cap;
-	fs->count -= n;
 	return 0;
 }
 
@@ -544,6 +576,7 @@ file_source_json(const struct source *s, struct cli_json *j)
 
 struct file_check {
 	uint64_t entries, frames, discarded, bytes, seq_gaps;
+	uint64_t damaged, first_damaged_seq;  /* frames failing their checksum */
 	uint64_t first_seq, last_seq, first_ts, last_ts;
 	uint32_t digest, data_digest;
 };
@@ -622,6 +655,13 @@ file_check_report(struct source *s, const struct file_check *k, bool valid, bool
 		cli_json_string(&j, "digest", dg);
 		cli_json_string(&j, "data_digest", ddg);
 		cli_json_u64(&j, "stream_header_bytes", fs->rd.h.text_bytes);
+		cli_json_u64(&j, "format_version", fs->rd.h.version);
+		cli_json_bool(&j, "frame_checksums", rec_has_frame_crc(&fs->rd.h));
+		cli_json_u64(&j, "damaged_frames", k->damaged);
+		if (k->damaged)
+			cli_json_u64(&j, "first_damaged_seq", k->first_damaged_seq);
+		else
+			cli_json_null(&j, "first_damaged_seq");
 		cli_json_end(&j);
 		return;
 	}
@@ -638,6 +678,12 @@ file_check_report(struct source *s, const struct file_check *k, bool valid, bool
 	if (k->discarded || k->seq_gaps)
 		printf("  %" PRIu64 " discarded descriptors, %" PRIu64 " gaps in seq\n",
 		       k->discarded, k->seq_gaps);
+	if (k->damaged)
+		printf("  %" PRIu64 " frame%s checksum, the first seq %" PRIu64 "\n",
+		       k->damaged, k->damaged == 1 ? " fails its" : "s fail their", k->first_damaged_seq);
+	if (!rec_has_frame_crc(h))
+		printf("  format version %" PRIu32 ": frames carry no checksum, not checked\n",
+		       h->version);
 }
 
 int
@@ -646,16 +692,12 @@ file_check(struct source *s, bool json)
 	struct file_source *fs = file_state(s);
 	struct file_check k;
 	struct rec_entry e;
-	uint8_t *buf;
+	uint8_t *buf = NULL;
+	uint64_t buf_bytes = 0;
 	bool valid = true;
 	int rc;
 
 	memset(&k, 0, sizeof(k));
-	buf = aligned_alloc(REC_PAGE, rec_region_bytes(fs->rd.h.frame_bytes) + REC_PAGE);
-	if (buf == NULL) {
-		cli_error("out of memory");
-		return CLI_EXIT_FAIL;
-	}
 	while ((rc = rec_reader_next(&fs->rd, &e)) == 1) {
 		uint32_t len = (uint32_t)(fs->rd.direct ? rec_region_bytes(e.length) : e.length);
 
@@ -664,11 +706,25 @@ file_check(struct source *s, bool json)
 			k.discarded++;
 			continue;
 		}
+		/* Sized by the frames there are (the reader has checked that
+		 * each lies inside the file), never by a header field. */
+		if (len > buf_bytes) {
+			free(buf);
+			buf_bytes = rec_region_bytes(len);
+			buf = aligned_alloc(REC_PAGE, buf_bytes);
+			if (buf == NULL) {
+				cli_error("%s: %" PRIu64 "-byte frame: out of memory", fs->rd.path,
+					  e.length);
+				return CLI_EXIT_FAIL;
+			}
+		}
 		rc = len ? rio_read_sync(&fs->rd.meta, fs->rd.fd, buf, len, e.data_offset) : 0;
 		if (rc >= 0 && (uint64_t)rc < e.length)
 			rc = -ENODATA;
 		if (rc < 0)
 			break;
+		if (!rec_frame_intact(&fs->rd.ph, &e, buf) && k.damaged++ == 0)
+			k.first_damaged_seq = e.seq;
 		file_check_frame(&k, &e, buf);
 	}
 	free(buf);
@@ -678,7 +734,7 @@ file_check(struct source *s, bool json)
 	}
 	/* A torn tail is what a crash leaves, and still valid; a descriptor
 	 * pointing outside the file or a summary promising more is not. */
-	if (strncmp(fs->rd.stop, "damaged", 7) == 0)
+	if (strncmp(fs->rd.stop, "damaged", 7) == 0 || k.damaged != 0)
 		valid = false;
 	file_check_report(s, &k, valid, json);
 	return valid ? CLI_EXIT_OK : CLI_EXIT_FAIL;

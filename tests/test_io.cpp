@@ -160,9 +160,14 @@ struct RecFrame {
 	uint64_t seq, length, timestamp;
 	uint32_t flags, rflags;
 	std::vector<uint8_t> data;
+	std::string file;        // the part holding it
+	uint64_t data_offset;    // where its bytes are in that file
+	uint64_t page_offset;    // where its descriptor page is
+	uint32_t entry;          // its index in that page
 };
 
 struct Recording {
+	uint32_t version = 0;
 	std::string text;
 	uint32_t elem = 0, ndim = 0;
 	uint64_t dims[4] = {0, 0, 0, 0};
@@ -226,7 +231,8 @@ Recording read_recording(const std::string &path)
 		if (b.size() < 4096 || memcmp(b.data(), "RBRECORD", 8) != 0)
 			throw std::runtime_error(p + ": not a recording");
 		uint32_t hbytes = get<uint32_t>(b, 12), text = get<uint32_t>(b, 104);
-		if (get<uint32_t>(b, 8) != 1 || get<uint32_t>(b, 16) != 4096 ||
+		uint32_t version = get<uint32_t>(b, 8);
+		if ((version != 1 && version != 2) || get<uint32_t>(b, 16) != 4096 ||
 		    get<uint32_t>(b, 20) != 63 || hbytes < 512 + text || hbytes % 4096 != 0)
 			throw std::runtime_error(p + ": bad header fields");
 		uint32_t crc = crc32c(0, b.data(), 252);
@@ -234,6 +240,7 @@ Recording read_recording(const std::string &path)
 		if (crc != get<uint32_t>(b, 252))
 			throw std::runtime_error(p + ": header crc");
 		if (part == 0) {
+			r.version = version;
 			id = get<uint64_t>(b, 24);
 			index = get<uint64_t>(b, 112);
 			r.text.assign((const char *)b.data() + 512, text);
@@ -277,6 +284,15 @@ Recording read_recording(const std::string &path)
 				if (at % 4096 != 0 || at + f.length > b.size())
 					throw std::runtime_error(p + ": frame outside the file");
 				f.data.assign(b.begin() + (long)at, b.begin() + (long)(at + f.length));
+				// Version 2: each kept frame's bytes carry a CRC-32C
+				// in the descriptor's bytes 40..43.
+				if (version >= 2 && !(f.rflags & 1) &&
+				    crc32c(0, f.data.data(), f.length) != get<uint32_t>(page, e + 40))
+					throw std::runtime_error(p + ": frame data crc");
+				f.file = p;
+				f.data_offset = at;
+				f.page_offset = off;
+				f.entry = k;
 				r.frames.push_back(std::move(f));
 				entries++;
 				index++;
@@ -885,4 +901,280 @@ TEST_CASE("recording and replay refuse what they cannot do, in one line", "[io]"
 	e.wait(5000);
 	one_line(e, 2, "unexpected operand");
 	CHECK_FALSE(shm_exists("r"));
+}
+
+// ---- hostile and damaged recordings ----------------------------------------
+
+namespace {
+
+// Writes `n` bytes at `off` of `path` (the programs read with O_DIRECT; the
+// kernel writes dirty cached pages back before a direct read).
+void patch(const std::string &path, uint64_t off, const void *bytes, size_t n)
+{
+	int fd = open(path.c_str(), O_WRONLY);
+	REQUIRE(fd >= 0);
+	REQUIRE(pwrite(fd, bytes, n, (off_t)off) == (ssize_t)n);
+	close(fd);
+}
+
+template <typename T> void patch_value(const std::string &path, uint64_t off, T v)
+{
+	patch(path, off, &v, sizeof(v));
+}
+
+std::vector<uint8_t> read_at(const std::string &path, uint64_t off, size_t n)
+{
+	std::vector<uint8_t> b(n);
+	int fd = open(path.c_str(), O_RDONLY);
+	REQUIRE(fd >= 0);
+	REQUIRE(pread(fd, b.data(), n, (off_t)off) == (ssize_t)n);
+	close(fd);
+	return b;
+}
+
+// Recomputes the header's CRC (docs/RECORDING.md: bytes [0, 252), then the
+// text), so that a changed field is judged on its own.
+void reseal_header(const std::string &path)
+{
+	std::vector<uint8_t> b = read_at(path, 0, 4096);
+	uint32_t text = get<uint32_t>(b, 104);
+	if (text > 4096 - 512)
+		text = 0; // a hostile length: the CRC covers what is there
+	uint32_t crc = crc32c(crc32c(0, b.data(), 252), b.data() + 512, text);
+	patch_value(path, 252, crc);
+}
+
+// Recomputes a descriptor page's CRC (the page with its crc field 0).
+void reseal_page(const std::string &path, uint64_t off)
+{
+	std::vector<uint8_t> page = read_at(path, off, 4096);
+	memset(page.data() + 60, 0, 4);
+	patch_value(path, off + 60, crc32c(0, page.data(), 4096));
+}
+
+void copy_file(const std::string &from, const std::string &to)
+{
+	std::vector<uint8_t> b = slurp(from);
+	int fd = open(to.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0600);
+	REQUIRE(fd >= 0);
+	REQUIRE(write(fd, b.data(), b.size()) == (ssize_t)b.size());
+	close(fd);
+}
+
+// No CAP_IPC_LOCK, RLIMIT_MEMLOCK 0: io_uring cannot even set up its rings.
+bool no_memlock()
+{
+	struct rlimit rl = {0, 0};
+	return prctl(PR_CAPBSET_DROP, CAP_IPC_LOCK, 0, 0, 0) == 0 &&
+	       setrlimit(RLIMIT_MEMLOCK, &rl) == 0;
+}
+
+} // namespace
+
+TEST_CASE("a flipped bit in a frame's bytes fails --check and stops the replay at its seq",
+	  "[io]")
+{
+	TempDir dir;
+	RingGuard g1(unique_name("io-flip")), g2(unique_name("io-flip-replay"));
+	std::string file = dir / "f";
+	record_counter(g1.name, file, "16KiB", "200");
+	Recording r = read_recording(file);
+	REQUIRE(r.version == 2);
+	REQUIRE(r.frames.size() == 200);
+	const size_t bad = 77;
+	const RecFrame &f = r.frames[bad];
+
+	// One bit of frame 77's bytes, well inside its length.
+	std::vector<uint8_t> byte = read_at(file, f.data_offset + 1000, 1);
+	byte[0] ^= 0x08;
+	patch(file, f.data_offset + 1000, byte.data(), 1);
+
+	Proc check({producer_path(), "--source", "file", "--check", "--json", "--input", file});
+	REQUIRE(check.wait(20000) == 1);
+	Json c = check.summary();
+	CHECK_FALSE(c["valid"].b);
+	CHECK(c["frame_checksums"].b);
+	CHECK(c["damaged_frames"].u64() == 1);
+	CHECK(c["first_damaged_seq"].u64() == f.seq);
+	CHECK(c["frames"].u64() == 200);
+
+	// Replay publishes the 77 frames before it, intact, and stops, naming it.
+	Proc ver({consumer_path(), "--wait-ring", "20s", "--json", g2.name, "verify"});
+	Proc rp({producer_path(), "--source", "file", "--input", file, "--wait-consumers", "1",
+		 "--json", g2.name});
+	REQUIRE(rp.wait(20000) == 1);
+	REQUIRE(ver.wait(20000) == 0);
+	std::string err = rp.stderr_text();
+	INFO("stderr: " << err);
+	CHECK(err.find(file + ": frame seq " + std::to_string(f.seq) +
+		       ": its bytes fail their checksum") != std::string::npos);
+	CHECK(rp.summary()["end"].s() == "damaged");
+	Json v = ver.summary();
+	CHECK(v["frames"].u64() == bad);
+	CHECK(v["checked_frames"].u64() == bad);
+	CHECK(v["errors"].u64() == 0);
+}
+
+TEST_CASE("version 1 recordings (no frame checksums) still read and replay", "[io]")
+{
+	TempDir dir;
+	RingGuard g1(unique_name("io-v1")), g2(unique_name("io-v1-replay"));
+	std::string file = dir / "v";
+	record_counter(g1.name, file, "8KiB", "150");
+	Json v2 = check_summary(file);
+	Recording r = read_recording(file);
+	REQUIRE(r.frames.size() == 150);
+
+	// What a version 1 recorder wrote: version 1, descriptors' bytes 40..63
+	// zero, the CRCs over that.
+	patch_value<uint32_t>(file, 8, 1);
+	reseal_header(file);
+	std::vector<uint64_t> pages;
+	for (const RecFrame &f : r.frames) {
+		patch_value<uint32_t>(file, f.page_offset + 64 + 64 * f.entry + 40, 0);
+		if (pages.empty() || pages.back() != f.page_offset)
+			pages.push_back(f.page_offset);
+	}
+	for (uint64_t off : pages)
+		reseal_page(file, off);
+
+	Json c = check_summary(file);
+	CHECK(c["valid"].b);
+	CHECK(c["complete"].b);
+	CHECK(c["format_version"].u64() == 1);
+	CHECK_FALSE(c["frame_checksums"].b);
+	CHECK(c["frames"].u64() == 150);
+	CHECK(c["digest"].s() == v2["digest"].s());
+
+	Proc ver({consumer_path(), "--wait-ring", "20s", "--json", g2.name, "verify"});
+	Proc rp({producer_path(), "--source", "file", "--input", file, "--wait-consumers", "1",
+		 g2.name});
+	REQUIRE(rp.wait(20000) == 0);
+	REQUIRE(ver.wait(20000) == 0);
+	CHECK(ver.summary()["checked_frames"].u64() == 150);
+
+	// A version from the future is refused, saying so.
+	patch_value<uint32_t>(file, 8, 3);
+	reseal_header(file);
+	Proc fut({producer_path(), "--source", "file", "--check", "--input", file});
+	REQUIRE(fut.wait(20000) == 1);
+	CHECK(fut.stderr_text() == "rb-producer: " + file + ": recording format version not "
+				   "supported (this rb-producer reads versions 1 and 2)\n");
+}
+
+TEST_CASE("hostile header fields with a valid CRC are refused before anything is sized",
+	  "[io]")
+{
+	TempDir dir;
+	RingGuard g(unique_name("io-hostile"));
+	std::string good = dir / "good";
+	record_counter(g.name, good, "4KiB", "70");
+	struct Field {
+		const char *what;
+		uint64_t off;
+		int size;
+		uint64_t value;
+	};
+	const std::vector<Field> fields = {
+		{"frame_bytes 2^62", 48, 8, 1ull << 62},
+		{"frame_bytes 0", 48, 8, 0},
+		{"frame_bytes 1 GiB + 1", 48, 8, (1ull << 30) + 1},
+		{"frame_bytes 2^64-1", 48, 8, ~0ull},
+		{"slot_stride 2^62", 56, 8, 1ull << 62},
+		{"slot_stride below frame_bytes", 56, 8, 1},
+		{"elem unknown", 64, 4, 1000},
+		{"ndim 5", 68, 4, 5},
+		{"dims on an untyped frame", 72, 8, 4096},
+		{"header_bytes 4 GiB - 4096", 12, 4, 0xfffff000u},
+		{"text_bytes 2^32-1", 104, 4, 0xffffffffu},
+		{"page_bytes 8192", 16, 4, 8192},
+		{"page_entries 64", 20, 4, 64},
+		{"recording_id 0", 24, 8, 0},
+		{"part 5 of no series", 32, 4, 5},
+		{"unknown flag", 36, 4, 0x80},
+		{"first_index 7 in part 0", 112, 8, 7},
+		{"reserved byte set", 200, 1, 1},
+		{"reserved0 set", 108, 4, 1},
+	};
+	for (const Field &x : fields) {
+		INFO(x.what);
+		std::string bad = dir / "bad";
+		copy_file(good, bad);
+		patch(bad, x.off, &x.value, (size_t)x.size);
+		reseal_header(bad);
+		Proc check({producer_path(), "--source", "file", "--check", "--input", bad});
+		REQUIRE(check.wait(20000) == 1);
+		CHECK(check.stderr_text() == "rb-producer: " + bad + ": damaged recording header\n");
+	}
+	// A typed frame whose dims overflow 64 bits when multiplied.
+	{
+		std::string bad = dir / "dims";
+		copy_file(good, bad);
+		patch_value<uint32_t>(bad, 64, RB_ELEM_U16);
+		patch_value<uint32_t>(bad, 68, 2);
+		patch_value<uint64_t>(bad, 72, 1ull << 40);
+		patch_value<uint64_t>(bad, 80, 1ull << 40);
+		reseal_header(bad);
+		Proc check({producer_path(), "--source", "file", "--check", "--input", bad});
+		REQUIRE(check.wait(20000) == 1);
+		CHECK(check.stderr_text() == "rb-producer: " + bad + ": damaged recording header\n");
+		// Replay refuses it the same way, before making a ring.
+		RingGuard rg(unique_name("io-hostile-replay"));
+		Proc rp({producer_path(), "--source", "file", "--input", bad, rg.name});
+		REQUIRE(rp.wait(20000) == 1);
+		CHECK(rp.stderr_text() == "rb-producer: " + bad + ": damaged recording header\n");
+		CHECK_FALSE(shm_exists(rg.name));
+	}
+	// A descriptor whose offset plus length wraps around 2^64.
+	{
+		std::string bad = dir / "wrap";
+		copy_file(good, bad);
+		Recording r = read_recording(good);
+		const RecFrame &f = r.frames[5];
+		uint64_t e = f.page_offset + 64 + 64 * f.entry;
+		patch_value<uint64_t>(bad, e + 32, ~0ull - 4095);
+		patch_value<uint64_t>(bad, e + 8, 4096);
+		reseal_page(bad, f.page_offset);
+		Proc check({producer_path(), "--source", "file", "--check", "--json", "--input",
+			    bad});
+		REQUIRE(check.wait(20000) == 1);
+		Json c = check.summary();
+		CHECK_FALSE(c["valid"].b);
+		CHECK(c["end"].s() == "damaged: a descriptor points outside the file");
+		CHECK(c["frames"].u64() == 5);
+	}
+}
+
+TEST_CASE("with RLIMIT_MEMLOCK 0 the recorder and the replay say which limit refused",
+	  "[io]")
+{
+	if (geteuid() != 0) {
+		WARN("not root: cannot drop CAP_IPC_LOCK from the bounding set; skipped");
+		return;
+	}
+	TempDir dir;
+	RingGuard g(unique_name("io-memlock0")), g2(unique_name("io-memlock0-replay"));
+	std::string file = dir / "m";
+	record_counter(g.name, file, "4KiB", "10");
+
+	Proc prod({producer_path(), "--frame-size", "4KiB", "--wait-consumers", "1",
+		   "--count", "10", g.name});
+	Proc rec({consumer_path(), "--wait-ring", "20s", "--output", dir / "n", g.name,
+		  "record"}, no_memlock);
+	REQUIRE(rec.wait(20000) == 1);
+	std::string err = rec.stderr_text();
+	INFO("stderr: " << err);
+	CHECK(std::count(err.begin(), err.end(), '\n') == 1);
+	CHECK(err.find("rb-consumer: record: io_uring refused to set up its rings: "
+		       "RLIMIT_MEMLOCK is 0 bytes") == 0);
+	CHECK(err.find("ulimit -l") != std::string::npos);
+	prod.signal(SIGTERM);
+	prod.wait(20000);
+
+	Proc rp({producer_path(), "--source", "file", "--input", file, g2.name}, no_memlock);
+	REQUIRE(rp.wait(20000) == 1);
+	std::string err2 = rp.stderr_text();
+	INFO("stderr: " << err2);
+	CHECK(std::count(err2.begin(), err2.end(), '\n') == 1);
+	CHECK(err2.find("RLIMIT_MEMLOCK is 0 bytes") != std::string::npos);
 }

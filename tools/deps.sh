@@ -1,7 +1,7 @@
 # Sourced by tools/run and tools/test: installs what the build and the
 # tests need on a fresh Debian 12 machine (as root), and nothing when it is
 # all there already.
-rb_packages="meson ninja-build pkg-config gcc g++ liburing-dev libck-dev catch2 clang libclang-rt-14-dev python3-dev python3-numpy python3-pytest libjansson-dev libmicrohttpd-dev nodejs chromium prometheus python3-websocket"
+rb_packages="meson ninja-build pkg-config gcc g++ liburing-dev libck-dev libisal-dev catch2 clang libclang-rt-14-dev python3-dev python3-numpy python3-pytest libjansson-dev libmicrohttpd-dev nodejs chromium prometheus python3-websocket"
 
 rb_install_deps() {
 	local missing=""

@@ -208,7 +208,8 @@ reader_part_end(struct rec_reader *rd, const char *tail)
 	if (rc != 0)
 		return rc;
 	if (rd->ph.recording_id != rd->h.recording_id ||
-	    rd->ph.first_index != rd->index) {
+	    rd->ph.first_index != rd->index || rd->ph.version != rd->h.version ||
+	    rd->ph.frame_bytes != rd->h.frame_bytes) {
 		rd->complete = false;
 		rd->stop = "the next part belongs to another recording";
 		return 0;
@@ -252,15 +253,30 @@ rec_reader_next(struct rec_reader *rd, struct rec_entry *e)
 		if (rd->next_entry < p->count) {
 			const struct rec_entry *x = &p->entries[rd->next_entry];
 
-			if (x->length > rd->h.frame_bytes ||
+			/* In this order, no sum can wrap: page_offset and
+			 * next_offset are at most 2^62 (rec_page_valid),
+			 * length at most frame_bytes <= 1 GiB. */
+			if (x->length > rd->ph.frame_bytes ||
+			    x->data_offset % REC_PAGE != 0 ||
 			    x->data_offset < rd->page_offset + REC_PAGE ||
-			    x->data_offset + x->length > rd->file_bytes ||
+			    x->data_offset > p->next_offset ||
+			    x->data_offset > rd->file_bytes ||
+			    x->length > rd->file_bytes - x->data_offset ||
 			    x->data_offset + rec_region_bytes(x->length) > p->next_offset) {
 				rd->part_done = true;
 				rd->complete = false;
 				rd->stop = "damaged: a descriptor points outside the file";
 				return 0;
 			}
+			/* One stream, in ring order: seqs only go up. */
+			if (rd->have_seq && x->seq <= rd->last_seq) {
+				rd->part_done = true;
+				rd->complete = false;
+				rd->stop = "damaged: a descriptor's seq goes backwards";
+				return 0;
+			}
+			rd->have_seq = true;
+			rd->last_seq = x->seq;
 			*e = *x;
 			rd->next_entry++;
 			rd->index++;
@@ -292,6 +308,7 @@ rec_reader_rewind(struct rec_reader *rd)
 	if ((rc = reader_open_part(rd)) != 0)
 		return rc;
 	rd->index = rd->h.first_index;
+	rd->have_seq = false;
 	rd->complete = true;
 	rd->stop = "end";
 	return 0;

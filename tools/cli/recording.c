@@ -26,6 +26,7 @@ _Static_assert(offsetof(struct rec_summary, end) == 72, "summary end");
 _Static_assert(offsetof(struct rec_summary, crc) == 252, "summary crc");
 _Static_assert(sizeof(struct rec_entry) == 64, "entry");
 _Static_assert(offsetof(struct rec_entry, data_offset) == 32, "entry data_offset");
+_Static_assert(offsetof(struct rec_entry, data_crc) == 40, "entry data_crc");
 _Static_assert(offsetof(struct rec_page, crc) == 60, "page crc");
 _Static_assert(offsetof(struct rec_page, entries) == 64, "page entries");
 _Static_assert(sizeof(struct rec_page) == REC_PAGE, "page size");
@@ -68,6 +69,57 @@ rec_summary_encode(void *buf, const struct rec_summary *s)
 	out->crc = rec_crc32c(0, out, offsetof(struct rec_summary, crc));
 }
 
+static bool
+rec_zero(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	while (n--)
+		if (*b++ != 0)
+			return false;
+	return true;
+}
+
+/* The frame type as a ring would take it (docs/RECORDING.md, "Bounds"):
+ * untyped is all zeros; typed has 1..4 non-zero dims, the rest zero, whose
+ * elements fit in frame_bytes (checked without overflow). */
+static bool
+rec_type_valid(const struct rb_frame_type *t, uint64_t frame_bytes)
+{
+	uint64_t total;
+
+	if (t->elem == RB_ELEM_NONE)
+		return t->ndim == 0 && rec_zero(t->dims, sizeof(t->dims));
+	if (t->elem >= RB_ELEM_COUNT_ || t->ndim < 1 || t->ndim > RB_MAX_DIMS)
+		return false;
+	total = rb_elem_size(t->elem);
+	for (uint32_t i = 0; i < RB_MAX_DIMS; i++) {
+		if (i >= t->ndim ? t->dims[i] != 0
+				 : t->dims[i] == 0 || t->dims[i] > frame_bytes / total)
+			return false;
+		if (i < t->ndim)
+			total *= t->dims[i];
+	}
+	return true;
+}
+
+/* Every field of the fixed part in its bounds, before any of them sizes
+ * anything. */
+static bool
+rec_header_bounded(const struct rec_header *h)
+{
+	return h->page_bytes == REC_PAGE && h->page_entries == REC_PAGE_ENTRIES &&
+	       h->text_bytes <= REC_TEXT_MAX &&
+	       h->header_bytes == rec_header_bytes(h->text_bytes) &&
+	       h->recording_id != 0 && (h->flags & ~REC_FLAGS_KNOWN) == 0 &&
+	       (h->part == 0 || (h->flags & REC_FLAG_SERIES)) &&
+	       h->frame_bytes >= 1 && h->frame_bytes <= REC_FRAME_MAX &&
+	       h->slot_stride >= h->frame_bytes && h->slot_stride <= REC_STRIDE_MAX &&
+	       rec_type_valid(&h->type, h->frame_bytes) &&
+	       h->first_index <= REC_INDEX_MAX && (h->part != 0 || h->first_index == 0) &&
+	       h->reserved0 == 0 && rec_zero(h->reserved, sizeof(h->reserved));
+}
+
 int
 rec_header_decode(const void *buf, size_t have, struct rec_header *h)
 {
@@ -78,13 +130,9 @@ rec_header_decode(const void *buf, size_t have, struct rec_header *h)
 	memcpy(h, buf, sizeof(*h));
 	if (memcmp(h->magic, REC_MAGIC, sizeof(h->magic)) != 0)
 		return -EMEDIUMTYPE;
-	if (h->version != REC_VERSION)
+	if (h->version < REC_VERSION_MIN || h->version > REC_VERSION)
 		return -EPROTONOSUPPORT;
-	if (h->page_bytes != REC_PAGE || h->page_entries != REC_PAGE_ENTRIES ||
-	    h->text_bytes > REC_TEXT_MAX ||
-	    h->header_bytes != rec_header_bytes(h->text_bytes) ||
-	    h->frame_bytes == 0 || h->type.ndim > RB_MAX_DIMS ||
-	    h->type.elem >= RB_ELEM_COUNT_)
+	if (!rec_header_bounded(h))
 		return -EBADMSG;
 	if (h->header_bytes > have)
 		return -EAGAIN;
@@ -98,7 +146,15 @@ rec_summary_decode(const void *buf, struct rec_summary *s)
 {
 	memcpy(s, (const char *)buf + 256, sizeof(*s));
 	return memcmp(s->magic, REC_SUMMARY_MAGIC, sizeof(s->magic)) == 0 &&
-	       rec_crc32c(0, s, offsetof(struct rec_summary, crc)) == s->crc;
+	       rec_crc32c(0, s, offsetof(struct rec_summary, crc)) == s->crc &&
+	       s->end <= REC_END_ERROR && s->discarded <= s->entries &&
+	       rec_zero(s->reserved, sizeof(s->reserved));
+}
+
+bool
+rec_frame_intact(const struct rec_header *h, const struct rec_entry *e, const void *data)
+{
+	return !rec_has_frame_crc(h) || rec_crc32c(0, data, e->length) == e->data_crc;
 }
 
 void
@@ -126,7 +182,9 @@ rec_page_valid(const struct rec_page *p, uint64_t recording_id, uint32_t part,
 	crc = rec_crc32c(crc, p->entries, sizeof(p->entries));
 	return crc == p->crc && p->recording_id == recording_id && p->part == part &&
 	       p->group == group && p->page_offset == offset &&
-	       p->count <= REC_PAGE_ENTRIES && p->next_offset >= offset + REC_PAGE;
+	       p->count <= REC_PAGE_ENTRIES && offset <= REC_OFFSET_MAX &&
+	       p->next_offset >= offset + REC_PAGE && p->next_offset <= REC_OFFSET_MAX &&
+	       p->next_offset % REC_PAGE == 0;
 }
 
 int

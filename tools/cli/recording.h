@@ -30,7 +30,10 @@
 #define REC_MAGIC "RBRECORD"
 #define REC_SUMMARY_MAGIC "RBRECEND"
 #define REC_PAGE_MAGIC "RBRECIDX"
-#define REC_VERSION 1u
+/* Version 2 added a CRC-32C per frame (rec_entry.data_crc); version 1
+ * recordings still read, their frames unchecked. */
+#define REC_VERSION 2u
+#define REC_VERSION_MIN 1u
 /* Descriptors per page: a 64-byte page head and 63 64-byte entries. */
 #define REC_PAGE_ENTRIES 63u
 /* Offset of the stream header text inside the file header. */
@@ -38,10 +41,22 @@
 /* Longest stream header a recording keeps (the ring's own limit is
  * configurable; 1 MiB is far beyond any real header). */
 #define REC_TEXT_MAX (1u << 20)
+/* Largest frame a recording holds: a frame is one write, and io_uring
+ * lengths are 32-bit. Readers refuse a header that says more. */
+#define REC_FRAME_MAX (1ull << 30)
+/* Largest slot stride a header may name (a 1 GiB frame in slots aligned
+ * to up to its own size). */
+#define REC_STRIDE_MAX (1ull << 31)
+/* Largest recording-wide index a header may start at: far beyond any
+ * real recording, and index arithmetic never wraps. */
+#define REC_INDEX_MAX (1ull << 62)
+/* Largest file offset a page may name (offset arithmetic never wraps). */
+#define REC_OFFSET_MAX (1ull << 62)
 
 /* rec_header.flags */
 #define REC_FLAG_SERIES (1u << 0) /* one of numbered files FILE.000, ... */
 #define REC_FLAG_LOSSY (1u << 1)  /* recorded by a lossy consumer */
+#define REC_FLAGS_KNOWN (REC_FLAG_SERIES | REC_FLAG_LOSSY)
 
 /* rec_summary.end */
 enum rec_end {
@@ -100,7 +115,8 @@ struct rec_entry {
 	uint32_t flags;             /* the frame's RB_FRAME_* flags */
 	uint32_t rflags;            /* REC_ENTRY_* */
 	uint64_t data_offset;       /* where the frame's bytes are in the file */
-	uint8_t reserved[24];
+	uint32_t data_crc;          /* crc32c of the frame's length bytes (version 2) */
+	uint8_t reserved[20];
 };
 
 /* A descriptor page. */
@@ -147,10 +163,22 @@ void rec_summary_encode(void *buf, const struct rec_summary *s);
 /*
  * Validates the fixed part of a header page (the first `have` bytes of the
  * file, at least REC_PAGE): 0, -EMEDIUMTYPE if it is not a recording,
- * -EPROTONOSUPPORT for another version, -EBADMSG if damaged, -EAGAIN if the
- * text goes beyond `have` (read header_bytes and call again).
+ * -EPROTONOSUPPORT for another version, -EBADMSG if damaged or a field is
+ * out of its bounds (docs/RECORDING.md lists them; nothing is sized from
+ * a field before it is checked), -EAGAIN if the text goes beyond `have`
+ * (read header_bytes and call again).
  */
 int rec_header_decode(const void *buf, size_t have, struct rec_header *h);
+/* true if the recording's frames carry a data_crc (version 2 on). */
+static inline bool
+rec_has_frame_crc(const struct rec_header *h)
+{
+	return h->version >= 2;
+}
+/* The frame `e` of a part with header `h` holds `data` (e->length bytes):
+ * true if its data_crc matches, or the version has none. */
+bool rec_frame_intact(const struct rec_header *h, const struct rec_entry *e,
+		      const void *data);
 /* true if the summary is present and intact. */
 bool rec_summary_decode(const void *buf, struct rec_summary *s);
 /* Sets the page's crc. */
@@ -236,6 +264,11 @@ const char *rio_path_name(const struct rio *io, bool direct, bool writing);
  * reasons are separated by "; ". For the io_fallback of summaries.
  */
 void rio_fallback_note(char *note, size_t size, const char *why, int code);
+/*
+ * Says in `buf` why rio_init failed with `rc` and what to do: for -ENOMEM
+ * under a small RLIMIT_MEMLOCK, which limit refused and how to raise it.
+ */
+void rio_init_error(char *buf, size_t size, int rc);
 
 /* ---- reading recordings (reader.c) ------------------------------------ */
 
@@ -268,6 +301,8 @@ struct rec_reader {
 	bool part_done;
 	uint64_t part_entries;  /* entries seen in this part */
 	uint64_t index;         /* recording-wide index of the next entry */
+	bool have_seq;
+	uint64_t last_seq;      /* of the last descriptor returned */
 	uint32_t parts;         /* parts opened so far */
 	bool complete;          /* every part read closed cleanly */
 	const char *stop;       /* why the walk stopped: see reader.c */

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -410,4 +411,23 @@ rio_fallback_note(char *note, size_t size, const char *why, int code)
 		snprintf(note + n, size - n, "%s: %s", why, strerror(-code));
 	else
 		snprintf(note + n, size - n, "%s", why);
+}
+
+void
+rio_init_error(char *buf, size_t size, int rc)
+{
+	struct rlimit rl;
+
+	/* io_uring_setup charges its rings to RLIMIT_MEMLOCK for a process
+	 * without CAP_IPC_LOCK (a few pages per ring): ENOMEM under a small
+	 * limit is that limit, not a full machine. */
+	if (rc == -ENOMEM && getrlimit(RLIMIT_MEMLOCK, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (1u << 20)) {
+		snprintf(buf, size, "io_uring refused to set up its rings: RLIMIT_MEMLOCK is %llu "
+			 "bytes (io_uring charges its rings to it without CAP_IPC_LOCK); raise it "
+			 "to at least 1 MiB (ulimit -l 1024, LimitMEMLOCK= in a systemd unit, "
+			 "memlock in /etc/security/limits.conf)", (unsigned long long)rl.rlim_cur);
+		return;
+	}
+	snprintf(buf, size, "io_uring setup: %s", strerror(-rc));
 }
