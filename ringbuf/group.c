@@ -369,6 +369,8 @@ int
 rb_group_join(struct rb_ring *ring, struct rb_shm_consumer *rec, const char *name,
 	      bool lossy, uint64_t start, uint32_t *index_out)
 {
+	if (ring->max_groups == 0)
+		return RB_E_NO_GROUPS; /* made with RB_CREATE_NO_GROUPS */
 	for (;;) {
 		int found = rb_group_find(ring, name, UINT32_MAX);
 		int rc;

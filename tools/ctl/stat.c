@@ -495,7 +495,7 @@ ctl_stat(int argc, char **argv)
 		struct stat_ring *r = &rings[i];
 
 		r->name = names[i];
-		r->error = named ? ctl_open(names[i], &r->ring) : rb_ring_open(names[i], &r->ring);
+		r->error = named ? ctl_open(names[i], &r->ring) : cli_ring_open(names[i], &r->ring);
 		if (r->error == 0 && (r->snap = malloc(sizeof(*r->snap))) == NULL)
 			r->error = -ENOMEM;
 		if (r->error == 0)
