@@ -386,6 +386,14 @@ TEST_CASE("the recorder closes its recording when the ring is truncated")
 	char dir[] = "/tmp/rb-trunc-XXXXXX";
 	REQUIRE(mkdtemp(dir) != nullptr);
 	std::string file = std::string(dir) + "/rec";
+	struct DirGuard {
+		std::string dir, file;
+		~DirGuard()
+		{
+			unlink(file.c_str());
+			rmdir(dir.c_str());
+		}
+	} dir_guard{dir, file};
 	Proc prod({producer_path(), name, "--rate", "2kHz", "--duration", "60s"});
 	Watch w;
 	REQUIRE(w.open(name, 10000));
@@ -406,6 +414,4 @@ TEST_CASE("the recorder closes its recording when the ring is truncated")
 	CHECK(st == 0);
 	Json k = parse_summary(check.stdout_text());
 	CHECK(k["frames"].u64() == s["recorded_frames"].u64());
-	unlink(file.c_str());
-	rmdir(dir);
 }
