@@ -17,7 +17,7 @@ static const char producer_usage[] =
 	"Ring:   -f, --frame-size SIZE  slot size (default: the source's frame)\n"
 	"        -n, --slots N          slots, rounded up to a power of two (256)\n"
 	"            --align SIZE (64; file: 4096)  --consumers N (most at once: 64)\n"
-	"            --max-producers N (1)  --max-groups N (consumer groups: 8; 0)\n"
+	"            --max-producers N (1)  --max-groups N (groups: 8; 0: none)\n"
 	"            --hugepages --mlock --prefault --group (0660) --replace (stale)\n"
 	"        -a, --attach  join an existing ring  -w, --wait-ring TIME  for it to\n"
 	"                      appear   --trust-owner USER  its owner   --keep  at exit\n"

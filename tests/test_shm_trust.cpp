@@ -282,6 +282,15 @@ TEST_CASE("a ring made with no group records refuses group members clearly")
 	Proc info({ctl_path(), "info", name, "--json"});
 	CHECK(info.wait(20000) == 0);
 	CHECK(parse_summary(info.stdout_text())["max_groups"].u64() == 0);
+
+	// rb-producer --max-groups 0 makes the same kind of ring.
+	RingGuard guard2(name + "-p");
+	Proc prod({producer_path(), guard2.name, "--max-groups", "0", "--count", "1", "--keep"});
+	REQUIRE(prod.wait(20000) == 0);
+	Watch w2;
+	REQUIRE(w2.open(guard2.name, 5000));
+	CHECK(rb_ring_max_groups(w2.ring) == 0);
+	CHECK((rb_ring_create_flags(w2.ring) & RB_CREATE_NO_GROUPS) != 0);
 }
 
 // ---- truncation ------------------------------------------------------------
