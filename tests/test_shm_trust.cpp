@@ -369,6 +369,8 @@ TEST_CASE("the programs survive a ring truncated under them")
 	Proc top({ctl_path(), "top", name, "--interval", "100ms"});
 	REQUIRE(w.consumers(2, 10000));
 	REQUIRE(w.frames(200, 10000));
+	// top has the ring mapped once it has shown a view.
+	REQUIRE(eventually([&] { return !top.stdout_text().empty(); }, 20000));
 	rb_ring_close(w.ring); // the test itself has no handler
 	w.ring = nullptr;
 
