@@ -69,7 +69,7 @@ consumer_open(struct consumer_run *r)
 	int rc;
 
 	for (;;) {
-		rc = rb_ring_open(o->ring, &r->ring);
+		rc = cli_ring_open(o->ring, &r->ring);
 		if (rc != -ENOENT || o->wait_ring_ns == 0 || cli_stop ||
 		    cli_now_ns() >= deadline)
 			break;
@@ -85,7 +85,7 @@ consumer_open(struct consumer_run *r)
 		cli_error("ring '%s': %s (waited %.3g s)", o->ring, rb_strerror(rc),
 			  (double)o->wait_ring_ns / 1e9);
 	else
-		cli_error("ring '%s': %s", o->ring, rb_strerror(rc));
+		cli_error("ring '%s': %s", o->ring, cli_ring_error(o->ring, rc));
 	return CLI_EXIT_FAIL;
 }
 
@@ -135,6 +135,10 @@ consumer_stream_over(struct consumer_run *r)
 static int
 consumer_acquire_failed(struct consumer_run *r, int rc)
 {
+	if (cli_ring_lost(r->ring, r->o->ring)) {
+		r->end = "truncated";
+		return CLI_EXIT_FAIL;
+	}
 	switch (rc) {
 	case RB_E_EOS:
 		r->end = "eos";
@@ -207,6 +211,10 @@ consumer_batch(struct consumer_run *r, uint32_t n)
 		rc = r->a->keeps_frames ? 0 : rb_consumer_release_batch(r->c, r->frames, n);
 	}
 	if (rc < 0) {
+		if (cli_ring_lost(r->ring, o->ring)) {
+			r->end = "truncated";
+			return CLI_EXIT_FAIL;
+		}
 		cli_error("ring '%s': releasing frames: %s", o->ring, rb_strerror(rc));
 		r->end = "error";
 		return CLI_EXIT_FAIL;
@@ -505,6 +513,11 @@ main(int argc, char **argv)
 		goto out;
 	}
 	status = consumer_loop(&r);
+	/* A truncation ends the loop through cli_stop (tools/cli/sigbus.c). */
+	if (cli_ring_lost(r.ring, o.ring)) {
+		r.end = "truncated";
+		status = CLI_EXIT_FAIL;
+	}
 	/* Whatever ended the run, frames an analysis holds are completed
 	 * (and released) before the consumer detaches. */
 	if (r.a->finish != NULL) {
@@ -520,7 +533,10 @@ main(int argc, char **argv)
 		consumer_group_snapshot(&r);
 	rc = rb_consumer_detach(r.c);
 	r.c = NULL;
-	if (rc != 0 && status == CLI_EXIT_OK) {
+	if (cli_ring_lost(r.ring, o.ring)) {
+		r.end = "truncated";
+		status = CLI_EXIT_FAIL;
+	} else if (rc != 0 && status == CLI_EXIT_OK) {
 		cli_error("ring '%s': detaching: %s", o.ring, rb_strerror(rc));
 		status = CLI_EXIT_FAIL;
 	}

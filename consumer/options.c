@@ -30,7 +30,7 @@ static const char consumer_usage[] =
 	"  -o, --output FILE     record: --max-file-size SIZE makes FILE.000, FILE.001...\n"
 	"      --no-fsync --buffered (no O_DIRECT) --queue-depth N (writes in flight: 16)\n"
 	"  -j, --json            summary as one JSON line (on stderr with stdout)\n"
-	"  -h, --help   -V, --version\n"
+	"      --trust-owner USER  rings USER owns too   -h, --help   -V, --version\n"
 	"Stops at the end of the stream, on SIGINT/SIGTERM, or if the producer dies.\n"
 	"Exit status: 0 done or stopped by a signal, 1 error (e.g. the producer died),\n"
 	"2 bad usage, 3 verify found gaps (lossless) or corrupt frames.\n";
@@ -43,6 +43,7 @@ enum {
 	OPT_NO_FSYNC,
 	OPT_BUFFERED,
 	OPT_QUEUE_DEPTH,
+	OPT_TRUST_OWNER,
 };
 
 static const struct option consumer_longopts[] = {
@@ -62,6 +63,7 @@ static const struct option consumer_longopts[] = {
 	{"no-fsync", no_argument, NULL, OPT_NO_FSYNC},
 	{"buffered", no_argument, NULL, OPT_BUFFERED},
 	{"queue-depth", required_argument, NULL, OPT_QUEUE_DEPTH},
+	{"trust-owner", required_argument, NULL, OPT_TRUST_OWNER},
 	{"json", no_argument, NULL, 'j'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -186,6 +188,10 @@ consumer_parse_options(int argc, char **argv, struct consumer_options *o)
 			if ((rc = cli_option_queue_depth(name, optarg, &o->queue_depth)) != 0)
 				return rc;
 			record_option = "--queue-depth";
+			break;
+		case OPT_TRUST_OWNER:
+			if ((rc = cli_trust_owner(name, optarg)) != 0)
+				return rc;
 			break;
 		case 'j':
 			o->json = true;

@@ -220,7 +220,7 @@ producer_open(struct producer_run *r, struct source *src)
 	int rc;
 
 	for (;;) {
-		rc = rb_ring_open(o->ring, &r->ring);
+		rc = cli_ring_open(o->ring, &r->ring);
 		if (rc != -ENOENT || o->wait_ring_ns == 0 || cli_stop ||
 		    cli_now_ns() >= deadline)
 			break;
@@ -232,7 +232,7 @@ producer_open(struct producer_run *r, struct source *src)
 		return CLI_EXIT_FAIL;
 	}
 	if (rc != 0) {
-		cli_error("ring '%s': %s", o->ring, rb_strerror(rc));
+		cli_error("ring '%s': %s", o->ring, cli_ring_error(o->ring, rc));
 		return CLI_EXIT_FAIL;
 	}
 	r->max_producers = rb_ring_max_producers(r->ring);
@@ -457,6 +457,10 @@ producer_acquire(struct producer_run *r, struct rb_frame *f, uint64_t stop_at,
 			return 1;
 	}
 	if (rc != 0) {
+		if (cli_ring_lost(r->ring, r->o->ring)) {
+			r->end = "truncated";
+			return CLI_EXIT_FAIL;
+		}
 		cli_error("ring '%s': acquiring a slot: %s", r->o->ring, rb_strerror(rc));
 		r->end = "error";
 		return CLI_EXIT_FAIL;
@@ -533,6 +537,10 @@ producer_stream(struct producer_run *r)
 		f.length = r->frame_bytes;
 		f.flags = 0;
 		rc = rb_producer_commit(r->prod, &f);
+		if (rc != 0 && cli_ring_lost(r->ring, o->ring)) {
+			r->end = "truncated";
+			return CLI_EXIT_FAIL;
+		}
 		if (rc != 0) {
 			cli_error("ring '%s': committing frame %" PRIu64 ": %s",
 				  o->ring, f.seq, rb_strerror(rc));
@@ -614,6 +622,15 @@ producer_finish(struct producer_run *r, int status)
 {
 	int rc;
 
+	/* A truncated ring's memory is zeros: ending a stream there would
+	 * only wait for space that never comes. Detaching writes nothing
+	 * anyone can see any more, but frees the handle. */
+	if (r->prod != NULL && cli_ring_lost(r->ring, r->o->ring)) {
+		(void)rb_producer_detach(r->prod, 0);
+		r->prod = NULL;
+		r->end = "truncated";
+		status = CLI_EXIT_FAIL;
+	}
 	if (r->prod != NULL) {
 		rc = rb_producer_end_stream(r->prod, PRODUCER_END_TIMEOUT_NS);
 		if (rc == -EBUSY) {
@@ -744,6 +761,11 @@ main(int argc, char **argv)
 		goto out;
 	}
 	status = producer_stream(&r);
+	/* A truncation ends the loop through cli_stop (tools/cli/sigbus.c). */
+	if (cli_ring_lost(r.ring, o.ring)) {
+		r.end = "truncated";
+		status = CLI_EXIT_FAIL;
+	}
 	r.end_ns = cli_now_ns();
 	cli_status_clear(&r.status);
 	status = producer_finish(&r, status);

@@ -17,10 +17,10 @@ static const char producer_usage[] =
 	"Ring:   -f, --frame-size SIZE  slot size (default: the source's frame)\n"
 	"        -n, --slots N          slots, rounded up to a power of two (256)\n"
 	"            --align SIZE (64; file: 4096)  --consumers N (most at once: 64)\n"
-	"            --max-producers N (1)  --max-groups N (consumer groups: 8)\n"
+	"            --max-producers N (1)  --max-groups N (groups: 8; 0: none)\n"
 	"            --hugepages --mlock --prefault --group (0660) --replace (stale)\n"
 	"        -a, --attach  join an existing ring  -w, --wait-ring TIME  for it to\n"
-	"                      appear   --keep  leave the ring at exit\n"
+	"                      appear   --trust-owner USER  its owner   --keep  at exit\n"
 	"Source: -s, --source NAME      counter (default; 4KiB frames), adc, camera,\n"
 	"                               file, udp, udp-send (see docs/RECORDING.md)\n"
 	"            --channels N --samples N --sample-rate FREQ  adc: 4, 1024, 1MHz\n"
@@ -65,6 +65,7 @@ enum {
 	OPT_QUEUE_DEPTH,
 	OPT_MAX_PRODUCERS,
 	OPT_MAX_GROUPS,
+	OPT_TRUST_OWNER,
 	OPT_HOLD,
 };
 
@@ -83,6 +84,7 @@ static const struct option producer_longopts[] = {
 	{"wait-ring", required_argument, NULL, 'w'},
 	{"max-producers", required_argument, NULL, OPT_MAX_PRODUCERS},
 	{"max-groups", required_argument, NULL, OPT_MAX_GROUPS},
+	{"trust-owner", required_argument, NULL, OPT_TRUST_OWNER},
 	{"source", required_argument, NULL, 's'},
 	{"channels", required_argument, NULL, OPT_CHANNELS},
 	{"samples", required_argument, NULL, OPT_SAMPLES},
@@ -247,10 +249,15 @@ producer_parse_options(int argc, char **argv, struct producer_options *o)
 			break;
 		case OPT_MAX_GROUPS:
 			rc = cli_parse_count(optarg, &o->max_groups);
-			if (rc == 0 && (o->max_groups == 0 || o->max_groups > RB_MAX_GROUPS))
+			if (rc == 0 && o->max_groups > RB_MAX_GROUPS)
 				rc = -ERANGE;
 			if (rc != 0)
-				return cli_bad_value(name, optarg, rc, "a group count (1 to 64)");
+				return cli_bad_value(name, optarg, rc, "a group count (0 to 64)");
+			/* 0: no group records at all (the library's 0 is 8). */
+			if (o->max_groups == 0)
+				o->create_flags |= RB_CREATE_NO_GROUPS;
+			else
+				o->create_flags &= ~RB_CREATE_NO_GROUPS;
 			producer_create_option(o, name);
 			break;
 		case OPT_HUGEPAGES:
@@ -408,6 +415,10 @@ producer_parse_options(int argc, char **argv, struct producer_options *o)
 				rc = -ERANGE;
 			if (rc != 0)
 				return cli_bad_value(name, optarg, rc, "a consumer count");
+			break;
+		case OPT_TRUST_OWNER:
+			if ((rc = cli_trust_owner(name, optarg)) != 0)
+				return rc;
 			break;
 		case 'j':
 			o->json = true;

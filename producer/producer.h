@@ -155,7 +155,8 @@ struct producer_options {
 	uint64_t wait_ring_ns;  /* --attach: wait this long for the ring */
 	bool wait_ring_set;
 	uint64_t max_producers; /* 0: the library's default (1) */
-	uint64_t max_groups;    /* 0: the library's default (8) */
+	uint64_t max_groups;    /* 0: the library's default (8), or none with
+				 * RB_CREATE_NO_GROUPS in create_flags */
 	bool keep;
 	bool json;
 	bool drop; /* --on-full drop */

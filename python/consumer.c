@@ -140,17 +140,22 @@ static int
 rbpy_consumer_init(rbpy_consumer *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = {"name", "lossy", "group", "start", "label",
-				 "open_timeout", "spin", NULL};
+				 "open_timeout", "spin", "trust_owner", NULL};
 	struct rbpy_endpoint *e = &self->e;
 	PyObject *name, *group = Py_None, *open_timeout = NULL, *spin = Py_None;
+	PyObject *trust = Py_None;
+	struct rb_open_params op;
+	uint32_t uids[RBPY_TRUST_MAX];
 	const char *start = "oldest", *label = "python", *cname;
 	struct rb_consumer_options o;
 	struct rb_ring *ring = NULL;
 	uint64_t wait_ns, deadline;
 	int lossy = 0, rc;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "U|p$OszOO", kwlist, &name, &lossy,
-					 &group, &start, &label, &open_timeout, &spin))
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "U|p$OszOOO", kwlist, &name, &lossy,
+					 &group, &start, &label, &open_timeout, &spin, &trust))
+		return -1;
+	if (rbpy_trust_params(trust, &op, uids) != 0)
 		return -1;
 	if (e->ring != NULL || e->closed) {
 		PyErr_SetString(PyExc_RuntimeError, "Consumer is already initialised");
@@ -194,7 +199,8 @@ rbpy_consumer_init(rbpy_consumer *self, PyObject *args, PyObject *kwds)
 	deadline = wait_ns == RB_FOREVER ? RB_FOREVER : rbpy_now_ns() + wait_ns;
 	/* The producer may not have created the ring yet: look again until
 	 * open_timeout has passed. */
-	while ((rc = rb_ring_open(cname, &ring)) == -ENOENT && rbpy_now_ns() < deadline)
+	while ((rc = rb_ring_open_params(cname, &op, &ring)) == -ENOENT &&
+	       rbpy_now_ns() < deadline)
 		if (rbpy_nap() != 0)
 			return -1;
 	if (rc != 0) {
@@ -647,7 +653,7 @@ static PyMethodDef rbpy_consumer_methods[] = {
 PyTypeObject rbpy_consumer_type = {
 	RBPY_TYPE_HEAD("ringbuf.Consumer", rbpy_consumer),
 	.tp_doc = "Consumer(name, lossy=False, *, group=None, start='oldest', "
-		  "label='python', open_timeout=0, spin=None)\n--\n\n"
+		  "label='python', open_timeout=0, spin=None, trust_owner=None)\n--\n\n"
 		  "Attaches to the ring `name`. Iterating yields frames until the end "
 		  "of the stream (each released when the loop moves on); start is "
 		  "'oldest', 'newest' or 'next'; open_timeout waits that many seconds "
@@ -657,7 +663,8 @@ PyTypeObject rbpy_consumer_type = {
 		  "group is lossless or lossy as its first member asked, and start "
 		  "applies only to the member that creates it. Frames a member holds "
 		  "when it dies or closes are counted as the group's lost, not handed "
-		  "to another member.",
+		  "to another member."
+		  " trust_owner: a user name, a uid or a list of them whose rings may be opened besides your own and root's (others are refused: their owner can truncate the ring under you).",
 	.tp_iter = (getiterfunc)rbpy_consumer_iter,
 	.tp_iternext = (iternextfunc)rbpy_consumer_next,
 	.tp_methods = rbpy_consumer_methods,

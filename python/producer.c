@@ -89,21 +89,22 @@ rbpy_producer_init(rbpy_producer *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = {"name", "frame_type", "shape", "slots", "create",
 				 "frame_bytes", "replace", "slot_align", "spin",
-				 "max_producers", "max_groups", "max_consumers", NULL};
+				 "max_producers", "max_groups", "max_consumers", "trust_owner",
+				 NULL};
 	struct rbpy_endpoint *e = &self->e;
 	struct rbpy_ring_spec spec = {Py_None, Py_None, Py_None, 256, 0, 0,
-				      Py_None, Py_None, Py_None};
+				      Py_None, Py_None, Py_None, NULL};
 	PyObject *name, *spin = Py_None;
 	struct rb_producer_options po = {0};
 	int create = 1, rc;
 	struct rb_ring *ring = NULL;
 	const char *cname;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "U|OOnp$OpIOOOO", kwlist, &name,
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "U|OOnp$OpIOOOOO", kwlist, &name,
 					 &spec.frame_type, &spec.shape, &spec.slots, &create,
 					 &spec.frame_bytes, &spec.replace, &spec.slot_align,
 					 &spin, &spec.max_producers, &spec.max_groups,
-					 &spec.max_consumers))
+					 &spec.max_consumers, &spec.trust_owner))
 		return -1;
 	if (spin != Py_None && rbpy_spin_ns(spin, &po.spin_ns) != 0)
 		return -1;
@@ -804,7 +805,8 @@ PyTypeObject rbpy_producer_type = {
 	RBPY_TYPE_HEAD("ringbuf.Producer", rbpy_producer),
 	.tp_doc = "Producer(name, frame_type=None, shape=None, slots=256, create=True, "
 		  "*, frame_bytes=None, replace=False, slot_align=0, spin=None, "
-		  "max_producers=None, max_groups=None, max_consumers=None)\n--\n\n"
+		  "max_producers=None, max_groups=None, max_consumers=None, "
+		  "trust_owner=None)\n--\n\n"
 		  "Creates the ring `name` for frames of frame_type ('i16', 'f32', ... "
 		  "or a numpy dtype) and shape (or untyped frames of frame_bytes), or "
 		  "with create=False attaches to an existing one, as its producer. "
@@ -812,7 +814,8 @@ PyTypeObject rbpy_producer_type = {
 		  "(the others attach with create=False); each frame gets a unique "
 		  "sequence number. max_groups and max_consumers size the consumer "
 		  "records (defaults 8 and 64). "
-		  "spin: seconds to busy-wait for room before sleeping (None: 5 us).",
+		  "spin: seconds to busy-wait for room before sleeping (None: 5 us)."
+		  " trust_owner: a user name, a uid or a list of them whose rings may be opened besides your own and root's (others are refused: their owner can truncate the ring under you).",
 	.tp_methods = rbpy_producer_methods,
 	.tp_getset = rbpy_producer_getset,
 	.tp_init = (initproc)rbpy_producer_init,

@@ -256,7 +256,14 @@ struct rbpy_ring_spec {
 	int replace;
 	unsigned int slot_align;
 	PyObject *max_producers, *max_groups, *max_consumers;
+	PyObject *trust_owner; /* opening: owners to trust (NULL or None: none) */
 };
+
+/* trust.c: trust_owner= (a user name, a uid, or a list of them) into open
+ * parameters; uids is their storage. -1 with an exception set. */
+#define RBPY_TRUST_MAX 16
+int rbpy_trust_params(PyObject *trust, struct rb_open_params *p,
+		      uint32_t uids[RBPY_TRUST_MAX]);
 
 /* ring.c: checks the spec; fills the configuration to create the ring
  * with (create != 0), or the frame type an existing ring must have

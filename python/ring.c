@@ -266,11 +266,14 @@ rbpy_ring_open_spec(PyObject *name, const char *cname, const struct rbpy_ring_sp
 		    int create, struct rb_ring **ring)
 {
 	struct rb_ring_config cfg;
+	struct rb_open_params op;
+	uint32_t uids[RBPY_TRUST_MAX];
 	int typed, rc;
 
-	if (rbpy_ring_spec_config(spec, create, &cfg, &typed) != 0)
+	if (rbpy_ring_spec_config(spec, create, &cfg, &typed) != 0 ||
+	    rbpy_trust_params(spec->trust_owner, &op, uids) != 0)
 		return -1;
-	rc = create ? rb_ring_create(cname, &cfg, ring) : rb_ring_open(cname, ring);
+	rc = create ? rb_ring_create(cname, &cfg, ring) : rb_ring_open_params(cname, &op, ring);
 	if (rc != 0) {
 		rbpy_raise(rc, name);
 		return -1;
@@ -304,20 +307,20 @@ rbpy_ring_init(rbpy_ring *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = {"name", "frame_type", "shape", "slots", "create",
 				 "frame_bytes", "replace", "slot_align", "max_producers",
-				 "max_groups", "max_consumers", "keep", NULL};
+				 "max_groups", "max_consumers", "keep", "trust_owner", NULL};
 	struct rbpy_endpoint *e = &self->e;
 	struct rbpy_ring_spec spec = {Py_None, Py_None, Py_None, 256, 0, 0,
-				      Py_None, Py_None, Py_None};
+				      Py_None, Py_None, Py_None, NULL};
 	struct rb_ring *ring = NULL;
 	PyObject *name;
 	const char *cname;
 	int create = 0, keep = 0;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "U|OOnp$OpIOOOp", kwlist, &name,
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "U|OOnp$OpIOOOpO", kwlist, &name,
 					 &spec.frame_type, &spec.shape, &spec.slots, &create,
 					 &spec.frame_bytes, &spec.replace, &spec.slot_align,
 					 &spec.max_producers, &spec.max_groups,
-					 &spec.max_consumers, &keep))
+					 &spec.max_consumers, &keep, &spec.trust_owner))
 		return -1;
 	if (e->ring != NULL || e->closed) {
 		PyErr_SetString(PyExc_RuntimeError, "Ring is already initialised");
@@ -463,14 +466,15 @@ PyTypeObject rbpy_ring_type = {
 	RBPY_TYPE_HEAD("ringbuf.Ring", rbpy_ring),
 	.tp_doc = "Ring(name, frame_type=None, shape=None, slots=256, create=False, *, "
 		  "frame_bytes=None, replace=False, slot_align=0, max_producers=None, "
-		  "max_groups=None, max_consumers=None, keep=False)\n--\n\n"
+		  "max_groups=None, max_consumers=None, keep=False, trust_owner=None)\n--\n\n"
 		  "A mapping of the ring `name` with no producer or consumer on it: to "
 		  "create a ring (create=True, or Ring.create(...)) that several "
 		  "producers then attach to with Producer(name, create=False), and to "
 		  "read its counters (status(), producers(), groups(), consumers()). "
 		  "A Ring that created its ring removes the name when closed, unless "
 		  "keep=True. max_producers: 1 (default) is the single-producer fast "
-		  "path; max_groups defaults to 8, max_consumers to 64.",
+		  "path; max_groups defaults to 8, max_consumers to 64."
+		  " trust_owner: a user name, a uid or a list of them whose rings may be opened besides your own and root's (others are refused: their owner can truncate the ring under you).",
 	.tp_methods = rbpy_ring_methods,
 	.tp_getset = rbpy_ring_getset,
 	.tp_init = (initproc)rbpy_ring_init,

@@ -10,7 +10,7 @@ rb_strerror(int code)
 	case 0:
 		return "success";
 	case RB_E_NOT_A_RING:
-		return "not a ringbuf ring (wrong magic number)";
+		return "not a ringbuf ring (not a regular file, or wrong magic number)";
 	case RB_E_VERSION:
 		return "ring was made by an incompatible ringbuf version (layout version differs)";
 	case RB_E_CORRUPT:
@@ -32,6 +32,13 @@ rb_strerror(int code)
 	case RB_E_STUCK:
 		return "a live participant has held a lock of the ring for over 2 s "
 		       "(a stopped process, or a hostile value in the ring)";
+	case RB_E_UNTRUSTED:
+		return "the ring belongs to another user, who is not trusted (name them as "
+		       "trusted, e.g. --trust-owner USER, to attach)";
+	case RB_E_TRUNCATED:
+		return "ring truncated under us (its file in /dev/shm was cut short while mapped)";
+	case RB_E_NO_GROUPS:
+		return "this ring has no room for consumer groups (it was made with none)";
 	case -ETIMEDOUT:
 		return "timed out";
 	case -ENOENT:

@@ -501,6 +501,8 @@ rb_group_join(struct rb_ring *ring, struct rb_shm_consumer *rec, const char *nam
 	 * hundred instructions, unless one is stopped or the records hostile. */
 	uint64_t deadline = rb_deadline_after(RB_HOLD_MAX_NS), pause = 0;
 
+	if (ring->max_groups == 0)
+		return RB_E_NO_GROUPS; /* made with RB_CREATE_NO_GROUPS */
 	for (;;) {
 		int found = rb_group_find(ring, name, UINT32_MAX);
 		int rc;

@@ -93,6 +93,8 @@ struct rb_ring {
 	uint64_t created_ns;
 	struct rb_frame_type type;
 	enum rb_pages pages;
+	uint32_t owner_uid;             /* st_uid of the file at open/create */
+	struct rb_mapping *mapping;     /* its entry in the SIGBUS guard (sigbus.c) */
 	struct rb_shm_header *header;
 	struct rb_shm_producer *producer;
 	struct rb_shm_producer_record *producer_records;

@@ -48,6 +48,9 @@ extern "C" {
 #define RB_E_BUSY (-EBUSY)               /* a live participant is attached */
 #define RB_E_WOULD_BLOCK (-EAGAIN)       /* ring full and RB_NO_WAIT given */
 #define RB_E_STUCK (-EDEADLK)            /* a live peer holds a lock and never lets go */
+#define RB_E_UNTRUSTED (-EKEYREJECTED)   /* ring owned by a user not trusted */
+#define RB_E_TRUNCATED (-EIDRM)          /* ring truncated under us (SIGBUS) */
+#define RB_E_NO_GROUPS (-ECHRNG)         /* ring made with no group records */
 
 /* Longest ring name (without the "rb-" prefix used in /dev/shm). */
 #define RB_NAME_MAX 200
@@ -86,6 +89,8 @@ struct rb_frame_type {
 #define RB_CREATE_MLOCK (1u << 3)        /* lock the ring in memory (fails if refused) */
 #define RB_CREATE_PREFAULT (1u << 4)     /* touch every page now */
 #define RB_CREATE_GROUP_ACCESS (1u << 5) /* mode 0660 instead of 0600 */
+#define RB_CREATE_NO_GROUPS (1u << 6)    /* no group records (max_groups must be 0):
+					  * a group attach gets RB_E_NO_GROUPS */
 
 struct rb_ring_config {
 	uint64_t frame_bytes;        /* largest frame, > 0 */
@@ -97,7 +102,8 @@ struct rb_ring_config {
 	struct rb_frame_type type;   /* zeroes for untyped bytes */
 	uint32_t flags;              /* RB_CREATE_* */
 	uint32_t max_producers;      /* 0 means 1 (single-producer fast path); up to RB_MAX_PRODUCERS */
-	uint32_t max_groups;         /* consumer groups; 0 means 8; up to RB_MAX_GROUPS */
+	uint32_t max_groups;         /* consumer groups; 0 means 8 (see
+				      * RB_CREATE_NO_GROUPS); up to RB_MAX_GROUPS */
 };
 
 #define RB_MAX_CONSUMERS 256
@@ -144,8 +150,77 @@ struct rb_frame {
 int rb_ring_create(const char *name, const struct rb_ring_config *config,
 		   struct rb_ring **out);
 
-/* Maps an existing ring after validating every field (see RB_E_*). */
+/* Maps an existing ring after validating every field (see RB_E_*).
+ * The same as rb_ring_open_params(name, NULL, out). */
 int rb_ring_open(const char *name, struct rb_ring **out);
+
+/*
+ * Whose rings to trust. A ring is a file in /dev/shm that its owner can
+ * truncate, rewrite or replace at any time; a process that maps a ring
+ * owned by someone else is exposed to them (a truncation kills it with
+ * SIGBUS unless it guards with rb_ring_handle_sigbus, below). So opening
+ * checks the owner of the file (fstat st_uid): rings owned by the caller
+ * (its effective uid) or by root are always trusted; a ring owned by
+ * anyone else is refused with RB_E_UNTRUSTED unless its owner is among
+ * trusted_uids or RB_OPEN_TRUST_ANY_OWNER is set. In the shared-group
+ * setup, where a `daq` user produces and other users consume, consumers
+ * name daq:
+ *
+ *     uint32_t daq = pw->pw_uid;              (from getpwnam("daq"))
+ *     struct rb_open_params p = { .trusted_uids = &daq, .trusted_count = 1 };
+ *     rc = rb_ring_open_params("cam0", &p, &ring);
+ *
+ * Zero-initialise the struct: fields added later keep their meaning at 0.
+ */
+#define RB_OPEN_TRUST_ANY_OWNER (1u << 0) /* accept a ring whoever owns it */
+
+struct rb_open_params {
+	uint32_t flags;              /* RB_OPEN_* */
+	uint32_t trusted_count;      /* entries in trusted_uids */
+	const uint32_t *trusted_uids;/* owners trusted besides the caller and root */
+	uint64_t reserved_[4];       /* must be 0 */
+};
+
+/*
+ * rb_ring_open with parameters (NULL: the defaults). Fails with
+ * RB_E_UNTRUSTED for a ring owned by a user not trusted (see above),
+ * RB_E_NOT_A_RING when /dev/shm/rb-NAME is not a regular file (a
+ * directory, a FIFO, a socket, a symbolic link), -EINVAL for a bad name
+ * or non-zero reserved_ fields.
+ */
+int rb_ring_open_params(const char *name, const struct rb_open_params *params,
+			struct rb_ring **out);
+
+/* The user id owning the ring's file when it was opened or created. */
+uint32_t rb_ring_owner_uid(const struct rb_ring *ring);
+
+/*
+ * Truncation guard. A ring's owner (or root) can truncate its file while
+ * it is mapped; the next access to the lost pages raises SIGBUS. The
+ * library installs no signal handler: a program that wants to survive
+ * this installs one (SA_SIGINFO) that calls
+ *
+ *     rb_ring_handle_sigbus(info->si_addr)
+ *
+ * which returns 1 when the address lies in a mapping of a ring open in
+ * this process: it has then mapped private zero pages over that whole
+ * mapping (MAP_FIXED), so the faulting access and every later one read
+ * zeros instead of faulting, and marked the ring truncated. It returns 0
+ * for any other address (the handler should then restore the default
+ * action and return, so the fault recurs and kills as usual) and a
+ * negative code if the zero pages could not be mapped. It is
+ * async-signal-safe (it walks a lock-free list and calls mmap only).
+ *
+ * After a truncation, calls on the ring and its handles read zeros: they
+ * may return any error (or time out) until the caller notices. Programs
+ * check rb_ring_truncated() whenever a call fails or a wait ends, and
+ * report RB_E_TRUNCATED; they should also make their waits end (e.g. set
+ * the flag rb_consumer_options.cancel points to). Close the ring as usual.
+ */
+int rb_ring_handle_sigbus(const void *addr);
+
+/* 1 once rb_ring_handle_sigbus has found this ring truncated, else 0. */
+int rb_ring_truncated(const struct rb_ring *ring);
 
 /* Unmaps the ring. Every handle attached to it must be detached first. */
 void rb_ring_close(struct rb_ring *ring);
@@ -175,7 +250,7 @@ uint64_t rb_ring_created_ns(const struct rb_ring *ring);
 uint32_t rb_ring_create_flags(const struct rb_ring *ring);
 /* How many producers may attach at once (1: single-producer ring). */
 uint32_t rb_ring_max_producers(const struct rb_ring *ring);
-/* How many consumer groups the ring can hold. */
+/* How many consumer groups the ring can hold (0: none, RB_CREATE_NO_GROUPS). */
 uint32_t rb_ring_max_groups(const struct rb_ring *ring);
 /* Start of the slot area (slot_count * slot_stride bytes), for registering
  * I/O buffers. */

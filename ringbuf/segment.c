@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "rb_internal.h"
+#include "sigbus.h"
 
 #define RB_SHM_DIR "/dev/shm"
 #define RB_SHM_PREFIX "rb-"
@@ -29,6 +30,16 @@
 #define RB_MAX_STREAM_HEADER (1u << 20)
 #define RB_DEFAULT_CONSUMERS 64u
 #define RB_DEFAULT_GROUPS 8u
+
+/* Group records a configuration asks for: 0 means the default, unless
+ * RB_CREATE_NO_GROUPS asks for none. */
+static uint32_t
+rb_config_groups(const struct rb_ring_config *c)
+{
+	if (c->flags & RB_CREATE_NO_GROUPS)
+		return 0;
+	return c->max_groups ? c->max_groups : RB_DEFAULT_GROUPS;
+}
 
 static bool
 rb_is_pow2_64(uint64_t v)
@@ -279,7 +290,7 @@ rb_config_check(const struct rb_ring_config *c, uint32_t *slot_count)
 	uint32_t align = c->slot_align ? c->slot_align : 64;
 	uint32_t consumers = c->max_consumers ? c->max_consumers : RB_DEFAULT_CONSUMERS;
 	uint32_t producers = c->max_producers ? c->max_producers : 1;
-	uint32_t groups = c->max_groups ? c->max_groups : RB_DEFAULT_GROUPS;
+	uint32_t groups = rb_config_groups(c);
 	uint32_t sh = c->stream_header_bytes ? c->stream_header_bytes
 					     : RB_DEFAULT_STREAM_HEADER;
 
@@ -296,6 +307,8 @@ rb_config_check(const struct rb_ring_config *c, uint32_t *slot_count)
 	if (!rb_is_pow2_64(align) || align < 64 || align > (1u << 21))
 		return -EINVAL;
 	if (producers > RB_MAX_PRODUCERS || groups > RB_MAX_GROUPS)
+		return -EINVAL;
+	if ((c->flags & RB_CREATE_NO_GROUPS) && c->max_groups != 0)
 		return -EINVAL;
 	if (consumers > RB_MAX_CONSUMERS || sh < RB_MIN_STREAM_HEADER ||
 	    sh > RB_MAX_STREAM_HEADER || c->initial_seq >= RB_SEQ_LIMIT)
@@ -333,7 +346,7 @@ rb_segment_init(uint8_t *base, const struct rb_ring_config *c,
 						       : RB_DEFAULT_STREAM_HEADER;
 	h->producer_offset = RB_PRODUCER_OFFSET;
 	h->max_producers = c->max_producers ? c->max_producers : 1;
-	h->max_groups = c->max_groups ? c->max_groups : RB_DEFAULT_GROUPS;
+	h->max_groups = rb_config_groups(c);
 	h->producers_offset = RB_PRODUCER_RECORDS_OFFSET;
 	h->producer_record_bytes = RB_PRODUCER_RECORD_BYTES;
 	h->group_bytes = RB_GROUP_BYTES;
@@ -418,7 +431,8 @@ rb_replace_existing(const char *name)
 		rb_ring_close(old);
 		if (live)
 			return -EBUSY;
-	} else if (rc == -EACCES) {
+	} else if (rc == -EACCES || rc == RB_E_UNTRUSTED) {
+		/* Another user's ring: not ours to judge or remove. */
 		return rc;
 	}
 	/* A dead, corrupt or foreign file under our prefix: replace it. */
@@ -448,7 +462,7 @@ rb_ring_create(const char *name, const struct rb_ring_config *config,
 	align = config->slot_align ? config->slot_align : 64;
 	consumers = config->max_consumers ? config->max_consumers : RB_DEFAULT_CONSUMERS;
 	producers = config->max_producers ? config->max_producers : 1;
-	groups = config->max_groups ? config->max_groups : RB_DEFAULT_GROUPS;
+	groups = rb_config_groups(config);
 	sh = config->stream_header_bytes ? config->stream_header_bytes
 					 : RB_DEFAULT_STREAM_HEADER;
 	if ((config->flags & RB_CREATE_HUGEPAGES) && rb_shmem_thp_allowed())
@@ -500,6 +514,10 @@ rb_ring_create(const char *name, const struct rb_ring_config *config,
 		goto fail_unmap;
 	}
 	rb_segment_init(base, config, slot_count, &g, pages);
+	if ((ring->mapping = rb_mapping_register(base, g.segment_bytes)) == NULL) {
+		rc = -ENOMEM;
+		goto fail_unmap;
+	}
 
 	for (;;) {
 		if (link(tmp_path, final_path) == 0)
@@ -516,15 +534,18 @@ rb_ring_create(const char *name, const struct rb_ring_config *config,
 	snprintf(ring->name, sizeof(ring->name), "%s", name);
 	rc = rb_header_validate((struct rb_shm_header *)base, g.segment_bytes, ring);
 	if (rc != 0) { /* cannot happen: we just wrote it */
+		rb_mapping_unregister(ring->mapping);
 		munmap(base, g.segment_bytes);
 		free(ring);
 		return rc;
 	}
 	rb_ring_bind(ring, base, (struct rb_shm_header *)base);
+	ring->owner_uid = (uint32_t)geteuid();
 	*out = ring;
 	return 0;
 
 fail_unmap:
+	rb_mapping_unregister(ring->mapping);
 	munmap(base, g.segment_bytes);
 fail_unlink:
 	(void)shm_unlink(tmp_name);
@@ -533,8 +554,72 @@ fail_unlink:
 	return rc;
 }
 
+/*
+ * Step 2 of docs/FORMAT.md §4.1 failed with `rc`: when something that is not
+ * a regular file has the ring's name (glibc's shm_open says EINVAL for a
+ * directory, O_NOFOLLOW ELOOP for a symbolic link, ENXIO for a socket),
+ * that is "not a ring", not a bad argument.
+ */
+static int
+rb_open_error(const char *name, int rc)
+{
+	char path[RB_NAME_MAX + 80];
+	struct stat st;
+
+	if (rc == -ENOENT)
+		return rc;
+	snprintf(path, sizeof(path), RB_SHM_DIR "/" RB_SHM_PREFIX "%s", name);
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return RB_E_NOT_A_RING;
+	return rc;
+}
+
+/*
+ * Whether the caller may map a file owned by `uid` (the caller's own
+ * rings and root's always; see struct rb_open_params in ringbuf.h).
+ */
+static bool
+rb_owner_trusted(uint32_t uid, const struct rb_open_params *p)
+{
+	uint32_t i;
+
+	if (uid == (uint32_t)geteuid() || uid == 0)
+		return true;
+	if (p == NULL)
+		return false;
+	if (p->flags & RB_OPEN_TRUST_ANY_OWNER)
+		return true;
+	for (i = 0; i < p->trusted_count; i++)
+		if (p->trusted_uids[i] == uid)
+			return true;
+	return false;
+}
+
+static int
+rb_open_params_check(const struct rb_open_params *p)
+{
+	size_t i;
+
+	if (p == NULL)
+		return 0;
+	if ((p->flags & ~RB_OPEN_TRUST_ANY_OWNER) != 0 ||
+	    (p->trusted_count != 0 && p->trusted_uids == NULL))
+		return -EINVAL;
+	for (i = 0; i < sizeof(p->reserved_) / sizeof(p->reserved_[0]); i++)
+		if (p->reserved_[i] != 0)
+			return -EINVAL;
+	return 0;
+}
+
 int
 rb_ring_open(const char *name, struct rb_ring **out)
+{
+	return rb_ring_open_params(name, NULL, out);
+}
+
+int
+rb_ring_open_params(const char *name, const struct rb_open_params *params,
+		    struct rb_ring **out)
 {
 	char shm_name[RB_NAME_MAX + 8];
 	struct rb_shm_header copy;
@@ -544,12 +629,12 @@ rb_ring_open(const char *name, struct rb_ring **out)
 	int fd, rc;
 
 	*out = NULL;
-	if (rb_ring_name_check(name) != 0)
+	if (rb_ring_name_check(name) != 0 || rb_open_params_check(params) != 0)
 		return -EINVAL;
 	rb_shm_name(shm_name, sizeof(shm_name), name);
 	fd = shm_open(shm_name, O_RDWR | O_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
+		return rb_open_error(name, -errno);
 	if (fstat(fd, &st) != 0) {
 		rc = -errno;
 		close(fd);
@@ -558,6 +643,12 @@ rb_ring_open(const char *name, struct rb_ring **out)
 	if (!S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(uint64_t)) {
 		close(fd);
 		return RB_E_NOT_A_RING;
+	}
+	/* Before reading a byte of it: whoever owns the file can truncate it
+	 * under our mapping (SIGBUS) or rewrite it at will. */
+	if (!rb_owner_trusted((uint32_t)st.st_uid, params)) {
+		close(fd);
+		return RB_E_UNTRUSTED;
 	}
 	if (pread(fd, &copy, sizeof(copy), 0) != (ssize_t)sizeof(copy)) {
 		uint64_t magic = 0;
@@ -586,6 +677,12 @@ rb_ring_open(const char *name, struct rb_ring **out)
 		free(ring);
 		return rc;
 	}
+	if ((ring->mapping = rb_mapping_register(base, ring->segment_bytes)) == NULL) {
+		munmap(base, ring->segment_bytes);
+		free(ring);
+		return -ENOMEM;
+	}
+	ring->owner_uid = (uint32_t)st.st_uid;
 	snprintf(ring->name, sizeof(ring->name), "%s", name);
 	rb_ring_bind(ring, base, &copy);
 	*out = ring;
@@ -597,6 +694,8 @@ rb_ring_close(struct rb_ring *ring)
 {
 	if (ring == NULL)
 		return;
+	/* Out of the SIGBUS guard's sight before the range can be reused. */
+	rb_mapping_unregister(ring->mapping);
 	munmap(ring->base, ring->segment_bytes);
 	free(ring);
 }
@@ -628,6 +727,7 @@ uint64_t rb_ring_created_ns(const struct rb_ring *r) { return r->created_ns; }
 uint32_t rb_ring_create_flags(const struct rb_ring *r) { return r->create_flags; }
 uint32_t rb_ring_max_producers(const struct rb_ring *r) { return r->max_producers; }
 uint32_t rb_ring_max_groups(const struct rb_ring *r) { return r->max_groups; }
+uint32_t rb_ring_owner_uid(const struct rb_ring *r) { return r->owner_uid; }
 
 int
 rb_ring_foreach(int (*fn)(const char *name, void *arg), void *arg)
@@ -657,6 +757,8 @@ rb_ring_get_status(struct rb_ring *ring, struct rb_ring_status *out)
 	uint32_t i;
 
 	memset(out, 0, sizeof(*out));
+	if (rb_ring_truncated(ring))
+		return RB_E_TRUNCATED;
 	out->write_seq = rb_load_acquire_64(&p->write_seq);
 	out->initial_seq = ring->initial_seq;
 	out->frames_dropped = ck_pr_load_64(&p->frames_dropped);
@@ -700,6 +802,9 @@ rb_ring_producers(struct rb_ring *ring, struct rb_producer_status *out,
 {
 	uint32_t i, n = 0;
 
+	if (rb_ring_truncated(ring))
+		return RB_E_TRUNCATED;
+
 	for (i = 0; i < ring->max_producers; i++) {
 		struct rb_shm_producer_record *rec = &ring->producer_records[i];
 		uint64_t owner = rb_load_acquire_64(&rec->owner);
@@ -735,6 +840,9 @@ rb_ring_groups(struct rb_ring *ring, struct rb_group_status *out, uint32_t max)
 {
 	uint32_t i, n = 0;
 
+	if (rb_ring_truncated(ring))
+		return RB_E_TRUNCATED;
+
 	for (i = 0; i < ring->max_groups; i++) {
 		struct rb_shm_group *g = &ring->groups[i];
 		uint64_t owner = rb_load_acquire_64(&g->owner);
@@ -765,6 +873,9 @@ rb_ring_consumers(struct rb_ring *ring, struct rb_consumer_status *out,
 		  uint32_t max)
 {
 	uint32_t i, g, n = 0;
+
+	if (rb_ring_truncated(ring))
+		return RB_E_TRUNCATED;
 
 	for (i = 0; i < ring->max_consumers; i++) {
 		struct rb_shm_consumer *rec = &ring->consumers[i];

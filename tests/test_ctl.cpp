@@ -503,7 +503,7 @@ TEST_CASE("bad input: unknown ring, foreign and corrupted files, bad units and u
 	CHECK(contains(r.out, "{\"name\":\"" + foreign.name + "\",\"ok\":false,\"error\":\"not a ringbuf ring"));
 	r = ctl({"info", foreign.name});
 	CHECK(r.status == 1);
-	CHECK(r.err == "rb-ctl: " + foreign.name + ": not a ringbuf ring (wrong magic number)\n");
+	CHECK(r.err == "rb-ctl: " + foreign.name + ": not a ringbuf ring (not a regular file, or wrong magic number)\n");
 	r = ctl({"info", corrupt.name});
 	CHECK(r.status == 1);
 	CHECK(contains(r.err, "corrupted"));

@@ -142,9 +142,10 @@ ERRNAMES = {
     -124: "RB_E_NOT_A_RING", -93: "RB_E_VERSION", -74: "RB_E_CORRUPT",
     -61: "RB_E_EOS", -130: "RB_E_PRODUCER_DEAD", -116: "RB_E_OVERRUN",
     -67: "RB_E_EVICTED", -87: "RB_E_TOO_MANY", -16: "RB_E_BUSY",
-    -11: "RB_E_WOULD_BLOCK", -22: "EINVAL",
+    -11: "RB_E_WOULD_BLOCK", -22: "EINVAL", -129: "RB_E_UNTRUSTED",
 }
 RB_E_NOT_A_RING = -124
+RB_E_UNTRUSTED = -129
 RB_E_VERSION = -93
 RB_E_CORRUPT = -74
 RB_E_TOO_MANY = -87
@@ -280,25 +281,37 @@ def compute_geometry(h):
     return g
 
 
-def validate_open(name, writable=False):
+def validate_open(name, writable=False, trusted_uids=()):
     """Runs every check of §4.1 in order.  Returns (fd, mm, header dict).
 
-    Raises ValidationError with the step number of the first failing check.
+    Raises ValidationError with the step number of the first failing check
+    (step 3a, the owner check, is reported as 3.5).  trusted_uids: owners
+    trusted besides the caller's effective uid and root.
     """
     if not valid_name(name):                                      # step 1
         raise ValidationError(1, "ring name violates §1.1", -errno.EINVAL)
     path = "/dev/shm/rb-" + name
     try:                                                          # step 2
         fd = os.open(path, (os.O_RDWR if writable else os.O_RDONLY)
-                     | os.O_CLOEXEC)
+                     | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError as e:
+        # Step 2: something that is not a regular file under the name.
+        try:
+            not_reg = not stat.S_ISREG(os.lstat(path).st_mode)
+        except OSError:
+            not_reg = False
         raise ValidationError(2, "open %s: %s" % (path, e.strerror),
-                              -e.errno)
+                              RB_E_NOT_A_RING if not_reg and e.errno != errno.ENOENT
+                              else -e.errno)
     try:
         st = os.fstat(fd)                                         # step 3
         if not stat.S_ISREG(st.st_mode) or st.st_size < 8:
             raise ValidationError(3, "not a regular file of >= 8 bytes",
                                   RB_E_NOT_A_RING)
+        if (st.st_uid not in (os.geteuid(), 0) and               # step 3a
+                st.st_uid not in trusted_uids):
+            raise ValidationError(3.5, "owned by uid %d, not trusted"
+                                  % st.st_uid, RB_E_UNTRUSTED)
         size = st.st_size
         copy = os.pread(fd, 256, 0)                               # step 4
         if len(copy) < 256:

@@ -161,6 +161,36 @@ int cli_signals_start(void);
 /* "SIGINT", "SIGTERM", or "signal N". */
 const char *cli_signal_name(int sig);
 
+/* ---- truncated rings (sigbus.c) ------------------------------------- */
+
+/* 1 once a SIGBUS on a ring mapping was turned into zero pages. */
+extern volatile sig_atomic_t cli_truncated;
+/*
+ * Installs the SIGBUS handler that survives a ring truncated under us
+ * (rb_ring_handle_sigbus): the ring is marked truncated and cli_stop is
+ * set to SIGBUS so that waits end. cli_signals_install calls it.
+ */
+int cli_sigbus_install(void);
+/*
+ * True when `ring` was truncated under us; says so once ("ring 'NAME':
+ * ring truncated under us ..."). Programs ask it before reporting any
+ * other error on the ring and when their loop ends, then set the end
+ * reason "truncated" and exit with CLI_EXIT_FAIL.
+ */
+bool cli_ring_lost(struct rb_ring *ring, const char *name);
+
+/* ---- trusted ring owners (trust.c) ------------------------------------ */
+
+/*
+ * --trust-owner USER|UID: adds a ring owner to trust (a user name, or a
+ * number). Returns 0, or CLI_EXIT_USAGE after reporting a bad value.
+ */
+int cli_trust_owner(const char *name, const char *text);
+/* rb_ring_open_params trusting the owners given with --trust-owner. */
+int cli_ring_open(const char *ring, struct rb_ring **out);
+/* rb_strerror, except that RB_E_UNTRUSTED names the owner and the option. */
+const char *cli_ring_error(const char *ring, int rc);
+
 /* ---- status line (status.c) ------------------------------------------ */
 
 struct cli_status {

@@ -45,7 +45,7 @@ cli_signals_install(void)
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGPIPE, &sa, NULL) != 0)
 		return -errno;
-	return 0;
+	return cli_sigbus_install();
 }
 
 int

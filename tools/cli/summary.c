@@ -17,6 +17,8 @@ cli_end_text(const char *end)
 		return "frame count reached";
 	if (strcmp(end, "duration") == 0)
 		return "duration reached";
+	if (strcmp(end, "truncated") == 0)
+		return "ring truncated under us";
 	if (strcmp(end, "signal") == 0)
 		return cli_signal_name(cli_stop);
 	return end;
@@ -56,6 +58,7 @@ void
 cli_json_end_reason(struct cli_json *j, const char *end)
 {
 	cli_json_string(j, "end", end);
-	if (cli_stop)
+	/* A truncation sets cli_stop too (sigbus.c): that was no signal. */
+	if (cli_stop && strcmp(end, "truncated") != 0)
 		cli_json_string(j, "signal", cli_signal_name(cli_stop));
 }

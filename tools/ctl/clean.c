@@ -140,7 +140,7 @@ clean_one(struct clean_run *run, const char *name, bool named)
 		ctl_name_error(name);
 		return -EINVAL;
 	}
-	rc = rb_ring_open(name, &ring);
+	rc = cli_ring_open(name, &ring);
 	if (rc == -ENOENT && named) {
 		cli_error("%s: %s", name, rb_strerror(rc));
 		return rc;

@@ -27,7 +27,7 @@ static const char create_usage[] =
 	"      --consumers N       consumer records, 1 to 256 (64)\n"
 	"      --max-producers N   producers attached at once, 1 to 64 (1: the\n"
 	"                          single-producer fast path)\n"
-	"      --max-groups N      consumer group records, 1 to 64 (8)\n"
+	"      --max-groups N      consumer group records, 0 (none) to 64 (8)\n"
 	"      --header-size SIZE  stream header capacity, 4KiB to 1MiB (16KiB)\n"
 	"      --initial-seq N     sequence number of the first frame (0)\n"
 	"      --hugepages         ask for transparent huge pages (falls back)\n"
@@ -84,6 +84,7 @@ struct create_args {
 	struct rb_ring_config config;
 	uint64_t slots, align, consumers, header, producers, groups;
 	bool frame_size_given, shape_given, type_given;
+	bool no_groups; /* --max-groups 0 */
 };
 
 static bool
@@ -143,12 +144,13 @@ create_option(int c, const char *arg, struct create_args *a)
 					     "a count of 1 to 64");
 		return -1;
 	case OPT_MAX_GROUPS:
-		/* 0 would mean the library's default (8), not "no groups":
-		 * refused rather than silently turned into 8. */
-		if ((rc = cli_parse_count(arg, &a->groups)) != 0 || a->groups == 0 ||
+		/* 0 is no groups at all (RB_CREATE_NO_GROUPS): the library's
+		 * config value 0 would mean its default, 8. */
+		if ((rc = cli_parse_count(arg, &a->groups)) != 0 ||
 		    a->groups > RB_MAX_GROUPS)
 			return cli_bad_value("--max-groups", arg, rc ? rc : -ERANGE,
-					     "a count of 1 to 64");
+					     "a count of 0 to 64");
+		a->no_groups = a->groups == 0;
 		return -1;
 	case OPT_HEADER_SIZE:
 		if ((rc = cli_parse_size(arg, &a->header)) != 0 ||
@@ -266,6 +268,8 @@ ctl_create(int argc, char **argv)
 	a.config.stream_header_bytes = (uint32_t)a.header;
 	a.config.max_producers = (uint32_t)a.producers;
 	a.config.max_groups = (uint32_t)a.groups;
+	if (a.no_groups)
+		a.config.flags |= RB_CREATE_NO_GROUPS;
 	/* Recorded in the header only when it mattered. */
 	if (!create_pow2(a.slots))
 		a.config.flags |= RB_CREATE_ROUND_UP;

@@ -426,8 +426,12 @@ ctl_info(int argc, char **argv)
 		rc = -ENOMEM;
 	else
 		rc = ctl_snapshot_take(ring, s);
-	if (rc != 0) {
+	/* Truncated while we read it: what we read is zeros, not the ring. */
+	if (rc == 0 && cli_ring_lost(ring, argv[optind]))
+		rc = RB_E_TRUNCATED;
+	else if (rc != 0)
 		cli_error("%s: %s", argv[optind], rb_strerror(rc));
+	if (rc != 0) {
 		free(s);
 		rb_ring_close(ring);
 		return CLI_EXIT_FAIL;

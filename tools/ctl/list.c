@@ -38,7 +38,7 @@ static void
 list_json_ring(struct cli_json *j, const char *name, struct ctl_snapshot *s)
 {
 	struct rb_ring *ring = NULL;
-	int rc = rb_ring_open(name, &ring);
+	int rc = cli_ring_open(name, &ring);
 
 	cli_json_object(j, NULL);
 	cli_json_string(j, "name", name);
@@ -65,7 +65,7 @@ list_text_ring(const char *name, int width, struct ctl_snapshot *s)
 {
 	struct rb_ring *ring = NULL;
 	char frame[32], type[96], memory[32], producer[32], consumers[48];
-	int rc = rb_ring_open(name, &ring);
+	int rc = cli_ring_open(name, &ring);
 
 	if (rc == 0)
 		rc = ctl_snapshot_take(ring, s);

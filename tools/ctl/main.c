@@ -24,6 +24,8 @@ static const char ctl_usage[] =
 	"  clean [NAME...]   remove abandoned rings, evict dead participants\n"
 	"  serve             a read-only web monitor and /metrics (--listen)\n"
 	"\n"
+	"--trust-owner USER (before COMMAND, repeatable): also open rings that\n"
+	"USER (a name or uid) owns; rings of other users but root are refused.\n"
 	"`rb-ctl COMMAND --help` lists a command's options. list, info and top\n"
 	"take --json. Sizes: 4KiB = 4096, 1MB = 10^6; durations: 200ms, 10s.\n"
 	"Exit status: 0 success, 1 failure, 2 bad usage.\n";
@@ -76,6 +78,27 @@ main(int argc, char **argv)
 	const struct ctl_command *cmd;
 
 	cli_set_program("rb-ctl");
+	/* The one option of rb-ctl itself, before the command: whose rings
+	 * every command may open (tools/cli/trust.c). */
+	while (argc >= 2 && strncmp(argv[1], "--trust-owner", 13) == 0 &&
+	       (argv[1][13] == '\0' || argv[1][13] == '=')) {
+		const char *value = argv[1][13] == '=' ? argv[1] + 14 : argv[2];
+		int shift = argv[1][13] == '=' ? 1 : 2;
+
+		if (value == NULL) {
+			cli_error("--trust-owner: needs a user name or uid");
+			return CLI_EXIT_USAGE;
+		}
+		if (cli_trust_owner("--trust-owner", value) != 0)
+			return CLI_EXIT_USAGE;
+		argc -= shift;
+		argv += shift;
+	}
+	/* Every command maps rings: survive one truncated under us. */
+	if (cli_sigbus_install() != 0) {
+		cli_error("installing the SIGBUS handler failed");
+		return CLI_EXIT_FAIL;
+	}
 	if (argc < 2) {
 		fputs(ctl_usage, stderr);
 		return CLI_EXIT_USAGE;

@@ -38,7 +38,7 @@ remove_allowed(const char *name, bool force, struct ctl_snapshot *s, uint32_t *l
 {
 	struct rb_ring *ring = NULL;
 	char who[512];
-	int rc = rb_ring_open(name, &ring);
+	int rc = cli_ring_open(name, &ring);
 
 	*live = 0;
 	if (rc == -ENOENT || rc == -EACCES) {

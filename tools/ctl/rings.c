@@ -106,7 +106,7 @@ ctl_open(const char *name, struct rb_ring **out)
 		ctl_name_error(name);
 		return -EINVAL;
 	}
-	if ((rc = rb_ring_open(name, out)) != 0)
-		cli_error("%s: %s", name, rb_strerror(rc));
+	if ((rc = cli_ring_open(name, out)) != 0)
+		cli_error("%s: %s", name, cli_ring_error(name, rc));
 	return rc;
 }

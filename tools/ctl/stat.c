@@ -479,7 +479,7 @@ stat_open_all(struct stat_ring *rings, char **names, size_t count, bool named)
 		struct stat_ring *r = &rings[i];
 
 		r->name = names[i];
-		r->error = named ? ctl_open(names[i], &r->ring) : rb_ring_open(names[i], &r->ring);
+		r->error = named ? ctl_open(names[i], &r->ring) : cli_ring_open(names[i], &r->ring);
 		if (r->error == 0 && (r->snap = malloc(sizeof(*r->snap))) == NULL)
 			r->error = -ENOMEM;
 		if (r->error == 0)

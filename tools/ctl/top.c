@@ -479,7 +479,8 @@ ctl_top(int argc, char **argv)
 		 * takes to draw them. */
 		if (cli_sleep_until(start + (views + 1) * o.interval_ns) == -EINTR || cli_stop)
 			break;
-		if ((rc = ctl_snapshot_take(ring, cur)) != 0)
+		if ((rc = ctl_snapshot_take(ring, cur)) != 0 ||
+		    cli_ring_lost(ring, argv[optind]))
 			break;
 		v.seconds = (double)(v.cur->taken_ns - v.prev->taken_ns) / 1e9;
 		if (o.json) {
@@ -499,7 +500,9 @@ ctl_top(int argc, char **argv)
 			break;
 		}
 	}
-	if (rc != 0) {
+	if (cli_ring_lost(ring, argv[optind]))
+		status = CLI_EXIT_FAIL; /* said so */
+	else if (rc != 0) {
 		cli_error("%s: %s", argv[optind], rb_strerror(rc));
 		status = CLI_EXIT_FAIL;
 	}
