@@ -29,6 +29,8 @@ rb_strerror(int code)
 		return "the ring is in use by a live producer (or, to replace or remove it, a live consumer)";
 	case RB_E_WOULD_BLOCK:
 		return "ring is full (would block)";
+	case RB_E_DEMOTED:
+		return "this lossless consumer was demoted to lossy: it stalled the producer";
 	case -ETIMEDOUT:
 		return "timed out";
 	case -ENOENT:
