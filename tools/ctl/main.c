@@ -22,6 +22,7 @@ static const char ctl_usage[] =
 	"                    --max-producers, ...)\n"
 	"  rm NAME...        remove rings nobody alive is attached to (--force)\n"
 	"  clean [NAME...]   remove abandoned rings, evict dead participants\n"
+	"  evict NAME CONSUMER  demote a stuck lossless consumer to lossy\n"
 	"\n"
 	"`rb-ctl COMMAND --help` lists a command's options. list, info and top\n"
 	"take --json. Sizes: 4KiB = 4096, 1MB = 10^6; durations: 200ms, 10s.\n"
@@ -36,6 +37,7 @@ static const struct ctl_command ctl_commands[] = {
 	{"list", ctl_list},     {"ls", ctl_list},       {"info", ctl_info},
 	{"top", ctl_top},       {"stat", ctl_stat},     {"create", ctl_create},
 	{"rm", ctl_remove},     {"remove", ctl_remove}, {"clean", ctl_clean},
+	{"evict", ctl_evict},
 	{NULL, NULL},
 };
 
