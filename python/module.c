@@ -405,6 +405,7 @@ rbpy_producer_dict(const void *entry)
 	if (rbpy_dict_put(d, "index", RBPY_U64(p->index)) ||
 	    rbpy_dict_put(d, "pid", RBPY_U64(p->pid)) ||
 	    rbpy_dict_put(d, "alive", RBPY_BOOL(p->alive)) ||
+	    rbpy_dict_put(d, "stopped", RBPY_BOOL(p->stopped)) ||
 	    rbpy_dict_put(d, "in_stream", RBPY_BOOL(p->in_stream)) ||
 	    rbpy_dict_put(d, "frames", RBPY_U64(p->frames)) ||
 	    rbpy_dict_put(d, "hold_from", RBPY_SEQ_OR_NONE(p->hold_from))) {
@@ -461,7 +462,9 @@ rbpy_consumer_dict(const void *entry)
 	    rbpy_dict_put(d, "held", RBPY_U64(c->held)) ||
 	    rbpy_dict_put(d, "frames", RBPY_U64(c->frames)) ||
 	    rbpy_dict_put(d, "lost", RBPY_U64(c->lost)) ||
-	    rbpy_dict_put(d, "sleeping", RBPY_BOOL(c->sleeping))) {
+	    rbpy_dict_put(d, "sleeping", RBPY_BOOL(c->sleeping)) ||
+	    rbpy_dict_put(d, "stopped", RBPY_BOOL(c->stopped)) ||
+	    rbpy_dict_put(d, "demoted", RBPY_BOOL(c->demoted))) {
 		Py_DECREF(d);
 		return NULL;
 	}

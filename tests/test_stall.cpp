@@ -113,7 +113,10 @@ Json check_demoted(Proc &c)
 	CHECK(s["frames"].u64() + s["lost"].u64() == total);
 	CHECK(s["lost"].u64() > 0);
 	CHECK(s["errors"].u64() == 0);
-	CHECK(s["checked_frames"].u64() == s["frames"].u64());
+	// A frame checked intact may still be overrun before its release (then
+	// it is lost, not a frame), as for any lossy consumer; never the other
+	// way round.
+	CHECK(s["checked_frames"].u64() >= s["frames"].u64());
 	CHECK(s["demoted"].b);
 	CHECK(s["end"].s() == "eos");
 	CHECK(c.stderr_text().find("demoted to lossy") != std::string::npos);
