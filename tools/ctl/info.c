@@ -228,7 +228,7 @@ info_text_producer_records(const struct ctl_snapshot *s)
 
 	if (s->nproducers == 0)
 		return;
-	printf("  %3s %7s  %-7s  %-6s %12s %12s\n", "#", "PID", "STATE", "STREAM",
+	printf("  %3s %7s  %-5s  %-6s %12s %12s\n", "#", "PID", "STATE", "STREAM",
 	       "FRAMES", "HOLD_FROM");
 	for (i = 0; i < s->nproducers; i++) {
 		const struct rb_producer_status *p = &s->producers[i];
@@ -239,7 +239,7 @@ info_text_producer_records(const struct ctl_snapshot *s)
 			snprintf(hold, sizeof(hold), "-");
 		else
 			snprintf(hold, sizeof(hold), "%" PRIu64, p->hold_from);
-		printf("  %3u %7u  %-7s  %-6s %12" PRIu64 " %12s\n", p->index, p->pid,
+		printf("  %3u %7u  %-5s  %-6s %12" PRIu64 " %12s\n", p->index, p->pid,
 		       ctl_producer_state(p), p->in_stream ? "in" : "-", p->frames,
 		       hold);
 	}

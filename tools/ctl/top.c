@@ -204,7 +204,7 @@ top_text_producer_table(const struct top_view *v)
 
 	if (s->nproducers == 0)
 		return;
-	printf("\n  # %7s %-7s %-6s %9s %12s %12s\n", "PID", "STATE", "STREAM", "FRAMES/s",
+	printf("\n  # %7s %-5s %-6s %9s %12s %12s\n", "PID", "STATE", "STREAM", "FRAMES/s",
 	       "FRAMES", "HOLD_FROM");
 	for (i = 0; i < s->nproducers; i++) {
 		const struct rb_producer_status *p = &s->producers[i];
@@ -218,7 +218,7 @@ top_text_producer_table(const struct top_view *v)
 			snprintf(hold, sizeof(hold), "-");
 		else
 			snprintf(hold, sizeof(hold), "%" PRIu64, p->hold_from);
-		printf("%3u %7u %-7s %-6s %9s %12" PRIu64 " %12s\n", p->index, p->pid,
+		printf("%3u %7u %-5s %-6s %9s %12" PRIu64 " %12s\n", p->index, p->pid,
 		       p->alive ? ctl_producer_state(p) : "DEAD", p->in_stream ? "in" : "-", a,
 		       p->frames,
 		       hold);
