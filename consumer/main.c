@@ -170,8 +170,9 @@ consumer_batch(struct consumer_run *r, uint32_t n)
 	result = r->a->frames(r->state, r->c, r->frames, n);
 	if (o->delay_ns != 0)
 		cli_sleep_for(o->delay_ns * n);
+	/* Lossless: 0 at once, unless demoted to lossy (a stall timeout). */
 	for (i = 0; i < n; i++)
-		if (!o->lossy || rb_consumer_check(r->c, &r->frames[i]) == 0)
+		if (rb_consumer_check(r->c, &r->frames[i]) == 0)
 			r->bytes += r->frames[i].length;
 	r->last_timestamp = r->frames[n - 1].timestamp_ns;
 	r->last_seq = r->frames[n - 1].seq;
