@@ -204,8 +204,10 @@ consumer_batch(struct consumer_run *r, uint32_t n)
 				consumer_count(r, &r->frames[i]);
 		}
 	} else {
+		/* Lossless: 0 at once, unless demoted to lossy (a stall
+		 * timeout). */
 		for (i = 0; i < n; i++)
-			if (!o->lossy || rb_consumer_check(r->c, &r->frames[i]) == 0)
+			if (rb_consumer_check(r->c, &r->frames[i]) == 0)
 				consumer_count(r, &r->frames[i]);
 		/* An analysis that keeps frames releases them when it is done. */
 		rc = r->a->keeps_frames ? 0 : rb_consumer_release_batch(r->c, r->frames, n);
@@ -237,6 +239,31 @@ consumer_batch(struct consumer_run *r, uint32_t n)
 		return result;
 	}
 	return 0;
+}
+
+/* "after stalling the producer 1.2 s" or "by hand (rb-ctl evict)". */
+static void
+consumer_demoted_how(const struct rb_consumer_stats *st, char *buf, size_t size)
+{
+	if (st->stalled_ns == 0)
+		snprintf(buf, size, "by hand (rb-ctl evict)");
+	else
+		snprintf(buf, size, "after stalling the producer %.1f s",
+			 (double)st->stalled_ns / 1e9);
+}
+
+/* A producer's --stall-timeout (or rb-ctl evict) demoted this lossless
+ * consumer to lossy: say so now; it reads on and fails at the end. */
+static void
+consumer_demoted(struct consumer_run *r)
+{
+	char how[64];
+
+	rb_consumer_get_stats(r->c, &r->st);
+	consumer_demoted_how(&r->st, how, sizeof(how));
+	cli_status_clear(&r->status);
+	cli_error("ring '%s': demoted to lossy %s; frames it missed are counted "
+		  "as lost", r->o->ring, how);
 }
 
 /* The reading loop. Returns the exit status. */
@@ -310,6 +337,10 @@ consumer_loop(struct consumer_run *r)
 		}
 		if (n == -ETIMEDOUT || n == -EAGAIN || n == -EINTR)
 			continue; /* look at the clock and cli_stop again */
+		if (n == RB_E_DEMOTED) {
+			consumer_demoted(r);
+			continue; /* reads on as lossy; the run fails at the end */
+		}
 		if (n < 0)
 			return consumer_acquire_failed(r, n);
 		r->taken += (uint64_t)n;
@@ -419,6 +450,9 @@ consumer_summary(struct consumer_run *r)
 		cli_json_u64(&j, "gaps", gaps);
 		cli_json_u64(&j, "errors", errors);
 		cli_json_u64(&j, "wakeups", r->st.wakeups);
+		cli_json_bool(&j, "demoted", r->st.demoted != 0);
+		if (r->st.demoted)
+			cli_json_double(&j, "stalled_s", (double)r->st.stalled_ns / 1e9);
 		if (r->first_ns != 0) {
 			cli_json_u64(&j, "first_seq", r->first_seq);
 			cli_json_u64(&j, "last_seq", r->last_seq);
@@ -443,6 +477,13 @@ consumer_summary(struct consumer_run *r)
 	if (r->incomplete != 0)
 		snprintf(line + strlen(line), sizeof(line) - strlen(line),
 			 ", incomplete %" PRIu64, r->incomplete);
+	if (r->st.demoted) {
+		char how[64];
+		size_t used = strlen(line);
+
+		consumer_demoted_how(&r->st, how, sizeof(how));
+		snprintf(line + used, sizeof(line) - used, ", demoted to lossy %s", how);
+	}
 	fprintf(stderr, "%s; lost %" PRIu64 ", gaps %" PRIu64 ", errors %" PRIu64 "%s; %s\n",
 		head, r->st.lost, gaps, errors, line, consumer_end_text(r->end));
 	if (r->have_group)
@@ -542,6 +583,12 @@ main(int argc, char **argv)
 	}
 	cli_status_clear(&r.status);
 	consumer_summary(&r);
+	if (status == CLI_EXIT_OK && r.st.demoted) {
+		cli_error("ring '%s': this lossless consumer was demoted to lossy and "
+			  "lost %" PRIu64 " frames; the stream is incomplete", o.ring,
+			  r.st.lost);
+		status = CLI_EXIT_FAIL;
+	}
 	if (status == CLI_EXIT_OK && r.a->verdict != NULL)
 		status = r.a->verdict(r.state, o.lossy);
 out:

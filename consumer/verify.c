@@ -214,7 +214,8 @@ verify_frames(void *state, struct rb_consumer *c, const struct rb_frame *frames,
 		if (!v->counter)
 			continue;
 		off = verify_counter(v, f, &id, &number);
-		/* rb_consumer_check is always 0 for a lossless consumer. */
+		/* rb_consumer_check is always 0 for a lossless consumer, unless
+		 * it has been demoted to lossy (a producer's stall timeout). */
 		if (rb_consumer_check(c, f) != 0)
 			continue; /* overwritten under us: lost, not wrong */
 		if (off != f->length || (v->tagged && f->length < VERIFY_TAG_BYTES)) {

@@ -725,7 +725,9 @@ main(int argc, char **argv)
 		status = CLI_EXIT_FAIL;
 		goto out;
 	}
-	rc = rb_producer_attach(r.ring, NULL, &r.prod);
+	rc = rb_producer_attach(r.ring,
+				&(struct rb_producer_options){.stall_timeout_ns = o.stall_timeout_ns},
+				&r.prod);
 	if (rc == RB_E_BUSY && r.max_producers == 1) {
 		cli_error("ring '%s': a live producer is attached, and the ring takes one "
 			  "(create it with --max-producers N for several)", o.ring);

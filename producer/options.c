@@ -29,9 +29,9 @@ static const char producer_usage[] =
 	"  udp:      --listen ADDR:PORT   udp-send (no RING): --target ADDR:PORT\n"
 	"            --packet-size SIZE (payload, 8KiB)   udp-send: --drop-every N\n"
 	"Pace:   -r, --rate RATE        10kHz, 5000fps, 2GB/s, max; file: recorded\n"
-	"        -c, --count N          stop after N frames (dropped ones included)\n"
-	"        -d, --duration TIME    stop after TIME (500ms, 10s, 2m)\n"
+	"        -c, --count N (frames, dropped ones too)  -d, --duration TIME (10s)\n"
 	"            --on-full MODE     block for lossless consumers (default) or drop\n"
+	"            --stall-timeout TIME  demote a lossless consumer stuck that long\n"
 	"        -W, --wait-consumers N start streaming once N consumers are attached\n"
 	"Output: -j, --json  the summary as JSON on stdout   -h, --help   -V, --version\n"
 	"Sizes: 4KiB = 4096, 1MB = 10^6. SIGINT/SIGTERM end the stream cleanly.\n"
@@ -67,6 +67,7 @@ enum {
 	OPT_MAX_GROUPS,
 	OPT_TRUST_OWNER,
 	OPT_HOLD,
+	OPT_STALL_TIMEOUT,
 };
 
 static const struct option producer_longopts[] = {
@@ -95,6 +96,7 @@ static const struct option producer_longopts[] = {
 	{"count", required_argument, NULL, 'c'},
 	{"duration", required_argument, NULL, 'd'},
 	{"on-full", required_argument, NULL, OPT_ON_FULL},
+	{"stall-timeout", required_argument, NULL, OPT_STALL_TIMEOUT},
 	{"input", required_argument, NULL, OPT_INPUT},
 	{"loop", no_argument, NULL, OPT_LOOP},
 	{"restamp", no_argument, NULL, OPT_RESTAMP},
@@ -398,6 +400,13 @@ producer_parse_options(int argc, char **argv, struct producer_options *o)
 				rc = -EINVAL;
 			if (rc != 0)
 				return cli_bad_value(name, optarg, rc, "a duration (50ms, 1s)");
+			break;
+		case OPT_STALL_TIMEOUT:
+			rc = cli_parse_duration(optarg, &o->stall_timeout_ns);
+			if (rc == 0 && o->stall_timeout_ns == 0)
+				rc = -EINVAL;
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc, "a duration (500ms, 5s)");
 			break;
 		case OPT_HOLD:
 			rc = cli_parse_duration(optarg, &o->hold_ns);

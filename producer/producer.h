@@ -167,6 +167,7 @@ struct producer_options {
 	uint64_t duration_ns; /* 0: no limit */
 	uint64_t wait_consumers;
 	uint64_t hold_ns;     /* test hook: between acquire and commit */
+	uint64_t stall_timeout_ns; /* --stall-timeout; 0: off */
 };
 
 /* ---- a run (main.c) ---------------------------------------------------- */

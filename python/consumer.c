@@ -538,12 +538,14 @@ rbpy_consumer_stats(rbpy_consumer *self, PyObject *unused)
 	 * the queue behind an older one, and are not counted. */
 	for (i = 0; i < q->len; i++)
 		held += q->state[q->head + i] == RBPY_ENTRY_HELD;
-	return Py_BuildValue("{sKsKsKsKsnsK}", "frames", (unsigned long long)st.frames,
+	return Py_BuildValue("{sKsKsKsKsnsKsOsd}", "frames", (unsigned long long)st.frames,
 			     "lost", (unsigned long long)st.lost,
 			     "next_seq", (unsigned long long)st.next_seq,
 			     "wakeups", (unsigned long long)st.wakeups,
 			     "held", held,
-			     "abandoned", (unsigned long long)st.abandoned);
+			     "abandoned", (unsigned long long)st.abandoned,
+			     "demoted", st.demoted ? Py_True : Py_False,
+			     "stalled", (double)st.stalled_ns / 1e9);
 }
 
 /* The stream header as text, or NULL with an exception set. */
@@ -638,9 +640,11 @@ static PyMethodDef rbpy_consumer_methods[] = {
 	 "when its views are gone)."},
 	{"stats", (PyCFunction)rbpy_consumer_stats, METH_NOARGS,
 	 "stats()\n--\n\n{'frames', 'lost', 'next_seq', 'wakeups', 'held', "
-	 "'abandoned'}: frames released (abandoned ones included), seqs lost, where "
+	 "'abandoned', 'demoted', 'stalled'}: frames released (abandoned ones included), seqs lost, where "
 	 "it reads next (a group member: its group's claim position), futex sleeps, "
-	 "frames the program holds, and how many of frames were FRAME_ABANDONED."},
+	 "frames the program holds, how many of frames were FRAME_ABANDONED, "
+	 "'demoted' (a lossless consumer demoted to lossy, see Demoted) and "
+	 "'stalled' (seconds it had stalled the producer then; 0: by hand)."},
 	RBPY_MONITOR_METHODS,
 	{"close", (PyCFunction)rbpy_consumer_close, METH_NOARGS,
 	 "close()\n--\n\nDetaches from the ring. Frames can no longer be viewed; views "

@@ -14,6 +14,7 @@
 PyObject *rbpy_ring_error;
 PyObject *rbpy_end_of_stream;
 PyObject *rbpy_producer_died;
+PyObject *rbpy_demoted;
 PyObject *rbpy_ring_not_found;
 PyObject *rbpy_ring_exists;
 PyObject *rbpy_ring_timeout;
@@ -38,6 +39,9 @@ rbpy_raise(int code, PyObject *name)
 		break;
 	case RB_E_PRODUCER_DEAD:
 		type = rbpy_producer_died;
+		break;
+	case RB_E_DEMOTED:
+		type = rbpy_demoted;
 		break;
 	case -ENOENT:
 		type = rbpy_ring_not_found;
@@ -401,6 +405,7 @@ rbpy_producer_dict(const void *entry)
 	if (rbpy_dict_put(d, "index", RBPY_U64(p->index)) ||
 	    rbpy_dict_put(d, "pid", RBPY_U64(p->pid)) ||
 	    rbpy_dict_put(d, "alive", RBPY_BOOL(p->alive)) ||
+	    rbpy_dict_put(d, "stopped", RBPY_BOOL(p->stopped)) ||
 	    rbpy_dict_put(d, "in_stream", RBPY_BOOL(p->in_stream)) ||
 	    rbpy_dict_put(d, "frames", RBPY_U64(p->frames)) ||
 	    rbpy_dict_put(d, "hold_from", RBPY_SEQ_OR_NONE(p->hold_from))) {
@@ -457,7 +462,9 @@ rbpy_consumer_dict(const void *entry)
 	    rbpy_dict_put(d, "held", RBPY_U64(c->held)) ||
 	    rbpy_dict_put(d, "frames", RBPY_U64(c->frames)) ||
 	    rbpy_dict_put(d, "lost", RBPY_U64(c->lost)) ||
-	    rbpy_dict_put(d, "sleeping", RBPY_BOOL(c->sleeping))) {
+	    rbpy_dict_put(d, "sleeping", RBPY_BOOL(c->sleeping)) ||
+	    rbpy_dict_put(d, "stopped", RBPY_BOOL(c->stopped)) ||
+	    rbpy_dict_put(d, "demoted", RBPY_BOOL(c->demoted))) {
 		Py_DECREF(d);
 		return NULL;
 	}
@@ -683,13 +690,17 @@ PyInit_ringbuf(void)
 		"The producer ended the stream (iteration just stops).");
 	rbpy_producer_died = rbpy_add_exception(m, "ProducerDied", rbpy_ring_error,
 		"The producer died and nothing is left to read.");
+	rbpy_demoted = rbpy_add_exception(m, "Demoted", rbpy_ring_error,
+		"This lossless consumer stalled the producer (a stall timeout, or "
+		"rb-ctl evict) and was demoted to lossy: raised once, then it reads on "
+		"as lossy and stats() counts what it missed in 'lost'.");
 	rbpy_ring_not_found = rbpy_add_exception2(m, "RingNotFound", PyExc_FileNotFoundError,
 		"No ring of that name.");
 	rbpy_ring_exists = rbpy_add_exception2(m, "RingExists", PyExc_FileExistsError,
 		"A ring of that name already exists.");
 	rbpy_ring_timeout = rbpy_add_exception2(m, "RingTimeout", PyExc_TimeoutError,
 		"A wait ran out of time.");
-	if (!rbpy_end_of_stream || !rbpy_producer_died || !rbpy_ring_not_found ||
+	if (!rbpy_end_of_stream || !rbpy_producer_died || !rbpy_demoted || !rbpy_ring_not_found ||
 	    !rbpy_ring_exists || !rbpy_ring_timeout)
 		goto fail;
 	if (PyModule_AddStringConstant(m, "__version__", RB_VERSION_STRING) != 0 ||

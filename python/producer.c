@@ -90,11 +90,11 @@ rbpy_producer_init(rbpy_producer *self, PyObject *args, PyObject *kwds)
 	static char *kwlist[] = {"name", "frame_type", "shape", "slots", "create",
 				 "frame_bytes", "replace", "slot_align", "spin",
 				 "max_producers", "max_groups", "max_consumers", "trust_owner",
-				 NULL};
+				 "stall_timeout", NULL};
 	struct rbpy_endpoint *e = &self->e;
 	struct rbpy_ring_spec spec = {Py_None, Py_None, Py_None, 256, 0, 0,
 				      Py_None, Py_None, Py_None, NULL};
-	PyObject *name, *spin = Py_None;
+	PyObject *name, *spin = Py_None, *stall = Py_None;
 	struct rb_producer_options po = {0};
 	int create = 1, rc;
 	struct rb_ring *ring = NULL;
@@ -104,10 +104,19 @@ rbpy_producer_init(rbpy_producer *self, PyObject *args, PyObject *kwds)
 					 &spec.frame_type, &spec.shape, &spec.slots, &create,
 					 &spec.frame_bytes, &spec.replace, &spec.slot_align,
 					 &spin, &spec.max_producers, &spec.max_groups,
-					 &spec.max_consumers, &spec.trust_owner))
+					 &spec.max_consumers, &spec.trust_owner, &stall))
 		return -1;
 	if (spin != Py_None && rbpy_spin_ns(spin, &po.spin_ns) != 0)
 		return -1;
+	/* None: off (wait for lossless consumers as long as they take). */
+	if (stall != Py_None && (rbpy_timeout_ns(stall, &po.stall_timeout_ns) != 0 ||
+				 po.stall_timeout_ns == 0 ||
+				 po.stall_timeout_ns == RB_FOREVER)) {
+		if (!PyErr_Occurred())
+			PyErr_SetString(PyExc_ValueError,
+					"stall_timeout must be None or 0 < seconds <= a year");
+		return -1;
+	}
 	if (e->ring != NULL || e->closed) {
 		PyErr_SetString(PyExc_RuntimeError, "Producer is already initialised");
 		return -1;
@@ -806,7 +815,7 @@ PyTypeObject rbpy_producer_type = {
 	.tp_doc = "Producer(name, frame_type=None, shape=None, slots=256, create=True, "
 		  "*, frame_bytes=None, replace=False, slot_align=0, spin=None, "
 		  "max_producers=None, max_groups=None, max_consumers=None, "
-		  "trust_owner=None)\n--\n\n"
+		  "trust_owner=None, stall_timeout=None)\n--\n\n"
 		  "Creates the ring `name` for frames of frame_type ('i16', 'f32', ... "
 		  "or a numpy dtype) and shape (or untyped frames of frame_bytes), or "
 		  "with create=False attaches to an existing one, as its producer. "
@@ -814,8 +823,11 @@ PyTypeObject rbpy_producer_type = {
 		  "(the others attach with create=False); each frame gets a unique "
 		  "sequence number. max_groups and max_consumers size the consumer "
 		  "records (defaults 8 and 64). "
-		  "spin: seconds to busy-wait for room before sleeping (None: 5 us)."
-		  " trust_owner: a user name, a uid or a list of them whose rings may be opened besides your own and root's (others are refused: their owner can truncate the ring under you).",
+		  "spin: seconds to busy-wait for room before sleeping (None: 5 us). "
+		  "trust_owner: a user name, a uid or a list of them whose rings may be opened besides your own and root's (others are refused: their owner can truncate the ring under you). "
+		  "stall_timeout: seconds after which a lossless consumer that holds "
+		  "this producer back without releasing anything is demoted to lossy "
+		  "(None: never; see ringbuf.Demoted).",
 	.tp_methods = rbpy_producer_methods,
 	.tp_getset = rbpy_producer_getset,
 	.tp_init = (initproc)rbpy_producer_init,

@@ -155,6 +155,7 @@ extern PyTypeObject rbpy_ring_type;
 extern PyObject *rbpy_ring_error;
 extern PyObject *rbpy_end_of_stream;
 extern PyObject *rbpy_producer_died;
+extern PyObject *rbpy_demoted;
 extern PyObject *rbpy_ring_not_found;
 extern PyObject *rbpy_ring_exists;
 extern PyObject *rbpy_ring_timeout;

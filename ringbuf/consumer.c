@@ -63,6 +63,9 @@ struct rb_consumer {
 	uint64_t shown_read;   /* member: read_seq as we last stored it */
 	struct rb_lock_watch lock_watch; /* member: the claim lock's holder */
 	bool corrupt;          /* a shared position was found implausible */
+	bool demoted;          /* lossless, demoted to lossy (stall.c) */
+	bool demoted_told;     /* RB_E_DEMOTED returned */
+	uint64_t stalled_ns;   /* what the demoter measured */
 };
 
 /*
@@ -95,12 +98,32 @@ rb_consumer_load_write(struct rb_consumer *c)
 	/* A lossless consumer demoted or evicted (stalled) may be lapped. */
 	if (!c->lossy && c->group < 0 && w - c->released > n &&
 	    !(ck_pr_load_32(&c->rec->mode) & RB_MODE_LOSSY) &&
+	    !rb_consumer_is_demoted(c->rec, c->owner) &&
 	    rb_load_acquire_64(&c->rec->owner) == c->owner) {
 		c->corrupt = true;
 		return c->cached_write;
 	}
 	c->cached_write = w;
 	return w;
+}
+
+/* A producer's stall timeout (or rb-ctl evict) demoted us to lossy
+ * (stall.c): from now on we read, check and release as a lossy consumer.
+ * The load fence orders the caller's reads of frame bytes before the load
+ * of the mark: bytes a producer wrote after it saw the mark are then
+ * caught by the lossy re-check of the descriptor. */
+static bool
+rb_consumer_check_demoted(struct rb_consumer *c)
+{
+	if (c->lossy || c->group >= 0)
+		return false;
+	ck_pr_fence_load();
+	if (!rb_consumer_is_demoted(c->rec, c->owner))
+		return false;
+	ck_pr_fence_load(); /* the mark, then stalled_ns (stored before it) */
+	c->stalled_ns = ck_pr_load_64(&c->rec->stalled_ns);
+	c->lossy = c->demoted = true;
+	return true;
 }
 
 void
@@ -229,6 +252,8 @@ rb_consumer_attach(struct rb_ring *ring, const struct rb_consumer_options *optio
 	ck_pr_store_64(&rec->claimed, 0);
 	ck_pr_store_64(&rec->intent_claim_seq, 0);
 	ck_pr_store_32(&rec->group, 0);
+	ck_pr_store_64(&rec->demoted, 0);
+	ck_pr_store_64(&rec->stalled_ns, 0);
 	memset(rec->label, 0, sizeof(rec->label));
 	if (o->label != NULL)
 		strncpy(rec->label, o->label, sizeof(rec->label) - 1);
@@ -514,7 +539,7 @@ rb_read_descriptor(struct rb_consumer *c, uint64_t seq, struct rb_frame *f)
 	uint64_t s = rb_load_acquire_64(&d->seq);
 
 	if (s != seq) {
-		if (c->lossy)
+		if (c->lossy || rb_consumer_check_demoted(c))
 			return RB_E_OVERRUN;
 		/* An evicted consumer's frames may be overwritten: say why. */
 		return rb_consumer_evicted(c) ? RB_E_EVICTED : RB_E_CORRUPT;
@@ -879,6 +904,11 @@ rb_consumer_acquire_batch(struct rb_consumer *c, struct rb_frame *frames,
 		min = ring->slot_count;
 	if (c->group >= 0)
 		return rb_member_acquire_batch(c, frames, max, min, timeout_ns);
+	(void)rb_consumer_check_demoted(c);
+	if (c->demoted && !c->demoted_told) {
+		c->demoted_told = true;
+		return RB_E_DEMOTED;
+	}
 	/* A lossless consumer's held frames count against the ring too. */
 	if (!c->lossy && c->next - c->released + min > ring->slot_count)
 		return -ENOBUFS;
@@ -907,7 +937,7 @@ rb_consumer_acquire(struct rb_consumer *c, struct rb_frame *frame,
 int
 rb_consumer_check(struct rb_consumer *c, const struct rb_frame *frame)
 {
-	if (!c->lossy)
+	if (!c->lossy && !rb_consumer_check_demoted(c))
 		return 0;
 	/* Order the caller's reads of the bytes before the re-check. */
 	ck_pr_fence_load();
@@ -926,6 +956,7 @@ rb_consumer_release_batch(struct rb_consumer *c, const struct rb_frame *frames,
 		return 0;
 	if (c->group >= 0)
 		return rb_member_release_batch(c, frames, count);
+	(void)rb_consumer_check_demoted(c);
 	if (frames[0].seq < c->released || frames[count - 1].seq >= c->next)
 		return -EINVAL;
 	for (i = 1; i < count; i++)
@@ -973,4 +1004,6 @@ rb_consumer_get_stats(const struct rb_consumer *c, struct rb_consumer_stats *out
 	out->next_seq = rb_consumer_position(c);
 	out->wakeups = c->wakeups;
 	out->abandoned = c->abandoned;
+	out->demoted = c->demoted;
+	out->stalled_ns = c->stalled_ns;
 }

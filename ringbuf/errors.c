@@ -39,6 +39,8 @@ rb_strerror(int code)
 		return "ring truncated under us (its file in /dev/shm was cut short while mapped)";
 	case RB_E_NO_GROUPS:
 		return "this ring has no room for consumer groups (it was made with none)";
+	case RB_E_DEMOTED:
+		return "this lossless consumer was demoted to lossy: it stalled the producer";
 	case -ETIMEDOUT:
 		return "timed out";
 	case -ENOENT:

@@ -81,6 +81,17 @@ rb_process_alive(uint32_t pid, uint64_t start_time)
 	return start_time == 0 || now_start == start_time;
 }
 
+bool
+rb_process_stopped(uint32_t pid)
+{
+	uint64_t start = 0;
+	char state = '?';
+
+	/* 'T' stopped by a signal, 't' stopped by a tracer. */
+	return pid != 0 && rb_process_stat(pid, &state, &start) &&
+	       (state == 'T' || state == 't');
+}
+
 uint32_t
 rb_self_pid(void)
 {

@@ -70,6 +70,7 @@ struct rb_producer {
 	uint64_t suspect;    /* an implausible gate seen by the last check: */
 	uint64_t suspect_value; /* where (record + 1) and its value */
 	bool corrupt;        /* a shared position was found implausible */
+	struct rb_stall *stall; /* stall timeout tracker (stall.c), or NULL */
 };
 
 void
@@ -114,7 +115,8 @@ rb_lossless_min(struct rb_ring *ring, uint64_t m)
 		uint64_t r;
 
 		if (RB_OWNER_STATE(owner) != RB_OWNER_ACTIVE ||
-		    (ck_pr_load_32(&rec->mode) & RB_MODE_LOSSY))
+		    (ck_pr_load_32(&rec->mode) & RB_MODE_LOSSY) ||
+		    rb_consumer_is_demoted(rec, owner))
 			continue;
 		r = rb_load_acquire_64(&rec->read_seq);
 		if (r < m)
@@ -283,6 +285,7 @@ rb_producer_wait_check(void *arg)
 			evicted++;
 	}
 	evicted += rb_groups_tidy(ring);
+	evicted += rb_stall_check(p->stall, ring, blocking);
 	if (p->multi) {
 		evicted += rb_repair_abandoned(ring);
 		evicted += rb_producers_evict_dead(ring);
@@ -473,11 +476,13 @@ rb_producer_attach(struct rb_ring *ring, const struct rb_producer_options *optio
 	p->limit = 0; /* rescan before the first acquire */
 	/* claim_limit only grows, also across producers. */
 	p->published_limit = rb_load_acquire_64(&ring->producer->claim_limit);
-	if (p->next >= RB_SEQ_LIMIT - ring->slot_count) {
+	rc = rb_stall_create(ring, options ? options->stall_timeout_ns : 0, &p->stall);
+	if (rc != 0 || p->next >= RB_SEQ_LIMIT - ring->slot_count) {
+		rb_stall_destroy(p->stall);
 		rb_claims_free(&p->claims);
 		free(p);
 		rb_record_free(rec, claiming);
-		return RB_E_CORRUPT;
+		return rc != 0 ? rc : RB_E_CORRUPT;
 	}
 	*out = p;
 	return 0;
@@ -996,6 +1001,7 @@ rb_producer_detach(struct rb_producer *p, uint64_t timeout_ns)
 	rb_wake_consumers(ring, 0, true);
 	if (p->multi)
 		rb_claims_free(&p->claims);
+	rb_stall_destroy(p->stall);
 	free(p);
 	return rc;
 }

@@ -192,6 +192,29 @@ bool rb_consumer_evict_if_dead(struct rb_ring *ring, uint32_t index);
 /* Frees a consumer record in EVICTING state (clears sleep bit and wakes the
  * producer, which may have been waiting on it). */
 void rb_consumer_record_free(struct rb_ring *ring, uint32_t index, uint64_t owner);
+/* Whether the process is stopped or traced (/proc/PID/stat state T or t). */
+bool rb_process_stopped(uint32_t pid);
+
+/* ---- stalled lossless consumers (stall.c) ---- */
+
+struct rb_stall;
+struct rb_consumer_status;
+/* The producer's tracker for a stall timeout; NULL (and 0) when timeout 0. */
+int rb_stall_create(const struct rb_ring *ring, uint64_t timeout_ns,
+		    struct rb_stall **out);
+void rb_stall_destroy(struct rb_stall *st);
+/* From a blocked producer's wait slice: `blocking` is the read_seq every
+ * lossless consumer must reach. Demotes those stalled past the timeout;
+ * returns how many. NULL: nothing. */
+int rb_stall_check(struct rb_stall *st, struct rb_ring *ring, uint64_t blocking);
+/* Whether record `rec`, owned by `owner`, was demoted to lossy. */
+bool rb_consumer_is_demoted(const struct rb_shm_consumer *rec, uint64_t owner);
+/* Marks it demoted and rings the producers: 0, -EALREADY or -EAGAIN. */
+int rb_consumer_demote(struct rb_ring *ring, uint32_t index, uint64_t owner,
+		       uint64_t stalled_ns);
+/* Fills stopped, demoted, stalled_ns (and lossy when demoted). */
+void rb_stall_consumer_status(const struct rb_shm_consumer *rec, uint64_t owner,
+			      struct rb_consumer_status *s);
 
 /*
  * Producer records (producer.c, liveness.c). A producer is "live" when its

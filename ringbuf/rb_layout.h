@@ -25,7 +25,7 @@
 
 /* "RINGBUF1" read as a little-endian 64-bit integer. */
 #define RB_MAGIC 0x31465542474e4952ULL
-#define RB_LAYOUT_VERSION 2u
+#define RB_LAYOUT_VERSION 3u
 
 /*
  * Two 64-byte lines: x86 prefetches the adjacent line, so fields written by
@@ -211,7 +211,12 @@ struct rb_shm_consumer {
 	char label[32];          /* 160 NUL-terminated */
 	uint32_t group;          /* 192 group record index + 1, or 0;
 				  *     | RB_GROUP_JOINING while joining */
-	uint8_t pad1[RB_LINE - 68];
+	uint32_t reserved1;      /* 196 */
+	uint64_t demoted;        /* 200 the owner word it was demoted to lossy
+				  *     under (stall.c), else anything else */
+	uint64_t stalled_ns;     /* 208 how long it had stalled the producers
+				  *     when demoted; 0 = demoted by hand */
+	uint8_t pad1[RB_LINE - 88];
 };
 
 /* A work-sharing consumer group: each seq goes to exactly one member. */
@@ -307,6 +312,8 @@ RB_ASSERT_AT(rb_shm_consumer, owner, 128);
 RB_ASSERT_AT(rb_shm_consumer, wake_target, 144);
 RB_ASSERT_AT(rb_shm_consumer, doorbell, 152);
 RB_ASSERT_AT(rb_shm_consumer, label, 160);
+RB_ASSERT_AT(rb_shm_consumer, demoted, 200);
+RB_ASSERT_AT(rb_shm_consumer, stalled_ns, 208);
 RB_STATIC_ASSERT(sizeof(struct rb_shm_consumer) == RB_CONSUMER_BYTES, "consumer size");
 
 RB_ASSERT_AT(rb_shm_group, claim_lock, 8);

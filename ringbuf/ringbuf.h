@@ -51,6 +51,8 @@ extern "C" {
 #define RB_E_UNTRUSTED (-EKEYREJECTED)   /* ring owned by a user not trusted */
 #define RB_E_TRUNCATED (-EIDRM)          /* ring truncated under us (SIGBUS) */
 #define RB_E_NO_GROUPS (-ECHRNG)         /* ring made with no group records */
+#define RB_E_DEMOTED (-ECONNRESET)       /* lossless consumer demoted to lossy
+					  * (it stalled the producer): once */
 
 /* Longest ring name (without the "rb-" prefix used in /dev/shm). */
 #define RB_NAME_MAX 200
@@ -309,6 +311,7 @@ struct rb_producer_status {
 	int in_stream;        /* a member of the open stream */
 	uint64_t frames;      /* frames it committed */
 	uint64_t hold_from;   /* oldest seq it may hold uncommitted, UINT64_MAX: none */
+	int stopped;          /* its process is stopped or traced (/proc state T, t) */
 };
 /* Fills up to `max` entries, returns how many producers are attached. */
 int rb_ring_producers(struct rb_ring *ring, struct rb_producer_status *out,
@@ -345,6 +348,10 @@ struct rb_consumer_status {
 	char label[32];
 	char group[RB_GROUP_NAME_MAX + 1]; /* "" when in no group */
 	uint64_t held;        /* group member: seqs claimed, not released */
+	int stopped;          /* its process is stopped or traced (/proc state T, t) */
+	int demoted;          /* lossless, demoted to lossy (lossy is then 1) */
+	uint64_t stalled_ns;  /* demoted: how long it had stalled the producer
+			       * (0: demoted by hand, rb_ring_demote) */
 };
 /* Fills up to `max` entries, returns how many consumers are attached. */
 int rb_ring_consumers(struct rb_ring *ring, struct rb_consumer_status *out,
@@ -352,6 +359,16 @@ int rb_ring_consumers(struct rb_ring *ring, struct rb_consumer_status *out,
 
 /* Evicts consumers and the producer whose process died; returns how many. */
 int rb_ring_evict_dead(struct rb_ring *ring);
+
+/*
+ * Demotes the lossless consumer in record `index` (rb_consumer_status.index)
+ * to lossy, as a producer's stall timeout does: the producers stop waiting
+ * for it; it keeps reading, counts what it missed in `lost` and gets
+ * RB_E_DEMOTED once from its next acquire. -ENOENT: no consumer there;
+ * -EALREADY: it is lossy already; -EOPNOTSUPP: a group member (groups are
+ * not demoted); -EINVAL: index out of range.
+ */
+int rb_ring_demote(struct rb_ring *ring, uint32_t index);
 
 /* Size of one element of `elem`, 0 for RB_ELEM_NONE or an invalid type. */
 size_t rb_elem_size(uint32_t elem);
@@ -367,6 +384,14 @@ const char *rb_strerror(int code);
 
 struct rb_producer_options {
 	uint64_t spin_ns; /* busy-wait this long before sleeping; 0 means 5 us */
+	/*
+	 * 0: wait for lossless consumers as long as they take (the default).
+	 * Otherwise a lossless consumer (in no group) whose read position does
+	 * not move for this long while this producer waits for it is demoted
+	 * to lossy (rb_ring_demote). Measured in the producer's wait slices
+	 * (100 ms): it acts within about one slice after the timeout.
+	 */
+	uint64_t stall_timeout_ns;
 };
 
 /*
@@ -485,6 +510,9 @@ int rb_consumer_detach(struct rb_consumer *consumer);
  * -ETIMEDOUT (or -EAGAIN for RB_NO_WAIT) when none came, RB_E_EOS at the end
  * of a stream, RB_E_PRODUCER_DEAD when the producer died and nothing is left,
  * RB_E_EVICTED when this consumer was evicted, -EINTR when cancelled.
+ * RB_E_DEMOTED, once, when this lossless consumer was demoted to lossy
+ * (see rb_producer_options.stall_timeout_ns): from then on it reads as a
+ * lossy consumer, and rb_consumer_get_stats says demoted.
  */
 int rb_consumer_acquire(struct rb_consumer *consumer, struct rb_frame *frame,
 			uint64_t timeout_ns);
@@ -532,6 +560,9 @@ struct rb_consumer_stats {
 	uint64_t next_seq;/* sequence number it will read next */
 	uint64_t wakeups; /* times it slept on the futex */
 	uint64_t abandoned; /* of frames, how many were RB_FRAME_ABANDONED (empty) */
+	int demoted;      /* it was lossless and has been demoted to lossy */
+	uint64_t stalled_ns; /* demoted: how long it had stalled the producer
+			      * (0: demoted by hand) */
 };
 void rb_consumer_get_stats(const struct rb_consumer *consumer,
 		       struct rb_consumer_stats *out);

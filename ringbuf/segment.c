@@ -821,6 +821,7 @@ rb_ring_producers(struct rb_ring *ring, struct rb_producer_status *out,
 			s->in_stream = ck_pr_load_32(&rec->in_stream) != 0;
 			s->frames = ck_pr_load_64(&rec->frames);
 			s->hold_from = ck_pr_load_64(&rec->hold_from);
+			s->stopped = rb_process_stopped(s->pid);
 		}
 		n++;
 	}
@@ -896,6 +897,7 @@ rb_ring_consumers(struct rb_ring *ring, struct rb_consumer_status *out,
 			s->wakes_at = ck_pr_load_64(&rec->wake_target);
 			s->sleeping = s->wakes_at != 0;
 			rb_copy_name(s->label, rec->label, sizeof(s->label));
+			rb_stall_consumer_status(rec, owner, s);
 			g = ck_pr_load_32(&rec->group);
 			if (g != 0) {
 				uint64_t claimed = ck_pr_load_64(&rec->claimed);

@@ -426,7 +426,8 @@ EOF
 	}
 	FORGED=0
 	forged_case 6 "layout_version 1" 8:I:1
-	forged_case 6 "layout_version 3" 8:I:3
+	forged_case 6 "layout_version 2" 8:I:2
+	forged_case 6 "layout_version 4" 8:I:4
 	forged_case 8 "header_bytes 512" 12:I:512
 	forged_case 8 "descriptor_bytes 32" 164:I:32
 	forged_case 8 "producers_offset 1024" 176:Q:1024

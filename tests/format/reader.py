@@ -41,7 +41,7 @@ U64 = (1 << 64) - 1
 
 # ---------------------------------------------------------------- constants
 MAGIC = 0x31465542474E4952                  # §3.1 "RINGBUF1"
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 HEADER_BYTES = 256
 PRODUCER_OFFSET = 256
 PRODUCERS_OFFSET = 768                       # §2.1 producer records
@@ -94,6 +94,9 @@ C_INTENT_CLAIMED = 40
 C_INTENT_LOST = 48
 C_INTENT_MARKERS = 56
 C_GROUP = 192
+C_RESERVED1 = 196                             # layout 3 (§3.3)
+C_DEMOTED = 200                               # §5.21: owner word if demoted
+C_STALLED_NS = 208
 
 # Group record, relative offsets (§3.8)
 G_CLAIM_SEQ = 0
@@ -1082,6 +1085,8 @@ class Reader:
                   C_INTENT_LOST, C_INTENT_MARKERS):   # §5.5 step 3
             at.store64(base + rec + f, 0)
         r.i32[(rec + C_GROUP) >> 2] = 0               # in no group
+        at.store64(base + rec + C_DEMOTED, 0)          # §5.5 step 3, §5.21
+        at.store64(base + rec + C_STALLED_NS, 0)
         label = self.a.label.encode()[:31]
         r.mm[rec + C_LABEL:rec + C_LABEL + 32] = bytes(32)
         r.mm[rec + C_LABEL:rec + C_LABEL + len(label)] = label
@@ -1518,6 +1523,15 @@ class Reader:
                     self.error = "detach: %s" % e
         return r
 
+    def check_demoted(self):
+        """§5.21: a demoted consumer is lossy from then on.  This reader
+        does not switch to §5.7 reads mid-run: it stops with the code, and
+        the frames it counted so far stay exact."""
+        r = self.r
+        if r.ld64(self.rec + C_DEMOTED) == self.own:   # TSO: loads in order
+            raise RingError("RB_E_DEMOTED: demoted to lossy (stalled_ns %d)"
+                            % r.ld64(self.rec + C_STALLED_NS))
+
     def _lossless_loop(self, deadline):
         r = self.r
         linger = None
@@ -1552,9 +1566,12 @@ class Reader:
                     raise RingError("timeout")
                 self.wait_for(nxt + 1, min(deadline, linger or deadline))
                 continue
+            self.check_demoted()                             # §5.21
             while nxt < W:
                 d = r.desc(nxt)
                 s = r.ld64(d)                                # step 2
+                if s != nxt:
+                    self.check_demoted()
                 if s != nxt and r.ld64(self.rec + C_OWNER) != self.own:
                     # DOC GAP (§5.6 step 2 vs §5.8 step 4): an evicted
                     # consumer's frames may be overwritten; report that,
@@ -1921,6 +1938,8 @@ def cmd_status(name):
                      "intent_lost": r.ld64(rec + C_INTENT_LOST),
                      "intent_markers": r.ld64(rec + C_INTENT_MARKERS),
                      "group": r.ld32(rec + C_GROUP),
+                     "demoted": r.ld64(rec + C_DEMOTED) == o,
+                     "stalled_ns": r.ld64(rec + C_STALLED_NS),
                      "mode": r.ld32(rec + C_MODE),
                      "doorbell": r.ld32(rec + C_DOORBELL),
                      "wake_target": r.ld64(rec + C_WAKE_TARGET),
@@ -1995,7 +2014,8 @@ def cmd_audit(name):
     for i in range(r.max_consumers):                  # §3.3
         rec = r.rec(i)
         zero(rec + 64, rec + 128, "consumer %d pad0" % i)
-        zero(rec + 196, rec + 256, "consumer %d pad1" % i)
+        zero(rec + C_RESERVED1, rec + C_DEMOTED, "consumer %d reserved1" % i)
+        zero(rec + 216, rec + 256, "consumer %d pad1" % i)
         o = r.ld64(rec + C_OWNER)
         if owner_state(o) != OWNER_FREE:
             problems.append("consumer %d not FREE (owner 0x%x)" % (i, o))

@@ -10,6 +10,13 @@
  *     that waits for a dead lossless consumer or group member, and lets
  *     consumers go on past the seqs a dead producer claimed (published
  *     empty, flagged abandoned).
+ *   - A lossless consumer whose process is stopped (SIGSTOP, or traced:
+ *     /proc state T or t) while a producer is blocked waiting for it is
+ *     demoted to lossy, as `rb-ctl evict` does: a stopped process cannot
+ *     release anything until someone continues it, and demoted it loses
+ *     only the frames it misses (counted, and reported to it), where left
+ *     alone it would hold the producer for as long as it stays stopped.
+ *     A stopped consumer nobody waits for is left alone.
  *   - Entries that do not open as rings (foreign files, corrupted rings,
  *     other users' rings) are left alone: `rm --force` is for those.
  *
@@ -22,6 +29,7 @@
  * we look again right before unlinking, which makes that window tiny.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <stdlib.h>
 
@@ -37,6 +45,8 @@ static const char clean_usage[] =
 	"    consumers and group members (frees their records, unblocks those\n"
 	"    waiting for them: a dead producer's claimed seqs are published\n"
 	"    empty, flagged abandoned; a dead member's held frames are lost);\n"
+	"  - a stopped (SIGSTOP, traced) lossless consumer that a blocked producer\n"
+	"    waits for is demoted to lossy (as rb-ctl evict does);\n"
 	"  - files that do not open as rings are left alone (see rm --force).\n"
 	"Every ring gets one line saying what was done and why.\n"
 	"Options:\n"
@@ -56,7 +66,7 @@ struct clean_run {
 	bool dry_run;
 	uint64_t min_age_ns;
 	struct ctl_snapshot *snap;
-	unsigned removed, evicted, kept, skipped;
+	unsigned removed, evicted, kept, skipped, demoted;
 };
 
 /* An abandoned ring: remove it if old enough. */
@@ -100,6 +110,35 @@ clean_abandoned(struct clean_run *run, const char *name, struct rb_ring *ring)
 	return 0;
 }
 
+/* Stopped lossless consumers a blocked producer waits for: demoted. */
+static void
+clean_stopped(struct clean_run *run, const char *name, struct rb_ring *ring)
+{
+	const struct rb_ring_status *st = &run->snap->status;
+	uint32_t i;
+
+	if (!st->producer_blocked)
+		return;
+	for (i = 0; i < run->snap->nconsumers; i++) {
+		const struct rb_consumer_status *c = &run->snap->consumers[i];
+		int rc = 0;
+
+		if (!c->alive || !c->stopped || c->lossy || c->group[0] != '\0' ||
+		    c->read_seq >= st->producer_waits_for)
+			continue;
+		if (!run->dry_run && (rc = rb_ring_demote(ring, c->index)) != 0) {
+			if (rc != -EALREADY && rc != -ENOENT)
+				cli_error("%s: consumer #%u: %s", name, c->index, rb_strerror(rc));
+			continue;
+		}
+		printf("%s in %s: consumer #%u pid %u to lossy: stopped, and the producer "
+		       "waits for it (read_seq %" PRIu64 ")\n",
+		       run->dry_run ? "would demote" : "demoted", name, c->index, c->pid,
+		       c->read_seq);
+		run->demoted++;
+	}
+}
+
 /* A ring in use: evict its dead participants. */
 static int
 clean_in_use(struct clean_run *run, const char *name, struct rb_ring *ring)
@@ -108,6 +147,7 @@ clean_in_use(struct clean_run *run, const char *name, struct rb_ring *ring)
 	uint32_t ndead = ctl_snapshot_dead(run->snap);
 	int n;
 
+	clean_stopped(run, name, ring);
 	ctl_snapshot_who(run->snap, true, live, sizeof(live));
 	if (ndead == 0) {
 		printf("kept %s: in use by %s\n", name, live);
@@ -165,7 +205,7 @@ clean_one(struct clean_run *run, const char *name, bool named)
 int
 ctl_clean(int argc, char **argv)
 {
-	struct clean_run run = {false, 10000000000ull, NULL, 0, 0, 0, 0};
+	struct clean_run run = {false, 10000000000ull, NULL, 0, 0, 0, 0, 0};
 	struct ctl_names all = {NULL, 0};
 	int c, rc, status = CLI_EXIT_OK;
 	size_t i;
@@ -198,9 +238,13 @@ ctl_clean(int argc, char **argv)
 			if (clean_one(&run, all.names[i], false) != 0)
 				status = CLI_EXIT_FAIL;
 	}
-	printf("%s: %u removed, %u evicted, %u kept, %u skipped\n",
+	printf("%s: %u removed, %u evicted, %u kept, %u skipped",
 	       run.dry_run ? "dry run, nothing changed" : "clean", run.removed,
 	       run.evicted, run.kept, run.skipped);
+	/* Only when it happened: the line stays as it was otherwise. */
+	if (run.demoted > 0)
+		printf(", %u demoted", run.demoted);
+	printf("\n");
 	free(run.snap);
 	ctl_names_free(&all);
 	if (fflush(stdout) != 0)

@@ -2,7 +2,7 @@
  * rb-ctl: inspect and manage the rings on this machine.
  *
  * One command per file (list.c, info.c, top.c, stat.c, create.c, remove.c,
- * clean.c); what several commands share is here: the snapshot of a ring's
+ * clean.c, evict.c); what several commands share is here: the snapshot of a ring's
  * counters (snapshot.c), the list of ring names (rings.c), text formatting
  * (format.c) and the JSON pieces (json.c). Messages, units, JSON writing,
  * clocks and signals come from tools/cli.
@@ -10,7 +10,8 @@
  * rb-ctl only reads a ring's shared memory through the library's monitor
  * calls (rb_ring_get_status, rb_ring_producers, rb_ring_groups,
  * rb_ring_consumers, rb_ring_stream_header); the only writes it makes are
- * rb_ring_evict_dead (clean) and creating or removing whole rings.
+ * rb_ring_evict_dead (clean), rb_ring_demote (evict, clean) and creating or
+ * removing whole rings.
  */
 #ifndef RB_CTL_H
 #define RB_CTL_H
@@ -46,6 +47,7 @@ int ctl_serve(int argc, char **argv);
 int ctl_list_json(FILE *out);
 int ctl_info_json(FILE *out, const char *name);
 int ctl_stat_prometheus(FILE *out, bool pids);
+int ctl_evict(int argc, char **argv);
 
 /*
  * Shared getopt_long loop ending: prints usage for -h, reports what getopt
@@ -84,9 +86,13 @@ uint64_t ctl_consumer_lag(const struct ctl_snapshot *s,
 			  const struct rb_consumer_status *c);
 /* A group member that holds no frame has no position. */
 bool ctl_consumer_has_position(const struct rb_consumer_status *c);
-/* "dead", "sleeping" (waiting for the producer) or "active". */
+/* "dead", "stopped" (SIGSTOP or traced, from /proc), "sleeping" (waiting
+ * for the producer) or "active". */
 const char *ctl_consumer_state(const struct rb_consumer_status *c);
+/* "lossless", "lossy" or "demoted" (lossless, demoted to lossy). */
 const char *ctl_consumer_mode(const struct rb_consumer_status *c);
+/* "dead", "stopped" or "alive". */
+const char *ctl_producer_state(const struct rb_producer_status *p);
 /* The groups[] entry of the consumer's group, NULL when in none. */
 const struct rb_group_status *ctl_consumer_group(const struct ctl_snapshot *s,
 						 const struct rb_consumer_status *c);

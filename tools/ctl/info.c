@@ -23,8 +23,9 @@ static const char info_usage[] =
 	"  the stream header text the producer set;\n"
 	"  each group: name, mode, members, claim position, lag (write_seq -\n"
 	"    claim_seq), lost, frames of departed members, end markers;\n"
-	"  each consumer: index, pid, mode, state (active, sleeping = waiting\n"
-	"    for the producer, dead), position (read_seq; a group member's is\n"
+	"  each consumer: index, pid, mode (lossless, lossy, demoted), state\n"
+	"    (active, sleeping = waiting for the producer, stopped = SIGSTOP or\n"
+	"    traced, dead), position (read_seq; a group member's is\n"
 	"    its oldest held frame), lag, frames, lost, group, held, label.\n"
 	"Options:\n"
 	"  -j, --json   the same as one JSON object on one line\n"
@@ -213,7 +214,8 @@ info_text_blocked(const struct ctl_snapshot *s)
 
 		printf("blocked        by consumer #%u (pid %u%s), needs read_seq %" PRIu64
 		       "%s\n",
-		       c->index, c->pid, c->alive ? "" : ", dead", st->producer_waits_for,
+		       c->index, c->pid, c->alive ? (c->stopped ? ", stopped" : "") : ", dead",
+		       st->producer_waits_for,
 		       b.others ? " (others behind too)" : "");
 	}
 }
@@ -238,7 +240,7 @@ info_text_producer_records(const struct ctl_snapshot *s)
 		else
 			snprintf(hold, sizeof(hold), "%" PRIu64, p->hold_from);
 		printf("  %3u %7u  %-5s  %-6s %12" PRIu64 " %12s\n", p->index, p->pid,
-		       p->alive ? "alive" : "dead", p->in_stream ? "in" : "-", p->frames,
+		       ctl_producer_state(p), p->in_stream ? "in" : "-", p->frames,
 		       hold);
 	}
 }
@@ -258,7 +260,8 @@ info_text_producer(const struct ctl_snapshot *s)
 		else
 			printf("producer       pid %u, %s, %" PRIu64 " frames committed\n",
 			       s->producers[0].pid,
-			       s->producers[0].alive ? "alive" : "dead (not evicted yet)",
+			       s->producers[0].alive ? ctl_producer_state(&s->producers[0])
+						     : "dead (not evicted yet)",
 			       s->producers[0].frames);
 		printf("stream         %s\n", info_stream_text(st->stream_state));
 	} else {

@@ -90,6 +90,8 @@ ctl_json_producer_fields(struct cli_json *j, const struct rb_producer_status *p)
 	cli_json_u64(j, "index", p->index);
 	cli_json_u64(j, "pid", p->pid);
 	cli_json_bool(j, "alive", p->alive != 0);
+	cli_json_bool(j, "stopped", p->stopped != 0);
+	cli_json_string(j, "state", ctl_producer_state(p));
 	cli_json_bool(j, "in_stream", p->in_stream != 0);
 	cli_json_u64(j, "frames", p->frames);
 	if (p->hold_from != UINT64_MAX)
@@ -167,6 +169,12 @@ ctl_json_consumer_fields(struct cli_json *j, const struct ctl_snapshot *s,
 	cli_json_u64(j, "frames", c->frames);
 	cli_json_u64(j, "lost", c->lost);
 	cli_json_string(j, "state", ctl_consumer_state(c));
+	cli_json_bool(j, "stopped", c->stopped != 0);
+	cli_json_bool(j, "demoted", c->demoted != 0);
+	if (c->demoted)
+		cli_json_double(j, "stalled_s", (double)c->stalled_ns / 1e9);
+	else
+		cli_json_null(j, "stalled_s");
 	if (c->sleeping)
 		cli_json_u64(j, "wakes_at_write_seq", c->wakes_at);
 	else

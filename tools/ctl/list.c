@@ -11,6 +11,16 @@
 
 #include "ctl.h"
 
+static uint32_t
+list_stopped(const struct ctl_snapshot *s)
+{
+	uint32_t i, n = 0;
+
+	for (i = 0; i < s->nconsumers; i++)
+		n += s->consumers[i].alive && s->consumers[i].stopped;
+	return n;
+}
+
 static const char list_usage[] =
 	"Usage: rb-ctl list [--json]\n"
 	"List the rings on this machine (/dev/shm/rb-*), sorted by name:\n"
@@ -84,7 +94,7 @@ list_text_ring(const char *name, int width, struct ctl_snapshot *s)
 			 ctl_snapshot_producers_alive(s), s->nproducers);
 	else if (s->nproducers > 0)
 		snprintf(producer, sizeof(producer), "%u %s", s->producers[0].pid,
-			 s->producers[0].alive ? "alive" : "dead");
+			 ctl_producer_state(&s->producers[0]));
 	else
 		snprintf(producer, sizeof(producer), "%u %s", s->status.producer_pid,
 			 s->status.producer_alive ? "alive" : "dead");
@@ -92,6 +102,13 @@ list_text_ring(const char *name, int width, struct ctl_snapshot *s)
 		snprintf(consumers, sizeof(consumers), "%u (%u dead)", s->nconsumers, s->dead);
 	else
 		snprintf(consumers, sizeof(consumers), "%u", s->nconsumers);
+	/* Stopped (SIGSTOP, traced) consumers: alive, but not reading. */
+	if (list_stopped(s) > 0) {
+		size_t used = strlen(consumers);
+
+		snprintf(consumers + used, sizeof(consumers) - used, " (%u stopped)",
+			 list_stopped(s));
+	}
 	if (s->ngroups > 0) {
 		size_t used = strlen(consumers);
 		uint32_t members = 0, i;

@@ -23,6 +23,7 @@ static const char ctl_usage[] =
 	"  rm NAME...        remove rings nobody alive is attached to (--force)\n"
 	"  clean [NAME...]   remove abandoned rings, evict dead participants\n"
 	"  serve             a read-only web monitor and /metrics (--listen)\n"
+	"  evict NAME CONSUMER  demote a stuck lossless consumer to lossy\n"
 	"\n"
 	"--trust-owner USER (before COMMAND, repeatable): also open rings that\n"
 	"USER (a name or uid) owns; rings of other users but root are refused.\n"
@@ -40,6 +41,7 @@ static const struct ctl_command ctl_commands[] = {
 	{"top", ctl_top},       {"stat", ctl_stat},     {"create", ctl_create},
 	{"rm", ctl_remove},     {"remove", ctl_remove}, {"clean", ctl_clean},
 	{"serve", ctl_serve},
+	{"evict", ctl_evict},
 	{NULL, NULL},
 };
 

@@ -104,12 +104,25 @@ ctl_consumer_state(const struct rb_consumer_status *c)
 {
 	if (!c->alive)
 		return "dead";
+	/* A stopped process may still look asleep: it cannot wake. */
+	if (c->stopped)
+		return "stopped";
 	return c->sleeping ? "sleeping" : "active";
+}
+
+const char *
+ctl_producer_state(const struct rb_producer_status *p)
+{
+	if (!p->alive)
+		return "dead";
+	return p->stopped ? "stopped" : "alive";
 }
 
 const char *
 ctl_consumer_mode(const struct rb_consumer_status *c)
 {
+	if (c->demoted)
+		return "demoted"; /* lossless, demoted to lossy */
 	return c->lossy ? "lossy" : "lossless";
 }
 

@@ -88,6 +88,7 @@ enum stat_id {
 	ST_P_ALIVE,
 	ST_P_IN_STREAM,
 	ST_P_HOLD_FROM,
+	ST_P_STOPPED,
 	ST_G_MEMBERS,
 	ST_G_CLAIM_SEQ,
 	ST_G_CLAIMED,
@@ -104,6 +105,8 @@ enum stat_id {
 	ST_C_SLEEPING,
 	ST_C_PID,
 	ST_C_GROUP_INFO,
+	ST_C_STOPPED,
+	ST_C_DEMOTED,
 };
 
 struct stat_metric {
@@ -171,6 +174,8 @@ static const struct stat_metric stat_metrics[] = {
 	{ST_P_HOLD_FROM, SC_PRODUCER, "ringbuf_producer_hold_from", "hold_from", "gauge",
 	 "Oldest sequence number this producer may hold claimed and uncommitted "
 	 "(no sample when it holds none)."},
+	{ST_P_STOPPED, SC_PRODUCER, "ringbuf_producer_stopped", "stopped", "gauge",
+	 "1 while this producer's process is stopped or traced (SIGSTOP, a debugger)."},
 	{ST_G_MEMBERS, SC_GROUP, "ringbuf_group_members", "members", "gauge",
 	 "Consumers attached as members of the group."},
 	{ST_G_CLAIM_SEQ, SC_GROUP, "ringbuf_group_claim_seq", "claim_seq", "gauge",
@@ -204,6 +209,11 @@ static const struct stat_metric stat_metrics[] = {
 	 "Process id of the consumer."},
 	{ST_C_GROUP_INFO, SC_CONSUMER, "ringbuf_consumer_group_info", NULL, "gauge",
 	 "1 for a consumer that is a member of the group (join on ring and consumer)."},
+	{ST_C_STOPPED, SC_CONSUMER, "ringbuf_consumer_stopped", "stopped", "gauge",
+	 "1 while the consumer's process is stopped or traced (SIGSTOP, a debugger)."},
+	{ST_C_DEMOTED, SC_CONSUMER, "ringbuf_consumer_demoted", "demoted", "gauge",
+	 "1 for a lossless consumer demoted to lossy (it stalled the producer, or "
+	 "rb-ctl evict)."},
 };
 
 #define STAT_NMETRICS (sizeof(stat_metrics) / sizeof(stat_metrics[0]))
@@ -267,6 +277,7 @@ stat_value(const struct stat_metric *m, const struct stat_ring *r,
 	case ST_P_FRAMES: v = p->frames; break;
 	case ST_P_ALIVE: v = p->alive != 0; break;
 	case ST_P_IN_STREAM: v = p->in_stream != 0; break;
+	case ST_P_STOPPED: v = p->stopped != 0; break;
 	case ST_P_HOLD_FROM:
 		if (p->hold_from == UINT64_MAX)
 			return false;
@@ -291,6 +302,8 @@ stat_value(const struct stat_metric *m, const struct stat_ring *r,
 	case ST_C_ALIVE: v = c->alive != 0; break;
 	case ST_C_SLEEPING: v = c->sleeping != 0; break;
 	case ST_C_PID: v = c->pid; break;
+	case ST_C_STOPPED: v = c->stopped != 0; break;
+	case ST_C_DEMOTED: v = c->demoted != 0; break;
 	case ST_C_GROUP_INFO:
 		if (c->group[0] == '\0')
 			return false;

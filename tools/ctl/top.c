@@ -136,7 +136,8 @@ top_text_waits(const struct top_view *v)
 			const struct rb_consumer_status *c = &s->consumers[b.consumer];
 
 			printf("waits      producer is blocked by consumer #%u (pid %u%s%s%.16s)",
-			       c->index, c->pid, c->alive ? "" : ", dead",
+			       c->index, c->pid,
+			       c->alive ? (c->stopped ? ", stopped" : "") : ", dead",
 			       c->label[0] ? ", " : "", c->label);
 		}
 		if (b.others)
@@ -146,7 +147,7 @@ top_text_waits(const struct top_view *v)
 	for (i = 0; i < s->nconsumers; i++) {
 		const struct rb_consumer_status *c = &s->consumers[i];
 
-		if (!c->alive || !c->sleeping)
+		if (!c->alive || c->stopped || !c->sleeping)
 			continue;
 		if (shown == 0)
 			printf("           waiting for the producer: consumer #%u", c->index);
@@ -173,7 +174,7 @@ top_text_producer(const struct ctl_snapshot *s)
 		       st->producer_alive ? "alive" : "DEAD");
 	else
 		printf("producer   pid %u %s", s->producers[0].pid,
-		       s->producers[0].alive ? "alive" : "DEAD");
+		       s->producers[0].alive ? ctl_producer_state(&s->producers[0]) : "DEAD");
 	printf(", stream %s, write_seq %" PRIu64 ", dropped %" PRIu64 "\n",
 	       st->stream_open ? "open" : "closed", st->write_seq, st->frames_dropped);
 }
@@ -218,7 +219,8 @@ top_text_producer_table(const struct top_view *v)
 		else
 			snprintf(hold, sizeof(hold), "%" PRIu64, p->hold_from);
 		printf("%3u %7u %-5s %-6s %9s %12" PRIu64 " %12s\n", p->index, p->pid,
-		       p->alive ? "alive" : "DEAD", p->in_stream ? "in" : "-", a, p->frames,
+		       p->alive ? ctl_producer_state(p) : "DEAD", p->in_stream ? "in" : "-", a,
+		       p->frames,
 		       hold);
 	}
 }
