@@ -59,7 +59,7 @@ rb_build() {
 	shift 2
 	name=$(basename "$dir")
 	if [ ! -f "$dir/build.ninja" ]; then
-		rb_step "meson setup $dir $*" rb_logged "$logs/setup-$name.log" meson setup "$dir" "$@" ||
+		rb_step "meson setup $dir${*:+ $*}" rb_logged "$logs/setup-$name.log" meson setup "$dir" "$@" ||
 			return 1
 	fi
 	# shellcheck disable=SC2086 # RB_TARGETS is a list
