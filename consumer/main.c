@@ -78,12 +78,17 @@ consumer_open(struct consumer_run *r)
 	if (rc == 0)
 		return 0;
 	if (rc == -ENOENT && cli_stop) {
+		cli_error("ring '%s': interrupted while waiting for it to appear "
+			  "(--wait-ring)", o->ring);
 		r->end = "signal";
 		return CLI_EXIT_OK;
 	}
 	if (rc == -ENOENT && o->wait_ring_ns != 0)
 		cli_error("ring '%s': %s (waited %.3g s)", o->ring, rb_strerror(rc),
 			  (double)o->wait_ring_ns / 1e9);
+	else if (rc == -ENOENT)
+		cli_error("ring '%s': %s (--wait-ring TIME waits for it to appear)",
+			  o->ring, rb_strerror(rc));
 	else
 		cli_error("ring '%s': %s", o->ring, cli_ring_error(o->ring, rc));
 	return CLI_EXIT_FAIL;

@@ -51,6 +51,43 @@ producer_check_tag_room(const struct producer_options *o, uint64_t frame_bytes,
 	return status;
 }
 
+/*
+ * The ring we were to create is there already: say whether its producers
+ * are alive (then --attach may be meant) or dead (a stale ring: --replace
+ * or rb-ctl clean), naming the pid, so the reader knows what to do.
+ */
+static void
+producer_explain_existing(const char *name)
+{
+	struct rb_producer_status ps[RB_MAX_PRODUCERS];
+	struct rb_ring *old;
+	int n, i, live = -1, dead = -1;
+
+	if (rb_ring_open(name, &old) != 0) {
+		/* Not a ring we can read (foreign, corrupt, another user's). */
+		cli_error("ring '%s' exists and cannot be opened: use --replace, "
+			  "or rb-ctl clean", name);
+		return;
+	}
+	n = rb_ring_producers(old, ps, RB_MAX_PRODUCERS);
+	for (i = 0; i < n && i < RB_MAX_PRODUCERS; i++) {
+		if (ps[i].alive && live < 0)
+			live = i;
+		else if (!ps[i].alive && dead < 0)
+			dead = i;
+	}
+	if (live >= 0)
+		cli_error("ring '%s' exists; its producer (pid %" PRIu32 ") is alive: "
+			  "use --attach to join it, or another name", name, ps[live].pid);
+	else if (dead >= 0)
+		cli_error("ring '%s' exists; its producer (pid %" PRIu32 ") is dead: "
+			  "use --replace, or rb-ctl clean", name, ps[dead].pid);
+	else
+		cli_error("ring '%s' exists with no producer attached: use --attach, "
+			  "--replace, or rb-ctl clean", name);
+	rb_ring_close(old);
+}
+
 static int
 producer_create(struct producer_run *r)
 {
@@ -84,8 +121,7 @@ producer_create(struct producer_run *r)
 	cfg.max_groups = (uint32_t)o->max_groups;
 	rc = rb_ring_create(o->ring, &cfg, &r->ring);
 	if (rc == -EEXIST) {
-		cli_error("ring '%s': %s (use --attach, or --replace if it is stale)",
-			  o->ring, rb_strerror(rc));
+		producer_explain_existing(o->ring);
 		return CLI_EXIT_FAIL;
 	}
 	if (rc == -EBUSY) {
@@ -226,7 +262,14 @@ producer_open(struct producer_run *r, struct source *src)
 			break;
 		cli_sleep_for(PRODUCER_POLL_NS);
 	}
-	if (rc == -ENOENT && o->wait_ring_ns != 0 && !cli_stop) {
+	if (rc == -ENOENT && cli_stop) {
+		/* The documented status of a signal (0, --help): stopped
+		 * before there was anything to do. */
+		cli_error("ring '%s': interrupted while waiting for it to appear "
+			  "(--wait-ring)", o->ring);
+		return CLI_EXIT_OK; /* with no ring: main stops there */
+	}
+	if (rc == -ENOENT && o->wait_ring_ns != 0) {
 		cli_error("ring '%s': %s (waited %.3g s)", o->ring, rb_strerror(rc),
 			  (double)o->wait_ring_ns / 1e9);
 		return CLI_EXIT_FAIL;
@@ -705,7 +748,7 @@ main(int argc, char **argv)
 	r.end = "error";
 	cli_status_init(&r.status, stderr);
 	status = o.attach ? producer_open(&r, &src) : producer_create(&r);
-	if (status != 0)
+	if (status != 0 || r.ring == NULL)
 		goto out;
 	r.max_producers = rb_ring_max_producers(r.ring);
 	/* Frames from several producers interleave: each is tagged with its

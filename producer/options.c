@@ -18,7 +18,7 @@ static const char producer_usage[] =
 	"        -n, --slots N          slots, rounded up to a power of two (256)\n"
 	"            --align SIZE (64; file: 4096)  --consumers N (most at once: 64)\n"
 	"            --max-producers N (1)  --max-groups N (groups: 8; 0: none)\n"
-	"            --hugepages --mlock --prefault --group (0660) --replace (stale)\n"
+	"            --hugepages --mlock --prefault --group-access (0660) --replace\n"
 	"        -a, --attach  join an existing ring  -w, --wait-ring TIME  for it to\n"
 	"                      appear   --trust-owner USER  its owner   --keep  at exit\n"
 	"Source: -s, --source NAME      counter (default; 4KiB frames), adc, camera,\n"
@@ -43,7 +43,8 @@ enum {
 	OPT_HUGEPAGES,
 	OPT_MLOCK,
 	OPT_PREFAULT,
-	OPT_GROUP,
+	OPT_GROUP_ACCESS,
+	OPT_GROUP_OLD,
 	OPT_REPLACE,
 	OPT_KEEP,
 	OPT_CHANNELS,
@@ -78,7 +79,10 @@ static const struct option producer_longopts[] = {
 	{"hugepages", no_argument, NULL, OPT_HUGEPAGES},
 	{"mlock", no_argument, NULL, OPT_MLOCK},
 	{"prefault", no_argument, NULL, OPT_PREFAULT},
-	{"group", no_argument, NULL, OPT_GROUP},
+	{"group-access", no_argument, NULL, OPT_GROUP_ACCESS},
+	/* Deprecated spelling of --group-access (not in --help): rb-consumer's
+	 * --group NAME is a consumer group, something else entirely. */
+	{"group", no_argument, NULL, OPT_GROUP_OLD},
 	{"replace", no_argument, NULL, OPT_REPLACE},
 	{"keep", no_argument, NULL, OPT_KEEP},
 	{"attach", no_argument, NULL, 'a'},
@@ -274,7 +278,11 @@ producer_parse_options(int argc, char **argv, struct producer_options *o)
 			o->create_flags |= RB_CREATE_PREFAULT;
 			producer_create_option(o, name);
 			break;
-		case OPT_GROUP:
+		case OPT_GROUP_OLD:
+			cli_warning("--group is deprecated: it is now --group-access (mode 0660); "
+				 "consumer groups are rb-consumer's --group NAME");
+			/* fall through */
+		case OPT_GROUP_ACCESS:
 			o->create_flags |= RB_CREATE_GROUP_ACCESS;
 			producer_create_option(o, name);
 			break;

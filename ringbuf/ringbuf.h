@@ -30,7 +30,8 @@
 extern "C" {
 #endif
 
-#define RB_VERSION_STRING "0.2.0"
+/* RB_VERSION_STRING, RB_VERSION_MAJOR/MINOR/PATCH: from meson.build. */
+#include "rb_version.h"
 
 /* Timeouts, in nanoseconds. */
 #define RB_NO_WAIT 0ULL

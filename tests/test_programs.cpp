@@ -1226,7 +1226,7 @@ TEST_CASE("bad inputs: one clear line, a non-zero exit, nothing left behind",
 		check_one_error_line(cam, P, "frame too big");
 		Proc exists({producer_path(), name});
 		REQUIRE(exists.wait(5000) == 1);
-		check_one_error_line(exists, P, "already exists");
+		check_one_error_line(exists, P, "exists with no producer attached: use --attach");
 		CHECK(w.status().producer_pid == 0); // nobody stayed attached
 	}
 	SECTION("a slot count that is not a power of two is rounded up, with a note")

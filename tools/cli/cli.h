@@ -35,6 +35,9 @@ const char *cli_program(void);
 void cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
 /* One line on stderr: "<program>: note: <message>". */
 void cli_note(const char *fmt, ...) CLI_PRINTF(1, 2);
+/* "PROGRAM: warning: ...": something works but should change (a
+ * deprecated option). */
+void cli_warning(const char *fmt, ...) CLI_PRINTF(1, 2);
 /*
  * Reports an option value that did not parse: "--rate: '10parsecs': not a
  * rate (e.g. 10kHz, 5000fps, 2GB/s)". rc is what the parser returned.

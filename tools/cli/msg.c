@@ -49,6 +49,16 @@ cli_error(const char *fmt, ...)
 }
 
 void
+cli_warning(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cli_vmessage("warning: ", fmt, ap);
+	va_end(ap);
+}
+
+void
 cli_note(const char *fmt, ...)
 {
 	va_list ap;

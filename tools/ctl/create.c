@@ -34,7 +34,7 @@ static const char create_usage[] =
 	"      --prefault          allocate every page now\n"
 	"      --mlock             check the ring can be locked in memory (the\n"
 	"                          lock itself ends when rb-ctl exits)\n"
-	"      --group             mode 0660 instead of 0600: the group may attach\n"
+	"      --group-access      mode 0660 instead of 0600: the group may attach\n"
 	"      --replace           replace an existing ring nobody alive uses\n"
 	"  -h, --help\n"
 	"Sizes: 4KiB = 4096, 1MB = 10^6. Counts: 1000, 1k, 1e6.\n";
@@ -49,7 +49,8 @@ enum {
 	OPT_HUGEPAGES,
 	OPT_PREFAULT,
 	OPT_MLOCK,
-	OPT_GROUP,
+	OPT_GROUP_ACCESS,
+	OPT_GROUP_OLD,
 	OPT_REPLACE,
 };
 
@@ -67,7 +68,9 @@ static const struct option create_options[] = {
 	{"hugepages", no_argument, NULL, OPT_HUGEPAGES},
 	{"prefault", no_argument, NULL, OPT_PREFAULT},
 	{"mlock", no_argument, NULL, OPT_MLOCK},
-	{"group", no_argument, NULL, OPT_GROUP},
+	{"group-access", no_argument, NULL, OPT_GROUP_ACCESS},
+	/* Deprecated spelling (not in --help), as rb-producer's. */
+	{"group", no_argument, NULL, OPT_GROUP_OLD},
 	{"replace", no_argument, NULL, OPT_REPLACE},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -167,7 +170,11 @@ create_option(int c, const char *arg, struct create_args *a)
 	case OPT_HUGEPAGES: a->config.flags |= RB_CREATE_HUGEPAGES; return -1;
 	case OPT_PREFAULT: a->config.flags |= RB_CREATE_PREFAULT; return -1;
 	case OPT_MLOCK: a->config.flags |= RB_CREATE_MLOCK; return -1;
-	case OPT_GROUP: a->config.flags |= RB_CREATE_GROUP_ACCESS; return -1;
+	case OPT_GROUP_OLD:
+		cli_warning("--group is deprecated: it is now --group-access (mode 0660)");
+		a->config.flags |= RB_CREATE_GROUP_ACCESS;
+		return -1;
+	case OPT_GROUP_ACCESS: a->config.flags |= RB_CREATE_GROUP_ACCESS; return -1;
 	case OPT_REPLACE: a->config.flags |= RB_CREATE_REPLACE; return -1;
 	default:
 		return -2;
