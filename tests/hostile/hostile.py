@@ -163,6 +163,9 @@ TARGETS = {
 }
 
 
+MP_STRUCTS = ("producer", "prodrec", "desc", "stream")
+
+
 def all_cases(layout):
     """Every field of every structure, with the value classes that fit it:
     padding, reserved bytes and array elements no ring of this size reads
@@ -192,8 +195,13 @@ def all_cases(layout):
                                   "field": name, "rel": rel, "size": size,
                                   "kind": "bytes" if inert and kind == "bytes" else kind,
                                   "value": vc, "mode": mode})
+    # A ring for two producers (claims by CAS, §5.16-5.18): the structures
+    # that change with it, again.
+    mp = [dict(c, variant="mp") for c in cases if c["struct"] in MP_STRUCTS]
+    cases = [dict(c, variant="sp") for c in cases] + mp
     for c in cases:
-        c["id"] = "%s.%s:%s:%s" % (c["target"], c["field"], c["value"], c["mode"])
+        c["id"] = "%s%s.%s:%s:%s" % ("mp:" if c["variant"] == "mp" else "", c["target"],
+                                     c["field"], c["value"], c["mode"])
     return cases
 
 
@@ -457,7 +465,7 @@ def absurd_numbers(obj, path=""):
 
 
 # ------------------------------------------------------------- one case
-def start_programs(build, name, workdir, env):
+def start_programs(build, name, workdir, env, mp):
     prod = os.path.join(build, "producer", "rb-producer")
     cons = os.path.join(build, "consumer", "rb-consumer")
     common = [cons, "--json", "--wait-ring", "10s"]
@@ -469,10 +477,18 @@ def start_programs(build, name, workdir, env):
         "member_b": Program("member_b", common + ["--group", "G", name, "verify"],
                             workdir, env),
     }
+    count = str(FRAMES // 2 if mp else FRAMES)
+    more = ["--max-producers", "2"] if mp else []
     progs["producer"] = Program(
         "producer", [prod, "--json", "--frame-size", str(FRAME), "--slots", str(SLOTS),
-                     "--consumers", "8", "--max-groups", "2", "--count", str(FRAMES),
-                     "--rate", RATE, "--wait-consumers", "4", name], workdir, env)
+                     "--consumers", "8", "--max-groups", "2", "--count", count,
+                     "--rate", RATE, "--wait-consumers", "4"] + more + [name],
+        workdir, env)
+    if mp:   # a second producer joins the stream (§5.16-5.18)
+        progs["producer_b"] = Program(
+            "producer_b", [prod, "--json", "--attach", "--wait-ring", "10s",
+                           "--frame-size", str(FRAME), "--count", count, "--rate", RATE,
+                           "--wait-consumers", "4", name], workdir, env)
     return progs
 
 
@@ -494,7 +510,7 @@ def judge(progs, produced):
         if SANITIZER.search(err):
             res[role] = ("sanitizer", sanitizer_line(err))
             continue
-        if role == "producer" and pr.termed:
+        if role.startswith("producer") and pr.termed:
             res[role] = ("stall", "still producing %.0f s after the write (%s of %d "
                          "frames), then exit %s: %s" %
                          (BOUND_S, s.get("frames", "?") if s else "?", FRAMES, rc,
@@ -517,10 +533,12 @@ def judge(progs, produced):
         if bad:
             res[role] = ("absurd", bad)
             continue
-        if role == "producer":
+        if role.startswith("producer"):
             res[role] = ("ok", "%d frames" % s.get("frames", 0))
             continue
-        frames, lost = s.get("frames", 0), s.get("lost", 0)
+        # Abandoned seqs (several producers, §5.17) are frames of length 0,
+        # not frames a producer committed.
+        frames, lost = s.get("frames", 0) - s.get("abandoned", 0), s.get("lost", 0)
         if (s.get("errors", 0) or s.get("gaps", 0)) and rc == 3:
             res[role] = ("ok", "verify found bad frames (exit 3)")
             continue
@@ -533,6 +551,8 @@ def judge(progs, produced):
                          (frames, lost, produced))
             continue
         how = "waited, ended by SIGTERM" if pr.termed else "end " + str(s.get("end"))
+        if s.get("abandoned"):
+            how += " (abandoned %d)" % s["abandoned"]
         if role == "lossless" and frames != produced:
             res[role] = ("stall" if pr.termed else "short",
                          "%s with %d of %d frames, lost %d" % (how, frames, produced, lost))
@@ -548,7 +568,8 @@ def judge(progs, produced):
     if all(m.rc == 0 and not m.killed for m in members) and \
             all(res[r][0] == "ok" for r in ("member_a", "member_b")):
         sums = [m.summary() for m in members]
-        total = sum(x.get("frames", 0) + x.get("lost", 0) for x in sums)
+        total = sum(x.get("frames", 0) - x.get("abandoned", 0) + x.get("lost", 0)
+                    for x in sums)
         termed = any(m.termed for m in members)
         if total != produced:
             res["group"] = ("stall" if termed else "short",
@@ -562,7 +583,7 @@ def run_case(case, build, seed, env, keep_dir=False, verbose=False):
     workdir = tempfile.mkdtemp(prefix="rb-hostile.")
     name = "test-hostile-%d-%s" % (os.getpid(), case["n"])
     rnd = random.Random("%d/%s" % (seed, case["id"]))
-    progs = start_programs(build, name, workdir, env)
+    progs = start_programs(build, name, workdir, env, case["variant"] == "mp")
     pids = {r: p.p.pid for r, p in progs.items()}
     seg = None
     mon = None
@@ -621,8 +642,12 @@ def run_case(case, build, seed, env, keep_dir=False, verbose=False):
             os.unlink("/dev/shm/rb-" + name)
         except FileNotFoundError:
             pass
-    psum = progs["producer"].summary()
-    produced = psum.get("frames", FRAMES) if psum else FRAMES
+    produced = 0
+    for role in ("producer", "producer_b"):
+        if role in progs:
+            ps = progs[role].summary()
+            share = FRAMES // 2 if "producer_b" in progs else FRAMES
+            produced += ps.get("frames", share) if ps else share
     res = judge(progs, produced)
     problems = []
     if setup_problem:
@@ -671,13 +696,14 @@ def short_sample(cases, exp, seed):
     picked = []
     by_target = {}
     for c in cases:
-        by_target.setdefault((c["struct"], c["target"]), []).append(c)
+        by_target.setdefault((c["variant"], c["struct"], c["target"]), []).append(c)
     per = {"header": 3, "producer": 10, "prodrec": 4, "consumer": 4,
            "group": 8, "desc": 4, "stream": 3}
     for key in sorted(by_target):
         pool = [c for c in by_target[key] if not expected_for(c["id"], exp)
                 and c["kind"] != "bytes" and not c["field"].startswith(("pad", "reserved"))]
-        picked += rnd.sample(pool, min(per[key[0]], len(pool)))
+        k = per[key[1]] if key[0] == "sp" else 2
+        picked += rnd.sample(pool, min(k, len(pool)))
     issue = ["group.claim_lock:member+1:once", "group.claim_lock:recovering-live:once",
              "group.claim_seq:2^62-1:once",
              "producer.write_seq:zero:hold", "member.read_seq:zero:once"]
@@ -749,6 +775,8 @@ def main():
             finding = expected_for(c["id"], exp)
             with lock:
                 key = c["struct"] if c["struct"] != "consumer" else "consumer:" + c["target"]
+                if c["variant"] == "mp":
+                    key = "two producers: " + key
                 t = tally.setdefault(key, {"cases": 0, "pass": 0, "fail": 0, "xfail": 0,
                                            "xpass": 0, "kinds": {}})
                 t["cases"] += 1
