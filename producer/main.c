@@ -386,7 +386,8 @@ producer_acquire(struct producer_run *r, struct rb_frame *f, uint64_t stop_at,
 		if (stop_at != 0 && stop_at > now && stop_at - now < slice)
 			slice = stop_at - now;
 		rc = rb_producer_acquire(r->prod, f, slice);
-		if (rc == -ETIMEDOUT)
+		/* -EINTR: a signal ended the wait; the loop looks at cli_stop. */
+		if (rc == -ETIMEDOUT || rc == -EINTR)
 			return 1;
 	}
 	if (rc != 0) {

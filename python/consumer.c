@@ -347,7 +347,9 @@ rbpy_consumer_take(rbpy_consumer *self, uint32_t max, uint32_t min,
 				     "views that keep them) before acquiring more",
 				     e->queue.len, e->slot_count);
 			goto fail;
-		} else if (rc != -EAGAIN) {
+		} else if (rc != -EAGAIN && rc != -EINTR) {
+			/* -EINTR: a signal ended the wait; its handler runs
+			 * below (KeyboardInterrupt for Ctrl-C). */
 			if (got > 0)
 				return got; /* the error comes again next time */
 			rbpy_raise(rc, e->name);

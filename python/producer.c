@@ -170,7 +170,8 @@ rbpy_producer_wait(rbpy_producer *self, rbpy_wait_op op, void *arg, uint64_t tim
 		rc = op(self, arg, slice);
 		Py_END_ALLOW_THREADS
 		e->busy = 0;
-		if (rc != -EAGAIN && rc != -ETIMEDOUT)
+		/* -EINTR: a signal ended the wait; its handler runs below. */
+		if (rc != -EAGAIN && rc != -ETIMEDOUT && rc != -EINTR)
 			return rc;
 		if (e->closing)
 			return -ECANCELED; /* close() from another thread */

@@ -32,6 +32,8 @@
 #define RB_DEFAULT_SPIN_NS 5000u
 /* Separate claim ranges a group member may hold at once. */
 #define RB_MAX_MEMBER_RANGES 4096u
+/* How long an acquire with RB_NO_WAIT may wait for its group's claim lock. */
+#define RB_LOCK_NO_WAIT_NS 1000000ull
 
 struct rb_consumer {
 	struct rb_ring *ring;
@@ -57,7 +59,48 @@ struct rb_consumer {
 	uint64_t claimed;      /* member: seqs claimed from the group */
 	uint64_t spin_ns;
 	const volatile int *cancel;
+	uint64_t claim_seen;   /* member: highest group claim_seq seen */
+	struct rb_lock_watch lock_watch; /* member: the claim lock's holder */
+	bool corrupt;          /* a shared position was found implausible */
 };
+
+/*
+ * Loads write_seq and keeps it only if it is plausible for this handle:
+ * never below a value seen before (it only grows), below 2^62, no further
+ * past what a lossless consumer released than one lap (the producer cannot
+ * pass it), and a jump of more than a lap no further than claim_limit
+ * (producers publish it before they claim). Anything else is a hostile or
+ * corrupt ring: the handle is marked and its calls return RB_E_CORRUPT,
+ * never a wrapped count or a frame that is not there.
+ */
+static uint64_t
+rb_consumer_load_write(struct rb_consumer *c)
+{
+	struct rb_ring *ring = c->ring;
+	uint64_t w = rb_load_acquire_64(&ring->producer->write_seq);
+	uint64_t n = ring->slot_count;
+
+	if (w == c->cached_write)
+		return w;
+	if (w < c->cached_write || w >= RB_SEQ_LIMIT) {
+		c->corrupt = true;
+		return c->cached_write;
+	}
+	if (w - c->cached_write > n &&
+	    w > rb_load_acquire_64(&ring->producer->claim_limit)) {
+		c->corrupt = true;
+		return c->cached_write;
+	}
+	/* A lossless consumer demoted or evicted (stalled) may be lapped. */
+	if (!c->lossy && c->group < 0 && w - c->released > n &&
+	    !(ck_pr_load_32(&c->rec->mode) & RB_MODE_LOSSY) &&
+	    rb_load_acquire_64(&c->rec->owner) == c->owner) {
+		c->corrupt = true;
+		return c->cached_write;
+	}
+	c->cached_write = w;
+	return w;
+}
 
 void
 rb_wake_producer_if_crossed(struct rb_ring *ring, uint64_t from, uint64_t to)
@@ -88,7 +131,7 @@ rb_member_attach(struct rb_ring *ring, struct rb_consumer *c,
 	int rc;
 
 	ck_pr_store_64(&rec->read_seq, RB_SEQ_NONE);
-	rc = rb_group_join(ring, rec, o->group, o->lossy != 0, start, &g);
+	rc = rb_group_join(ring, rec, o->group, o->lossy != 0, start, &g, o->cancel);
 	if (rc != 0) {
 		rb_store_release_64(&rec->owner, RB_OWNER_MAKE(0, RB_OWNER_GEN(claiming) + 1,
 							      RB_OWNER_FREE));
@@ -103,7 +146,7 @@ rb_member_attach(struct rb_ring *ring, struct rb_consumer *c,
 	c->lossy = o->lossy != 0;
 	c->group = (int32_t)g;
 	c->first_seq = rb_load_acquire_64(&ring->groups[g].claim_seq);
-	c->next = c->released = c->first_seq;
+	c->next = c->released = c->claim_seen = c->first_seq;
 	c->pending_marker = UINT64_MAX;
 	c->cached_write = rb_load_acquire_64(&ring->producer->write_seq);
 	c->spin_ns = o->spin_ns ? o->spin_ns : RB_DEFAULT_SPIN_NS;
@@ -324,6 +367,17 @@ rb_consumer_nothing(struct rb_consumer *c, int wait_rc)
 
 	if (rb_consumer_evicted(c))
 		return RB_E_EVICTED;
+	if (c->group >= 0) {
+		uint64_t pos = rb_consumer_position(c);
+
+		/* A claim_seq behind what we saw or past write_seq would make
+		 * the end look reached with frames never handed out. */
+		if (pos < c->claim_seen ||
+		    pos > rb_load_acquire_64(&p->write_seq))
+			c->corrupt = true;
+	}
+	if (c->corrupt)
+		return RB_E_CORRUPT;
 	state = rb_load_acquire_64(&p->stream_state);
 	if (state == RB_STREAM_ENDED && rb_stream_stopped(c) &&
 	    rb_consumer_position(c) >= ck_pr_load_64(&p->eos_seq)) {
@@ -399,8 +453,7 @@ rb_consumer_wait(struct rb_consumer *c, uint64_t target, uint64_t deadline)
 	/* Spin briefly: on a busy stream the next frame is microseconds away
 	 * and a futex round trip costs tens of microseconds. */
 	do {
-		c->cached_write = rb_load_acquire_64(&p->write_seq);
-		if (c->cached_write >= target)
+		if (rb_consumer_load_write(c) >= target || c->corrupt)
 			return 0;
 		rb_cpu_relax();
 	} while (rb_now_ns() < spin_until);
@@ -415,8 +468,7 @@ rb_consumer_wait(struct rb_consumer *c, uint64_t target, uint64_t deadline)
 	ck_pr_or_64(mask, bit);
 	ck_pr_fence_atomic_load();
 	seen = rb_doorbell_value(&c->rec->doorbell);
-	c->cached_write = rb_load_acquire_64(&p->write_seq);
-	if (c->cached_write >= target || rb_stream_stopped(c)) {
+	if (rb_consumer_load_write(c) >= target || c->corrupt || rb_stream_stopped(c)) {
 		rc = 0;
 	} else {
 		c->wakeups++;
@@ -425,9 +477,9 @@ rb_consumer_wait(struct rb_consumer *c, uint64_t target, uint64_t deadline)
 	}
 	ck_pr_and_64(mask, ~bit);
 	ck_pr_store_64(&c->rec->wake_target, 0);
-	c->cached_write = rb_load_acquire_64(&p->write_seq);
-	if (rc == -ETIMEDOUT)
-		return -ETIMEDOUT;
+	(void)rb_consumer_load_write(c);
+	if (rc == -ETIMEDOUT || rc == -EINTR)
+		return rc;
 	return 0;
 }
 
@@ -521,10 +573,10 @@ rb_consumer_wait_ready(struct rb_consumer *c, uint32_t min, uint64_t timeout_ns,
 		bool stopped;
 
 		if (avail < min) {
-			c->cached_write = rb_load_acquire_64(&ring->producer->write_seq);
+			(void)rb_consumer_load_write(c);
 			avail = c->cached_write - c->next;
 		}
-		if (c->cached_write < c->next)
+		if (c->corrupt || c->cached_write < c->next)
 			return RB_E_CORRUPT; /* write_seq went backwards */
 		if (avail >= min)
 			return 0;
@@ -545,8 +597,10 @@ rb_consumer_wait_ready(struct rb_consumer *c, uint32_t min, uint64_t timeout_ns,
 			/* write_seq may have been read before the end: the
 			 * acquire on stream_state makes every frame published
 			 * before it visible now. */
-			c->cached_write = rb_load_acquire_64(&ring->producer->write_seq);
+			(void)rb_consumer_load_write(c);
 		}
+		if (c->corrupt)
+			return RB_E_CORRUPT;
 		if (rc != 0 || stopped || rb_consumer_nothing(c, 0) != 0) {
 			if (c->cached_write > c->next)
 				return 0;
@@ -600,7 +654,8 @@ rb_consumer_take(struct rb_consumer *c, struct rb_frame *frames, uint32_t max)
  * end marker, or a negative code.
  */
 static int
-rb_member_take(struct rb_consumer *c, struct rb_frame *frames, uint32_t max)
+rb_member_take(struct rb_consumer *c, struct rb_frame *frames, uint32_t max,
+	       uint64_t deadline)
 {
 	struct rb_ring *ring = c->ring;
 	struct rb_shm_group *g = &ring->groups[c->group];
@@ -610,10 +665,21 @@ rb_member_take(struct rb_consumer *c, struct rb_frame *frames, uint32_t max)
 	bool marker = false;
 	int rc = 0;
 
-	rb_group_lock(ring, (uint32_t)c->group, c->index);
+	rc = rb_group_lock(ring, (uint32_t)c->group, c->index, deadline, c->cancel,
+			   &c->lock_watch);
+	if (rc != 0)
+		return rc;
 	cur = ck_pr_load_64(&g->claim_seq);
-	ws = rb_load_acquire_64(&ring->producer->write_seq);
-	c->cached_write = ws;
+	ws = rb_consumer_load_write(c);
+	/* claim_seq only grows, never passes write_seq, and a lossless
+	 * group's gates the producer: write_seq is at most a lap past it. */
+	if (c->corrupt || cur < c->claim_seen || cur > ws ||
+	    (!c->lossy && ws - cur > ring->slot_count)) {
+		rb_group_unlock(ring, (uint32_t)c->group);
+		c->corrupt = true;
+		return RB_E_CORRUPT;
+	}
+	c->claim_seen = cur;
 	if (ws <= cur) {
 		rb_group_unlock(ring, (uint32_t)c->group);
 		return 0;
@@ -671,6 +737,7 @@ rb_member_take(struct rb_consumer *c, struct rb_frame *frames, uint32_t max)
 	}
 	c->claimed += k + lost_add;
 	c->lost += lost_add;
+	c->claim_seen = end;
 	ck_pr_store_64(&rec->claimed, c->claimed);
 	ck_pr_store_64(&rec->lost, c->lost);
 	ck_pr_store_64(&g->markers, markers);
@@ -698,13 +765,21 @@ rb_member_acquire_batch(struct rb_consumer *c, struct rb_frame *frames,
 		return -ENOBUFS;
 	if (!c->lossy && c->claims.held + min > ring->slot_count)
 		return -ENOBUFS;
+	/* The claim lock is held for a few dozen instructions: even a caller
+	 * that does not wait may wait that long for it. */
+	deadline = timeout_ns == RB_NO_WAIT ? rb_deadline_after(RB_LOCK_NO_WAIT_NS)
+					    : rb_deadline_after(timeout_ns);
 	for (;;) {
 		uint64_t pos;
 		bool stopped;
 
 		if (rb_consumer_evicted(c))
 			return RB_E_EVICTED;
-		rc = rb_member_take(c, frames, max);
+		if (c->corrupt)
+			return RB_E_CORRUPT;
+		rc = rb_member_take(c, frames, max, deadline);
+		if (rc == -ETIMEDOUT && timeout_ns == RB_NO_WAIT)
+			return -EAGAIN;
 		if (rc != 0)
 			return rc;
 		pos = rb_consumer_position(c);
@@ -712,9 +787,9 @@ rb_member_acquire_batch(struct rb_consumer *c, struct rb_frame *frames,
 			continue; /* lossy, all overrun: take again */
 		if (timeout_ns == RB_NO_WAIT)
 			return rb_consumer_nothing(c, -EAGAIN);
-		if (deadline == 0)
-			deadline = rb_deadline_after(timeout_ns);
 		rc = rb_consumer_wait(c, pos + min, deadline);
+		if (c->corrupt)
+			return RB_E_CORRUPT;
 		if (rb_load_acquire_64(&ring->producer->write_seq) > rb_consumer_position(c))
 			continue;
 		stopped = rb_stream_stopped(c);

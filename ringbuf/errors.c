@@ -29,6 +29,9 @@ rb_strerror(int code)
 		return "the ring is in use by a live producer (or, to replace or remove it, a live consumer)";
 	case RB_E_WOULD_BLOCK:
 		return "ring is full (would block)";
+	case RB_E_STUCK:
+		return "a live participant has held a lock of the ring for over 2 s "
+		       "(a stopped process, or a hostile value in the ring)";
 	case -ETIMEDOUT:
 		return "timed out";
 	case -ENOENT:

@@ -143,31 +143,153 @@ rb_group_recover_lock(struct rb_ring *ring, uint32_t index)
 	return rb_group_take_over(ring, index, lock, lock);
 }
 
-void
-rb_group_lock(struct rb_ring *ring, uint32_t index, uint32_t consumer)
+/* Whether `pid` is the live process of a participant of this ring. */
+static bool
+rb_ring_participant(struct rb_ring *ring, uint32_t pid)
+{
+	uint32_t i;
+
+	for (i = 0; i < ring->max_consumers; i++)
+		if (RB_OWNER_STATE(rb_load_acquire_64(&ring->consumers[i].owner)) != RB_OWNER_FREE &&
+		    RB_OWNER_PID(ck_pr_load_64(&ring->consumers[i].owner)) == pid)
+			return rb_process_alive(pid, 0);
+	for (i = 0; i < ring->max_producers; i++)
+		if (RB_OWNER_STATE(rb_load_acquire_64(&ring->producer_records[i].owner)) !=
+			    RB_OWNER_FREE &&
+		    RB_OWNER_PID(ck_pr_load_64(&ring->producer_records[i].owner)) == pid)
+			return rb_process_alive(pid, 0);
+	return false;
+}
+
+/*
+ * Whether lock word `lock` of group `index` could be a real holder's: a
+ * live member of this group (or its creator), or a recoverer that is a
+ * live participant of the ring. Anything else is a hostile or stale value.
+ */
+static bool
+rb_group_holder_plausible(struct rb_ring *ring, uint32_t index, uint64_t lock)
+{
+	struct rb_shm_consumer *rec;
+	uint64_t owner;
+	uint32_t state;
+
+	if (RB_LOCK_IS_RECOVERING(lock))
+		return rb_ring_participant(ring, RB_LOCK_RECOVERER_PID(lock));
+	if (lock == 0 || lock > ring->max_consumers)
+		return false;
+	rec = &ring->consumers[lock - 1];
+	owner = rb_load_acquire_64(&rec->owner);
+	state = RB_OWNER_STATE(owner);
+	if (state != RB_OWNER_ACTIVE && state != RB_OWNER_CLAIMING)
+		return false;
+	if ((ck_pr_load_32(&rec->group) & ~RB_GROUP_JOINING) != index + 1)
+		return false;
+	return rb_process_alive(RB_OWNER_PID(owner),
+				state == RB_OWNER_ACTIVE ? ck_pr_load_64(&rec->start_time) : 0);
+}
+
+/* What changes while a holder of group `index`'s lock makes progress. */
+static uint64_t
+rb_group_progress(struct rb_ring *ring, uint32_t index, uint64_t lock)
 {
 	struct rb_shm_group *g = &ring->groups[index];
-	uint64_t next_check = 0;
+	uint64_t h = RB_LOCK_IS_RECOVERING(lock) ? RB_LOCK_HOLDER(lock) : lock;
+	uint64_t v = ck_pr_load_64(&g->claim_seq) * 0x9e3779b97f4a7c15ull;
+
+	if (h >= 1 && h <= ring->max_consumers) {
+		struct rb_shm_consumer *rec = &ring->consumers[h - 1];
+
+		v ^= ck_pr_load_64(&rec->claimed) + (ck_pr_load_64(&rec->intent_claim_seq) << 1);
+	}
+	return v;
+}
+
+/*
+ * Looks at the holder of group `index`'s lock (`lock`, not 0) once a
+ * millisecond: a lock word and progress unchanged for RB_HOLD_MAX_NS of
+ * continuous watching mean a holder that will not let go. One that could
+ * not be a real holder is cleared (the group goes on); a live member that
+ * holds it is reported: RB_E_STUCK. Why not always clear: a stopped member
+ * that resumes would go on with its claim as if it held the lock.
+ */
+static int
+rb_group_watch(struct rb_ring *ring, uint32_t index, uint64_t lock,
+	       struct rb_lock_watch *w, uint64_t now)
+{
+	uint64_t progress = rb_group_progress(ring, index, lock);
+
+	/* Watching with gaps (the caller was away) proves nothing. */
+	if (w->value != lock || w->progress != progress ||
+	    now - w->last_ns > 250000000ull) {
+		w->value = lock;
+		w->progress = progress;
+		w->since_ns = now;
+		w->last_ns = now;
+		return 0;
+	}
+	w->last_ns = now;
+	if (now - w->since_ns < RB_HOLD_MAX_NS)
+		return 0;
+	if (rb_group_holder_plausible(ring, index, lock))
+		return RB_E_STUCK;
+	w->value = 0;
+	if (!RB_LOCK_IS_RECOVERING(lock) && lock <= ring->max_consumers &&
+	    (ck_pr_load_32(&ring->consumers[lock - 1].group) & ~RB_GROUP_JOINING) == index + 1)
+		(void)rb_group_take_over(ring, index, lock, lock);
+	else
+		(void)ck_pr_cas_64(&ring->groups[index].claim_lock, lock, 0);
+	return 0;
+}
+
+int
+rb_group_lock(struct rb_ring *ring, uint32_t index, uint32_t consumer,
+	      uint64_t deadline_ns, const volatile int *cancel,
+	      struct rb_lock_watch *watch)
+{
+	struct rb_shm_group *g = &ring->groups[index];
+	uint64_t next_check = 0, pause = 0, self = (uint64_t)consumer + 1;
 	uint32_t spins = 0;
+	int rc;
 
 	for (;;) {
-		if (ck_pr_load_64(&g->claim_lock) == 0 &&
-		    ck_pr_cas_64(&g->claim_lock, 0, (uint64_t)consumer + 1)) {
+		uint64_t lock = ck_pr_load_64(&g->claim_lock), now;
+
+		if (lock == 0 && ck_pr_cas_64(&g->claim_lock, 0, self)) {
 			ck_pr_fence_lock();
 			RB_TSAN_ACQUIRE(&g->claim_lock);
-			return;
+			watch->value = 0;
+			return 0;
+		}
+		if (lock == self) {
+			/* We never ask for a lock we hold: our own index there is
+			 * a hostile or stale value. */
+			(void)ck_pr_cas_64(&g->claim_lock, self, 0);
+			continue;
 		}
 		if (++spins < RB_LOCK_SPINS) {
 			rb_cpu_relax();
 			continue;
 		}
 		/* The holder is likely preempted: on two cores spinning would
-		 * keep it off the CPU. */
-		sched_yield();
-		if (rb_now_ns() >= next_check) {
-			if (next_check != 0)
-				(void)rb_group_recover_lock(ring, index);
-			next_check = rb_now_ns() + RB_LOCK_CHECK_NS;
+		 * keep it off the CPU. Yield a while, then sleep in growing
+		 * pauses, which a signal interrupts. */
+		if (spins < 2 * RB_LOCK_SPINS) {
+			sched_yield();
+			if (cancel != NULL && *cancel)
+				return -EINTR;
+			if (deadline_ns != RB_FOREVER && rb_now_ns() >= deadline_ns)
+				return -ETIMEDOUT;
+		} else if ((rc = rb_pause(&pause, deadline_ns, cancel)) != 0) {
+			return rc;
+		}
+		now = rb_now_ns();
+		if (now >= next_check) {
+			if (next_check != 0 && rb_group_recover_lock(ring, index))
+				continue;
+			next_check = now + RB_LOCK_CHECK_NS;
+			lock = ck_pr_load_64(&g->claim_lock);
+			if (lock != 0 && (rc = rb_group_watch(ring, index, lock, watch, now)) != 0)
+				return rc;
 		}
 	}
 }
@@ -367,36 +489,39 @@ rb_group_create(struct rb_ring *ring, const char *name, bool lossy, uint64_t sta
 
 int
 rb_group_join(struct rb_ring *ring, struct rb_shm_consumer *rec, const char *name,
-	      bool lossy, uint64_t start, uint32_t *index_out)
+	      bool lossy, uint64_t start, uint32_t *index_out,
+	      const volatile int *cancel)
 {
+	/* Each retry waits for another joiner, leaver or creator: a few
+	 * hundred instructions, unless one is stopped or the records hostile. */
+	uint64_t deadline = rb_deadline_after(RB_HOLD_MAX_NS), pause = 0;
+
 	for (;;) {
 		int found = rb_group_find(ring, name, UINT32_MAX);
 		int rc;
 
-		if (found == -EAGAIN) {
-			sched_yield(); /* its creator is setting it up */
-			continue;
-		}
 		if (found >= 0) {
 			rc = rb_group_try_join(ring, (uint32_t)found, name, lossy, rec);
-			if (rc == -EAGAIN) {
-				sched_yield();
-				continue;
+			if (rc == 0) {
+				*index_out = (uint32_t)found;
+				return 0;
 			}
-			if (rc != 0)
-				return rc;
-			*index_out = (uint32_t)found;
-			return 0;
+		} else if (found == -EAGAIN) {
+			rc = -EAGAIN; /* its creator is setting it up */
+		} else {
+			rc = rb_group_create(ring, name, lossy, start, rec);
+			if (rc >= 0) {
+				*index_out = (uint32_t)rc;
+				return 0;
+			}
 		}
-		rc = rb_group_create(ring, name, lossy, start, rec);
-		if (rc == -EAGAIN) {
-			sched_yield();
-			continue;
-		}
-		if (rc < 0)
+		if (rc != -EAGAIN)
 			return rc;
-		*index_out = (uint32_t)rc;
-		return 0;
+		rc = rb_pause(&pause, deadline, cancel);
+		if (rc == -ETIMEDOUT)
+			return RB_E_STUCK;
+		if (rc != 0)
+			return rc;
 	}
 }
 

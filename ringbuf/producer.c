@@ -66,6 +66,10 @@ struct rb_producer {
 	uint64_t spin_ns;
 	uint32_t next_flags; /* RB_FRAME_STREAM_START for the next commit */
 	uint64_t next_check_ns; /* when a blocked wait next evicts the dead */
+	uint64_t seen_write; /* several: the highest write_seq seen */
+	uint64_t suspect;    /* an implausible gate seen by the last check: */
+	uint64_t suspect_value; /* where (record + 1) and its value */
+	bool corrupt;        /* a shared position was found implausible */
 };
 
 void
@@ -173,6 +177,78 @@ rb_refresh_limit(struct rb_producer *p)
 		p->limit = m2 + ring->slot_count; /* private only: see above */
 }
 
+/*
+ * Whether a lossless gate `g` (a group's claim_seq, a consumer's read_seq)
+ * is a position the protocol can produce with write_seq at `w`: nobody
+ * releases past write_seq, and nobody the producer waits for is more than
+ * a lap behind it (the producer could not have passed it).
+ */
+static bool
+rb_gate_plausible(const struct rb_ring *ring, uint64_t g, uint64_t w)
+{
+	return g <= w && w - g <= ring->slot_count;
+}
+
+/*
+ * Once a wait slice while blocked: looks for shared positions no real
+ * participant writes. write_seq must be ours (single producer) or only
+ * grow and stay below claim_seq (several). A lossless gate must be
+ * plausible (above), but may not be for a moment: a consumer or group
+ * joining shows a tentative position before it raises it to the claim
+ * limit. So a gate is corrupt only when the same one with the same value
+ * is found implausible by two checks a slice apart. Returns true when the
+ * ring is corrupt (and marks the handle).
+ */
+static bool
+rb_producer_check_positions(struct rb_producer *p)
+{
+	struct rb_ring *ring = p->ring;
+	struct rb_shm_producer *shm = ring->producer;
+	uint64_t w = rb_load_acquire_64(&shm->write_seq), found = 0, value = 0;
+	uint32_t i;
+
+	if (p->multi) {
+		if (w < p->seen_write || w > rb_load_acquire_64(&shm->claim_seq))
+			return p->corrupt = true;
+		p->seen_write = w;
+	} else if (w != p->committed) {
+		return p->corrupt = true;
+	}
+	for (i = 0; i < ring->max_groups && found == 0; i++) {
+		struct rb_shm_group *g = &ring->groups[i];
+		uint64_t c;
+
+		if (RB_OWNER_STATE(rb_load_acquire_64(&g->owner)) != RB_OWNER_ACTIVE ||
+		    (ck_pr_load_32(&g->mode) & RB_MODE_LOSSY))
+			continue;
+		c = rb_load_acquire_64(&g->claim_seq);
+		if (!rb_gate_plausible(ring, c, rb_load_acquire_64(&shm->write_seq))) {
+			found = ring->max_consumers + i + 1;
+			value = c;
+		}
+	}
+	for (i = 0; i < ring->max_consumers && found == 0; i++) {
+		struct rb_shm_consumer *rec = &ring->consumers[i];
+		uint64_t r;
+
+		if (RB_OWNER_STATE(rb_load_acquire_64(&rec->owner)) != RB_OWNER_ACTIVE ||
+		    (ck_pr_load_32(&rec->mode) & RB_MODE_LOSSY))
+			continue;
+		r = rb_load_acquire_64(&rec->read_seq);
+		if (r == RB_SEQ_NONE && ck_pr_load_32(&rec->group) != 0)
+			continue; /* a member holding nothing */
+		if (!rb_gate_plausible(ring, r, rb_load_acquire_64(&shm->write_seq))) {
+			found = i + 1;
+			value = r;
+		}
+	}
+	if (found != 0 && found == p->suspect && value == p->suspect_value)
+		return p->corrupt = true;
+	p->suspect = found;
+	p->suspect_value = value;
+	return false;
+}
+
 /* Every wait slice: evict dead lossless consumers that hold us up, and
  * commit the frames of dead producers that hold write_seq up. */
 static int
@@ -216,6 +292,8 @@ rb_producer_wait_check(void *arg)
 		if (ck_pr_load_64(&ring->producer->claim_seq) < p->limit)
 			evicted++;
 	}
+	if (evicted == 0 && rb_producer_check_positions(p))
+		return 1;
 	return evicted != 0;
 }
 
@@ -271,6 +349,8 @@ rb_producer_wait_space(struct rb_producer *p, uint64_t want, uint64_t timeout_ns
 	if (p->multi && p->claims.held > 0 &&
 	    want >= rb_claims_oldest(&p->claims) + ring->slot_count)
 		return -ENOBUFS;
+	if (p->corrupt)
+		return RB_E_CORRUPT;
 	if (timeout_ns == RB_NO_WAIT)
 		return RB_E_WOULD_BLOCK;
 	deadline = rb_deadline_after(timeout_ns);
@@ -307,14 +387,19 @@ rb_producer_wait_space(struct rb_producer *p, uint64_t want, uint64_t timeout_ns
 		 * announcement: the consumer that crosses it clears it. */
 		if (!p->multi)
 			ck_pr_store_64(&shm->wait_target, 0);
+		if (p->corrupt)
+			return RB_E_CORRUPT;
 		rb_refresh_limit(p);
 		if (want < p->limit) {
 			if (p->multi)
 				rb_withdraw_wait(shm, want + 1 - ring->slot_count);
 			return 0;
 		}
-		if (rc == -ETIMEDOUT)
-			return -ETIMEDOUT;
+		if (rc == -ETIMEDOUT || rc == -EINTR) {
+			if (p->multi)
+				rb_withdraw_wait(shm, want + 1 - ring->slot_count);
+			return rc;
+		}
 		if (deadline != RB_FOREVER && rb_now_ns() >= deadline)
 			return -ETIMEDOUT;
 		if (p->multi)
@@ -384,6 +469,7 @@ rb_producer_attach(struct rb_ring *ring, const struct rb_producer_options *optio
 	rb_store_then_fence_64(&rec->owner, p->owner);
 	p->spin_ns = options && options->spin_ns ? options->spin_ns : RB_DEFAULT_SPIN_NS;
 	p->committed = p->next = rb_load_acquire_64(&ring->producer->write_seq);
+	p->seen_write = p->committed;
 	p->limit = 0; /* rescan before the first acquire */
 	/* claim_limit only grows, also across producers. */
 	p->published_limit = rb_load_acquire_64(&ring->producer->claim_limit);
@@ -430,6 +516,8 @@ rb_acquire_multi(struct rb_producer *p, struct rb_frame *frames, uint32_t max,
 
 	if (rb_claims_full(&p->claims))
 		return -ENOBUFS;
+	if (p->corrupt)
+		return RB_E_CORRUPT;
 	cur = rb_load_acquire_64(&shm->claim_seq);
 	for (;;) {
 		if (cur + max >= RB_SEQ_LIMIT)
@@ -540,14 +628,20 @@ rb_stream_start_index(struct rb_producer *p, const struct rb_frame *frames,
 		      uint32_t count)
 {
 	struct rb_shm_producer *shm = p->ring->producer;
-	uint64_t state, start;
+	uint64_t state, start, deadline = 0, pause = 0;
 
 	for (uint32_t spins = 1;; spins++) {
 		state = rb_load_acquire_64(&shm->stream_state);
 		if (state != RB_STREAM_OPENING)
 			break;
 		if (spins % 256 == 0) {
-			sched_yield();
+			/* Held longer than any opener takes (a stopped one, or a
+			 * hostile value): commit without the start flag rather
+			 * than never. */
+			if (deadline == 0)
+				deadline = rb_deadline_after(RB_HOLD_MAX_NS);
+			if (rb_pause(&pause, deadline, NULL) == -ETIMEDOUT)
+				return count;
 			(void)rb_producers_evict_dead(p->ring);
 		}
 		rb_cpu_relax();
@@ -571,6 +665,7 @@ rb_commit_held(struct rb_producer *p, const struct rb_frame *frames,
 {
 	struct rb_ring *ring = p->ring;
 	uint32_t i, start_at = p->multi ? rb_stream_start_index(p, frames, count) : count;
+	uint64_t ws;
 
 	for (i = 0; i < count; i++) {
 		struct rb_shm_descriptor *d = rb_descriptor(ring, frames[i].seq);
@@ -598,7 +693,12 @@ rb_commit_held(struct rb_producer *p, const struct rb_frame *frames,
 	/* The exchange is the fence between our descriptor stores and the
 	 * load of write_seq in the advance (repair.c). */
 	rb_store_then_fence_64(&p->rec->hold_from, rb_claims_oldest(&p->claims));
-	(void)rb_advance_write_seq(ring);
+	ws = rb_advance_write_seq(ring);
+	/* write_seq only grows: one below what we saw was moved back. */
+	if (ws < p->seen_write)
+		p->corrupt = true;
+	else
+		p->seen_write = ws;
 }
 
 static bool
@@ -733,15 +833,20 @@ rb_producer_begin_stream(struct rb_producer *p, const char *header_text)
 			p->next_flags = RB_FRAME_STREAM_START;
 		return rc;
 	}
+	uint64_t deadline = rb_deadline_after(RB_HOLD_MAX_NS), pause = 0;
+
 	for (uint32_t spins = 1;; spins++) {
 		uint64_t state = rb_load_acquire_64(&shm->stream_state);
 		uint64_t members;
 
 		if (state == RB_STREAM_OPENING) {
 			/* Another producer writes the header: a few hundred ns,
-			 * unless it was preempted or died doing it. */
+			 * unless it was preempted, died or stopped doing it. */
 			if (spins % 256 == 0) {
-				sched_yield();
+				int rc2 = rb_pause(&pause, deadline, NULL);
+
+				if (rc2 == -ETIMEDOUT)
+					return RB_E_STUCK;
 				(void)rb_producers_evict_dead(p->ring);
 			}
 			rb_cpu_relax();

@@ -148,6 +148,24 @@ typedef int (*rb_wake_check_fn)(void *arg);
 int rb_doorbell_wait(uint32_t *doorbell, uint32_t seen, uint64_t deadline_ns,
 		     rb_wake_check_fn check, void *arg, uint64_t *next_check_ns);
 uint32_t rb_doorbell_value(uint32_t *doorbell);
+/*
+ * One pause of a wait that has nothing to sleep on (a lock, a state that a
+ * peer must change): sleeps *pause_ns (doubling from RB_PAUSE_MIN_NS to
+ * RB_PAUSE_MAX_NS across calls; start it at 0), never past the deadline.
+ * Returns 0, -ETIMEDOUT once the deadline has passed, or -EINTR when a
+ * signal interrupted the sleep or *cancel is set (cancel may be NULL).
+ */
+#define RB_PAUSE_MIN_NS 2000ull
+#define RB_PAUSE_MAX_NS 1000000ull
+int rb_pause(uint64_t *pause_ns, uint64_t deadline_ns, const volatile int *cancel);
+/*
+ * The longest a participant may keep a short-lived lock or state of the
+ * ring (a group's claim lock, a group being created, a stream header being
+ * written): each lasts a few hundred instructions, so only a stopped
+ * process or a hostile value holds one this long. A waiter then recovers
+ * it (the holder is not a live participant) or returns RB_E_STUCK.
+ */
+#define RB_HOLD_MAX_NS 2000000000ull
 void rb_doorbell_ring(uint32_t *doorbell);
 
 /* Spin-wait pause that lets the sibling hyperthread/VM vCPU progress. */
@@ -224,7 +242,8 @@ int rb_group_name_check(const char *name);
  * exist. -EINVAL if it exists in the other mode, RB_E_TOO_MANY if every
  * group record is taken. */
 int rb_group_join(struct rb_ring *ring, struct rb_shm_consumer *rec,
-		  const char *name, bool lossy, uint64_t start, uint32_t *index_out);
+		  const char *name, bool lossy, uint64_t start, uint32_t *index_out,
+		  const volatile int *cancel);
 /* Corrects a group's members count left one too high by a member that died
  * joining (and frees the group if nobody is left). */
 void rb_group_fix_members(struct rb_ring *ring, uint32_t g);
@@ -233,8 +252,26 @@ void rb_group_fix_members(struct rb_ring *ring, uint32_t g);
  * the lock. rb_groups_tidy does it for every group; returns how many locks. */
 bool rb_group_tidy(struct rb_ring *ring, uint32_t g);
 int rb_groups_tidy(struct rb_ring *ring);
-/* The claim lock: spins, then yields; recovers it from a dead holder. */
-void rb_group_lock(struct rb_ring *ring, uint32_t g, uint32_t consumer);
+/*
+ * What a waiter for a claim lock has seen of its holder, kept in the
+ * waiter's handle across calls: the lock word and the holder's progress,
+ * and since when they have stayed the same.
+ */
+struct rb_lock_watch {
+	uint64_t value;
+	uint64_t progress;
+	uint64_t since_ns;
+	uint64_t last_ns;
+};
+/*
+ * The claim lock: spins, yields, then sleeps in growing pauses; recovers
+ * it from a dead holder and from a value that names no live holder. Returns
+ * 0 with the lock, -ETIMEDOUT at deadline_ns, -EINTR on a signal or
+ * *cancel, RB_E_STUCK when a live holder has kept it RB_HOLD_MAX_NS.
+ */
+int rb_group_lock(struct rb_ring *ring, uint32_t g, uint32_t consumer,
+		  uint64_t deadline_ns, const volatile int *cancel,
+		  struct rb_lock_watch *watch);
 void rb_group_unlock(struct rb_ring *ring, uint32_t g);
 
 /* ---- producer internals used elsewhere ---- */

@@ -144,6 +144,11 @@ rb_repair_abandoned(struct rb_ring *ring)
 		seen = rb_load_acquire_64(&rb_descriptor(ring, ws)->seq);
 		if (seen == ws)
 			continue; /* committed meanwhile: advance again */
+		/* A descriptor already holding a later seq: write_seq was moved
+		 * back under us (a hostile write). Repairing would overwrite
+		 * committed frames with empty ones; the readers report it. */
+		if (seen != RB_SEQ_WRITING && !(seen & (1ull << 63)) && seen > ws)
+			return repaired;
 		/* claim_seq was read before the scan: every producer that
 		 * claimed ws had published its hold_from by then. */
 		if (rb_live_holder(ring, ws))

@@ -47,6 +47,7 @@ extern "C" {
 #define RB_E_TOO_MANY (-EUSERS)          /* every consumer slot is taken */
 #define RB_E_BUSY (-EBUSY)               /* a live participant is attached */
 #define RB_E_WOULD_BLOCK (-EAGAIN)       /* ring full and RB_NO_WAIT given */
+#define RB_E_STUCK (-EDEADLK)            /* a live peer holds a lock and never lets go */
 
 /* Longest ring name (without the "rb-" prefix used in /dev/shm). */
 #define RB_NAME_MAX 200

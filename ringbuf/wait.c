@@ -16,6 +16,7 @@
  * reach the sleeper.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <stdint.h>
@@ -32,23 +33,37 @@ rb_ec_gettime(const struct ck_ec_ops *ops, struct timespec *out)
 	return clock_gettime(CLOCK_MONOTONIC, out);
 }
 
+struct rb_wait_context {
+	rb_wake_check_fn check;
+	void *arg;
+	uint64_t *next_check_ns; /* the caller's: kept across waits */
+	bool interrupted;        /* a futex sleep returned EINTR */
+};
+
+/*
+ * FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline, which is
+ * what ck_ec hands us. EAGAIN and ETIMEDOUT just return: ck_ec re-checks the
+ * counter and the deadline itself. EINTR (a signal handler ran; the programs
+ * install theirs without SA_RESTART) is remembered, and the predicate ends
+ * the wait with it, so a signal ends a wait at once, not a slice later.
+ */
 static void
-rb_futex_wait(const uint32_t *word, uint32_t expected,
-	      const struct timespec *deadline)
+rb_futex_wait(const struct ck_ec_wait_state *state, const uint32_t *word,
+	      uint32_t expected, const struct timespec *deadline)
 {
-	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline, which
-	 * is what ck_ec hands us. EINTR, EAGAIN and ETIMEDOUT all just return:
-	 * ck_ec re-checks the counter and the deadline itself. */
-	(void)syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expected, deadline,
-		      NULL, FUTEX_BITSET_MATCH_ANY);
+	struct rb_wait_context *ctx = state != NULL ? state->data : NULL;
+
+	if (syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expected, deadline,
+		    NULL, FUTEX_BITSET_MATCH_ANY) != 0 &&
+	    errno == EINTR && ctx != NULL)
+		ctx->interrupted = true;
 }
 
 static void
 rb_ec_wait32(const struct ck_ec_wait_state *state, const uint32_t *word,
 	     uint32_t expected, const struct timespec *deadline)
 {
-	(void)state;
-	rb_futex_wait(word, expected, deadline);
+	rb_futex_wait(state, word, expected, deadline);
 }
 
 static void
@@ -56,8 +71,7 @@ rb_ec_wait64(const struct ck_ec_wait_state *state, const uint64_t *word,
 	     uint64_t expected, const struct timespec *deadline)
 {
 	/* ck_ec64 keeps its flag in the low half: wait on that half. */
-	(void)state;
-	rb_futex_wait((const uint32_t *)word, (uint32_t)expected, deadline);
+	rb_futex_wait(state, (const uint32_t *)word, (uint32_t)expected, deadline);
 }
 
 static void
@@ -128,12 +142,6 @@ rb_ns_timespec(uint64_t ns)
 	return ts;
 }
 
-struct rb_wait_context {
-	rb_wake_check_fn check;
-	void *arg;
-	uint64_t *next_check_ns; /* the caller's: kept across waits */
-};
-
 /*
  * ck_ec calls this before each sleep. It runs the caller's check every
  * RB_WAIT_SLICE_NS and caps each futex sleep at the next check, so a dead
@@ -146,6 +154,8 @@ rb_wait_pred(const struct ck_ec_wait_state *state, struct timespec *deadline)
 	struct rb_wait_context *ctx = state->data;
 	uint64_t now = rb_timespec_ns(&state->now);
 
+	if (ctx->interrupted)
+		return 1;
 	if (now >= *ctx->next_check_ns) {
 		*ctx->next_check_ns = now + RB_WAIT_SLICE_NS;
 		if (ctx->check != NULL && ctx->check(ctx->arg) != 0)
@@ -164,6 +174,7 @@ rb_doorbell_wait(uint32_t *doorbell, uint32_t seen, uint64_t deadline_ns,
 		.check = check,
 		.arg = arg,
 		.next_check_ns = next_check_ns,
+		.interrupted = false,
 	};
 
 	/* The schedule belongs to the handle, not to this wait: a caller
@@ -179,9 +190,37 @@ rb_doorbell_wait(uint32_t *doorbell, uint32_t seen, uint64_t deadline_ns,
 	rc = ck_ec32_wait_pred((struct ck_ec32 *)doorbell, &rb_ec_mode, seen,
 			       rb_wait_pred, &ctx,
 			       deadline_ns == RB_FOREVER ? NULL : &deadline);
+	if (ctx.interrupted)
+		return -EINTR;
 	if (rc == -1)
 		return -ETIMEDOUT;
 	return rc;
+}
+
+int
+rb_pause(uint64_t *pause_ns, uint64_t deadline_ns, const volatile int *cancel)
+{
+	uint64_t now = rb_now_ns();
+	uint64_t ns = *pause_ns == 0 ? RB_PAUSE_MIN_NS : *pause_ns;
+	struct timespec ts;
+
+	if (cancel != NULL && *cancel)
+		return -EINTR;
+	if (deadline_ns != RB_FOREVER && now >= deadline_ns)
+		return -ETIMEDOUT;
+	if (deadline_ns != RB_FOREVER && deadline_ns - now < ns)
+		ns = deadline_ns - now;
+	/* Doubling from a few microseconds: a peer preempted for a moment
+	 * costs little latency, one that never lets go costs no CPU. */
+	*pause_ns = *pause_ns == 0 ? RB_PAUSE_MIN_NS
+				   : (*pause_ns * 2 > RB_PAUSE_MAX_NS ? RB_PAUSE_MAX_NS
+								      : *pause_ns * 2);
+	ts = rb_ns_timespec(ns);
+	if (nanosleep(&ts, NULL) != 0 && errno == EINTR)
+		return -EINTR;
+	if (cancel != NULL && *cancel)
+		return -EINTR;
+	return 0;
 }
 
 uint32_t

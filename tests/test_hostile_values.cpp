@@ -1,0 +1,504 @@
+// Hostile values written into a live ring's shared memory (issue 12,
+// "Shared memory written by someone else"): a claim lock that names a
+// recoverer or member that never lets go, write_seq moved backwards, a
+// group's claim_seq past write_seq, a member's read_seq moved back. Each
+// must end in a bounded time with a clear error or the right frames: no
+// spin (the child's CPU time stays low), no wrapped count, no "end of
+// stream" with frames never handed out, and programs end on SIGTERM.
+//
+// The test maps the ring's file a second time and writes the fields as a
+// hostile process would. Children report through a shared anonymous
+// mapping; every wait is bounded; every child is killed and reaped, and
+// every ring removed, pass or fail.
+#include <catch2/catch.hpp>
+
+#include "program_support.hpp"
+#include "test_support.hpp"
+
+#include "../ringbuf/rb_layout.h"
+
+#include <atomic>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+using namespace rbt;
+
+namespace {
+
+const uint64_t SEC = 1000000000ull;
+const uint32_t SLOTS = 16;
+
+// The ring of one test, removed at the end.
+struct TestRing {
+	RingGuard guard;
+	rb_ring *r = nullptr;
+	TestRing(const rb_ring_config &cfg, const char *tag) : guard(unique_name(tag))
+	{
+		REQUIRE(rb_ring_create(guard.name.c_str(), &cfg, &r) == 0);
+	}
+	~TestRing()
+	{
+		if (r)
+			rb_ring_close(r);
+	}
+	const std::string &name() const { return guard.name; }
+};
+
+// The ring's segment as a hostile process sees it: its own mapping.
+struct Hostile {
+	uint8_t *base = nullptr;
+	size_t size = 0;
+	explicit Hostile(const std::string &name)
+	{
+		int fd = open(shm_path(name).c_str(), O_RDWR | O_CLOEXEC);
+		struct stat st;
+
+		REQUIRE(fd >= 0);
+		REQUIRE(fstat(fd, &st) == 0);
+		size = (size_t)st.st_size;
+		base = (uint8_t *)mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		close(fd);
+		REQUIRE(base != MAP_FAILED);
+	}
+	~Hostile() { munmap(base, size); }
+	rb_shm_header *header() { return (rb_shm_header *)base; }
+	rb_shm_producer *producer() { return (rb_shm_producer *)(base + header()->producer_offset); }
+	rb_shm_consumer *consumer(uint32_t i)
+	{
+		return (rb_shm_consumer *)(base + header()->consumers_offset) + i;
+	}
+	rb_shm_group *group(uint32_t i) { return (rb_shm_group *)(base + header()->groups_offset) + i; }
+	// The consumer record a process owns (the first one), or -1.
+	int record_of(pid_t pid)
+	{
+		for (uint32_t i = 0; i < header()->max_consumers; i++) {
+			uint64_t owner = __atomic_load_n(&consumer(i)->owner, __ATOMIC_ACQUIRE);
+			if (RB_OWNER_STATE(owner) == RB_OWNER_ACTIVE && RB_OWNER_PID(owner) == (uint32_t)pid)
+				return (int)i;
+		}
+		return -1;
+	}
+	void store(uint64_t *field, uint64_t v) { __atomic_store_n(field, v, __ATOMIC_SEQ_CST); }
+	uint64_t load(uint64_t *field) { return __atomic_load_n(field, __ATOMIC_ACQUIRE); }
+};
+
+// What a child reports.
+struct Report {
+	std::atomic<int> rc;
+	std::atomic<int> frames;
+	std::atomic<uint64_t> first_seq;
+	std::atomic<uint64_t> lost;
+	std::atomic<uint64_t> elapsed_ns;
+	std::atomic<uint64_t> cpu_ns;
+};
+
+struct SharedReport {
+	Report *r;
+	SharedReport()
+	{
+		void *p = mmap(nullptr, sizeof(Report), PROT_READ | PROT_WRITE,
+			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		REQUIRE(p != MAP_FAILED);
+		r = new (p) Report();
+		r->rc = 1;
+	}
+	~SharedReport() { munmap(r, sizeof(Report)); }
+	Report *operator->() { return r; }
+};
+
+uint64_t mono_ns()
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * SEC + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t cpu_ns()
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * SEC + (uint64_t)ts.tv_nsec;
+}
+
+rb_ring_config group_config(uint32_t max_producers = 1)
+{
+	rb_ring_config cfg = small_config(64, SLOTS);
+	cfg.max_producers = max_producers;
+	return cfg;
+}
+
+void produce(rb_producer *p, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		rb_frame f;
+		REQUIRE(rb_producer_acquire(p, &f, 2 * SEC) == 0);
+		f.length = 8;
+		REQUIRE(rb_producer_commit(p, &f) == 0);
+	}
+}
+
+// A child member of group "g": attaches, signals `ready`, waits for `go`,
+// then acquires once with `timeout_ns` and reports what came back.
+int member_acquire_once(const std::string &name, Ready &ready, Ready &go, bool lossy,
+			uint64_t timeout_ns, Report *out)
+{
+	rb_ring *r = nullptr;
+	rb_consumer *c = nullptr;
+	rb_consumer_options o = {};
+	rb_frame f[4];
+
+	o.group = "g";
+	o.lossy = lossy;
+	if (rb_ring_open(name.c_str(), &r) != 0 || rb_consumer_attach(r, &o, &c) != 0)
+		return 2;
+	ready.signal();
+	if (!go.wait(10000))
+		return 3;
+	uint64_t t0 = mono_ns(), c0 = cpu_ns();
+	int rc = rb_consumer_acquire_batch(c, f, 4, 1, timeout_ns);
+	out->elapsed_ns = mono_ns() - t0;
+	out->cpu_ns = cpu_ns() - c0;
+	out->rc = rc;
+	if (rc > 0) {
+		out->frames = rc;
+		out->first_seq = f[0].seq;
+		rb_consumer_release_batch(c, f, (uint32_t)rc);
+	}
+	rb_consumer_stats st;
+	rb_consumer_get_stats(c, &st);
+	out->lost = st.lost;
+	rb_consumer_detach(c);
+	rb_ring_close(r);
+	return 0;
+}
+
+} // namespace
+
+TEST_CASE("claim lock with a recovering tag naming a live non-participant is recovered",
+	  "[hostile]")
+{
+	TestRing ring(group_config(), "hl-rec");
+	Hostile h(ring.name());
+	rb_producer *p = nullptr;
+	REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
+	SharedReport rep;
+	Ready ready, go, sleeper_ready;
+	Child sleeper, member;
+
+	// A live process that is no participant of the ring.
+	spawn(sleeper, [&] {
+		sleeper_ready.signal();
+		pause();
+		return 0;
+	});
+	REQUIRE(sleeper_ready.wait(5000));
+	spawn(member, [&] { return member_acquire_once(ring.name(), ready, go, false, 8 * SEC, rep.r); });
+	REQUIRE(ready.wait(5000));
+	produce(p, 3);
+	h.store(&h.group(0)->claim_lock, RB_LOCK_RECOVERING((uint32_t)sleeper.pid, 1));
+	go.signal();
+	REQUIRE(member.wait(15000) == 0);
+	// Recovered after the hold bound (2 s) and the frames handed out,
+	// sleeping (not spinning) while it waited.
+	CHECK(rep->rc == 3);
+	CHECK(rep->first_seq == 0);
+	CHECK(rep->elapsed_ns < 4 * SEC);
+	CHECK(rep->cpu_ns < 400000000ull);
+	rb_producer_detach(p, 0);
+}
+
+TEST_CASE("claim lock naming a live member that never claims: RB_E_STUCK, and that member clears it",
+	  "[hostile]")
+{
+	TestRing ring(group_config(), "hl-stuck");
+	Hostile h(ring.name());
+	rb_producer *p = nullptr;
+	REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
+	rb_consumer_options o = {};
+	o.group = "g";
+	rb_consumer *mine = nullptr;
+	REQUIRE(rb_consumer_attach(ring.r, &o, &mine) == 0);
+	int idx = h.record_of(getpid());
+	REQUIRE(idx >= 0);
+	SharedReport rep;
+	Ready ready, go;
+	Child member;
+
+	spawn(member, [&] { return member_acquire_once(ring.name(), ready, go, false, 8 * SEC, rep.r); });
+	REQUIRE(ready.wait(5000));
+	produce(p, 3);
+	h.store(&h.group(0)->claim_lock, (uint64_t)idx + 1);
+	go.signal();
+	REQUIRE(member.wait(15000) == 0);
+	CHECK(rep->rc == RB_E_STUCK);
+	CHECK(rep->elapsed_ns >= 1500000000ull);
+	CHECK(rep->elapsed_ns < 4 * SEC);
+	CHECK(rep->cpu_ns < 400000000ull);
+	// The member named knows it does not hold the lock: it clears it at
+	// once and claims.
+	rb_frame f[4];
+	uint64_t t0 = mono_ns();
+	int n = rb_consumer_acquire_batch(mine, f, 4, 1, 2 * SEC);
+	CHECK(mono_ns() - t0 < SEC / 2);
+	REQUIRE(n == 3);
+	CHECK(f[0].seq == 0);
+	CHECK(rb_consumer_release_batch(mine, f, 3) == 0);
+	rb_consumer_detach(mine);
+	rb_producer_detach(p, 0);
+}
+
+TEST_CASE("a waiting claim-lock acquire ends at its timeout and on cancel", "[hostile]")
+{
+	TestRing ring(group_config(), "hl-timeout");
+	Hostile h(ring.name());
+	rb_producer *p = nullptr;
+	REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
+	rb_consumer_options o = {};
+	o.group = "g";
+	rb_consumer *a = nullptr, *b = nullptr;
+	REQUIRE(rb_consumer_attach(ring.r, &o, &a) == 0);
+	int ia = h.record_of(getpid());
+	REQUIRE(ia >= 0);
+	REQUIRE(rb_consumer_attach(ring.r, &o, &b) == 0);
+	produce(p, 2);
+	// `a` holds it (as far as `b` can tell): b's wait is the caller's.
+	h.store(&h.group(0)->claim_lock, (uint64_t)ia + 1);
+	rb_frame f[2];
+	uint64_t t0 = mono_ns();
+	CHECK(rb_consumer_acquire_batch(b, f, 2, 1, SEC / 5) == -ETIMEDOUT);
+	uint64_t took = mono_ns() - t0;
+	CHECK(took >= SEC / 5);
+	CHECK(took < SEC);
+	t0 = mono_ns();
+	CHECK(rb_consumer_acquire_batch(b, f, 2, 1, RB_NO_WAIT) == -EAGAIN);
+	CHECK(mono_ns() - t0 < SEC / 10);
+	h.store(&h.group(0)->claim_lock, 0);
+	rb_consumer_detach(b);
+	rb_consumer_detach(a);
+	rb_producer_detach(p, 0);
+}
+
+TEST_CASE("rb-consumer --group blocked on a hostile claim lock ends on SIGTERM within 1 s",
+	  "[hostile][programs]")
+{
+	TestRing ring(group_config(), "hl-sig");
+	Hostile h(ring.name());
+	rb_producer *p = nullptr;
+	REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
+	// A live participant (this process, the producer) as the recoverer:
+	// plausible, so nobody clears it for the hold bound.
+	Proc cons({consumer_path(), "--group", "g", "--json", ring.name(), "null"});
+	REQUIRE(eventually([&] { return h.record_of(cons.child.pid) >= 0 &&
+				     RB_OWNER_STATE(h.load(&h.group(0)->owner)) == RB_OWNER_ACTIVE; },
+			   10000));
+	h.store(&h.group(0)->claim_lock, RB_LOCK_RECOVERING((uint32_t)getpid(), 1));
+	produce(p, 2);
+	// It spins or sleeps on the lock now; give it a moment to get there.
+	usleep(300000);
+	uint64_t t0 = mono_ns();
+	cons.signal(SIGTERM);
+	int status = cons.wait(3000);
+	CHECK(status != -1);
+	CHECK(mono_ns() - t0 < SEC);
+	h.store(&h.group(0)->claim_lock, 0);
+	rb_producer_detach(p, 0);
+}
+
+TEST_CASE("write_seq moved backwards under a sleeping lossy consumer: RB_E_CORRUPT, no wrapped lost",
+	  "[hostile]")
+{
+	TestRing ring(small_config(64, SLOTS), "hl-wsback");
+	Hostile h(ring.name());
+	rb_producer *p = nullptr;
+	REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
+	SharedReport rep;
+	Ready ready;
+	Child cons;
+
+	produce(p, 40);
+	spawn(cons, [&] {
+		rb_ring *r = nullptr;
+		rb_consumer *c = nullptr;
+		rb_consumer_options o = {};
+		rb_frame f[SLOTS];
+		o.lossy = 1;
+		o.start = RB_START_OLDEST;
+		if (rb_ring_open(ring.name().c_str(), &r) != 0 || rb_consumer_attach(r, &o, &c) != 0)
+			return 2;
+		int n = rb_consumer_acquire_batch(c, f, SLOTS, 1, RB_NO_WAIT);
+		if (n <= 0)
+			return 3;
+		rb_consumer_release_batch(c, f, (uint32_t)n);
+		ready.signal();
+		// Caught up: this sleeps, and write_seq goes back meanwhile.
+		int rc = rb_consumer_acquire_batch(c, f, SLOTS, 1, SEC);
+		rep->rc = rc;
+		rb_consumer_stats st;
+		rb_consumer_get_stats(c, &st);
+		rep->lost = st.lost;
+		if (rc > 0)
+			rb_consumer_release_batch(c, f, (uint32_t)rc);
+		rb_consumer_detach(c);
+		rb_ring_close(r);
+		return 0;
+	});
+	REQUIRE(ready.wait(5000));
+	// Wait until it sleeps (its bit in the sleep mask), then move
+	// write_seq back.
+	REQUIRE(eventually([&] { return h.load(&h.producer()->sleep_mask[0]) != 0; }, 5000));
+	h.store(&h.producer()->write_seq, 0);
+	REQUIRE(cons.wait(10000) == 0);
+	CHECK(rep->rc == RB_E_CORRUPT);
+	CHECK(rep->lost <= 40);
+	h.store(&h.producer()->write_seq, 40);
+	rb_producer_detach(p, 0);
+}
+
+TEST_CASE("write_seq moved backwards under a group member (several producers): RB_E_CORRUPT, not a wait for ever",
+	  "[hostile]")
+{
+	TestRing ring(group_config(2), "hl-wsmulti");
+	Hostile h(ring.name());
+	rb_producer *p = nullptr;
+	REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
+	SharedReport rep;
+	Ready ready, go;
+	Child member;
+
+	spawn(member, [&] {
+		rb_ring *r = nullptr;
+		rb_consumer *c = nullptr;
+		rb_consumer_options o = {};
+		rb_frame f[SLOTS];
+		o.group = "g";
+		if (rb_ring_open(ring.name().c_str(), &r) != 0 || rb_consumer_attach(r, &o, &c) != 0)
+			return 2;
+		ready.signal();
+		int got = 0;
+		while (got < 20) {
+			int n = rb_consumer_acquire_batch(c, f, SLOTS, 1, 2 * SEC);
+			if (n <= 0)
+				return 3;
+			rb_consumer_release_batch(c, f, (uint32_t)n);
+			got += n;
+		}
+		ready.signal();
+		if (!go.wait(10000))
+			return 4;
+		uint64_t t0 = mono_ns();
+		rep->rc = rb_consumer_acquire_batch(c, f, SLOTS, 1, 3 * SEC);
+		rep->elapsed_ns = mono_ns() - t0;
+		rb_consumer_detach(c);
+		rb_ring_close(r);
+		return 0;
+	});
+	REQUIRE(ready.wait(5000));
+	produce(p, 20);
+	REQUIRE(ready.wait(5000));
+	// More than a lap on, slot 0 no longer holds seq 0: write_seq
+	// cannot move on from 0 over the next commit.
+	h.store(&h.producer()->write_seq, 0);
+	// The producer, held up by the group's gate that now looks a lap
+	// ahead of write_seq, finds write_seq went back.
+	rb_frame f;
+	uint64_t t0 = mono_ns();
+	int rc = 0;
+	for (uint32_t i = 0; i <= SLOTS && rc == 0; i++) {
+		rc = rb_producer_acquire(p, &f, 3 * SEC);
+		if (rc == 0) {
+			f.length = 8;
+			REQUIRE(rb_producer_commit(p, &f) == 0);
+		}
+	}
+	CHECK(rc == RB_E_CORRUPT);
+	CHECK(mono_ns() - t0 < SEC);
+	go.signal();
+	REQUIRE(member.wait(10000) == 0);
+	CHECK(rep->rc == RB_E_CORRUPT);
+	CHECK(rep->elapsed_ns < SEC);
+	// Nothing was "repaired" over the committed frames.
+	CHECK(h.load(&h.producer()->frames_abandoned) == 0);
+	rb_producer_detach(p, 0);
+}
+
+TEST_CASE("a group's claim_seq set past write_seq: RB_E_CORRUPT, not end of stream", "[hostile]")
+{
+	TestRing ring(group_config(), "hl-claim");
+	Hostile h(ring.name());
+	rb_producer *p = nullptr;
+	REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
+	REQUIRE(rb_producer_begin_stream(p, "k=v") == 0);
+	SharedReport rep;
+	Ready ready, go;
+	Child member;
+
+	spawn(member, [&] { return member_acquire_once(ring.name(), ready, go, false, 3 * SEC, rep.r); });
+	REQUIRE(ready.wait(5000));
+	produce(p, 4);
+	h.store(&h.group(0)->claim_seq, RB_SEQ_LIMIT - 1);
+	REQUIRE(rb_producer_end_stream(p, SEC) == 0);
+	go.signal();
+	REQUIRE(member.wait(10000) == 0);
+	CHECK(rep->rc == RB_E_CORRUPT);
+	CHECK(rep->frames == 0);
+	rb_producer_detach(p, 0);
+}
+
+TEST_CASE("a member's read_seq moved back: the blocked producer gets RB_E_CORRUPT, not a stall",
+	  "[hostile]")
+{
+	TestRing ring(group_config(), "hl-readseq");
+	Hostile h(ring.name());
+	rb_producer *p = nullptr;
+	REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
+	Ready ready, drained, go;
+	Child member;
+
+	spawn(member, [&] {
+		rb_ring *r = nullptr;
+		rb_consumer *c = nullptr;
+		rb_consumer_options o = {};
+		rb_frame f[SLOTS];
+		o.group = "g";
+		if (rb_ring_open(ring.name().c_str(), &r) != 0 || rb_consumer_attach(r, &o, &c) != 0)
+			return 2;
+		ready.signal();
+		int got = 0;
+		while (got < 2 * (int)SLOTS) {
+			int n = rb_consumer_acquire_batch(c, f, SLOTS, 1, 2 * SEC);
+			if (n <= 0)
+				return 3;
+			rb_consumer_release_batch(c, f, (uint32_t)n);
+			got += n;
+		}
+		drained.signal();
+		// Holds nothing from here on, until told to leave.
+		go.wait(20000);
+		rb_consumer_detach(c);
+		rb_ring_close(r);
+		return 0;
+	});
+	REQUIRE(ready.wait(5000));
+	produce(p, 2 * SLOTS);
+	REQUIRE(drained.wait(5000));
+	int idx = h.record_of(member.pid);
+	REQUIRE(idx >= 0);
+	h.store(&h.consumer((uint32_t)idx)->read_seq, 0);
+	rb_frame f;
+	uint64_t t0 = mono_ns();
+	int rc = 0;
+	for (uint32_t i = 0; i <= SLOTS && rc == 0; i++) {
+		rc = rb_producer_acquire(p, &f, 3 * SEC);
+		if (rc == 0) {
+			f.length = 8;
+			REQUIRE(rb_producer_commit(p, &f) == 0);
+		}
+	}
+	CHECK(rc == RB_E_CORRUPT);
+	CHECK(mono_ns() - t0 < 2 * SEC);
+	h.store(&h.consumer((uint32_t)idx)->read_seq, RB_SEQ_NONE);
+	go.signal();
+	CHECK(member.wait(5000) == 0);
+	rb_producer_detach(p, 0);
+}
