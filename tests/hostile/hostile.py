@@ -290,6 +290,15 @@ def locate(seg, case, pids):
     return [seg.u64(H_CONSUMERS_OFFSET) + CONSUMER_BYTES * k + rel]
 
 
+def wait_for(cond, deadline):
+    """Polls cond() every 2 ms until it holds (True) or deadline (False)."""
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+    return True
+
+
 def record_index(seg, pid):
     """The consumer record whose owner word names pid (§3.6.1), or None."""
     base = seg.u64(H_CONSUMERS_OFFSET)
@@ -465,11 +474,10 @@ def absurd_numbers(obj, path=""):
 
 
 # ------------------------------------------------------------- one case
-def start_programs(build, name, workdir, env, mp):
-    prod = os.path.join(build, "producer", "rb-producer")
+def start_consumers(build, name, workdir, env):
     cons = os.path.join(build, "consumer", "rb-consumer")
     common = [cons, "--json", "--wait-ring", "10s"]
-    progs = {
+    return {
         "lossless": Program("lossless", common + [name, "verify"], workdir, env),
         "lossy": Program("lossy", common + ["--lossy", name, "verify"], workdir, env),
         "member_a": Program("member_a", common + ["--group", "G", name, "verify"],
@@ -477,7 +485,12 @@ def start_programs(build, name, workdir, env, mp):
         "member_b": Program("member_b", common + ["--group", "G", name, "verify"],
                             workdir, env),
     }
-    count = str(FRAMES // 2 if mp else FRAMES)
+
+
+def start_producers(build, name, workdir, env, mp):
+    prod = os.path.join(build, "producer", "rb-producer")
+    progs = {}
+    count = str(FRAMES)       # each, with two producers
     more = ["--max-producers", "2"] if mp else []
     progs["producer"] = Program(
         "producer", [prod, "--json", "--frame-size", str(FRAME), "--slots", str(SLOTS),
@@ -583,8 +596,8 @@ def run_case(case, build, seed, env, keep_dir=False, verbose=False):
     workdir = tempfile.mkdtemp(prefix="rb-hostile.")
     name = "test-hostile-%d-%s" % (os.getpid(), case["n"])
     rnd = random.Random("%d/%s" % (seed, case["id"]))
-    progs = start_programs(build, name, workdir, env, case["variant"] == "mp")
-    pids = {r: p.p.pid for r, p in progs.items()}
+    mp = case["variant"] == "mp"
+    progs = start_producers(build, name, workdir, env, mp)
     seg = None
     mon = None
     setup_problem = None
@@ -593,9 +606,18 @@ def run_case(case, build, seed, env, keep_dir=False, verbose=False):
     try:
         deadline = time.monotonic() + SETUP_S
         seg = open_segment(name, deadline)
+        # Two producers: the consumers start once both are attached, and the
+        # write waits until both are members of the stream, so that neither
+        # ends the stream before the other joined it.
+        if seg is not None and mp and not wait_for(
+                lambda: all(seg.u64(seg.u64(H_PRODUCERS_OFFSET) + 128 * j) & 0xFF == 2
+                            for j in (0, 1)), deadline):
+            setup_problem = "the second producer did not attach"
+        progs.update(start_consumers(build, name, workdir, env))
+        pids = {r: p.p.pid for r, p in progs.items()}
         if seg is None:
             setup_problem = "the ring never appeared"
-        else:
+        elif setup_problem is None:
             mon = Monitors(os.path.join(build, "tools", "ctl", "rb-ctl"), name, env)
             mon.start()
             while seg.u64(P_WRITE_SEQ) < INJECT_AT:
@@ -603,10 +625,15 @@ def run_case(case, build, seed, env, keep_dir=False, verbose=False):
                     setup_problem = "frames did not flow (write_seq %d)" % seg.u64(P_WRITE_SEQ)
                     break
                 time.sleep(0.002)
+            if mp and setup_problem is None and not wait_for(
+                    lambda: all(seg.u32(seg.u64(H_PRODUCERS_OFFSET) + 128 * j + 32) == 1
+                                for j in (0, 1)), deadline):
+                setup_problem = "the second producer did not join the stream"
         if setup_problem is None:
             offsets = locate(seg, case, pids)
             ctx = {"member_b_index": record_index(seg, pids["member_b"])}
-            if not offsets or ctx["member_b_index"] is None:
+            needs_b = case["value"] in LOCK_CLASSES
+            if not offsets or (needs_b and ctx["member_b_index"] is None):
                 setup_problem = "no record of %s found" % case["target"]
             else:
                 written = inject(seg, case, offsets, rnd, SLOTS, ctx)
@@ -646,7 +673,7 @@ def run_case(case, build, seed, env, keep_dir=False, verbose=False):
     for role in ("producer", "producer_b"):
         if role in progs:
             ps = progs[role].summary()
-            share = FRAMES // 2 if "producer_b" in progs else FRAMES
+            share = FRAMES
             produced += ps.get("frames", share) if ps else share
     res = judge(progs, produced)
     problems = []
