@@ -60,6 +60,7 @@ struct rb_consumer {
 	uint64_t spin_ns;
 	const volatile int *cancel;
 	uint64_t claim_seen;   /* member: highest group claim_seq seen */
+	uint64_t shown_read;   /* member: read_seq as we last stored it */
 	struct rb_lock_watch lock_watch; /* member: the claim lock's holder */
 	bool corrupt;          /* a shared position was found implausible */
 };
@@ -119,6 +120,23 @@ rb_consumer_evicted(const struct rb_consumer *c)
 	return rb_load_acquire_64(&c->rec->owner) != c->owner;
 }
 
+/*
+ * Only this handle writes its record's read_seq while it is attached: a
+ * different value there is a hostile write (one that would hold the
+ * producer back, or let it overwrite held frames). Checked once a wait
+ * slice; the caller has checked for eviction first.
+ */
+static bool
+rb_consumer_read_seq_rewritten(struct rb_consumer *c)
+{
+	uint64_t mine = c->group >= 0 ? c->shown_read : c->released;
+
+	if (rb_load_acquire_64(&c->rec->read_seq) == mine)
+		return false;
+	c->corrupt = true;
+	return true;
+}
+
 /* The rest of rb_consumer_attach for a group member: the record (still
  * CLAIMING) joins the group, then becomes active holding nothing. */
 static int
@@ -147,6 +165,7 @@ rb_member_attach(struct rb_ring *ring, struct rb_consumer *c,
 	c->group = (int32_t)g;
 	c->first_seq = rb_load_acquire_64(&ring->groups[g].claim_seq);
 	c->next = c->released = c->claim_seen = c->first_seq;
+	c->shown_read = RB_SEQ_NONE;
 	c->pending_marker = UINT64_MAX;
 	c->cached_write = rb_load_acquire_64(&ring->producer->write_seq);
 	c->spin_ns = o->spin_ns ? o->spin_ns : RB_DEFAULT_SPIN_NS;
@@ -313,7 +332,7 @@ rb_consumer_wait_check(void *arg)
 
 	if (c->cancel != NULL && *c->cancel)
 		return 1;
-	if (rb_consumer_evicted(c))
+	if (rb_consumer_evicted(c) || rb_consumer_read_seq_rewritten(c))
 		return 1;
 	/* A producer killed between claim and commit holds write_seq up:
 	 * commit its frames empty (several-producer rings; repair.c). */
@@ -419,6 +438,8 @@ rb_consumer_nothing(struct rb_consumer *c, int wait_rc)
 		struct rb_producer_census census;
 
 		c->alive_check_ns = now + RB_WAIT_SLICE_NS;
+		if (rb_consumer_read_seq_rewritten(c))
+			return RB_E_CORRUPT;
 		if (rb_repair_abandoned(c->ring) > 0)
 			return wait_rc;
 		if (c->group >= 0)
@@ -717,7 +738,7 @@ rb_member_take(struct rb_consumer *c, struct rb_frame *frames, uint32_t max,
 	markers = ck_pr_load_64(&g->markers) + (marker ? 1 : 0);
 	/* Hold position first (the producer reads claim_seq, then it). */
 	if (k > 0 && c->claims.held == 0)
-		ck_pr_store_64(&rec->read_seq, frames[0].seq);
+		ck_pr_store_64(&rec->read_seq, c->shown_read = frames[0].seq);
 	ck_pr_store_64(&rec->intent_claimed, c->claimed + k + lost_add);
 	ck_pr_store_64(&rec->intent_lost, c->lost + lost_add);
 	ck_pr_store_64(&rec->intent_markers, markers);
@@ -828,6 +849,7 @@ rb_member_release_batch(struct rb_consumer *c, const struct rb_frame *frames,
 	ck_pr_store_64(&c->rec->lost, c->lost);
 	ck_pr_store_64(&c->rec->frames, c->frames);
 	now = rb_claims_oldest(&c->claims);
+	c->shown_read = now;
 	if (c->lossy) {
 		rb_store_release_64(&c->rec->read_seq, now);
 	} else {

@@ -32,6 +32,10 @@
 #define RB_LOCK_SPINS 128u
 /* How often a waiter checks whether the lock's holder is alive. */
 #define RB_LOCK_CHECK_NS 1000000ull
+/* A CAS on the members word fails only when another member changed it
+ * meanwhile; this many failures in a row mean a writer that never stops
+ * (hostile), and the loop gives up rather than spin. */
+#define RB_MEMBERS_TRIES 100000u
 
 int
 rb_group_name_check(const char *name)
@@ -363,13 +367,14 @@ rb_group_try_join(struct rb_ring *ring, uint32_t index, const char *name,
 		return -EINVAL; /* the group is of the other mode */
 	ck_pr_store_32(&rec->group, (index + 1) | RB_GROUP_JOINING);
 	ck_pr_fence_store_atomic();
-	for (;;) {
+	for (uint32_t tries = 0;; tries++) {
 		uint64_t m = rb_load_acquire_64(&g->members);
 
 		/* Freeing bumps the members word before the owner word, so a
 		 * CAS from an m read before a free fails, and this check then
 		 * sees the new owner. */
-		if (RB_MEMBERS_COUNT(m) == 0 || rb_load_acquire_64(&g->owner) != owner) {
+		if (RB_MEMBERS_COUNT(m) == 0 || rb_load_acquire_64(&g->owner) != owner ||
+		    tries >= RB_MEMBERS_TRIES) {
 			ck_pr_store_32(&rec->group, 0);
 			return -EAGAIN; /* its last member is leaving: look again */
 		}
@@ -388,7 +393,7 @@ rb_group_fix_members(struct rb_ring *ring, uint32_t index)
 
 	if (RB_OWNER_STATE(owner) != RB_OWNER_ACTIVE)
 		return;
-	for (;;) {
+	for (uint32_t tries = 0; tries < RB_MEMBERS_TRIES; tries++) {
 		uint64_t m = ck_pr_load_64(&g->members), records = 0;
 		uint32_t count = RB_MEMBERS_COUNT(m);
 		uint32_t i;
@@ -560,8 +565,9 @@ rb_group_member_leave(struct rb_ring *ring, uint32_t consumer)
 	ck_pr_add_64(&g->lost, claimed >= frames ? claimed - frames : 0);
 	ck_pr_store_64(&rec->read_seq, RB_SEQ_NONE);
 	ck_pr_fence_memory();
-	/* The count goes down before the record stops naming the group. */
-	for (;;) {
+	/* The count goes down before the record stops naming the group (a
+	 * count left too high is corrected by rb_group_fix_members). */
+	for (uint32_t tries = 0; tries < RB_MEMBERS_TRIES; tries++) {
 		uint64_t m = ck_pr_load_64(&g->members);
 		uint32_t count = RB_MEMBERS_COUNT(m);
 

@@ -128,14 +128,37 @@ rb_ring_config group_config(uint32_t max_producers = 1)
 	return cfg;
 }
 
-void produce(rb_producer *p, uint32_t n)
+// Produces up to n frames, each acquire waiting up to timeout_ns; the
+// first acquire's error, or 0 when all n went through.
+int produce_until_error(rb_producer *p, uint32_t n, uint64_t timeout_ns)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		rb_frame f;
-		REQUIRE(rb_producer_acquire(p, &f, 2 * SEC) == 0);
+		int rc = rb_producer_acquire(p, &f, timeout_ns);
+		if (rc != 0)
+			return rc;
 		f.length = 8;
 		REQUIRE(rb_producer_commit(p, &f) == 0);
 	}
+	return 0;
+}
+
+void produce(rb_producer *p, uint32_t n) { REQUIRE(produce_until_error(p, n, 2 * SEC) == 0); }
+
+// Acquires and releases `count` frames (each wait bounded); false if one
+// did not come.
+bool take_and_release(rb_consumer *c, int count)
+{
+	rb_frame f[SLOTS];
+
+	for (int got = 0; got < count;) {
+		int n = rb_consumer_acquire_batch(c, f, SLOTS, 1, 2 * SEC);
+		if (n <= 0)
+			return false;
+		rb_consumer_release_batch(c, f, (uint32_t)n);
+		got += n;
+	}
+	return true;
 }
 
 // A child member of group "g": attaches, signals `ready`, waits for `go`,
@@ -375,14 +398,8 @@ TEST_CASE("write_seq moved backwards under a group member (several producers): R
 		if (rb_ring_open(ring.name().c_str(), &r) != 0 || rb_consumer_attach(r, &o, &c) != 0)
 			return 2;
 		ready.signal();
-		int got = 0;
-		while (got < 20) {
-			int n = rb_consumer_acquire_batch(c, f, SLOTS, 1, 2 * SEC);
-			if (n <= 0)
-				return 3;
-			rb_consumer_release_batch(c, f, (uint32_t)n);
-			got += n;
-		}
+		if (!take_and_release(c, 20))
+			return 3;
 		ready.signal();
 		if (!go.wait(10000))
 			return 4;
@@ -401,16 +418,8 @@ TEST_CASE("write_seq moved backwards under a group member (several producers): R
 	h.store(&h.producer()->write_seq, 0);
 	// The producer, held up by the group's gate that now looks a lap
 	// ahead of write_seq, finds write_seq went back.
-	rb_frame f;
 	uint64_t t0 = mono_ns();
-	int rc = 0;
-	for (uint32_t i = 0; i <= SLOTS && rc == 0; i++) {
-		rc = rb_producer_acquire(p, &f, 3 * SEC);
-		if (rc == 0) {
-			f.length = 8;
-			REQUIRE(rb_producer_commit(p, &f) == 0);
-		}
-	}
+	int rc = produce_until_error(p, SLOTS + 1, 3 * SEC);
 	CHECK(rc == RB_E_CORRUPT);
 	CHECK(mono_ns() - t0 < SEC);
 	go.signal();
@@ -459,19 +468,12 @@ TEST_CASE("a member's read_seq moved back: the blocked producer gets RB_E_CORRUP
 		rb_ring *r = nullptr;
 		rb_consumer *c = nullptr;
 		rb_consumer_options o = {};
-		rb_frame f[SLOTS];
 		o.group = "g";
 		if (rb_ring_open(ring.name().c_str(), &r) != 0 || rb_consumer_attach(r, &o, &c) != 0)
 			return 2;
 		ready.signal();
-		int got = 0;
-		while (got < 2 * (int)SLOTS) {
-			int n = rb_consumer_acquire_batch(c, f, SLOTS, 1, 2 * SEC);
-			if (n <= 0)
-				return 3;
-			rb_consumer_release_batch(c, f, (uint32_t)n);
-			got += n;
-		}
+		if (!take_and_release(c, 2 * (int)SLOTS))
+			return 3;
 		drained.signal();
 		// Holds nothing from here on, until told to leave.
 		go.wait(20000);
@@ -485,20 +487,55 @@ TEST_CASE("a member's read_seq moved back: the blocked producer gets RB_E_CORRUP
 	int idx = h.record_of(member.pid);
 	REQUIRE(idx >= 0);
 	h.store(&h.consumer((uint32_t)idx)->read_seq, 0);
-	rb_frame f;
 	uint64_t t0 = mono_ns();
-	int rc = 0;
-	for (uint32_t i = 0; i <= SLOTS && rc == 0; i++) {
-		rc = rb_producer_acquire(p, &f, 3 * SEC);
-		if (rc == 0) {
-			f.length = 8;
-			REQUIRE(rb_producer_commit(p, &f) == 0);
-		}
-	}
+	int rc = produce_until_error(p, SLOTS + 1, 3 * SEC);
 	CHECK(rc == RB_E_CORRUPT);
 	CHECK(mono_ns() - t0 < 2 * SEC);
 	h.store(&h.consumer((uint32_t)idx)->read_seq, RB_SEQ_NONE);
 	go.signal();
 	CHECK(member.wait(5000) == 0);
+	rb_producer_detach(p, 0);
+}
+
+TEST_CASE("a sleeping lossless consumer whose read_seq is rewritten reports RB_E_CORRUPT",
+	  "[hostile]")
+{
+	TestRing ring(small_config(64, SLOTS), "hl-ownread");
+	Hostile h(ring.name());
+	rb_producer *p = nullptr;
+	REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
+	SharedReport rep;
+	Ready ready;
+	Child cons;
+
+	spawn(cons, [&] {
+		rb_ring *r = nullptr;
+		rb_consumer *c = nullptr;
+		rb_frame f[SLOTS];
+		if (rb_ring_open(ring.name().c_str(), &r) != 0 || rb_consumer_attach(r, nullptr, &c) != 0)
+			return 2;
+		ready.signal();
+		if (!take_and_release(c, (int)SLOTS + 4))
+			return 3;
+		ready.signal();
+		uint64_t t0 = mono_ns();
+		rep->rc = rb_consumer_acquire_batch(c, f, SLOTS, 1, 3 * SEC);
+		rep->elapsed_ns = mono_ns() - t0;
+		rb_consumer_detach(c);
+		rb_ring_close(r);
+		return 0;
+	});
+	REQUIRE(ready.wait(5000));
+	produce(p, SLOTS + 4);
+	REQUIRE(ready.wait(5000));
+	int idx = h.record_of(cons.pid);
+	REQUIRE(idx >= 0);
+	REQUIRE(eventually([&] { return h.load(&h.producer()->sleep_mask[0]) != 0; }, 5000));
+	// Held back a lap: the producer would stall on it, and the consumer
+	// has nothing left to release.
+	h.store(&h.consumer((uint32_t)idx)->read_seq, 4);
+	REQUIRE(cons.wait(10000) == 0);
+	CHECK(rep->rc == RB_E_CORRUPT);
+	CHECK(rep->elapsed_ns < SEC);
 	rb_producer_detach(p, 0);
 }
