@@ -733,7 +733,8 @@ def short_sample(cases, exp, seed):
         picked += rnd.sample(pool, min(k, len(pool)))
     issue = ["group.claim_lock:member+1:once", "group.claim_lock:recovering-live:once",
              "group.claim_seq:2^62-1:once",
-             "producer.write_seq:zero:hold", "member.read_seq:zero:once"]
+             "producer.write_seq:zero:hold", "member.read_seq:zero:once",
+             "lossless.read_seq:zero:once", "lossless.read_seq:zero:hold"]
     for c in cases:
         if c["id"] in issue and c not in picked and not expected_for(c["id"], exp):
             picked.append(c)
