@@ -100,7 +100,7 @@ rbpy_producer_init(rbpy_producer *self, PyObject *args, PyObject *kwds)
 	struct rb_ring *ring = NULL;
 	const char *cname;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "U|OOnp$OpIOOOOO", kwlist, &name,
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "U|OOnp$OpIOOOOOO", kwlist, &name,
 					 &spec.frame_type, &spec.shape, &spec.slots, &create,
 					 &spec.frame_bytes, &spec.replace, &spec.slot_align,
 					 &spin, &spec.max_producers, &spec.max_groups,
