@@ -60,6 +60,7 @@ struct verify {
 	bool group;        /* a member's share: order only, no gaps */
 	bool counter;      /* the stream's bytes can be checked */
 	bool tagged;       /* ... and each carries its producer's tag */
+	uint64_t frame_bytes; /* the header's frame_bytes: each frame's length */
 	bool have_prev;
 	uint64_t prev_seq;
 	uint64_t gaps;     /* missing sequence or producer numbers (strict) */
@@ -91,9 +92,15 @@ static void
 verify_stream(void *state, const struct stream_info *s)
 {
 	struct verify *v = state;
-	char layout[32];
+	char layout[32], bytes[32];
 
 	v->counter = strcmp(s->source, "counter") == 0;
+	/* rb-producer writes whole frames of the header's frame_bytes: a
+	 * counter frame of another length (an end marker whose flag was
+	 * cleared, a rewritten length) is wrong, not a short frame. */
+	v->frame_bytes = 0;
+	if (cli_header_get(s->header, "frame_bytes", bytes, sizeof(bytes)))
+		v->frame_bytes = strtoull(bytes, NULL, 10);
 	v->tagged = v->counter &&
 		    cli_header_get(s->header, "counter_layout", layout, sizeof(layout)) &&
 		    strcmp(layout, "tagged") == 0;
@@ -218,7 +225,8 @@ verify_frames(void *state, struct rb_consumer *c, const struct rb_frame *frames,
 		 * it has been demoted to lossy (a producer's stall timeout). */
 		if (rb_consumer_check(c, f) != 0)
 			continue; /* overwritten under us: lost, not wrong */
-		if (off != f->length || (v->tagged && f->length < VERIFY_TAG_BYTES)) {
+		if (off != f->length || (v->tagged && f->length < VERIFY_TAG_BYTES) ||
+		    (v->frame_bytes != 0 && f->length != v->frame_bytes)) {
 			verify_bad(v, f->seq, VERIFY_BAD_BYTES, off);
 			continue; /* a tag in a corrupt frame is no evidence */
 		}

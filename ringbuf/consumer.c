@@ -552,8 +552,12 @@ rb_read_descriptor(struct rb_consumer *c, uint64_t seq, struct rb_frame *f)
 		if (ck_pr_load_64(&d->seq) != seq)
 			return RB_E_OVERRUN;
 	}
-	/* Never trust a shared length for bounds. */
-	if (f->length > ring->frame_bytes)
+	/* Never trust a shared length for bounds. An end marker and an
+	 * abandoned seq are empty (FORMAT.md §7, invariant 6): a frame with
+	 * bytes and either flag is a hostile or corrupt descriptor, not the
+	 * end of the stream. */
+	if (f->length > ring->frame_bytes ||
+	    ((f->flags & (RB_FRAME_EOS | RB_FRAME_ABANDONED)) && f->length != 0))
 		return RB_E_CORRUPT;
 	f->seq = seq;
 	f->data = rb_slot(ring, seq);

@@ -539,3 +539,38 @@ TEST_CASE("a sleeping lossless consumer whose read_seq is rewritten reports RB_E
 	CHECK(rep->elapsed_ns < SEC);
 	rb_producer_detach(p, 0);
 }
+
+TEST_CASE("a data frame whose descriptor says end of stream is corruption, not the end",
+	  "[hostile]")
+{
+	// The end marker is empty (FORMAT.md §7, invariant 6): an EOS or
+	// ABANDONED flag on a frame with bytes is a hostile descriptor, and
+	// taking it for the end would be a silent short stream.
+	for (uint32_t flag : {RB_FRAME_EOS, RB_FRAME_ABANDONED}) {
+		for (bool lossy : {false, true}) {
+			TestRing ring(small_config(256, SLOTS), "hv-eosflag");
+			rb_consumer_options co = {};
+			co.lossy = lossy;
+			rb_consumer *c = nullptr;
+			REQUIRE(rb_consumer_attach(ring.r, &co, &c) == 0);
+			rb_producer *p = nullptr;
+			REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
+			REQUIRE(rb_producer_begin_stream(p, "source=test\n") == 0);
+			produce(p, 4);
+			Hostile h(ring.name());
+			rb_shm_descriptor *d =
+				(rb_shm_descriptor *)(h.base + h.header()->descriptors_offset) + 2;
+			REQUIRE(d->seq == 2);
+			__atomic_store_n(&d->flags, flag, __ATOMIC_RELEASE);
+			INFO("flag " << flag << (lossy ? ", lossy" : ", lossless"));
+			rb_frame f[8];
+			int n = rb_consumer_acquire_batch(c, f, 8, 1, SEC);
+			CHECK(n == 2); // the frames before it
+			REQUIRE(n > 0);
+			REQUIRE(rb_consumer_release_batch(c, f, (uint32_t)n) >= 0);
+			CHECK(rb_consumer_acquire_batch(c, f, 8, 1, SEC) == RB_E_CORRUPT);
+			rb_consumer_detach(c);
+			rb_producer_detach(p, 0);
+		}
+	}
+}

@@ -1022,9 +1022,10 @@ class Reader:
                     self.lost += 1
                     nxt += 1
                     continue
-                if length > r.frame_bytes:
-                    self.note_bad("seq %d length %d > frame_bytes"
-                                  % (nxt, length))
+                if length > r.frame_bytes or (
+                        flags & (FRAME_EOS | FRAME_ABANDONED) and length):
+                    self.note_bad("seq %d length %d > frame_bytes, or a "
+                                  "marker with bytes" % (nxt, length))
                     self.error = "corrupt: length > frame_bytes"
                     stop = True
                     break
@@ -1304,8 +1305,10 @@ class Reader:
                     lost_add += 1
                     s += 1
                     continue
-                if length > r.frame_bytes:
-                    raise RingError("RB_E_CORRUPT: length > frame_bytes")
+                if length > r.frame_bytes or (
+                        flags & (FRAME_EOS | FRAME_ABANDONED) and length):
+                    raise RingError("RB_E_CORRUPT: length > frame_bytes, "
+                                    "or a marker with bytes")
                 if flags & FRAME_EOS:
                     if not got:
                         marker = True
@@ -1590,9 +1593,10 @@ class Reader:
                 length = r.ld64(d + D_LENGTH)                # step 3
                 ts = r.ld64(d + D_TIMESTAMP)
                 flags = r.ld32(d + D_FLAGS)
-                if length > r.frame_bytes:
-                    self.note_bad("seq %d length %d > frame_bytes"
-                                  % (nxt, length))
+                if length > r.frame_bytes or (               # §5.6 step 3
+                        flags & (FRAME_EOS | FRAME_ABANDONED) and length):
+                    self.note_bad("seq %d length %d > frame_bytes, or a "
+                                  "marker with bytes" % (nxt, length))
                     raise RingError("RB_E_CORRUPT: length > frame_bytes")
                 if flags & FRAME_EOS:                        # step 4
                     nxt += 1
