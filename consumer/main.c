@@ -368,8 +368,9 @@ consumer_data_frames(const struct consumer_run *r)
 	return r->st.frames - r->st.abandoned;
 }
 
-/* The group's record as it stands, while we are still one of its members. */
-static void
+/* The group's record as it stands, while we are still one of its members.
+ * Returns RB_E_CORRUPT for counters that cannot be (a hostile ring). */
+static int
 consumer_group_snapshot(struct consumer_run *r)
 {
 	uint32_t max = rb_ring_max_groups(r->ring), i;
@@ -377,7 +378,7 @@ consumer_group_snapshot(struct consumer_run *r)
 	int n;
 
 	if (all == NULL)
-		return;
+		return -ENOMEM;
 	n = rb_ring_groups(r->ring, all, max);
 	for (i = 0; n > 0 && i < (uint32_t)n && i < max; i++) {
 		if (strcmp(all[i].name, r->o->group) == 0) {
@@ -387,6 +388,7 @@ consumer_group_snapshot(struct consumer_run *r)
 		}
 	}
 	free(all);
+	return n < 0 ? n : 0;
 }
 
 static void
@@ -575,8 +577,12 @@ main(int argc, char **argv)
 	}
 	r.end_ns = cli_now_ns();
 	rb_consumer_get_stats(r.c, &r.st);
-	if (o.group != NULL)
-		consumer_group_snapshot(&r);
+	if (o.group != NULL && consumer_group_snapshot(&r) == RB_E_CORRUPT) {
+		cli_error("ring '%s': group %s: %s (its counters cannot be)", o.ring, o.group,
+			  rb_strerror(RB_E_CORRUPT));
+		r.end = "error";
+		status = CLI_EXIT_FAIL;
+	}
 	rc = rb_consumer_detach(r.c);
 	r.c = NULL;
 	if (cli_ring_lost(r.ring, o.ring)) {

@@ -764,7 +764,11 @@ rb_member_take(struct rb_consumer *c, struct rb_frame *frames, uint32_t max,
 		rb_group_unlock(ring, (uint32_t)c->group);
 		return rc;
 	}
-	markers = ck_pr_load_64(&g->markers) + (marker ? 1 : 0);
+	/* A count past any seq count is a hostile record's: left as it is
+	 * (monitors report it) rather than wrapped back to plausible. */
+	markers = ck_pr_load_64(&g->markers);
+	if (marker && markers < RB_SEQ_LIMIT)
+		markers++;
 	/* Hold position first (the producer reads claim_seq, then it). */
 	if (k > 0 && c->claims.held == 0)
 		ck_pr_store_64(&rec->read_seq, c->shown_read = frames[0].seq);

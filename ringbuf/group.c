@@ -492,6 +492,16 @@ rb_group_create(struct rb_ring *ring, const char *name, bool lossy, uint64_t sta
 	return RB_E_TOO_MANY;
 }
 
+/* Adds n to a group counter, unless the counter or n is already past any
+ * seq count (a hostile or corrupt record): adding would wrap it back into
+ * plausible numbers, and monitors report the implausible value instead. */
+static void
+rb_group_count_add(uint64_t *counter, uint64_t n)
+{
+	if (n < RB_SEQ_LIMIT && ck_pr_load_64(counter) < RB_SEQ_LIMIT)
+		ck_pr_add_64(counter, n);
+}
+
 int
 rb_group_join(struct rb_ring *ring, struct rb_shm_consumer *rec, const char *name,
 	      bool lossy, uint64_t start, uint32_t *index_out,
@@ -563,8 +573,8 @@ rb_group_member_leave(struct rb_ring *ring, uint32_t consumer)
 	frames = ck_pr_load_64(&rec->frames);
 	/* What it released stays counted; what it still held (and lost) is
 	 * the group's loss: at most once, never redelivered. */
-	ck_pr_add_64(&g->frames_departed, frames);
-	ck_pr_add_64(&g->lost, claimed >= frames ? claimed - frames : 0);
+	rb_group_count_add(&g->frames_departed, frames);
+	rb_group_count_add(&g->lost, claimed >= frames ? claimed - frames : 0);
 	ck_pr_store_64(&rec->read_seq, RB_SEQ_NONE);
 	ck_pr_fence_memory();
 	/* The count goes down before the record stops naming the group (a

@@ -750,6 +750,18 @@ rb_ring_foreach(int (*fn)(const char *name, void *arg), void *arg)
 	return rc;
 }
 
+/*
+ * Counters in shared memory count seqs, and no seq reaches 2^62 (§7): a
+ * monitor that finds a larger one has found a hostile or corrupt ring and
+ * says so (RB_E_CORRUPT) rather than show, or let anyone add to, a number
+ * that cannot be.
+ */
+static bool
+rb_counter_plausible(uint64_t v)
+{
+	return v < RB_SEQ_LIMIT;
+}
+
 int
 rb_ring_get_status(struct rb_ring *ring, struct rb_ring_status *out)
 {
@@ -766,6 +778,9 @@ rb_ring_get_status(struct rb_ring *ring, struct rb_ring_status *out)
 	out->claim_seq = rb_ring_multi_producer(ring) ? ck_pr_load_64(&p->claim_seq)
 						      : out->write_seq;
 	out->frames_abandoned = ck_pr_load_64(&p->frames_abandoned);
+	if (!rb_counter_plausible(out->frames_dropped) ||
+	    !rb_counter_plausible(out->frames_abandoned))
+		return RB_E_CORRUPT;
 	out->stream_members = (uint32_t)ck_pr_load_64(&p->stream_members);
 	for (i = 0; i < ring->max_producers; i++) {
 		struct rb_shm_producer_record *rec = &ring->producer_records[i];
@@ -822,6 +837,8 @@ rb_ring_producers(struct rb_ring *ring, struct rb_producer_status *out,
 			s->frames = ck_pr_load_64(&rec->frames);
 			s->hold_from = ck_pr_load_64(&rec->hold_from);
 			s->stopped = rb_process_stopped(s->pid);
+			if (!rb_counter_plausible(s->frames))
+				return RB_E_CORRUPT;
 		}
 		n++;
 	}
@@ -863,6 +880,10 @@ rb_ring_groups(struct rb_ring *ring, struct rb_group_status *out, uint32_t max)
 			s->lost = ck_pr_load_64(&g->lost);
 			s->frames_departed = ck_pr_load_64(&g->frames_departed);
 			s->markers = ck_pr_load_64(&g->markers);
+			if (!rb_counter_plausible(s->lost) ||
+			    !rb_counter_plausible(s->frames_departed) ||
+			    !rb_counter_plausible(s->markers))
+				return RB_E_CORRUPT;
 		}
 		n++;
 	}
@@ -894,6 +915,8 @@ rb_ring_consumers(struct rb_ring *ring, struct rb_consumer_status *out,
 			s->read_seq = ck_pr_load_64(&rec->read_seq);
 			s->frames = ck_pr_load_64(&rec->frames);
 			s->lost = ck_pr_load_64(&rec->lost);
+			if (!rb_counter_plausible(s->frames) || !rb_counter_plausible(s->lost))
+				return RB_E_CORRUPT;
 			s->wakes_at = ck_pr_load_64(&rec->wake_target);
 			s->sleeping = s->wakes_at != 0;
 			rb_copy_name(s->label, rec->label, sizeof(s->label));
@@ -902,6 +925,9 @@ rb_ring_consumers(struct rb_ring *ring, struct rb_consumer_status *out,
 			if (g != 0) {
 				uint64_t claimed = ck_pr_load_64(&rec->claimed);
 				uint64_t settled = s->frames + s->lost;
+
+				if (!rb_counter_plausible(claimed))
+					return RB_E_CORRUPT;
 
 				s->held = claimed > settled ? claimed - settled : 0;
 			}

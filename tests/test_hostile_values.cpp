@@ -574,3 +574,35 @@ TEST_CASE("a data frame whose descriptor says end of stream is corruption, not t
 		}
 	}
 }
+
+TEST_CASE("counters no seq count can reach are reported as corruption, never shown",
+	  "[hostile]")
+{
+	TestRing ring(group_config(), "hv-counters");
+	rb_consumer_options co = {};
+	co.group = "g";
+	rb_consumer *m = nullptr;
+	REQUIRE(rb_consumer_attach(ring.r, &co, &m) == 0);
+	Hostile h(ring.name());
+	rb_ring_status st;
+	rb_group_status gs[8];
+	rb_consumer_status cs[8];
+	REQUIRE(rb_ring_get_status(ring.r, &st) == 0);
+	REQUIRE(rb_ring_groups(ring.r, gs, 8) == 1);
+	REQUIRE(rb_ring_consumers(ring.r, cs, 8) == 1);
+
+	__atomic_store_n(&h.producer()->frames_dropped, 1ull << 62, __ATOMIC_RELEASE);
+	CHECK(rb_ring_get_status(ring.r, &st) == RB_E_CORRUPT);
+	__atomic_store_n(&h.producer()->frames_dropped, 0, __ATOMIC_RELEASE);
+	CHECK(rb_ring_get_status(ring.r, &st) == 0);
+
+	__atomic_store_n(&h.group(0)->frames_departed, ~0ull, __ATOMIC_RELEASE);
+	CHECK(rb_ring_groups(ring.r, gs, 8) == RB_E_CORRUPT);
+	__atomic_store_n(&h.consumer(0)->claimed, 1ull << 63, __ATOMIC_RELEASE);
+	CHECK(rb_ring_consumers(ring.r, cs, 8) == RB_E_CORRUPT);
+	__atomic_store_n(&h.consumer(0)->claimed, 0, __ATOMIC_RELEASE);
+	// The member leaving adds its frames to frames_departed: not to a
+	// hostile value, which would wrap back to a plausible count.
+	rb_consumer_detach(m);
+	CHECK(__atomic_load_n(&h.group(0)->frames_departed, __ATOMIC_ACQUIRE) >= (1ull << 62));
+}
