@@ -730,6 +730,49 @@ TEST_CASE("UDP capture lands packets in place and counts injected losses exactly
 	}
 }
 
+TEST_CASE("UDP capture with injected loss: every analysis counts the capture's incomplete "
+	  "frames",
+	  "[io]")
+{
+	const uint64_t frames = 400, frame_bytes = 32768, payload = 4096;
+	RingGuard guard(unique_name("io-udpinc"));
+	Proc cap({producer_path(), "--source", "udp", "--listen", "127.0.0.1:0", "--frame-size",
+		  std::to_string(frame_bytes), "--packet-size", std::to_string(payload),
+		  "--frame-timeout", "2s", "--wait-consumers", "2", "--json", guard.name});
+	Watch w;
+	REQUIRE(w.open(guard.name, 20000));
+	Proc stats({consumer_path(), "--json", guard.name, "stats"});
+	Proc verify({consumer_path(), "--json", guard.name, "verify"});
+	std::string port;
+	REQUIRE(eventually([&] {
+		char text[4096];
+		if (rb_ring_stream_header(w.ring, text, sizeof(text), nullptr) < 0)
+			return false;
+		std::string l = header_value(text, "listen");
+		if (l.empty())
+			return false;
+		port = l.substr(l.rfind(':') + 1);
+		return true;
+	}, 20000));
+	// Paced: the kernel drops nothing, so every loss is the sender's.
+	Proc send({producer_path(), "--source", "udp-send", "--target", "127.0.0.1:" + port,
+		   "--frame-size", std::to_string(frame_bytes), "--packet-size",
+		   std::to_string(payload), "--count", std::to_string(frames), "--rate",
+		   "4000fps", "--drop-every", "13", "--json"});
+	REQUIRE(send.wait(30000) == 0);
+	REQUIRE(cap.wait(30000) == 0);
+	REQUIRE(stats.wait(30000) == 0);
+	REQUIRE(verify.wait(30000) == 0);
+	Json rx = cap.summary();
+	REQUIRE(rx["frames_incomplete"].u64() > 0);
+	for (Proc *c : {&stats, &verify}) {
+		Json j = c->summary();
+		INFO(j["analysis"].s());
+		CHECK(j["frames"].u64() == rx["frames"].u64());
+		CHECK(j["incomplete"].u64() == rx["frames_incomplete"].u64());
+	}
+}
+
 TEST_CASE("UDP capture puts packets that arrive out of order in their place", "[io]")
 {
 	const uint64_t frames = 300, frame_bytes = 32768 + 1000, payload = 4096;
