@@ -894,9 +894,9 @@ rb_member_release_batch(struct rb_consumer *c, const struct rb_frame *frames,
 	return (int)overrun;
 }
 
-int
-rb_consumer_acquire_batch(struct rb_consumer *c, struct rb_frame *frames,
-			  uint32_t max, uint32_t min, uint64_t timeout_ns)
+static int
+rb_consumer_take_batch(struct rb_consumer *c, struct rb_frame *frames,
+		       uint32_t max, uint32_t min, uint64_t timeout_ns)
 {
 	struct rb_ring *ring = c->ring;
 	uint64_t deadline = 0;
@@ -931,6 +931,21 @@ rb_consumer_acquire_batch(struct rb_consumer *c, struct rb_frame *frames,
 		 * next frame, within the same deadline. */
 		min = 1;
 	}
+}
+
+int
+rb_consumer_acquire_batch(struct rb_consumer *c, struct rb_frame *frames,
+			  uint32_t max, uint32_t min, uint64_t timeout_ns)
+{
+	int rc = rb_consumer_take_batch(c, frames, max, min, timeout_ns);
+
+	/* A ring truncated under us reads as zero pages once the programs'
+	 * SIGBUS handler mapped them (rb_ring_handle_sigbus): what looks
+	 * like corruption (write_seq gone back to 0) is that, and the
+	 * caller is told so. Only on the way out with an error. */
+	if (rc < 0 && rc != -ETIMEDOUT && rc != -EAGAIN && rb_ring_truncated(c->ring))
+		return RB_E_TRUNCATED;
+	return rc;
 }
 
 int

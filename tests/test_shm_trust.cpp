@@ -316,6 +316,22 @@ TEST_CASE("the library's SIGBUS helper turns a truncated ring into zero pages")
 	CHECK(rb_ring_truncated(ring) == 0);
 	rb_ring_status st;
 	REQUIRE(rb_ring_get_status(ring, &st) == 0);
+	// A consumer that has seen frames: after the truncation its ring
+	// reads as zeros, which must come out as "truncated", not "corrupt".
+	rb_producer *p = nullptr;
+	rb_consumer *c = nullptr;
+	REQUIRE(rb_consumer_attach(ring, nullptr, &c) == 0);
+	REQUIRE(rb_producer_attach(ring, nullptr, &p) == 0);
+	REQUIRE(rb_producer_begin_stream(p, "source=test\n") == 0);
+	for (int k = 0; k < 2; k++) {
+		rb_frame f;
+		REQUIRE(rb_producer_acquire(p, &f, RB_NO_WAIT) == 0);
+		f.length = 8;
+		REQUIRE(rb_producer_commit(p, &f) == 0);
+	}
+	rb_frame got[2];
+	REQUIRE(rb_consumer_acquire_batch(c, got, 2, 2, RB_NO_WAIT) == 2);
+	REQUIRE(rb_consumer_release_batch(c, got, 2) == 0);
 
 	struct sigaction sa{}, old{};
 	sa.sa_sigaction = on_sigbus;
@@ -332,6 +348,9 @@ TEST_CASE("the library's SIGBUS helper turns a truncated ring into zero pages")
 	rb_consumer_status cs[4];
 	CHECK(rb_ring_consumers(ring, cs, 4) == RB_E_TRUNCATED);
 	CHECK(contains(rb_strerror(RB_E_TRUNCATED), "truncated under us"));
+	CHECK(rb_consumer_acquire_batch(c, got, 2, 1, RB_NO_WAIT) == RB_E_TRUNCATED);
+	rb_consumer_detach(c);
+	rb_producer_detach(p, 0);
 	rb_ring_close(ring);
 	REQUIRE(sigaction(SIGBUS, &old, nullptr) == 0);
 
