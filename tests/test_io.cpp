@@ -591,6 +591,24 @@ namespace {
 // 50 ms, before it gives up on a frame's missing packets: a sender paused
 // by a busy machine must not turn into losses. Fills the receiver's and the
 // sender's JSON summaries and the frames as the consumer saw them.
+// The port the kernel chose for a capture's --listen 127.0.0.1:0, from
+// its stream header (waits for the header, bounded).
+std::string capture_port(Watch &w)
+{
+	std::string port;
+	REQUIRE(eventually([&] {
+		char text[4096];
+		if (rb_ring_stream_header(w.ring, text, sizeof(text), nullptr) < 0)
+			return false;
+		std::string l = header_value(text, "listen");
+		if (l.empty())
+			return false;
+		port = l.substr(l.rfind(':') + 1);
+		return true;
+	}, 20000));
+	return port;
+}
+
 void udp_capture(uint64_t frames, uint64_t frame_bytes, uint64_t payload,
 		 const std::vector<std::string> &extra, Json &rx, Json &tx,
 		 std::vector<RecFrame> &got)
@@ -603,18 +621,7 @@ void udp_capture(uint64_t frames, uint64_t frame_bytes, uint64_t payload,
 	REQUIRE(w.open(guard.name, 20000));
 	rb_consumer *c = nullptr;
 	REQUIRE(rb_consumer_attach(w.ring, nullptr, &c) == 0);
-	// The port the kernel chose is in the stream header.
-	std::string port;
-	REQUIRE(eventually([&] {
-		char text[4096];
-		if (rb_ring_stream_header(w.ring, text, sizeof(text), nullptr) < 0)
-			return false;
-		std::string l = header_value(text, "listen");
-		if (l.empty())
-			return false;
-		port = l.substr(l.rfind(':') + 1);
-		return true;
-	}, 20000));
+	std::string port = capture_port(w);
 
 	// Read every frame while the sender runs.
 	std::atomic<int> result{1};
@@ -743,17 +750,7 @@ TEST_CASE("UDP capture with injected loss: every analysis counts the capture's i
 	REQUIRE(w.open(guard.name, 20000));
 	Proc stats({consumer_path(), "--json", guard.name, "stats"});
 	Proc verify({consumer_path(), "--json", guard.name, "verify"});
-	std::string port;
-	REQUIRE(eventually([&] {
-		char text[4096];
-		if (rb_ring_stream_header(w.ring, text, sizeof(text), nullptr) < 0)
-			return false;
-		std::string l = header_value(text, "listen");
-		if (l.empty())
-			return false;
-		port = l.substr(l.rfind(':') + 1);
-		return true;
-	}, 20000));
+	std::string port = capture_port(w);
 	// Paced: the kernel drops nothing, so every loss is the sender's.
 	Proc send({producer_path(), "--source", "udp-send", "--target", "127.0.0.1:" + port,
 		   "--frame-size", std::to_string(frame_bytes), "--packet-size",
