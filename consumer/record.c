@@ -480,8 +480,11 @@ record_advance(struct record *r, struct rb_consumer *c)
 		 * check had the same bytes for the write and the checksum. */
 		e->data_crc = rec_crc32c(0, p->f.data, p->f.length);
 		/* A lossy consumer's frame may have been overwritten while
-		 * the kernel read it: keep its place, mark it unusable. */
-		if (rb_consumer_check(c, &p->f) != 0) {
+		 * the kernel read it, and a ring truncated under us (checked
+		 * after the checksum, whose reads may be what faulted) reads
+		 * as zeros, not as the bytes written: keep its place, mark it
+		 * unusable. */
+		if (rb_consumer_check(c, &p->f) != 0 || rb_ring_truncated(r->ring)) {
 			e->rflags |= REC_ENTRY_DISCARDED;
 			r->discarded++;
 			r->sum.discarded++;
