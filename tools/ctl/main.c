@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "ctl.h"
+/* rb-ctl export (issue 16) */
+#include "export/export.h"
 
 static const char ctl_usage[] =
 	"Usage: rb-ctl COMMAND [options] [NAME...]\n"
@@ -24,6 +26,7 @@ static const char ctl_usage[] =
 	"  clean [NAME...]   remove abandoned rings, evict dead participants\n"
 	"  serve             a read-only web monitor and /metrics (--listen)\n"
 	"  evict NAME CONSUMER  demote a stuck lossless consumer to lossy\n"
+	"  export REC... OUT  recordings to HDF5 or PSRDADA files (--format)\n"
 	"\n"
 	"--trust-owner USER (before COMMAND, repeatable): also open rings that\n"
 	"USER (a name or uid) owns; rings of other users but root are refused.\n"
@@ -42,6 +45,7 @@ static const struct ctl_command ctl_commands[] = {
 	{"rm", ctl_remove},     {"remove", ctl_remove}, {"clean", ctl_clean},
 	{"serve", ctl_serve},
 	{"evict", ctl_evict},
+	{"export", ctl_export}, /* issue 16 */
 	{NULL, NULL},
 };
 
