@@ -44,6 +44,7 @@ struct export_writer {
 	uint8_t *buf;
 	uint64_t buf_n;
 	unsigned index;
+	char why[EXPORT_WHY_MAX]; /* a flush failed in dada_slot */
 };
 
 static int
@@ -230,13 +231,12 @@ dada_write_all(int fd, const void *data, uint64_t n, off_t off, bool at)
 }
 
 static int
-dada_begin(struct export_writer *w, unsigned index, const struct export_source *s,
-	   const struct export_frame *first, char *why, size_t size)
+dada_begin(struct export_writer *w, unsigned index, const struct export_source *s, char *why,
+	   size_t size)
 {
 	char *h = calloc(1, (1u << 20) + 65536);
 	int rc;
 
-	(void)first;
 	if (h == NULL)
 		return -ENOMEM;
 	w->index = index;
@@ -279,6 +279,18 @@ dada_flush(struct export_writer *w, char *why, size_t size)
 	return rc;
 }
 
+/* Small frames are read straight into the gathering buffer (flushed
+ * first when full); large ones are written from where they were read. */
+static uint8_t *
+dada_slot(struct export_writer *w)
+{
+	if (w->row_bytes >= DADA_BUF_BYTES / 4)
+		return NULL;
+	if (w->buf_n + w->row_bytes > DADA_BUF_BYTES && dada_flush(w, w->why, sizeof(w->why)) != 0)
+		return NULL;
+	return w->buf + w->buf_n;
+}
+
 static int
 dada_frame(struct export_writer *w, const struct export_frame *f, char *why, size_t size)
 {
@@ -292,9 +304,15 @@ dada_frame(struct export_writer *w, const struct export_frame *f, char *why, siz
 		if (rc != 0)
 			snprintf(why, size, "%s: %s", w->path, strerror(-rc));
 	} else {
+		/* A flush in dada_slot may have failed: say so now. */
+		if (w->why[0] != '\0') {
+			snprintf(why, size, "%s", w->why);
+			return -EIO;
+		}
 		if (w->buf_n + w->row_bytes > DADA_BUF_BYTES && (rc = dada_flush(w, why, size)) != 0)
 			return rc;
-		memcpy(w->buf + w->buf_n, f->row, w->row_bytes);
+		if (f->row != w->buf + w->buf_n)
+			memcpy(w->buf + w->buf_n, f->row, w->row_bytes);
 		w->buf_n += w->row_bytes;
 		rc = 0;
 	}
@@ -350,6 +368,7 @@ const struct export_format export_dada = {
 	.name = "dada",
 	.open = dada_open,
 	.begin = dada_begin,
+	.slot = dada_slot,
 	.frame = dada_frame,
 	.end = dada_end,
 	.close = dada_close,

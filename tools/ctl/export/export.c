@@ -267,7 +267,7 @@ export_stream(struct export_run *r, struct export_writer *w, unsigned index,
 {
 	char why[EXPORT_WHY_MAX] = "";
 	struct export_frame f;
-	int more, rc;
+	int rc;
 
 	rc = export_source_open(s, r->recs[index], why, sizeof(why));
 	if (rc != 0) {
@@ -277,18 +277,17 @@ export_stream(struct export_run *r, struct export_writer *w, unsigned index,
 		*fatal = true;
 		return CLI_EXIT_FAIL;
 	}
-	more = export_source_next(s, &f);
-	if (more == 0)
-		export_stream_utc_start(s, NULL, &s->utc);
-	rc = r->fmt->begin(w, index, s, more ? &f : NULL, why, sizeof(why));
-	while (rc == 0 && more == 1 && !cli_stop) {
+	rc = r->fmt->begin(w, index, s, why, sizeof(why));
+	while (rc == 0 && !cli_stop) {
+		if (export_source_next(s, &f, r->fmt->slot(w)) != 1)
+			break;
 		rc = r->fmt->frame(w, &f, why, sizeof(why));
 		r->frames++;
 		r->data_bytes += s->row_bytes;
 		export_progress(r, index, false);
-		if (rc == 0)
-			more = export_source_next(s, &f);
 	}
+	if (s->frames == 0)
+		export_stream_utc_start(s, NULL, &s->utc);
 	if (rc == 0 && cli_stop)
 		snprintf(s->stop, sizeof(s->stop), "interrupted by %s", cli_signal_name(cli_stop));
 	if (rc == 0)

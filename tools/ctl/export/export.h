@@ -87,12 +87,13 @@ struct export_source {
  * sentence in why ("not a recording", ...). */
 int export_source_open(struct export_source *s, const char *path, char *why, size_t size);
 /*
- * The next frame: 1 with *f set (f->row valid until the next call), 0 at
+ * The next frame, its row read into `dest` (row_bytes; NULL: a buffer of
+ * the source's own): 1 with *f set (f->row valid until the next call), 0 at
  * the end (s->stop, s->damaged, s->complete say how it ended: a frame
  * failing its checksum, a frame longer than the type's row, damage or a
  * read error end the walk before that frame, damaged). Never negative.
  */
-int export_source_next(struct export_source *s, struct export_frame *f);
+int export_source_next(struct export_source *s, struct export_frame *f, uint8_t *dest);
 void export_source_close(struct export_source *s);
 /*
  * The UTC of the stream, from what the recording holds (`first` is the
@@ -134,9 +135,12 @@ struct export_format {
 	/* Makes OUT for `nstreams` streams; -EEXIST if it exists (not forced). */
 	int (*open)(struct export_writer **w, const char *out, unsigned nstreams,
 		    const struct export_options *o, char *why, size_t size);
-	/* A stream begins; `first` is its first frame (NULL: it has none). */
+	/* A stream begins (s->utc is not known yet: it is at end). */
 	int (*begin)(struct export_writer *w, unsigned index, const struct export_source *s,
-		     const struct export_frame *first, char *why, size_t size);
+		     char *why, size_t size);
+	/* Where the next frame's row should be read to (row_bytes), so that
+	 * it is not copied again; NULL: anywhere. */
+	uint8_t *(*slot)(struct export_writer *w);
 	int (*frame)(struct export_writer *w, const struct export_frame *f, char *why,
 		     size_t size);
 	/* The stream ended (s has its final counts); the file is finished. */

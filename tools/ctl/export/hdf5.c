@@ -268,14 +268,13 @@ hdf5_make_frames(struct export_writer *w, const struct export_source *s, hid_t l
 }
 
 static int
-hdf5_begin(struct export_writer *w, unsigned index, const struct export_source *s,
-	   const struct export_frame *first, char *why, size_t size)
+hdf5_begin(struct export_writer *w, unsigned index, const struct export_source *s, char *why,
+	   size_t size)
 {
 	char name[32];
 	hid_t lcpl;
 	int rc;
 
-	(void)first;
 	snprintf(name, sizeof(name), "stream%u", index);
 	w->group = H5Gcreate2(w->file, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
 	if (w->group < 0)
@@ -361,13 +360,23 @@ hdf5_flush_descs(struct export_writer *w, char *why, size_t size)
 	return 0;
 }
 
+/* The next row of the chunk buffer: frames are read straight into it. */
+static uint8_t *
+hdf5_slot(struct export_writer *w)
+{
+	return w->chunk + w->rows * w->row_bytes;
+}
+
 static int
 hdf5_frame(struct export_writer *w, const struct export_frame *f, char *why, size_t size)
 {
 	struct hdf5_desc *d = &w->desc[w->desc_n++];
 	int rc;
 
-	memcpy(w->chunk + w->rows * w->row_bytes, f->row, w->row_bytes);
+	uint8_t *slot = w->chunk + w->rows * w->row_bytes;
+
+	if (f->row != slot)
+		memcpy(slot, f->row, w->row_bytes);
 	d->seq = f->seq;
 	d->timestamp = f->timestamp_ns;
 	d->utc = f->utc_ns;
@@ -455,6 +464,7 @@ const struct export_format export_hdf5 = {
 	.name = "hdf5",
 	.open = hdf5_open,
 	.begin = hdf5_begin,
+	.slot = hdf5_slot,
 	.frame = hdf5_frame,
 	.end = hdf5_end,
 	.close = hdf5_close,

@@ -94,8 +94,9 @@ source_damaged(struct export_source *s, const char *fmt, ...)
 }
 
 int
-export_source_next(struct export_source *s, struct export_frame *f)
+export_source_next(struct export_source *s, struct export_frame *f, uint8_t *dest)
 {
+	uint8_t *row = dest != NULL ? dest : s->row;
 	struct rec_reader *rd = s->rd;
 	struct rec_entry e;
 	ssize_t got;
@@ -124,15 +125,15 @@ export_source_next(struct export_source *s, struct export_frame *f)
 	if (e.length > s->row_bytes)
 		return source_damaged(s, "frame seq %" PRIu64 ": %" PRIu64 " bytes, more than "
 				      "its type's %" PRIu64, e.seq, e.length, s->row_bytes);
-	got = e.length ? pread(rd->fd, s->row, e.length, (off_t)e.data_offset) : 0;
+	got = e.length ? pread(rd->fd, row, e.length, (off_t)e.data_offset) : 0;
 	if (got < 0)
 		return source_damaged(s, "frame seq %" PRIu64 ": %s", e.seq, strerror(errno));
 	if ((uint64_t)got < e.length)
 		return source_damaged(s, "frame seq %" PRIu64 ": the file ends inside it", e.seq);
-	if (!rec_frame_intact(&rd->ph, &e, s->row))
+	if (!rec_frame_intact(&rd->ph, &e, row))
 		return source_damaged(s, "frame seq %" PRIu64 ": its bytes fail their checksum",
 				      e.seq);
-	memset(s->row + e.length, 0, s->row_bytes - e.length);
+	memset(row + e.length, 0, s->row_bytes - e.length);
 	if (s->have_seq && e.seq > s->last_seq + 1)
 		s->seq_gaps += e.seq - s->last_seq - 1;
 	if (!s->have_seq)
@@ -143,7 +144,7 @@ export_source_next(struct export_source *s, struct export_frame *f)
 	f->timestamp_ns = e.timestamp_ns;
 	f->length = e.length;
 	f->flags = e.flags;
-	f->row = s->row;
+	f->row = row;
 	if (s->frames == 0)
 		export_stream_utc_start(s, f, &s->utc);
 	f->utc_ns = s->utc.frames_known ? (int64_t)f->timestamp_ns + s->utc.offset_ns : 0;
