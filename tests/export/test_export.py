@@ -26,7 +26,9 @@ from rbtest import BUILD_DIR, RB_CONSUMER, RB_PRODUCER, adc_frame, counter_bytes
 
 h5py = pytest.importorskip("h5py")
 
-RB_CTL = os.path.join(BUILD_DIR, "tools", "ctl", "rb-ctl")
+# RB_CTL: another build's rb-ctl (an ASan one: the Python module that makes
+# the test's complex frames cannot be built with sanitizers).
+RB_CTL = os.environ.get("RB_CTL", os.path.join(BUILD_DIR, "tools", "ctl", "rb-ctl"))
 TIMEOUT = 60  # seconds; the machine may be several times slower than quiet
 STREAM_START = 1
 INCOMPLETE = 4
@@ -311,6 +313,67 @@ def test_several_streams_dada(ring, tmp_path):
     assert h0["RB_SOURCE"] == "counter" and h1["RB_SOURCE"] == "adc"
     assert d0 == b"".join(counter_bytes(s, 4096).tobytes() for s in range(20))
     assert d1[-2048:] == adc_frame(9, ADC["samples"], ADC["channels"]).tobytes()
+
+
+def test_utc_and_obs_offset(ring, tmp_path):
+    """UTC from the stream header's start_time: at the first frame's time
+    stamp when the recording holds the stream's first frame; a recording
+    that begins mid-stream has UTC_START, OBS_OFFSET = the bytes before its
+    first frame, and no frame UTC."""
+    start = "2026-01-02T03:04:05.678Z"
+    start_ns = 1767323045678000000
+    row = 64 * 4
+    name = ring()
+    with ringbuf.Producer(name, "f32", (64,), slots=64) as p:
+        p.begin_stream({"source": "python", "start_time": start})
+        for i in range(5):  # before anyone records: nobody reads them
+            f = p.acquire(timeout=TIMEOUT)
+            f.array[...] = i
+            p.commit(f)
+        late = recorder(name, tmp_path / "late.rec", "--start", "next")
+        try:
+            p.wait_consumers(1, timeout=TIMEOUT)
+            for i in range(5, 12):
+                f = p.acquire(timeout=TIMEOUT)
+                f.array[...] = i
+                p.commit(f)
+            p.end_stream(timeout=TIMEOUT)
+        finally:
+            finish(late)
+    export(tmp_path / "late.rec", tmp_path / "late.dada")
+    hdr, data = parse_dada(tmp_path / "late.dada")
+    first = int(hdr["RB_FIRST_SEQ"])
+    assert first == 5
+    assert hdr["UTC_START"] == "2026-01-02-03:04:05" and hdr["RB_UTC_START"] == start
+    assert int(hdr["OBS_OFFSET"]) == first * row
+    assert np.array_equal(np.frombuffer(data, np.float32).reshape(-1, 64)[:, 0],
+                          np.arange(first, 12, dtype=np.float32))
+    export(tmp_path / "late.rec", tmp_path / "late.h5")
+    with h5py.File(tmp_path / "late.h5", "r") as f:
+        g = f["stream0"]
+        assert (g["descriptors"]["utc"] == 0).all()
+        assert g.attrs["rb_utc_start_ns"] == start_ns
+        assert g.attrs["rb_utc_source"] == "stream header start_time"
+    # From the stream's start: frame 0 is at start_time.
+    frames = [(np.full(64, i, np.float32), None, None) for i in range(4)]
+    name = ring()
+    with ringbuf.Producer(name, "f32", (64,), slots=64) as p:
+        rec = recorder(name, tmp_path / "whole.rec")
+        try:
+            p.wait_consumers(1, timeout=TIMEOUT)
+            p.begin_stream({"source": "python", "start_time": start})
+            for data_, _, _ in frames:
+                f = p.acquire(timeout=TIMEOUT)
+                f.array[...] = data_
+                p.commit(f)
+            p.end_stream(timeout=TIMEOUT)
+        finally:
+            finish(rec)
+    export(tmp_path / "whole.rec", tmp_path / "whole.h5")
+    with h5py.File(tmp_path / "whole.h5", "r") as f:
+        d = f["stream0/descriptors"][...]
+    assert d["utc"][0] == start_ns
+    assert list(d["utc"] - start_ns) == list((d["timestamp"] - d["timestamp"][0]).astype(np.int64))
 
 
 # ---- damaged and bad input --------------------------------------------------

@@ -288,8 +288,10 @@ export_stream(struct export_run *r, struct export_writer *w, unsigned index,
 	}
 	if (s->frames == 0)
 		export_stream_utc_start(s, NULL, &s->utc);
-	if (rc == 0 && cli_stop)
+	if (rc == 0 && cli_stop) {
+		s->complete = false; /* not exported whole */
 		snprintf(s->stop, sizeof(s->stop), "interrupted by %s", cli_signal_name(cli_stop));
+	}
 	if (rc == 0)
 		rc = r->fmt->end(w, s, why, sizeof(why));
 	if (rc != 0) {
@@ -352,7 +354,7 @@ ctl_export(int argc, char **argv)
 		cli_error("export: %s: %s", r.out, why);
 		status = CLI_EXIT_FAIL;
 	}
-	if (status == CLI_EXIT_OK)
+	if (status == CLI_EXIT_OK && !cli_stop)
 		export_progress(&r, r.nrecs - 1, true);
 	export_progress_break(&r);
 	if (r.json) {
