@@ -454,6 +454,13 @@ def test_bit_flip_stops_before_the_frame(ring, tmp_path):
         check_counter_rows(f["stream0/frames"][...], 10, 4096)
 
 
+def test_write_error(ring, tmp_path):
+    """A write that fails (ENOSPC from /dev/full) is one line and exit 1."""
+    record_counter(ring, tmp_path / "c.rec", 20)
+    p = export(tmp_path / "c.rec", "/dev/full", "--format", "dada", "--force", check=1)
+    assert "/dev/full: No space left on device" in p.stderr
+
+
 def test_bad_input(ring, tmp_path):
     rec = tmp_path / "c.rec"
     record_counter(ring, rec, 5)
