@@ -234,7 +234,12 @@ static int
 dada_begin(struct export_writer *w, unsigned index, const struct export_source *s, char *why,
 	   size_t size)
 {
-	char *h = calloc(1, (1u << 20) + 65536);
+	/* Room for every line: a stream header line of n bytes ("k=v")
+	 * becomes at most 3 + 16 + 1 + n + 1 (RB_, the padding, space,
+	 * newline), at most 11n for n >= 2; the keys of our own are less
+	 * than 64 KiB. */
+	size_t room = 11 * strlen(s->text) + 65536;
+	char *h = calloc(1, room);
 	int rc;
 
 	if (h == NULL)
@@ -246,7 +251,7 @@ dada_begin(struct export_writer *w, unsigned index, const struct export_source *
 		snprintf(w->path, sizeof(w->path), "%s", w->out);
 	/* HDR_SIZE: 4096, or the power of two above a longer header (the
 	 * convention of PSRDADA's readers that resize it). */
-	dada_header_text(h, (1u << 20) + 65536, 0, s, 0);
+	dada_header_text(h, room, 0, s, 0);
 	for (w->hdr_size = DADA_HDR_MIN; w->hdr_size < strlen(h) + DADA_HDR_SLACK;)
 		w->hdr_size *= 2;
 	free(h);
