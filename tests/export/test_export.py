@@ -215,6 +215,33 @@ def test_complex_and_incomplete_hdf5(ring, tmp_path):
     assert g.attrs is not None
 
 
+@pytest.mark.parametrize("elem,dtype", [
+    ("u8", np.uint8), ("u16", np.uint16), ("u32", np.uint32), ("u64", np.uint64),
+    ("i8", np.int8), ("i16", np.int16), ("i32", np.int32), ("i64", np.int64),
+    ("f32", np.float32), ("f64", np.float64), ("c64", np.complex64), ("c128", np.complex128)])
+def test_every_element_type(ring, tmp_path, elem, dtype):
+    """Each element type as its numpy dtype (HDF5) and its NBIT/NDIM (dada)."""
+    rng = np.random.default_rng(len(elem))
+    shape = (3, 5)
+    raw = rng.integers(0, 256, (4, *shape, np.dtype(dtype).itemsize), dtype=np.uint8)
+    data = [raw[i].view(dtype).reshape(shape) for i in range(4)]
+    if np.dtype(dtype).kind in "fc":  # no NaN: equal means equal
+        data = [np.nan_to_num(a) for a in data]
+    record_python(ring, tmp_path / "t.rec", elem, shape, [(a, None, None) for a in data])
+    export(tmp_path / "t.rec", tmp_path / "t.h5")
+    with h5py.File(tmp_path / "t.h5", "r") as f:
+        got = f["stream0/frames"][...]
+        assert f["stream0"].attrs["rb_elem"] == elem
+    assert got.dtype == dtype and got.shape == (4, *shape)
+    assert np.array_equal(got, np.array(data))
+    export(tmp_path / "t.rec", tmp_path / "t.dada")
+    hdr, body = parse_dada(tmp_path / "t.dada")
+    ndim = 2 if np.dtype(dtype).kind == "c" else 1
+    assert (int(hdr["NBIT"]), int(hdr["NDIM"])) == (np.dtype(dtype).itemsize * 8 // ndim, ndim)
+    assert "NCHAN" not in hdr  # a 2-D frame without channels= implies no layout
+    assert body == np.array(data).tobytes()
+
+
 def test_compress(ring, tmp_path):
     record_counter(ring, tmp_path / "c.rec", 200)
     export(tmp_path / "c.rec", tmp_path / "c.h5", "--compress", "6")
