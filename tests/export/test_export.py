@@ -481,6 +481,20 @@ def test_bit_flip_stops_before_the_frame(ring, tmp_path):
         check_counter_rows(f["stream0/frames"][...], 10, 4096)
 
 
+def test_progress_and_json(ring, tmp_path):
+    record_counter(ring, tmp_path / "c.rec", 30)
+    p = export(tmp_path / "c.rec", tmp_path / "c.h5", "--progress")
+    assert "export: stream 1/1: 30 frames, 120 KiB" in p.stderr
+    p = export(tmp_path / "c.rec", tmp_path / "d.h5", "--json")  # not a terminal: no line
+    assert p.stderr == ""
+    j = json.loads(p.stdout)
+    s = j["streams"][0]
+    assert (j["format"], j["frames"], j["bytes"]) == ("hdf5", 30, 30 * 4096)
+    assert (s["frames"], s["first_seq"], s["last_seq"], s["row_bytes"]) == (30, 0, 29, 4096)
+    assert (s["complete"], s["damaged"], s["end"], s["seq_gaps"]) == (True, False, "end", 0)
+    assert s["output"] == str(tmp_path / "d.h5")
+
+
 def test_write_error(ring, tmp_path):
     """A write that fails (ENOSPC from /dev/full) is one line and exit 1."""
     record_counter(ring, tmp_path / "c.rec", 20)
