@@ -9,6 +9,8 @@ static const struct analysis *const analyses[] = {
 	&analysis_null,
 	&analysis_stdout,
 	&analysis_record,
+	/* record --format hdf5 (issue 16) */
+	&analysis_record_hdf5,
 };
 
 const struct analysis *

@@ -33,6 +33,8 @@ struct consumer_options {
 	bool fsync;              /* fsync each file before closing it */
 	bool buffered;           /* no O_DIRECT */
 	uint32_t queue_depth;    /* writes in flight; 0: the default */
+	/* record --format hdf5 (issue 16): the analysis record-hdf5 */
+	bool hdf5;
 };
 
 /* -1 to go on, or the exit status to end with (0 after --help). */
@@ -134,6 +136,8 @@ extern const struct analysis analysis_stats;
 extern const struct analysis analysis_null;
 extern const struct analysis analysis_stdout;
 extern const struct analysis analysis_record;
+/* record --format hdf5 (issue 16): record_hdf5.c */
+extern const struct analysis analysis_record_hdf5;
 
 /* By name; NULL if there is no such analysis. */
 const struct analysis *analysis_find(const char *name);

@@ -28,7 +28,7 @@ static const char consumer_usage[] =
 	"  -c, --count N  -d, --duration TIME   stop after N frames, after TIME (10s)\n"
 	"  -p, --per-frame       stats: a line per frame on stdout (JSON with --json)\n"
 	"  -o, --output FILE     record: --max-file-size SIZE makes FILE.000, FILE.001...\n"
-	"      --no-fsync --buffered (no O_DIRECT) --queue-depth N (writes in flight: 16)\n"
+	"      --no-fsync --buffered (no O_DIRECT) --queue-depth N (16) --format hdf5\n"
 	"  -j, --json            summary as one JSON line (on stderr with stdout)\n"
 	"      --trust-owner USER  rings USER owns too   -h, --help   -V, --version\n"
 	"Stops at the end of the stream, on SIGINT/SIGTERM, or if the producer dies.\n"
@@ -44,6 +44,7 @@ enum {
 	OPT_BUFFERED,
 	OPT_QUEUE_DEPTH,
 	OPT_TRUST_OWNER,
+	OPT_FORMAT, /* record --format (issue 16) */
 };
 
 static const struct option consumer_longopts[] = {
@@ -64,6 +65,7 @@ static const struct option consumer_longopts[] = {
 	{"buffered", no_argument, NULL, OPT_BUFFERED},
 	{"queue-depth", required_argument, NULL, OPT_QUEUE_DEPTH},
 	{"trust-owner", required_argument, NULL, OPT_TRUST_OWNER},
+	{"format", required_argument, NULL, OPT_FORMAT},
 	{"json", no_argument, NULL, 'j'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -189,6 +191,12 @@ consumer_parse_options(int argc, char **argv, struct consumer_options *o)
 				return rc;
 			record_option = "--queue-depth";
 			break;
+		case OPT_FORMAT: /* record --format rbrec|hdf5 (issue 16) */
+			if (strcmp(optarg, "hdf5") != 0 && strcmp(optarg, "rbrec") != 0)
+				return cli_bad_value(name, optarg, -EINVAL, "rbrec or hdf5");
+			o->hdf5 = strcmp(optarg, "hdf5") == 0;
+			record_option = "--format";
+			break;
 		case OPT_TRUST_OWNER:
 			if ((rc = cli_trust_owner(name, optarg)) != 0)
 				return rc;
@@ -242,5 +250,8 @@ consumer_parse_options(int argc, char **argv, struct consumer_options *o)
 	}
 	if (o->label == NULL)
 		o->label = o->analysis;
+	/* record --format hdf5 (issue 16): the same options, another writer. */
+	if (o->hdf5)
+		o->analysis = "record-hdf5";
 	return -1;
 }

@@ -26,9 +26,10 @@ from rbtest import BUILD_DIR, RB_CONSUMER, RB_PRODUCER, adc_frame, counter_bytes
 
 h5py = pytest.importorskip("h5py")
 
-# RB_CTL: another build's rb-ctl (an ASan one: the Python module that makes
+# RB_CTL, RB_CONSUMER: another build's rb-ctl and rb-consumer (an ASan one: the Python module that makes
 # the test's complex frames cannot be built with sanitizers).
 RB_CTL = os.environ.get("RB_CTL", os.path.join(BUILD_DIR, "tools", "ctl", "rb-ctl"))
+RB_CONSUMER = os.environ.get("RB_CONSUMER", RB_CONSUMER)  # the recorder, likewise
 TIMEOUT = 60  # seconds; the machine may be several times slower than quiet
 STREAM_START = 1
 INCOMPLETE = 4
@@ -401,6 +402,53 @@ def test_utc_and_obs_offset(ring, tmp_path):
         d = f["stream0/descriptors"][...]
     assert d["utc"][0] == start_ns
     assert list(d["utc"] - start_ns) == list((d["timestamp"] - d["timestamp"][0]).astype(np.int64))
+
+
+# ---- rb-consumer record --format hdf5 -----------------------------------------
+
+
+def test_record_format_hdf5(ring, tmp_path):
+    """The recorder writes the export's layout straight away."""
+    name = ring()
+    rec = recorder(name, tmp_path / "r.h5", "--format", "hdf5")
+    try:
+        run([RB_PRODUCER, "--wait-consumers", "1", "--frame-size", "4096", "--count", "300",
+             name], check=0)
+    finally:
+        out = finish(rec)
+    j = json.loads(out)
+    assert (j["analysis"], j["format"], j["recorded_frames"]) == ("record-hdf5", "hdf5", 300)
+    with h5py.File(tmp_path / "r.h5", "r") as f:
+        g = f["stream0"]
+        check_counter_rows(g["frames"][...], 300, 4096)
+        check_descriptors(g["descriptors"][...], 300, 4096)
+        assert g.attrs["source"] == "counter" and g.attrs["rb_frames"] == 300
+        assert g.attrs["rb_complete"] == 1 and g.attrs["rb_stream_start_seq"] == 0
+    # Typed frames, and the same file as an export of a recording.
+    name = ring()
+    rec = recorder(name, tmp_path / "a.h5", "--format", "hdf5")
+    try:
+        run([RB_PRODUCER, "--wait-consumers", "1", "--source", "adc", "--samples", "256",
+             "--channels", "4", "--rate", "max", "--count", "50", name], check=0)
+    finally:
+        finish(rec)
+    with h5py.File(tmp_path / "a.h5", "r") as f:
+        a = f["stream0/frames"][...]
+    assert a.dtype == np.int16 and a.shape == (50, 256, 4)
+    for s_ in range(50):
+        assert np.array_equal(a[s_], adc_frame(s_, 256, 4))
+
+
+def test_record_format_bad_options(ring, tmp_path):
+    def consumer(*args):
+        return run([RB_CONSUMER, *args], check=2)
+    p = consumer("--format", "zip", "--output", str(tmp_path / "x"), "r", "record")
+    assert "rbrec or hdf5" in p.stderr
+    p = consumer("--format", "hdf5", "r", "stats")
+    assert "--format: only with the record analysis" in p.stderr
+    p = consumer("--format", "hdf5", "--max-file-size", "1MiB", "--output",
+                 str(tmp_path / "x.h5"), "--wait-ring", "1ms", "r", "record")
+    assert "--max-file-size: not with --format hdf5" in p.stderr
 
 
 # ---- damaged and bad input --------------------------------------------------
