@@ -11,6 +11,9 @@
  *              rate, the stream header's key=value lines
  *   export.c   the command: options, the loop, progress, errors
  *
+ * rb-consumer record --format hdf5 (consumer/record_hdf5.c) drives the same
+ * HDF5 writer with frames from the ring, filling an export_source itself.
+ *
  * Today a recording holds one stream (a new stream ends the recording), so
  * stream i is the i-th REC operand. Frames are exported in a fixed-size
  * row each (row_bytes): a shorter frame (incomplete, abandoned) is padded
