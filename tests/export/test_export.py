@@ -13,6 +13,7 @@ RB_BUILD_DIR=build /usr/bin/python3 -m pytest tests/export
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -52,6 +53,14 @@ def ring():
             ringbuf.remove(name)
         except FileNotFoundError:
             pass
+
+
+@pytest.fixture(autouse=True)
+def _no_files_left(tmp_path):
+    """Recordings and exports are removed, pass or fail (pytest would keep
+    the last three runs' directories)."""
+    yield
+    shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def run(args, check=None):
