@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <ringbuf/recording.h>
@@ -90,7 +91,8 @@ rec_map_part(rbpy_recording *r, struct rb_rec_reader *rd)
 	mod = PyImport_ImportModule("mmap");
 	if (mod == NULL)
 		return -1;
-	mm = PyObject_CallMethod(mod, "mmap", "in(s:i)", rd->fd, 0, "access", 1);
+	/* mmap.mmap(fd, 0, MAP_SHARED, PROT_READ): read-only, so are its views */
+	mm = PyObject_CallMethod(mod, "mmap", "iiii", rd->fd, 0, MAP_SHARED, PROT_READ);
 	Py_DECREF(mod);
 	if (mm == NULL)
 		return -1;
