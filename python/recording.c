@@ -810,9 +810,10 @@ recframe_intact(rbpy_recframe *f, void *closure)
 }
 
 static PyObject *
-recframe_array_method(rbpy_recframe *f, PyObject *args)
+recframe_array_method(rbpy_recframe *f, PyObject *args, PyObject *kw)
 {
 	(void)args; /* numpy's dtype/copy arguments: the view is what it is */
+	(void)kw;
 	return rec_frame_array(f->rec, f->i);
 }
 
@@ -848,7 +849,8 @@ static PyGetSetDef recframe_getset[] = {
 };
 
 static PyMethodDef recframe_methods[] = {
-	{"__array__", (PyCFunction)recframe_array_method, METH_VARARGS, NULL},
+	{"__array__", (PyCFunction)(void (*)(void))recframe_array_method,
+	 METH_VARARGS | METH_KEYWORDS, NULL},
 	{NULL, NULL, 0, NULL},
 };
 
