@@ -23,7 +23,7 @@
  * written; then the in-order prefix gets its descriptors and is released
  * in one batch.
  *
- * Descriptors. Each group of REC_PAGE_ENTRIES frames has a descriptor page
+ * Descriptors. Each group of RB_REC_PAGE_ENTRIES frames has a descriptor page
  * in front of its data. The page is written (empty) when the group opens,
  * which allocates its blocks before the data behind it, and rewritten with
  * the in-order prefix's descriptors as frames complete: a descriptor
@@ -43,7 +43,8 @@
 #include <unistd.h>
 
 #include "consumer.h"
-#include "recording.h"
+#include <ringbuf/recording.h>
+#include "rio.h" /* the recording module's private I/O engine */
 
 #define RECORD_DEFAULT_DEPTH 16u
 /* Descriptor pages being written at once: the group being filled and the
@@ -81,8 +82,8 @@ struct group {
 	uint64_t offset;      /* of the page */
 	uint64_t alloc_end;   /* just past its last data region so far */
 	uint32_t assigned;    /* frames given a region in this group */
-	struct rec_page *page;/* the descriptors so far */
-	struct rec_page *wbuf;/* the copy being written */
+	struct rb_rec_page *page;/* the descriptors so far */
+	struct rb_rec_page *wbuf;/* the copy being written */
 	bool inflight;
 	bool ever_written;
 	bool failed;          /* its write failed: not tried again */
@@ -122,6 +123,8 @@ struct record {
 	uint32_t text_bytes;
 	uint64_t recording_id;
 	uint64_t stream_start_seq;
+	uint64_t anchor_mono_ns;  /* the stream's UTC anchor (record_utc_anchor) */
+	uint64_t anchor_real_ns;
 	uint64_t pos;         /* next free offset */
 	bool prealloc;        /* the file system takes fallocate */
 	bool prealloc_inflight;
@@ -129,7 +132,7 @@ struct record {
 	uint64_t prealloc_len;  /* of the request in flight */
 	uint64_t part_entries;
 	uint64_t part_first_index;
-	struct rec_summary sum;
+	struct rb_rec_summary sum;
 	uint64_t next_group;  /* number of the next group in this part */
 	int current;          /* tracker of the group being filled, -1 none */
 	struct group groups[RECORD_GROUPS];
@@ -208,7 +211,7 @@ record_ring(void *state, struct rb_ring *ring)
 	r->slot_stride = rb_ring_slot_stride(ring);
 	r->slot_count = rb_ring_slot_count(ring);
 	r->frame_bytes = rb_ring_frame_bytes(ring);
-	if (r->frame_bytes > REC_FRAME_MAX) {
+	if (r->frame_bytes > RB_REC_FRAME_MAX) {
 		cli_error("record: %" PRIu64 "-byte frames: at most 1 GiB per frame",
 			  r->frame_bytes);
 		return CLI_EXIT_FAIL;
@@ -221,8 +224,8 @@ record_ring(void *state, struct rb_ring *ring)
 	if (r->pending == NULL || r->release == NULL || r->done == NULL)
 		goto nomem;
 	for (i = 0; i < RECORD_GROUPS; i++) {
-		r->groups[i].page = aligned_alloc(REC_PAGE, REC_PAGE);
-		r->groups[i].wbuf = aligned_alloc(REC_PAGE, REC_PAGE);
+		r->groups[i].page = aligned_alloc(RB_REC_PAGE, RB_REC_PAGE);
+		r->groups[i].wbuf = aligned_alloc(RB_REC_PAGE, RB_REC_PAGE);
 		if (r->groups[i].page == NULL || r->groups[i].wbuf == NULL)
 			goto nomem;
 	}
@@ -241,7 +244,7 @@ record_ring(void *state, struct rb_ring *ring)
 	r->direct = r->want_direct;
 	if (!r->want_direct) {
 		record_fallback(r, "--buffered", 0);
-	} else if (r->slot_stride % REC_PAGE != 0 || (uintptr_t)r->slots % REC_PAGE != 0) {
+	} else if (r->slot_stride % RB_REC_PAGE != 0 || (uintptr_t)r->slots % RB_REC_PAGE != 0) {
 		char why[96];
 
 		snprintf(why, sizeof(why), "O_DIRECT impossible: slot stride %" PRIu64
@@ -300,28 +303,63 @@ record_random_id(void)
 	return id | 1; /* never 0: a zeroed page must not match */
 }
 
+/*
+ * The stream's UTC anchor: CLOCK_REALTIME at a CLOCK_MONOTONIC instant.
+ * Until the ring carries the producer's own anchor (layout 4), the
+ * recorder samples both clocks itself when the stream's recording starts:
+ * valid because rb-producer's time stamps are CLOCK_MONOTONIC of this
+ * machine (the programs' convention), whose offset to CLOCK_REALTIME
+ * changes only with clock steps. The two reads are a few tens of ns
+ * apart; realtime is read between two monotonic reads and paired with
+ * their midpoint.
+ */
+static void
+record_utc_anchor(struct record *r, struct rb_consumer *c)
+{
+	struct timespec m0, re, m1;
+	uint64_t a, b;
+
+	(void)c; /* the ring's anchor, once it has one */
+	clock_gettime(CLOCK_MONOTONIC, &m0);
+	clock_gettime(CLOCK_REALTIME, &re);
+	clock_gettime(CLOCK_MONOTONIC, &m1);
+	a = (uint64_t)m0.tv_sec * 1000000000ull + (uint64_t)m0.tv_nsec;
+	b = (uint64_t)m1.tv_sec * 1000000000ull + (uint64_t)m1.tv_nsec;
+	r->anchor_mono_ns = a + (b - a) / 2;
+	r->anchor_real_ns = (uint64_t)re.tv_sec * 1000000000ull + (uint64_t)re.tv_nsec;
+}
+
+/* Frames the producer dropped just before `f`: the ring does not say yet
+ * (layout 4 will), so 0. */
+static uint64_t
+record_dropped_before(const struct rb_frame *f)
+{
+	(void)f;
+	return 0;
+}
+
 /* Opens part r->part and writes its header. */
 static int
 record_open_part(struct record *r)
 {
-	struct rec_header h;
+	struct rb_rec_header h;
 	int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, rc;
 
-	rc = rec_part_path(r->path, sizeof(r->path), r->output, r->max_file_size != 0,
+	rc = rb_rec_part_path(r->path, sizeof(r->path), r->output, r->max_file_size != 0,
 			   r->part);
 	if (rc != 0) {
 		cli_error("%s: %s", r->output, strerror(-rc));
 		return CLI_EXIT_FAIL;
 	}
 	memset(&h, 0, sizeof(h));
-	h.version = REC_VERSION;
+	h.version = RB_REC_VERSION;
 	h.header_bytes = r->header_bytes;
-	h.page_bytes = REC_PAGE;
-	h.page_entries = REC_PAGE_ENTRIES;
+	h.page_bytes = RB_REC_PAGE;
+	h.page_entries = RB_REC_PAGE_ENTRIES;
 	h.recording_id = r->recording_id;
 	h.part = r->part;
-	h.flags = (r->max_file_size != 0 ? REC_FLAG_SERIES : 0) |
-		  (r->lossy ? REC_FLAG_LOSSY : 0);
+	h.flags = (r->max_file_size != 0 ? RB_REC_FLAG_SERIES : 0) |
+		  (r->lossy ? RB_REC_FLAG_LOSSY : 0);
 	{
 		struct timespec ts;
 
@@ -334,7 +372,9 @@ record_open_part(struct record *r)
 	h.text_bytes = r->text_bytes;
 	h.first_index = r->index;
 	h.stream_start_seq = r->stream_start_seq;
-	rec_header_encode(r->hbuf, &h, r->text);
+	h.anchor_mono_ns = r->anchor_mono_ns;
+	h.anchor_real_ns = r->anchor_real_ns;
+	rb_rec_header_encode(r->hbuf, &h, r->text);
 	for (;;) {
 		r->fd = open(r->path, flags | (r->direct ? O_DIRECT : 0), 0644);
 		if (r->fd < 0 && r->direct && errno == EINVAL) {
@@ -382,10 +422,10 @@ record_start(struct record *r, struct rb_consumer *c)
 	uint32_t cap = rb_ring_stream_header_capacity(r->ring) + 1;
 	int n;
 
-	/* The format keeps up to REC_TEXT_MAX bytes; a longer header (far
+	/* The format keeps up to RB_REC_TEXT_MAX bytes; a longer header (far
 	 * beyond any real one) is left out rather than cut. */
-	if (cap > REC_TEXT_MAX + 1)
-		cap = REC_TEXT_MAX + 1;
+	if (cap > RB_REC_TEXT_MAX + 1)
+		cap = RB_REC_TEXT_MAX + 1;
 	r->text = malloc(cap);
 	if (r->text == NULL) {
 		cli_error("record: out of memory");
@@ -397,13 +437,14 @@ record_start(struct record *r, struct rb_consumer *c)
 		n = 0;
 	}
 	r->text_bytes = (uint32_t)n;
-	r->header_bytes = rec_header_bytes(r->text_bytes);
-	r->hbuf = aligned_alloc(REC_PAGE, r->header_bytes);
+	r->header_bytes = rb_rec_header_bytes(r->text_bytes);
+	r->hbuf = aligned_alloc(RB_REC_PAGE, r->header_bytes);
 	if (r->hbuf == NULL) {
 		cli_error("record: out of memory");
 		return CLI_EXIT_FAIL;
 	}
 	r->recording_id = record_random_id();
+	record_utc_anchor(r, c);
 	r->opened = true;
 	r->start_ns = cli_now_ns();
 	return record_open_part(r);
@@ -419,10 +460,10 @@ record_page_write(struct record *r, uint32_t t)
 	if (!g->used || g->inflight || g->failed ||
 	    (g->ever_written && g->page->count == g->written))
 		return;
-	memcpy(g->wbuf, g->page, REC_PAGE);
+	memcpy(g->wbuf, g->page, RB_REC_PAGE);
 	g->wbuf->next_offset = g->alloc_end;
-	rec_page_seal(g->wbuf);
-	rc = rio_write(&r->io, r->fd, g->wbuf, REC_PAGE, g->offset, TAG_PAGE | t);
+	rb_rec_page_seal(g->wbuf);
+	rc = rio_write(&r->io, r->fd, g->wbuf, RB_REC_PAGE, g->offset, TAG_PAGE | t);
 	if (rc != 0) {
 		record_fail(r, rc);
 		return;
@@ -462,7 +503,7 @@ record_advance(struct record *r, struct rb_consumer *c)
 	while (r->count > 0) {
 		struct pending *p = &r->pending[r->head];
 		struct group *g = &r->groups[p->group];
-		struct rec_entry *e;
+		struct rb_rec_entry *e;
 
 		if (p->state != PENDING_DONE)
 			break;
@@ -472,20 +513,21 @@ record_advance(struct record *r, struct rb_consumer *c)
 		e->length = p->f.length;
 		e->timestamp_ns = p->f.timestamp_ns;
 		e->flags = p->f.flags;
+		e->dropped_before = record_dropped_before(&p->f);
 		e->data_offset = p->offset;
 		/* The checksum is of the slot's bytes, which the kernel has
 		 * finished writing out. Lossless: the slot is ours until the
 		 * release below. Lossy: it is taken before the check that
 		 * the frame was not overwritten, so a frame that passes the
 		 * check had the same bytes for the write and the checksum. */
-		e->data_crc = rec_crc32c(0, p->f.data, p->f.length);
+		e->data_crc = rb_rec_crc32c(0, p->f.data, p->f.length);
 		/* A lossy consumer's frame may have been overwritten while
 		 * the kernel read it, and a ring truncated under us (checked
 		 * after the checksum, whose reads may be what faulted) reads
 		 * as zeros, not as the bytes written: keep its place, mark it
 		 * unusable. */
 		if (rb_consumer_check(c, &p->f) != 0 || rb_ring_truncated(r->ring)) {
-			e->rflags |= REC_ENTRY_DISCARDED;
+			e->rflags |= RB_REC_ENTRY_DISCARDED;
 			r->discarded++;
 			r->sum.discarded++;
 		} else {
@@ -543,7 +585,7 @@ record_complete(struct record *r, const struct rio_done *d)
 		struct group *g = &r->groups[i];
 
 		g->inflight = false;
-		if (d->res == (int)REC_PAGE) {
+		if (d->res == (int)RB_REC_PAGE) {
 			g->ever_written = true;
 			g->written = g->writing;
 		} else {
@@ -662,7 +704,7 @@ record_drain(struct record *r, struct rb_consumer *c)
 
 /* Closes the part: summary, fsync, close. */
 static int
-record_close_part(struct record *r, enum rec_end end)
+record_close_part(struct record *r, enum rb_rec_end end)
 {
 	uint32_t t;
 	int rc = 0, wrc;
@@ -675,13 +717,13 @@ record_close_part(struct record *r, enum rec_end end)
 		rc = -errno;
 	if (r->fsync && (wrc = rio_fsync_sync(&r->io, r->fd)) < 0 && rc == 0)
 		rc = wrc;
-	r->sum.end = r->error != 0 ? REC_END_ERROR : end;
+	r->sum.end = r->error != 0 ? RB_REC_END_ERROR : end;
 	r->sum.error = (uint32_t)-r->error;
 	r->sum.end_offset = r->pos;
 	/* Summary after the descriptors are safe: a summary promises them. */
-	rec_summary_encode(r->hbuf, &r->sum);
-	wrc = rio_write_sync(&r->io, r->fd, r->hbuf, REC_PAGE, 0);
-	if (wrc >= 0 && wrc != (int)REC_PAGE)
+	rb_rec_summary_encode(r->hbuf, &r->sum);
+	wrc = rio_write_sync(&r->io, r->fd, r->hbuf, RB_REC_PAGE, 0);
+	if (wrc >= 0 && wrc != (int)RB_REC_PAGE)
 		wrc = -ENOSPC;
 	if (wrc < 0 && rc == 0)
 		rc = wrc;
@@ -722,13 +764,13 @@ record_new_group(struct record *r, struct rb_consumer *c)
 		g->used = true;
 		g->number = r->next_group++;
 		g->offset = r->pos;
-		g->alloc_end = r->pos + REC_PAGE;
+		g->alloc_end = r->pos + RB_REC_PAGE;
 		g->assigned = 0;
 		g->inflight = false;
 		g->ever_written = false;
 		g->failed = false;
 		g->written = 0;
-		memset(g->page, 0, REC_PAGE);
+		memset(g->page, 0, RB_REC_PAGE);
 		g->page->recording_id = r->recording_id;
 		g->page->part = r->part;
 		g->page->group = g->number;
@@ -736,8 +778,8 @@ record_new_group(struct record *r, struct rb_consumer *c)
 		g->page->first_index = r->index + r->count;
 	}
 	r->current = (int)t;
-	r->pos += REC_PAGE;
-	r->file_bytes += REC_PAGE;
+	r->pos += RB_REC_PAGE;
+	r->file_bytes += RB_REC_PAGE;
 	/* Written now, empty: its blocks are allocated before the data
 	 * behind it, so later rewrites overwrite and cannot run out of room. */
 	record_page_write(r, t);
@@ -777,10 +819,10 @@ record_prealloc(struct record *r)
 static int
 record_frame(struct record *r, struct rb_consumer *c, const struct rb_frame *f)
 {
-	uint64_t region = rec_region_bytes(f->length);
+	uint64_t region = rb_rec_region_bytes(f->length);
 	bool new_group = r->current < 0 ||
-			 r->groups[r->current].assigned == REC_PAGE_ENTRIES;
-	uint64_t need = region + (new_group ? REC_PAGE : 0);
+			 r->groups[r->current].assigned == RB_REC_PAGE_ENTRIES;
+	uint64_t need = region + (new_group ? RB_REC_PAGE : 0);
 	struct pending *p;
 	uint32_t i;
 	int rc;
@@ -789,7 +831,7 @@ record_frame(struct record *r, struct rb_consumer *c, const struct rb_frame *f)
 	    r->pos + need > r->max_file_size) {
 		if ((rc = record_drain(r, c)) != 0)
 			return rc;
-		if ((rc = record_close_part(r, REC_END_ROTATED)) != 0)
+		if ((rc = record_close_part(r, RB_REC_END_ROTATED)) != 0)
 			return rc;
 		r->part++;
 		if ((rc = record_open_part(r)) != 0)
@@ -882,7 +924,7 @@ record_finish(void *state, struct rb_consumer *c, bool held_released)
 	if (!r->io_ready || !r->opened)
 		return r->error != 0 ? CLI_EXIT_FAIL : 0;
 	rc = record_drain(r, c);
-	if (record_close_part(r, REC_END_STOPPED) != 0)
+	if (record_close_part(r, RB_REC_END_STOPPED) != 0)
 		rc = CLI_EXIT_FAIL;
 	r->end_ns = cli_now_ns();
 	return r->error != 0 ? CLI_EXIT_FAIL : rc;

@@ -30,23 +30,24 @@
 #include <unistd.h>
 
 #include "producer.h"
-#include "recording.h"
+#include <ringbuf/recording.h>
+#include "rio.h" /* the recording module's private I/O engine */
 
 #define FILE_DEFAULT_DEPTH 16u
 
 /* A frame being read into its slot, then waiting to be published. */
 struct file_read {
 	struct rb_frame f;
-	struct rec_entry e;
+	struct rb_rec_entry e;
 	uint32_t len;   /* bytes asked for */
 	uint64_t pass;  /* of --loop, for its time shift */
 	bool done;
 };
 
 struct file_source {
-	struct rec_reader rd;
+	struct rb_rec_reader rd;
 	bool reader_open;
-	struct rec_entry next;  /* read ahead by one descriptor */
+	struct rb_rec_entry next;  /* read ahead by one descriptor */
 	bool have_next;
 	bool eof;
 	int last_fd;
@@ -99,7 +100,7 @@ file_open_error(int rc)
 		return "not a ringbuf recording";
 	case -EPROTONOSUPPORT:
 		return "recording format version not supported (this rb-producer reads "
-		       "versions 1 and 2)";
+		       "versions 1 to 3)";
 	case -EBADMSG:
 		return "damaged recording header";
 	default:
@@ -110,7 +111,7 @@ file_open_error(int rc)
 /* The next descriptor worth replaying (discarded ones are skipped):
  * 1 with *e, 0 at the end, or -errno. */
 static int
-file_next_entry(struct file_source *fs, struct rec_entry *e)
+file_next_entry(struct file_source *fs, struct rb_rec_entry *e)
 {
 	int rc;
 
@@ -120,10 +121,10 @@ file_next_entry(struct file_source *fs, struct rec_entry *e)
 			fs->have_next = false;
 			return 1;
 		}
-		rc = rec_reader_next(&fs->rd, e);
+		rc = rb_rec_reader_next(&fs->rd, e);
 		if (rc <= 0)
 			return rc;
-		if (!(e->rflags & REC_ENTRY_DISCARDED))
+		if (!(e->rflags & RB_REC_ENTRY_DISCARDED))
 			return 1;
 		fs->discarded++;
 	}
@@ -146,7 +147,7 @@ file_source_init(struct source *s)
 	}
 	s->io = fs;
 	fs->last_fd = -1;
-	rc = rec_reader_open(&fs->rd, s->p.input, true);
+	rc = rb_rec_reader_open(&fs->rd, s->p.input, true);
 	fs->reader_open = true;
 	if (rc == -ENOMEM) {
 		char why[320];
@@ -162,7 +163,7 @@ file_source_init(struct source *s)
 	s->frame_bytes = fs->rd.h.frame_bytes;
 	s->type = fs->rd.h.type;
 	/* O_DIRECT reads whole 4 KiB blocks into 4 KiB-aligned slots. */
-	s->align = REC_PAGE;
+	s->align = RB_REC_PAGE;
 	if (s->p.check)
 		return 0;
 	/* The ring numbers frames as the recording did: look at the first. */
@@ -187,7 +188,7 @@ file_source_fini(struct source *s)
 	if (fs->io_ready)
 		rio_fini(&fs->io);
 	if (fs->reader_open)
-		rec_reader_close(&fs->rd);
+		rb_rec_reader_close(&fs->rd);
 	free(fs->done);
 	free(fs->win);
 	free(fs->commit);
@@ -236,7 +237,7 @@ file_setup(struct producer_run *r, struct file_source *fs)
 	fs->direct = fs->rd.direct;
 	if (!fs->rd.direct) {
 		file_fallback(fs, "the file system refuses O_DIRECT", 0);
-	} else if (stride % REC_PAGE != 0 || (uintptr_t)slots % REC_PAGE != 0) {
+	} else if (stride % RB_REC_PAGE != 0 || (uintptr_t)slots % RB_REC_PAGE != 0) {
 		/* Whole blocks would overrun the slots: read exact lengths
 		 * through the page cache, here and in every later part. */
 		int flags = fcntl(fs->rd.fd, F_GETFL);
@@ -311,7 +312,7 @@ file_rewind(struct producer_run *r, struct file_source *fs)
 
 	if ((rc = file_drain(r, fs)) != 0)
 		return rc;
-	if ((rc = rec_reader_rewind(&fs->rd)) != 0) {
+	if ((rc = rb_rec_reader_rewind(&fs->rd)) != 0) {
 		cli_error("%s: %s", fs->rd.path, file_open_error(rc));
 		return CLI_EXIT_FAIL;
 	}
@@ -326,7 +327,7 @@ static int
 file_fill(struct producer_run *r, struct file_source *fs, uint64_t stop_at)
 {
 	const struct producer_options *o = r->o;
-	struct rec_entry e;
+	struct rb_rec_entry e;
 	int rc;
 
 	while (!fs->eof && fs->inflight < fs->depth && fs->count < fs->cap &&
@@ -388,7 +389,7 @@ file_fill(struct producer_run *r, struct file_source *fs, uint64_t stop_at)
 		x->done = false;
 		/* O_DIRECT reads whole blocks (past `length` to the block's
 		 * end, inside the slot); the page cache exact lengths. */
-		x->len = (uint32_t)(fs->direct ? rec_region_bytes(e.length) : e.length);
+		x->len = (uint32_t)(fs->direct ? rb_rec_region_bytes(e.length) : e.length);
 		fs->count++;
 		if (x->len == 0) {
 			x->done = true;
@@ -451,7 +452,7 @@ file_commit(struct producer_run *r, struct file_source *fs, const struct pacer *
 		/* A frame whose bytes are not what the recorder wrote is
 		 * never published: the frames before it go out, then the
 		 * replay stops on it (docs/RECORDING.md, "Replay"). */
-		if (!rec_frame_intact(&fs->rd.h, &x->e, x->f.data)) {
+		if (!rb_rec_frame_intact(&fs->rd.h, &x->e, x->f.data)) {
 			fs->damaged = true;
 			fs->damaged_seq = x->e.seq;
 			break;
@@ -583,7 +584,7 @@ struct file_check {
 
 /* The digests of docs/RECORDING.md: over every kept frame, in order. */
 static void
-file_check_frame(struct file_check *k, const struct rec_entry *e, const void *data)
+file_check_frame(struct file_check *k, const struct rb_rec_entry *e, const void *data)
 {
 	uint8_t d[28];
 
@@ -591,10 +592,10 @@ file_check_frame(struct file_check *k, const struct rec_entry *e, const void *da
 	memcpy(d + 8, &e->length, 8);
 	memcpy(d + 16, &e->timestamp_ns, 8);
 	memcpy(d + 24, &e->flags, 4);
-	k->digest = rec_crc32c(k->digest, d, sizeof(d));
-	k->digest = rec_crc32c(k->digest, data, e->length);
-	k->data_digest = rec_crc32c(k->data_digest, &e->length, 8);
-	k->data_digest = rec_crc32c(k->data_digest, data, e->length);
+	k->digest = rb_rec_crc32c(k->digest, d, sizeof(d));
+	k->digest = rb_rec_crc32c(k->digest, data, e->length);
+	k->data_digest = rb_rec_crc32c(k->data_digest, &e->length, 8);
+	k->data_digest = rb_rec_crc32c(k->data_digest, data, e->length);
 	if (k->frames == 0) {
 		k->first_seq = e->seq;
 		k->first_ts = e->timestamp_ns;
@@ -611,7 +612,7 @@ static void
 file_check_report(struct source *s, const struct file_check *k, bool valid, bool json)
 {
 	struct file_source *fs = file_state(s);
-	const struct rec_header *h = &fs->rd.h;
+	const struct rb_rec_header *h = &fs->rd.h;
 	char shape[128], id[24], dg[16], ddg[16], bytes[32];
 	uint64_t dims = h->frame_bytes;
 
@@ -656,7 +657,7 @@ file_check_report(struct source *s, const struct file_check *k, bool valid, bool
 		cli_json_string(&j, "data_digest", ddg);
 		cli_json_u64(&j, "stream_header_bytes", fs->rd.h.text_bytes);
 		cli_json_u64(&j, "format_version", fs->rd.h.version);
-		cli_json_bool(&j, "frame_checksums", rec_has_frame_crc(&fs->rd.h));
+		cli_json_bool(&j, "frame_checksums", rb_rec_has_frame_crc(&fs->rd.h));
 		cli_json_u64(&j, "damaged_frames", k->damaged);
 		if (k->damaged)
 			cli_json_u64(&j, "first_damaged_seq", k->first_damaged_seq);
@@ -681,7 +682,7 @@ file_check_report(struct source *s, const struct file_check *k, bool valid, bool
 	if (k->damaged)
 		printf("  %" PRIu64 " frame%s checksum, the first seq %" PRIu64 "\n",
 		       k->damaged, k->damaged == 1 ? " fails its" : "s fail their", k->first_damaged_seq);
-	if (!rec_has_frame_crc(h))
+	if (!rb_rec_has_frame_crc(h))
 		printf("  format version %" PRIu32 ": frames carry no checksum, not checked\n",
 		       h->version);
 }
@@ -691,18 +692,18 @@ file_check(struct source *s, bool json)
 {
 	struct file_source *fs = file_state(s);
 	struct file_check k;
-	struct rec_entry e;
+	struct rb_rec_entry e;
 	uint8_t *buf = NULL;
 	uint64_t buf_bytes = 0;
 	bool valid = true;
 	int rc;
 
 	memset(&k, 0, sizeof(k));
-	while ((rc = rec_reader_next(&fs->rd, &e)) == 1) {
-		uint32_t len = (uint32_t)(fs->rd.direct ? rec_region_bytes(e.length) : e.length);
+	while ((rc = rb_rec_reader_next(&fs->rd, &e)) == 1) {
+		uint32_t len = (uint32_t)(fs->rd.direct ? rb_rec_region_bytes(e.length) : e.length);
 
 		k.entries++;
-		if (e.rflags & REC_ENTRY_DISCARDED) {
+		if (e.rflags & RB_REC_ENTRY_DISCARDED) {
 			k.discarded++;
 			continue;
 		}
@@ -710,20 +711,20 @@ file_check(struct source *s, bool json)
 		 * each lies inside the file), never by a header field. */
 		if (len > buf_bytes) {
 			free(buf);
-			buf_bytes = rec_region_bytes(len);
-			buf = aligned_alloc(REC_PAGE, buf_bytes);
+			buf_bytes = rb_rec_region_bytes(len);
+			buf = aligned_alloc(RB_REC_PAGE, buf_bytes);
 			if (buf == NULL) {
 				cli_error("%s: %" PRIu64 "-byte frame: out of memory", fs->rd.path,
 					  e.length);
 				return CLI_EXIT_FAIL;
 			}
 		}
-		rc = len ? rio_read_sync(&fs->rd.meta, fs->rd.fd, buf, len, e.data_offset) : 0;
+		rc = len ? rio_read_sync(fs->rd.meta, fs->rd.fd, buf, len, e.data_offset) : 0;
 		if (rc >= 0 && (uint64_t)rc < e.length)
 			rc = -ENODATA;
 		if (rc < 0)
 			break;
-		if (!rec_frame_intact(&fs->rd.ph, &e, buf) && k.damaged++ == 0)
+		if (!rb_rec_frame_intact(&fs->rd.ph, &e, buf) && k.damaged++ == 0)
 			k.first_damaged_seq = e.seq;
 		file_check_frame(&k, &e, buf);
 	}

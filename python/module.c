@@ -711,6 +711,8 @@ PyInit_ringbuf(void)
 	    PyModule_AddIntConstant(m, "MAX_GROUPS", RB_MAX_GROUPS) != 0 ||
 	    PyModule_AddIntConstant(m, "FRAME_USER_SHIFT", RB_FRAME_USER_SHIFT) != 0)
 		goto fail;
+	if (rbpy_recording_init(m) != 0) /* ringbuf.Recording (recording.c) */
+		goto fail;
 	return m;
 fail:
 	Py_DECREF(m);

@@ -314,4 +314,10 @@ PyObject *rbpy_producer_commit_frames(struct rbpy_endpoint *e, rbpy_frame **fram
 				      Py_ssize_t n, PyObject *length,
 				      PyObject *timestamp, PyObject *flags);
 
+/* recording.c: ringbuf.Recording (issue 16), over <ringbuf/recording.h>. */
+extern PyTypeObject rbpy_recording_type;
+extern PyTypeObject rbpy_recframe_type;
+extern PyTypeObject rbpy_reciter_type;
+int rbpy_recording_init(PyObject *m);
+
 #endif /* RBPY_H */

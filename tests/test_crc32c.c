@@ -1,5 +1,5 @@
 /*
- * rec_crc32c (tools/cli/crc32c.c, on Intel ISA-L) is the CRC-32C that
+ * rb_rec_crc32c (recording/crc32c.c, on Intel ISA-L) is the CRC-32C that
  * docs/RECORDING.md documents: the check value of "123456789", and equal
  * to a bitwise computation written from the definition (reflected
  * polynomial 0x82F63B78, initial value and final xor 0xFFFFFFFF) for every
@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "recording.h"
+#include <ringbuf/recording.h>
 
 static uint32_t
 crc_bitwise(const uint8_t *p, size_t n)
@@ -34,9 +34,9 @@ main(void)
 	uint32_t x = 12345;
 	int bad = 0;
 
-	if (rec_crc32c(0, "123456789", 9) != 0xE3069283u) {
+	if (rb_rec_crc32c(0, "123456789", 9) != 0xE3069283u) {
 		fprintf(stderr, "crc32c(\"123456789\") = %08x, not e3069283\n",
-			rec_crc32c(0, "123456789", 9));
+			rb_rec_crc32c(0, "123456789", 9));
 		return 1;
 	}
 	for (size_t i = 0; i < sizeof(buf); i++) {
@@ -48,9 +48,9 @@ main(void)
 			size_t n = t <= 300 ? t : big[t - 301];
 			uint32_t want = crc_bitwise(buf + a, n);
 			size_t cut = n / 3;
-			uint32_t part = rec_crc32c(rec_crc32c(0, buf + a, cut), buf + a + cut, n - cut);
+			uint32_t part = rb_rec_crc32c(rb_rec_crc32c(0, buf + a, cut), buf + a + cut, n - cut);
 
-			if (rec_crc32c(0, buf + a, n) != want || part != want) {
+			if (rb_rec_crc32c(0, buf + a, n) != want || part != want) {
 				if (bad++ < 5)
 					fprintf(stderr, "align %zu length %zu: differs\n", a, n);
 			}

@@ -232,7 +232,7 @@ Recording read_recording(const std::string &path)
 			throw std::runtime_error(p + ": not a recording");
 		uint32_t hbytes = get<uint32_t>(b, 12), text = get<uint32_t>(b, 104);
 		uint32_t version = get<uint32_t>(b, 8);
-		if ((version != 1 && version != 2) || get<uint32_t>(b, 16) != 4096 ||
+		if (version < 1 || version > 3 || get<uint32_t>(b, 16) != 4096 ||
 		    get<uint32_t>(b, 20) != 63 || hbytes < 512 + text || hbytes % 4096 != 0)
 			throw std::runtime_error(p + ": bad header fields");
 		uint32_t crc = crc32c(0, b.data(), 252);
@@ -1019,7 +1019,7 @@ TEST_CASE("a flipped bit in a frame's bytes fails --check and stops the replay a
 	std::string file = dir / "f";
 	record_counter(g1.name, file, "16KiB", "200");
 	Recording r = read_recording(file);
-	REQUIRE(r.version == 2);
+	REQUIRE(r.version == 3);
 	REQUIRE(r.frames.size() == 200);
 	const size_t bad = 77;
 	const RecFrame &f = r.frames[bad];
@@ -1055,7 +1055,7 @@ TEST_CASE("a flipped bit in a frame's bytes fails --check and stops the replay a
 	CHECK(v["errors"].u64() == 0);
 }
 
-TEST_CASE("version 1 recordings (no frame checksums) still read and replay", "[io]")
+TEST_CASE("version 2 and 1 recordings (no UTC anchor; no frame checksums) still read and replay", "[io]")
 {
 	TempDir dir;
 	RingGuard g1(unique_name("io-v1")), g2(unique_name("io-v1-replay"));
@@ -1064,6 +1064,19 @@ TEST_CASE("version 1 recordings (no frame checksums) still read and replay", "[i
 	Json v2 = check_summary(file);
 	Recording r = read_recording(file);
 	REQUIRE(r.frames.size() == 150);
+
+	// What a version 2 recorder wrote: no UTC anchor (header bytes
+	// 128..143 zero), descriptors' bytes 48..55 zero (they are already:
+	// no drops).
+	patch_value<uint32_t>(file, 8, 2);
+	patch_value<uint64_t>(file, 128, 0);
+	patch_value<uint64_t>(file, 136, 0);
+	reseal_header(file);
+	Json c2 = check_summary(file);
+	CHECK(c2["valid"].b);
+	CHECK(c2["format_version"].u64() == 2);
+	CHECK(c2["frame_checksums"].b);
+	CHECK(c2["digest"].s() == v2["digest"].s());
 
 	// What a version 1 recorder wrote: version 1, descriptors' bytes 40..63
 	// zero, the CRCs over that.
@@ -1094,12 +1107,12 @@ TEST_CASE("version 1 recordings (no frame checksums) still read and replay", "[i
 	CHECK(ver.summary()["checked_frames"].u64() == 150);
 
 	// A version from the future is refused, saying so.
-	patch_value<uint32_t>(file, 8, 3);
+	patch_value<uint32_t>(file, 8, 4);
 	reseal_header(file);
 	Proc fut({producer_path(), "--source", "file", "--check", "--input", file});
 	REQUIRE(fut.wait(20000) == 1);
 	CHECK(fut.stderr_text() == "rb-producer: " + file + ": recording format version not "
-				   "supported (this rb-producer reads versions 1 and 2)\n");
+				   "supported (this rb-producer reads versions 1 to 3)\n");
 }
 
 TEST_CASE("hostile header fields with a valid CRC are refused before anything is sized",

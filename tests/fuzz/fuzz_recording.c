@@ -1,6 +1,6 @@
 /*
  * libFuzzer target: a recording file of arbitrary bytes, walked as replay
- * and --check walk it (tools/cli/reader.c).
+ * and --check walk it (recording/reader.c).
  *
  * The input is one control byte and then the file. The reader opens the
  * file (header and its bounds, the summary), walks every descriptor page,
@@ -26,48 +26,50 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "recording.h"
+#include <ringbuf/recording.h>
+
+#include "rio.h"
 
 static char path[128];
 
 static void
 fix_crcs(uint8_t *b, size_t size, uint8_t ctl)
 {
-	struct rec_header h;
+	struct rb_rec_header h;
 	uint64_t off;
 
-	if (size < REC_PAGE)
+	if (size < RB_REC_PAGE)
 		return;
 	memcpy(&h, b, sizeof(h));
 	if (ctl & 1) {
-		uint32_t text = h.text_bytes <= size - REC_TEXT_OFFSET ? h.text_bytes : 0;
-		uint32_t crc = rec_crc32c(0, b, offsetof(struct rec_header, crc));
+		uint32_t text = h.text_bytes <= size - RB_REC_TEXT_OFFSET ? h.text_bytes : 0;
+		uint32_t crc = rb_rec_crc32c(0, b, offsetof(struct rb_rec_header, crc));
 
-		crc = rec_crc32c(crc, b + REC_TEXT_OFFSET, text);
-		memcpy(b + offsetof(struct rec_header, crc), &crc, 4);
+		crc = rb_rec_crc32c(crc, b + RB_REC_TEXT_OFFSET, text);
+		memcpy(b + offsetof(struct rb_rec_header, crc), &crc, 4);
 	}
 	if (ctl & 8) {
-		uint32_t crc = rec_crc32c(0, b + 256, offsetof(struct rec_summary, crc));
+		uint32_t crc = rb_rec_crc32c(0, b + 256, offsetof(struct rb_rec_summary, crc));
 
-		memcpy(b + 256 + offsetof(struct rec_summary, crc), &crc, 4);
+		memcpy(b + 256 + offsetof(struct rb_rec_summary, crc), &crc, 4);
 	}
 	off = h.header_bytes;
-	for (int n = 0; n < 64 && (ctl & 6) && off <= size && size - off >= REC_PAGE; n++) {
+	for (int n = 0; n < 64 && (ctl & 6) && off <= size && size - off >= RB_REC_PAGE; n++) {
 		/* A hostile next_offset need not be aligned: work on a copy. */
-		struct rec_page p;
+		struct rb_rec_page p;
 
 		memcpy(&p, b + off, sizeof(p));
 		if (ctl & 4) {
-			for (uint32_t i = 0; i < REC_PAGE_ENTRIES; i++) {
-				struct rec_entry *e = &p.entries[i];
+			for (uint32_t i = 0; i < RB_REC_PAGE_ENTRIES; i++) {
+				struct rb_rec_entry *e = &p.entries[i];
 
 				if (e->data_offset <= size && e->length <= size - e->data_offset)
-					e->data_crc = rec_crc32c(0, b + e->data_offset, e->length);
+					e->data_crc = rb_rec_crc32c(0, b + e->data_offset, e->length);
 			}
 		}
 		if (ctl & 2) {
 			p.crc = 0;
-			p.crc = rec_crc32c(0, &p, sizeof(p));
+			p.crc = rb_rec_crc32c(0, &p, sizeof(p));
 		}
 		memcpy(b + off, &p, sizeof(p));
 		if (p.next_offset <= off)
@@ -79,8 +81,8 @@ fix_crcs(uint8_t *b, size_t size, uint8_t ctl)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct rec_reader rd;
-	struct rec_entry e;
+	struct rb_rec_reader rd;
+	struct rb_rec_entry e;
 	uint8_t *file, *buf = NULL;
 	uint64_t buf_bytes = 0, limit;
 	int fd, rc, n = 0;
@@ -90,7 +92,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		snprintf(path, sizeof(path), "/dev/shm/fuzz-recording-%d", (int)getpid());
 	if (size < 1 || size > (16u << 20))
 		return 0;
-	file = aligned_alloc(REC_PAGE, rec_round_up(size));
+	file = aligned_alloc(RB_REC_PAGE, rb_rec_round_up(size));
 	if (file == NULL)
 		abort();
 	memcpy(file, data + 1, size - 1);
@@ -105,36 +107,36 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* Nothing may be sized beyond what the file holds (plus a header's
 	 * page and the reader's fixed buffers). */
-	limit = size + 2 * REC_PAGE;
-	rc = rec_reader_open(&rd, path, data[0] & 16);
+	limit = size + 2 * RB_REC_PAGE;
+	rc = rb_rec_reader_open(&rd, path, data[0] & 16);
 	if (rc == 0) {
 		if (rd.h.header_bytes > limit || rd.h.text_bytes > limit)
 			abort();
-		while (n++ < 4096 && (rc = rec_reader_next(&rd, &e)) == 1) {
-			uint32_t len = (uint32_t)(rd.direct ? rec_region_bytes(e.length) : e.length);
+		while (n++ < 4096 && (rc = rb_rec_reader_next(&rd, &e)) == 1) {
+			uint32_t len = (uint32_t)(rd.direct ? rb_rec_region_bytes(e.length) : e.length);
 
-			if (e.rflags & REC_ENTRY_DISCARDED)
+			if (e.rflags & RB_REC_ENTRY_DISCARDED)
 				continue;
 			if (e.data_offset + e.length > rd.file_bytes)
 				abort(); /* the reader let a frame outside the file through */
 			if (len > buf_bytes) {
 				free(buf);
-				buf_bytes = rec_region_bytes(len);
-				if (buf_bytes > limit + REC_PAGE)
+				buf_bytes = rb_rec_region_bytes(len);
+				if (buf_bytes > limit + RB_REC_PAGE)
 					abort();
-				buf = aligned_alloc(REC_PAGE, buf_bytes);
+				buf = aligned_alloc(RB_REC_PAGE, buf_bytes);
 				if (buf == NULL)
 					abort();
 			}
 			if (len == 0)
 				continue;
-			rc = rio_read_sync(&rd.meta, rd.fd, buf, len, e.data_offset);
+			rc = rio_read_sync(rd.meta, rd.fd, buf, len, e.data_offset);
 			if (rc < 0 || (uint64_t)rc < e.length)
 				break;
-			sink ^= rec_frame_intact(&rd.ph, &e, buf);
+			sink ^= rb_rec_frame_intact(&rd.ph, &e, buf);
 		}
 	}
-	rec_reader_close(&rd);
+	rb_rec_reader_close(&rd);
 	free(buf);
 	unlink(path);
 	(void)sink;

@@ -1,7 +1,7 @@
 /*
  * The I/O engine of the recorder and the replayer: io_uring with the
  * ring's slots as fixed buffers, or plain pread/pwrite where io_uring is
- * refused. See recording.h for the interface.
+ * refused. See rio.h for the interface.
  *
  * Why fixed buffers: for every unregistered read or write the kernel
  * looks up and pins the user pages, and unpins them at completion; with
@@ -19,7 +19,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "recording.h"
+#include "rio.h"
 
 /* io_uring's limits on registered buffers (io_uring/rsrc.c). */
 #define RIO_MAX_IOVEC_BYTES (1ull << 30)

@@ -19,13 +19,13 @@
 #include <isa-l/crc.h>
 #include <limits.h>
 
-#include "recording.h"
+#include <ringbuf/recording.h>
 
 /* A multiple of 8 well below INT_MAX. */
 #define CRC_PIECE (1u << 30)
 
 uint32_t
-rec_crc32c(uint32_t crc, const void *data, size_t n)
+rb_rec_crc32c(uint32_t crc, const void *data, size_t n)
 {
 	unsigned char *p = (unsigned char *)data; /* ISA-L takes it non-const; it only reads */
 	unsigned int c = ~crc;

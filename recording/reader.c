@@ -23,11 +23,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "recording.h"
+#include "rio.h"
 
 /* Opens `path`, with O_DIRECT if wanted and the file system allows it. */
 static int
-reader_open_fd(struct rec_reader *rd, const char *path, bool direct)
+reader_open_fd(struct rb_rec_reader *rd, const char *path, bool direct)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | (direct ? O_DIRECT : 0));
 
@@ -41,23 +41,23 @@ reader_open_fd(struct rec_reader *rd, const char *path, bool direct)
 
 /* Reads the header of the part in rd->path into rd->ph / rd->hbuf. */
 static int
-reader_read_header(struct rec_reader *rd, int fd)
+reader_read_header(struct rb_rec_reader *rd, int fd)
 {
 	struct stat st;
-	uint32_t want = REC_PAGE;
+	uint32_t want = RB_REC_PAGE;
 	int rc;
 
 	for (;;) {
 		free(rd->hbuf);
-		rd->hbuf = aligned_alloc(REC_PAGE, want);
+		rd->hbuf = aligned_alloc(RB_REC_PAGE, want);
 		if (rd->hbuf == NULL)
 			return -ENOMEM;
-		rc = rio_read_sync(&rd->meta, fd, rd->hbuf, want, 0);
+		rc = rio_read_sync(rd->meta, fd, rd->hbuf, want, 0);
 		if (rc < 0)
 			return rc;
-		if ((uint32_t)rc < REC_PAGE)
+		if ((uint32_t)rc < RB_REC_PAGE)
 			return -EMEDIUMTYPE; /* too short to be a recording */
-		rc = rec_header_decode(rd->hbuf, (size_t)rc, &rd->ph);
+		rc = rb_rec_header_decode(rd->hbuf, (size_t)rc, &rd->ph);
 		if (rc == -EAGAIN && want < rd->ph.header_bytes) {
 			want = rd->ph.header_bytes;
 			continue;
@@ -69,13 +69,13 @@ reader_read_header(struct rec_reader *rd, int fd)
 	if (fstat(fd, &st) != 0)
 		return -errno;
 	rd->file_bytes = (uint64_t)st.st_size;
-	rd->summary_ok = rec_summary_decode(rd->hbuf, &rd->sum);
+	rd->summary_ok = rb_rec_summary_decode(rd->hbuf, &rd->sum);
 	return 0;
 }
 
 /* Opens rd->path as the next part to read. */
 static int
-reader_open_part(struct rec_reader *rd)
+reader_open_part(struct rb_rec_reader *rd)
 {
 	int fd, rc;
 
@@ -110,16 +110,16 @@ reader_open_part(struct rec_reader *rd)
 
 /* "FILE.007" -> base "FILE" when the header says it is part 7 of a series. */
 static void
-reader_series_base(struct rec_reader *rd, const char *path)
+reader_series_base(struct rb_rec_reader *rd, const char *path)
 {
 	size_t len = strlen(path);
 	char suffix[16];
 
 	if (len >= sizeof(rd->base))
-		len = sizeof(rd->base) - 1; /* checked in rec_reader_open */
+		len = sizeof(rd->base) - 1; /* checked in rb_rec_reader_open */
 	memcpy(rd->base, path, len);
 	rd->base[len] = '\0';
-	if (!(rd->ph.flags & REC_FLAG_SERIES))
+	if (!(rd->ph.flags & RB_REC_FLAG_SERIES))
 		return;
 	snprintf(suffix, sizeof(suffix), ".%03u", rd->ph.part);
 	if (len > strlen(suffix) && strcmp(path + len - strlen(suffix), suffix) == 0) {
@@ -129,7 +129,7 @@ reader_series_base(struct rec_reader *rd, const char *path)
 }
 
 int
-rec_reader_open(struct rec_reader *rd, const char *path, bool want_direct)
+rb_rec_reader_open(struct rb_rec_reader *rd, const char *path, bool want_direct)
 {
 	struct stat st;
 	int rc;
@@ -139,9 +139,12 @@ rec_reader_open(struct rec_reader *rd, const char *path, bool want_direct)
 	rd->want_direct = want_direct;
 	rd->complete = true;
 	rd->stop = "end";
-	if ((rc = rio_init(&rd->meta, 2)) != 0)
+	rd->meta = calloc(1, sizeof(*rd->meta));
+	if (rd->meta == NULL)
+		return -ENOMEM;
+	if ((rc = rio_init(rd->meta, 2)) != 0)
 		return rc;
-	rd->page = aligned_alloc(REC_PAGE, REC_PAGE);
+	rd->page = aligned_alloc(RB_REC_PAGE, RB_REC_PAGE);
 	if (rd->page == NULL)
 		return -ENOMEM;
 	if (strlen(path) >= sizeof(rd->base))
@@ -151,7 +154,7 @@ rec_reader_open(struct rec_reader *rd, const char *path, bool want_direct)
 	if (stat(path, &st) != 0) {
 		if (errno != ENOENT)
 			return -errno;
-		rec_part_path(rd->path, sizeof(rd->path), path, true, 0);
+		rb_rec_part_path(rd->path, sizeof(rd->path), path, true, 0);
 		if (stat(rd->path, &st) != 0)
 			return -ENOENT; /* name the file asked for, not FILE.000 */
 	}
@@ -163,7 +166,7 @@ rec_reader_open(struct rec_reader *rd, const char *path, bool want_direct)
 	rd->text = malloc(rd->h.text_bytes + 1);
 	if (rd->text == NULL)
 		return -ENOMEM;
-	memcpy(rd->text, rd->hbuf + REC_TEXT_OFFSET, rd->h.text_bytes);
+	memcpy(rd->text, rd->hbuf + RB_REC_TEXT_OFFSET, rd->h.text_bytes);
 	rd->text[rd->h.text_bytes] = '\0';
 	return 0;
 }
@@ -172,7 +175,7 @@ rec_reader_open(struct rec_reader *rd, const char *path, bool want_direct)
  * the next part of a series if the part says there is one. Returns 1 to
  * go on reading, 0 at the end of the recording, -errno on errors. */
 static int
-reader_part_end(struct rec_reader *rd, const char *tail)
+reader_part_end(struct rb_rec_reader *rd, const char *tail)
 {
 	int rc;
 
@@ -188,16 +191,16 @@ reader_part_end(struct rec_reader *rd, const char *tail)
 		rd->stop = "damaged: fewer descriptors than the summary says";
 		return 0;
 	}
-	if (rd->sum.end == REC_END_ERROR) {
+	if (rd->sum.end == RB_REC_END_ERROR) {
 		rd->complete = false;
 		rd->stop = "the writer stopped on a write error";
 		return 0;
 	}
-	if (rd->sum.end != REC_END_ROTATED || !rd->series) {
+	if (rd->sum.end != RB_REC_END_ROTATED || !rd->series) {
 		rd->stop = "end";
 		return 0;
 	}
-	rc = rec_part_path(rd->path, sizeof(rd->path), rd->base, true, rd->ph.part + 1);
+	rc = rb_rec_part_path(rd->path, sizeof(rd->path), rd->base, true, rd->ph.part + 1);
 	if (rc == 0)
 		rc = reader_open_part(rd);
 	if (rc == -ENOENT) {
@@ -218,9 +221,9 @@ reader_part_end(struct rec_reader *rd, const char *tail)
 }
 
 int
-rec_reader_next(struct rec_reader *rd, struct rec_entry *e)
+rb_rec_reader_next(struct rb_rec_reader *rd, struct rb_rec_entry *e)
 {
-	struct rec_page *p = rd->page;
+	struct rb_rec_page *p = rd->page;
 	int rc;
 
 	for (;;) {
@@ -229,15 +232,15 @@ rec_reader_next(struct rec_reader *rd, struct rec_entry *e)
 		if (!rd->page_loaded) {
 			const char *tail = NULL;
 
-			rc = rio_read_sync(&rd->meta, rd->fd, p, REC_PAGE, rd->page_offset);
+			rc = rio_read_sync(rd->meta, rd->fd, p, RB_REC_PAGE, rd->page_offset);
 			if (rc < 0) {
 				rd->error = rc;
 				rd->stop = "read error";
 				return rc;
 			}
-			if ((uint32_t)rc < REC_PAGE)
+			if ((uint32_t)rc < RB_REC_PAGE)
 				tail = "not closed; ends after the last whole page";
-			else if (!rec_page_valid(p, rd->h.recording_id, rd->ph.part,
+			else if (!rb_rec_page_valid(p, rd->h.recording_id, rd->ph.part,
 						 rd->group, rd->page_offset) ||
 				 p->first_index != rd->index)
 				tail = "not closed; ends at a torn or unwritten page";
@@ -251,18 +254,18 @@ rec_reader_next(struct rec_reader *rd, struct rec_entry *e)
 			rd->next_entry = 0;
 		}
 		if (rd->next_entry < p->count) {
-			const struct rec_entry *x = &p->entries[rd->next_entry];
+			const struct rb_rec_entry *x = &p->entries[rd->next_entry];
 
 			/* In this order, no sum can wrap: page_offset and
-			 * next_offset are at most 2^62 (rec_page_valid),
+			 * next_offset are at most 2^62 (rb_rec_page_valid),
 			 * length at most frame_bytes <= 1 GiB. */
 			if (x->length > rd->ph.frame_bytes ||
-			    x->data_offset % REC_PAGE != 0 ||
-			    x->data_offset < rd->page_offset + REC_PAGE ||
+			    x->data_offset % RB_REC_PAGE != 0 ||
+			    x->data_offset < rd->page_offset + RB_REC_PAGE ||
 			    x->data_offset > p->next_offset ||
 			    x->data_offset > rd->file_bytes ||
 			    x->length > rd->file_bytes - x->data_offset ||
-			    x->data_offset + rec_region_bytes(x->length) > p->next_offset) {
+			    x->data_offset + rb_rec_region_bytes(x->length) > p->next_offset) {
 				rd->part_done = true;
 				rd->complete = false;
 				rd->stop = "damaged: a descriptor points outside the file";
@@ -278,12 +281,15 @@ rec_reader_next(struct rec_reader *rd, struct rec_entry *e)
 			rd->have_seq = true;
 			rd->last_seq = x->seq;
 			*e = *x;
+			/* Before version 3 these bytes were reserved. */
+			if (rd->ph.version < 3)
+				e->dropped_before = 0;
 			rd->next_entry++;
 			rd->index++;
 			rd->part_entries++;
 			return 1;
 		}
-		if (p->count == REC_PAGE_ENTRIES) {
+		if (p->count == RB_REC_PAGE_ENTRIES) {
 			rd->page_offset = p->next_offset;
 			rd->group++;
 			rd->page_loaded = false;
@@ -297,12 +303,12 @@ rec_reader_next(struct rec_reader *rd, struct rec_entry *e)
 }
 
 int
-rec_reader_rewind(struct rec_reader *rd)
+rb_rec_reader_rewind(struct rb_rec_reader *rd)
 {
 	uint32_t first = rd->h.part;
 	int rc;
 
-	rc = rec_part_path(rd->path, sizeof(rd->path), rd->base, rd->series, first);
+	rc = rb_rec_part_path(rd->path, sizeof(rd->path), rd->base, rd->series, first);
 	if (rc != 0)
 		return rc;
 	if ((rc = reader_open_part(rd)) != 0)
@@ -315,13 +321,15 @@ rec_reader_rewind(struct rec_reader *rd)
 }
 
 void
-rec_reader_close(struct rec_reader *rd)
+rb_rec_reader_close(struct rb_rec_reader *rd)
 {
 	if (rd->fd >= 0)
 		close(rd->fd);
 	if (rd->old_fd >= 0)
 		close(rd->old_fd);
-	rio_fini(&rd->meta);
+	if (rd->meta != NULL)
+		rio_fini(rd->meta);
+	free(rd->meta);
 	free(rd->page);
 	free(rd->hbuf);
 	free(rd->text);
