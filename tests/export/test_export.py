@@ -12,6 +12,7 @@ RB_BUILD_DIR=build /usr/bin/python3 -m pytest tests/export
 """
 import itertools
 import json
+import time
 import os
 import shutil
 import subprocess
@@ -353,14 +354,15 @@ def test_several_streams_dada(ring, tmp_path):
 
 
 def test_utc_and_obs_offset(ring, tmp_path):
-    """UTC from the stream header's start_time: at the first frame's time
-    stamp when the recording holds the stream's first frame; a recording
-    that begins mid-stream has UTC_START, OBS_OFFSET = the bytes before its
-    first frame, and no frame UTC."""
+    """UTC_START from the stream header's start_time, OBS_OFFSET = the bytes
+    before the recording's first frame; each frame's UTC from the
+    recording's UTC anchor (format 3), so a recording that begins
+    mid-stream has it too: between the wall clock before and after."""
     start = "2026-01-02T03:04:05.678Z"
     start_ns = 1767323045678000000
     row = 64 * 4
     name = ring()
+    wall_before = time.time_ns()
     with ringbuf.Producer(name, "f32", (64,), slots=64) as p:
         p.begin_stream({"source": "python", "start_time": start})
         for i in range(5):  # before anyone records: nobody reads them
@@ -386,11 +388,14 @@ def test_utc_and_obs_offset(ring, tmp_path):
     assert np.array_equal(np.frombuffer(data, np.float32).reshape(-1, 64)[:, 0],
                           np.arange(first, 12, dtype=np.float32))
     export(tmp_path / "late.rec", tmp_path / "late.h5")
+    wall_after = time.time_ns()
     with h5py.File(tmp_path / "late.h5", "r") as f:
         g = f["stream0"]
-        assert (g["descriptors"]["utc"] == 0).all()
+        utc = g["descriptors"]["utc"][...]
+        assert len(utc) == 12 - first
+        assert ((utc >= wall_before) & (utc <= wall_after)).all()
         assert g.attrs["rb_utc_start_ns"] == start_ns
-        assert g.attrs["rb_utc_source"] == "stream header start_time"
+        assert g.attrs["rb_utc_source"] == "stream header start_time; frames by the recording's UTC anchor"
     # From the stream's start: frame 0 is at start_time.
     frames = [(np.full(64, i, np.float32), None, None) for i in range(4)]
     name = ring()
@@ -409,8 +414,7 @@ def test_utc_and_obs_offset(ring, tmp_path):
     export(tmp_path / "whole.rec", tmp_path / "whole.h5")
     with h5py.File(tmp_path / "whole.h5", "r") as f:
         d = f["stream0/descriptors"][...]
-    assert d["utc"][0] == start_ns
-    assert list(d["utc"] - start_ns) == list((d["timestamp"] - d["timestamp"][0]).astype(np.int64))
+    assert list(d["utc"] - d["utc"][0]) == list((d["timestamp"] - d["timestamp"][0]).astype(np.int64))
 
 
 # ---- rb-consumer record --format hdf5 -----------------------------------------

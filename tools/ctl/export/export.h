@@ -2,7 +2,7 @@
  * rb-ctl export: a recording's streams as HDF5 or PSRDADA files
  * (docs/RECORDING.md, "Export").
  *
- *   source.c   the only user of the recording reader (tools/cli/recording.h):
+ *   source.c   the only user of the recording reader (<ringbuf/recording.h>):
  *              walks one recording frame by frame, checks each frame's
  *              checksum, and says where and why it stopped
  *   hdf5.c     one HDF5 file, a group per stream (libhdf5's C API)
@@ -59,7 +59,7 @@ struct export_utc {
 /* One recording, opened for export. */
 struct export_source {
 	const char *path;
-	void *rd;                   /* struct rec_reader, private to source.c */
+	void *rd;                   /* struct rb_rec_reader, private to source.c */
 	struct rb_frame_type type;  /* the ring's; elem 0 for untyped */
 	uint64_t frame_bytes;       /* the ring's largest frame */
 	uint64_t row_bytes;         /* bytes per exported frame */

@@ -3,7 +3,7 @@
  * against its checksum, and a clear word on where the walk stopped.
  *
  * This is the exporter's only use of the recording reader
- * (tools/cli/recording.h): the walk over descriptor pages is the reader's
+ * (<ringbuf/recording.h>): the walk over descriptor pages is the reader's
  * (the rules of docs/RECORDING.md, "Reading", the same as --check), the
  * frame bytes are read here with pread from the part the reader is on.
  * Files are read through the page cache: an export reads a finished
@@ -20,7 +20,7 @@
 
 #include "cli.h"
 #include "export.h"
-#include "recording.h"
+#include <ringbuf/recording.h>
 
 static const char *
 source_open_error(int rc)
@@ -40,7 +40,7 @@ source_open_error(int rc)
 int
 export_source_open(struct export_source *s, const char *path, char *why, size_t size)
 {
-	struct rec_reader *rd = calloc(1, sizeof(*rd));
+	struct rb_rec_reader *rd = calloc(1, sizeof(*rd));
 	uint64_t elems = 1;
 	uint32_t i;
 	int rc;
@@ -49,10 +49,10 @@ export_source_open(struct export_source *s, const char *path, char *why, size_t 
 	s->path = path;
 	if (rd == NULL)
 		return -ENOMEM;
-	rc = rec_reader_open(rd, path, false);
+	rc = rb_rec_reader_open(rd, path, false);
 	if (rc != 0) {
 		snprintf(why, size, "%s", source_open_error(rc));
-		rec_reader_close(rd);
+		rb_rec_reader_close(rd);
 		free(rd);
 		return rc;
 	}
@@ -61,7 +61,7 @@ export_source_open(struct export_source *s, const char *path, char *why, size_t 
 	s->frame_bytes = rd->h.frame_bytes;
 	s->stream_start_seq = rd->h.stream_start_seq;
 	s->text = rd->text;
-	/* The header's bounds (rec_header_decode) keep the type's bytes at
+	/* The header's bounds (rb_rec_header_decode) keep the type's bytes at
 	 * most frame_bytes, and frame_bytes at most 1 GiB. */
 	for (i = 0; i < s->type.ndim; i++)
 		elems *= s->type.dims[i];
@@ -97,15 +97,15 @@ int
 export_source_next(struct export_source *s, struct export_frame *f, uint8_t *dest)
 {
 	uint8_t *row = dest != NULL ? dest : s->row;
-	struct rec_reader *rd = s->rd;
-	struct rec_entry e;
+	struct rb_rec_reader *rd = s->rd;
+	struct rb_rec_entry e;
 	ssize_t got;
 	int rc;
 
 	if (s->ended)
 		return 0;
 	do {
-		rc = rec_reader_next(rd, &e);
+		rc = rb_rec_reader_next(rd, &e);
 		if (rc < 0)
 			return source_damaged(s, "read error: %s", strerror(-rc));
 		if (rc == 0) {
@@ -119,9 +119,9 @@ export_source_next(struct export_source *s, struct export_frame *f, uint8_t *des
 			snprintf(s->stop, sizeof(s->stop), "%s", rd->stop);
 			return 0;
 		}
-		if (e.rflags & REC_ENTRY_DISCARDED)
+		if (e.rflags & RB_REC_ENTRY_DISCARDED)
 			s->discarded++;
-	} while (e.rflags & REC_ENTRY_DISCARDED);
+	} while (e.rflags & RB_REC_ENTRY_DISCARDED);
 	if (e.length > s->row_bytes)
 		return source_damaged(s, "frame seq %" PRIu64 ": %" PRIu64 " bytes, more than "
 				      "its type's %" PRIu64, e.seq, e.length, s->row_bytes);
@@ -130,7 +130,7 @@ export_source_next(struct export_source *s, struct export_frame *f, uint8_t *des
 		return source_damaged(s, "frame seq %" PRIu64 ": %s", e.seq, strerror(errno));
 	if ((uint64_t)got < e.length)
 		return source_damaged(s, "frame seq %" PRIu64 ": the file ends inside it", e.seq);
-	if (!rec_frame_intact(&rd->ph, &e, row))
+	if (!rb_rec_frame_intact(&rd->ph, &e, row))
 		return source_damaged(s, "frame seq %" PRIu64 ": its bytes fail their checksum",
 				      e.seq);
 	memset(row + e.length, 0, s->row_bytes - e.length);
@@ -160,7 +160,7 @@ void
 export_source_close(struct export_source *s)
 {
 	if (s->rd != NULL) {
-		rec_reader_close(s->rd);
+		rb_rec_reader_close(s->rd);
 		free(s->rd);
 	}
 	free(s->row);
@@ -204,8 +204,8 @@ source_parse_utc(const char *text, int64_t *ns)
  * stream's first frame (RB_FRAME_STREAM_START): its time stamp is then
  * the stream's start on the monotonic clock, and the two clocks are tied
  * by that one pair. A recording that begins mid-stream gets no frame UTC
- * (0). When the recording format carries a UTC anchor of its own, it
- * replaces both here.
+ * (0). A recording of format version 3 or later carries the stream's UTC
+ * anchor: that replaces both.
  */
 void
 export_stream_utc_start(const struct export_source *s, const struct export_frame *first,
@@ -213,17 +213,36 @@ export_stream_utc_start(const struct export_source *s, const struct export_frame
 {
 	char value[64];
 
+	const struct rb_rec_reader *rd = s->rd;
+	bool anchored = rd != NULL && rb_rec_has_utc(&rd->ph);
+
 	memset(u, 0, sizeof(*u));
 	u->source = "none";
-	if (!cli_header_get(s->text, "start_time", value, sizeof(value)) ||
-	    !source_parse_utc(value, &u->start_ns))
-		return;
-	u->start_known = true;
-	u->source = "stream header start_time";
-	if (first != NULL && (first->flags & RB_FRAME_STREAM_START) &&
-	    first->seq == s->stream_start_seq) {
+	/* Version 3 on: the stream's own anchor ties every frame's time stamp
+	 * to UTC, whatever the recording's first frame is. */
+	if (anchored) {
 		u->frames_known = true;
-		u->offset_ns = u->start_ns - (int64_t)first->timestamp_ns;
-		u->source = "stream header start_time, at the first frame's time stamp";
+		u->offset_ns = (int64_t)rd->ph.anchor_real_ns - (int64_t)rd->ph.anchor_mono_ns;
+		u->source = "recording's UTC anchor";
+	}
+	/* The stream's start (UTC_START) is the producer's start_time when it
+	 * wrote one: a recording begun mid-stream has no frame at the start. */
+	if (cli_header_get(s->text, "start_time", value, sizeof(value)) &&
+	    source_parse_utc(value, &u->start_ns)) {
+		u->start_known = true;
+		if (anchored) {
+			u->source = "stream header start_time; frames by the recording's UTC anchor";
+		} else if (first != NULL && (first->flags & RB_FRAME_STREAM_START) &&
+			   first->seq == s->stream_start_seq) {
+			u->frames_known = true;
+			u->offset_ns = u->start_ns - (int64_t)first->timestamp_ns;
+			u->source = "stream header start_time, at the first frame's time stamp";
+		} else {
+			u->source = "stream header start_time";
+		}
+	} else if (anchored && first != NULL && (first->flags & RB_FRAME_STREAM_START) &&
+		   first->seq == s->stream_start_seq) {
+		u->start_known = true;
+		u->start_ns = (int64_t)first->timestamp_ns + u->offset_ns;
 	}
 }
