@@ -40,6 +40,8 @@ struct rb_consumer {
 	struct rb_shm_consumer *rec;
 	uint32_t index;
 	bool lossy;
+	bool poll_desc;        /* no group, single producer: a frame is known
+				* published by its descriptor's seq (§5.6) */
 	uint64_t owner;        /* our owner word; changes only if evicted */
 	uint64_t next;         /* next seq to hand out */
 	uint64_t released;     /* read_seq as we last published it */
@@ -67,6 +69,26 @@ struct rb_consumer {
 	bool demoted_told;     /* RB_E_DEMOTED returned */
 	uint64_t stalled_ns;   /* what the demoter measured */
 };
+
+/* Frames published past c->next as far as the last write_seq seen says
+ * (0 when the consumer took frames by their descriptors past it). */
+static inline uint64_t
+rb_consumer_avail(const struct rb_consumer *c)
+{
+	return c->cached_write > c->next ? c->cached_write - c->next : 0;
+}
+
+/*
+ * Whether seq `s` is published, by its descriptor alone (FORMAT.md §5.6):
+ * the producer release-stores D(s).seq = s after everything else of the
+ * frame, and in a single-producer ring it commits in seq order, so every
+ * seq below s (back to a lap) is published too.
+ */
+static inline bool
+rb_consumer_published(const struct rb_consumer *c, uint64_t s)
+{
+	return rb_load_acquire_64(&rb_descriptor(c->ring, s)->seq) == s;
+}
 
 /*
  * Loads write_seq and keeps it only if it is plausible for this handle:
@@ -294,6 +316,7 @@ rb_consumer_attach(struct rb_ring *ring, const struct rb_consumer_options *optio
 	c->index = i;
 	c->lossy = o->lossy != 0;
 	c->next = c->released = c->first_seq = start;
+	c->poll_desc = !rb_ring_multi_producer(ring);
 	c->pending_marker = UINT64_MAX;
 	/* The handshake may have raised start past w: never cache a write_seq
 	 * below next (it would read as write_seq going backwards). */
@@ -486,7 +509,7 @@ rb_consumer_nothing(struct rb_consumer *c, int wait_rc)
  * -EINTR.
  */
 static int
-rb_consumer_wait(struct rb_consumer *c, uint64_t target, uint64_t deadline)
+rb_consumer_wait(struct rb_consumer *c, uint64_t target, uint64_t deadline, bool fast)
 {
 	struct rb_ring *ring = c->ring;
 	struct rb_shm_producer *p = ring->producer;
@@ -499,7 +522,11 @@ rb_consumer_wait(struct rb_consumer *c, uint64_t target, uint64_t deadline)
 	/* Spin briefly: on a busy stream the next frame is microseconds away
 	 * and a futex round trip costs tens of microseconds. */
 	do {
-		if (rb_consumer_load_write(c) >= target || c->corrupt)
+		/* By descriptor when the caller may take frames that way: the
+		 * line it will read anyway, not the one the producer writes on
+		 * every commit. */
+		if (fast ? rb_consumer_published(c, target - 1)
+			 : rb_consumer_load_write(c) >= target || c->corrupt)
 			return 0;
 		rb_cpu_relax();
 	} while (rb_now_ns() < spin_until);
@@ -606,6 +633,46 @@ rb_consume_marker(struct rb_consumer *c)
 }
 
 /*
+ * The fast path of a lossless consumer in no group on a single-producer
+ * ring: takes up to `max` frames from c->next while their descriptors say
+ * they are published, without loading write_seq, if at least `min` are.
+ * Returns the frames taken; 0 when fewer than `min` are published; -1 when
+ * the next one is published but is for the full path (an end marker, a
+ * descriptor that does not hold up): the caller goes the full way.
+ */
+static int
+rb_consumer_take_published(struct rb_consumer *c, struct rb_frame *frames,
+			   uint32_t max, uint32_t min)
+{
+	struct rb_ring *ring = c->ring;
+	uint32_t n;
+
+	if (!rb_consumer_published(c, c->next + min - 1))
+		return 0;
+	if (c->next - c->released + max > ring->slot_count)
+		max = (uint32_t)(ring->slot_count - (c->next - c->released));
+	for (n = 0; n < max; n++) {
+		struct rb_shm_descriptor *d = rb_descriptor(ring, c->next);
+		struct rb_frame *f = &frames[n];
+
+		if (n >= min && rb_load_acquire_64(&d->seq) != c->next)
+			break;
+		f->length = ck_pr_load_64(&d->length);
+		f->timestamp_ns = ck_pr_load_64(&d->timestamp_ns);
+		f->flags = ck_pr_load_32(&d->flags);
+		/* Bounds as in rb_read_descriptor; a marker ends the run. */
+		if (f->length > ring->frame_bytes ||
+		    (f->flags & (RB_FRAME_EOS | RB_FRAME_ABANDONED)))
+			break;
+		f->seq = c->next;
+		f->data = rb_slot(ring, c->next);
+		f->reserved_ = 0;
+		c->next++;
+	}
+	return n > 0 ? (int)n : -1;
+}
+
+/*
  * Waits until at least `min` frames are published past c->next, or fewer
  * once waiting is over (deadline, end of stream, dead producer). Returns 0
  * when there is at least one, or the code to give the caller. *deadline is
@@ -613,21 +680,27 @@ rb_consume_marker(struct rb_consumer *c)
  */
 static int
 rb_consumer_wait_ready(struct rb_consumer *c, uint32_t min, uint64_t timeout_ns,
-		       uint64_t *deadline)
+		       uint64_t *deadline, bool fast)
 {
 	struct rb_ring *ring = c->ring;
 	int rc;
 
 	for (;;) {
-		uint64_t avail = c->cached_write - c->next;
+		uint64_t avail = rb_consumer_avail(c);
 		bool stopped;
 
+		if (fast && rb_consumer_published(c, c->next + min - 1))
+			return 0; /* the caller takes them by their descriptors */
 		if (avail < min) {
 			(void)rb_consumer_load_write(c);
-			avail = c->cached_write - c->next;
+			avail = rb_consumer_avail(c);
 		}
-		if (c->corrupt || c->cached_write < c->next)
-			return RB_E_CORRUPT; /* write_seq went backwards */
+		/* write_seq went backwards. A consumer that takes frames by
+		 * their descriptors may be a frame or a batch ahead of it, for
+		 * as long as the producer takes from its descriptor store to
+		 * its write_seq store; load_write catches a real step back. */
+		if (c->corrupt || (!c->poll_desc && c->cached_write < c->next))
+			return RB_E_CORRUPT;
 		if (avail >= min)
 			return 0;
 		if (avail > 0 && (*deadline != 0 || rb_stream_stopped(c) ||
@@ -637,8 +710,9 @@ rb_consumer_wait_ready(struct rb_consumer *c, uint32_t min, uint64_t timeout_ns,
 			return rb_consumer_nothing(c, -EAGAIN);
 		if (*deadline == 0)
 			*deadline = rb_deadline_after(timeout_ns);
-		rc = rb_consumer_wait(c, c->next + min, *deadline);
-		if (c->cached_write - c->next >= min)
+		rc = rb_consumer_wait(c, c->next + min, *deadline, fast);
+		if (rb_consumer_avail(c) >= min ||
+		    (fast && rb_consumer_published(c, c->next + min - 1)))
 			return 0;
 		stopped = rb_stream_stopped(c);
 		if (stopped) {
@@ -668,7 +742,8 @@ rb_consumer_take(struct rb_consumer *c, struct rb_frame *frames, uint32_t max)
 	uint32_t n;
 	int rc;
 
-	if (c->lossy && c->cached_write - c->next > ring->slot_count) {
+	if (c->lossy && c->cached_write > c->next &&
+	    c->cached_write - c->next > ring->slot_count) {
 		uint64_t oldest = c->cached_write - ring->slot_count;
 
 		c->lost += oldest - c->next;
@@ -841,7 +916,7 @@ rb_member_acquire_batch(struct rb_consumer *c, struct rb_frame *frames,
 			continue; /* lossy, all overrun: take again */
 		if (timeout_ns == RB_NO_WAIT)
 			return rb_consumer_nothing(c, -EAGAIN);
-		rc = rb_consumer_wait(c, pos + min, deadline);
+		rc = rb_consumer_wait(c, pos + min, deadline, false);
 		if (c->corrupt)
 			return RB_E_CORRUPT;
 		if (rb_load_acquire_64(&ring->producer->write_seq) > rb_consumer_position(c))
@@ -900,6 +975,7 @@ rb_consumer_take_batch(struct rb_consumer *c, struct rb_frame *frames,
 {
 	struct rb_ring *ring = c->ring;
 	uint64_t deadline = 0;
+	bool fast;
 	int rc;
 
 	if (max == 0)
@@ -920,8 +996,17 @@ rb_consumer_take_batch(struct rb_consumer *c, struct rb_frame *frames,
 	/* A lossless consumer's held frames count against the ring too. */
 	if (!c->lossy && c->next - c->released + min > ring->slot_count)
 		return -ENOBUFS;
+	fast = c->poll_desc && !c->lossy && !c->corrupt;
 	for (;;) {
-		rc = rb_consumer_wait_ready(c, min, timeout_ns, &deadline);
+		if (fast) {
+			rc = rb_consumer_take_published(c, frames, max, min);
+			if (rc > 0)
+				return rc;
+			/* Something there the full path must look at (an end
+			 * marker, a bad descriptor): from now on it decides. */
+			fast = rc == 0;
+		}
+		rc = rb_consumer_wait_ready(c, min, timeout_ns, &deadline, fast);
 		if (rc != 0)
 			return rc;
 		rc = rb_consumer_take(c, frames, max);
@@ -952,7 +1037,17 @@ int
 rb_consumer_acquire(struct rb_consumer *c, struct rb_frame *frame,
 		    uint64_t timeout_ns)
 {
-	int rc = rb_consumer_acquire_batch(c, frame, 1, 1, timeout_ns);
+	int rc;
+
+	/* The common case in a few dozen instructions: a lossless consumer
+	 * in no group whose next frame's descriptor says it is published.
+	 * The full path below does the same checks and then some. */
+	if (c->poll_desc && !c->lossy && !c->corrupt && c->group < 0 &&
+	    c->next - c->released < c->ring->slot_count &&
+	    !rb_consumer_check_demoted(c) &&
+	    rb_consumer_take_published(c, frame, 1, 1) > 0)
+		return 0;
+	rc = rb_consumer_acquire_batch(c, frame, 1, 1, timeout_ns);
 
 	return rc < 0 ? rc : 0;
 }
@@ -1005,7 +1100,19 @@ rb_consumer_release_batch(struct rb_consumer *c, const struct rb_frame *frames,
 int
 rb_consumer_release(struct rb_consumer *c, const struct rb_frame *frame)
 {
-	int rc = rb_consumer_release_batch(c, frame, 1);
+	int rc;
+
+	/* Lossless, in no group, the oldest held frame: what
+	 * rb_consumer_release_batch does for it, without its loops. */
+	if (c->group < 0 && !c->lossy && frame->seq == c->released &&
+	    c->next > c->released && !rb_consumer_check_demoted(c)) {
+		if (frame->flags & RB_FRAME_ABANDONED)
+			c->abandoned++;
+		c->frames++;
+		rb_publish_release(c, frame->seq + 1);
+		return rb_consumer_evicted(c) ? RB_E_EVICTED : 0;
+	}
+	rc = rb_consumer_release_batch(c, frame, 1);
 
 	if (rc > 0)
 		return RB_E_OVERRUN;

@@ -598,7 +598,15 @@ int
 rb_producer_acquire(struct rb_producer *p, struct rb_frame *frame,
 		    uint64_t timeout_ns)
 {
-	int rc = rb_producer_acquire_batch(p, frame, 1, timeout_ns);
+	int rc;
+
+	/* Single producer below its cached limit: no rescan, no wait. */
+	if (!p->multi && p->next < p->limit && p->next + 1 < RB_SEQ_LIMIT) {
+		rb_mark_writing(p->ring, frame, p->next, 1);
+		p->next++;
+		return 0;
+	}
+	rc = rb_producer_acquire_batch(p, frame, 1, timeout_ns);
 
 	return rc < 0 ? rc : 0;
 }
@@ -750,6 +758,14 @@ rb_producer_commit_batch(struct rb_producer *p, const struct rb_frame *frames,
 int
 rb_producer_commit(struct rb_producer *p, const struct rb_frame *frame)
 {
+	/* Single producer, its oldest acquired frame, a valid one: what
+	 * rb_producer_commit_batch checks, without its loops. */
+	if (!p->multi && frame->seq == p->committed && p->next != p->committed &&
+	    frame->length <= p->ring->frame_bytes &&
+	    !(frame->flags & (RB_FRAME_EOS | RB_FRAME_ABANDONED))) {
+		rb_commit_held(p, frame, 1, 0);
+		return 0;
+	}
 	return rb_producer_commit_batch(p, frame, 1);
 }
 
