@@ -117,8 +117,10 @@ rb_consumer_load_write(struct rb_consumer *c)
 		c->corrupt = true;
 		return c->cached_write;
 	}
-	/* A lossless consumer demoted or evicted (stalled) may be lapped. */
-	if (!c->lossy && c->group < 0 && w - c->released > n &&
+	/* A lossless consumer demoted or evicted (stalled) may be lapped.
+	 * It may also have released a frame it took by its descriptor
+	 * before the producer's write_seq store is visible (w < released). */
+	if (!c->lossy && c->group < 0 && w > c->released && w - c->released > n &&
 	    !(ck_pr_load_32(&c->rec->mode) & RB_MODE_LOSSY) &&
 	    !rb_consumer_is_demoted(c->rec, c->owner) &&
 	    rb_load_acquire_64(&c->rec->owner) == c->owner) {
