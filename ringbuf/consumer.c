@@ -505,6 +505,27 @@ rb_consumer_nothing(struct rb_consumer *c, int wait_rc)
 	return wait_rc;
 }
 
+/* Whether the frames below `target` are published (by their descriptors
+ * when the caller takes frames that way). */
+static inline bool
+rb_consumer_reached(struct rb_consumer *c, uint64_t target, bool fast)
+{
+	return fast ? rb_consumer_published(c, target - 1)
+		    : rb_consumer_load_write(c) >= target || c->corrupt;
+}
+
+/* Up to RB_BRIEF_SPINS looks, with no clock read; true once reached. */
+static bool
+rb_consumer_spin_briefly(struct rb_consumer *c, uint64_t target, bool fast)
+{
+	for (uint32_t i = 0; i < RB_BRIEF_SPINS; i++) {
+		rb_cpu_relax();
+		if (rb_consumer_reached(c, target, fast))
+			return true;
+	}
+	return false;
+}
+
 /*
  * Waits until write_seq >= target, or until the wait should end for
  * another reason. Returns 0 when it should look again, -ETIMEDOUT, or
@@ -527,8 +548,7 @@ rb_consumer_wait(struct rb_consumer *c, uint64_t target, uint64_t deadline, bool
 		/* By descriptor when the caller may take frames that way: the
 		 * line it will read anyway, not the one the producer writes on
 		 * every commit. */
-		if (fast ? rb_consumer_published(c, target - 1)
-			 : rb_consumer_load_write(c) >= target || c->corrupt)
+		if (rb_consumer_reached(c, target, fast))
 			return 0;
 		rb_cpu_relax();
 	} while (rb_now_ns() < spin_until);
@@ -710,8 +730,14 @@ rb_consumer_wait_ready(struct rb_consumer *c, uint32_t min, uint64_t timeout_ns,
 			return 0; /* waited once already, or no point waiting */
 		if (timeout_ns == RB_NO_WAIT)
 			return rb_consumer_nothing(c, -EAGAIN);
-		if (*deadline == 0)
+		if (*deadline == 0) {
+			/* A caught-up consumer of a busy stream waits a few
+			 * hundred ns per frame: look again a few times before
+			 * the deadline and the spin read the clock. */
+			if (rb_consumer_spin_briefly(c, c->next + min, fast))
+				continue;
 			*deadline = rb_deadline_after(timeout_ns);
+		}
 		rc = rb_consumer_wait(c, c->next + min, *deadline, fast);
 		if (rb_consumer_avail(c) >= min ||
 		    (fast && rb_consumer_published(c, c->next + min - 1)))

@@ -356,6 +356,14 @@ rb_producer_wait_space(struct rb_producer *p, uint64_t want, uint64_t timeout_ns
 		return RB_E_CORRUPT;
 	if (timeout_ns == RB_NO_WAIT)
 		return RB_E_WOULD_BLOCK;
+	/* Behind a consumer that is just slower, space comes a frame at a
+	 * time: look again a few times before reading the clock. */
+	for (uint32_t i = 0; i < RB_BRIEF_SPINS; i++) {
+		rb_cpu_relax();
+		rb_refresh_limit(p);
+		if (want < p->limit)
+			return 0;
+	}
 	deadline = rb_deadline_after(timeout_ns);
 	spin_until = rb_now_ns() + p->spin_ns;
 

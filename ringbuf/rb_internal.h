@@ -139,6 +139,10 @@ uint64_t rb_deadline_after(uint64_t timeout_ns);
  */
 typedef int (*rb_wake_check_fn)(void *arg);
 #define RB_WAIT_SLICE_NS 100000000ull
+/* Looks a waiter takes (one pause each, well under a microsecond) before
+ * it reads the clock for its deadline and spin: the frame (or the space)
+ * a busy stream's waiter waits for is usually that close. */
+#define RB_BRIEF_SPINS 32u
 
 /*
  * Sleeps on a ck_ec32 doorbell until its value differs from `seen`, the
