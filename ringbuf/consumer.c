@@ -40,8 +40,10 @@ struct rb_consumer {
 	struct rb_shm_consumer *rec;
 	uint32_t index;
 	bool lossy;
-	bool poll_desc;        /* no group, single producer: a frame is known
-				* published by its descriptor's seq (§5.6) */
+	bool poll_desc;        /* no group: a frame is known published by its
+				* descriptor's seq (§5.6); with several
+				* producers one seq at a time only */
+	bool in_order;         /* single producer: commits come in seq order */
 	uint64_t owner;        /* our owner word; changes only if evicted */
 	uint64_t next;         /* next seq to hand out */
 	uint64_t released;     /* read_seq as we last published it */
@@ -80,9 +82,9 @@ rb_consumer_avail(const struct rb_consumer *c)
 
 /*
  * Whether seq `s` is published, by its descriptor alone (FORMAT.md §5.6):
- * the producer release-stores D(s).seq = s after everything else of the
- * frame, and in a single-producer ring it commits in seq order, so every
- * seq below s (back to a lap) is published too.
+ * its committer stores D(s).seq = s after everything else of the frame.
+ * In a single-producer ring commits come in seq order, so every seq below
+ * s (back to a lap) is published too; with several producers only s is.
  */
 static inline bool
 rb_consumer_published(const struct rb_consumer *c, uint64_t s)
@@ -318,7 +320,8 @@ rb_consumer_attach(struct rb_ring *ring, const struct rb_consumer_options *optio
 	c->index = i;
 	c->lossy = o->lossy != 0;
 	c->next = c->released = c->first_seq = start;
-	c->poll_desc = !rb_ring_multi_producer(ring);
+	c->poll_desc = true;
+	c->in_order = !rb_ring_multi_producer(ring);
 	c->pending_marker = UINT64_MAX;
 	/* The handshake may have raised start past w: never cache a write_seq
 	 * below next (it would read as write_seq going backwards). */
@@ -655,9 +658,9 @@ rb_consume_marker(struct rb_consumer *c)
 }
 
 /*
- * The fast path of a lossless consumer in no group on a single-producer
- * ring: takes up to `max` frames from c->next while their descriptors say
- * they are published, without loading write_seq, if at least `min` are.
+ * The fast path of a lossless consumer in no group: takes up to `max` frames from c->next while their descriptors say
+ * they are published, without loading write_seq, if at least `min` are
+ * (several producers: min 1 only, see rb_consumer_published).
  * Returns the frames taken; 0 when fewer than `min` are published; -1 when
  * the next one is published but is for the full path (an end marker, a
  * descriptor that does not hold up): the caller goes the full way.
@@ -1024,7 +1027,9 @@ rb_consumer_take_batch(struct rb_consumer *c, struct rb_frame *frames,
 	/* A lossless consumer's held frames count against the ring too. */
 	if (!c->lossy && c->next - c->released + min > ring->slot_count)
 		return -ENOBUFS;
-	fast = c->poll_desc && !c->lossy && !c->corrupt;
+	/* One descriptor vouches for the seqs below it only when commits come
+	 * in order (single producer); otherwise for itself (min 1). */
+	fast = c->poll_desc && !c->lossy && !c->corrupt && (c->in_order || min == 1);
 	for (;;) {
 		if (fast) {
 			rc = rb_consumer_take_published(c, frames, max, min);

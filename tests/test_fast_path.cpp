@@ -204,3 +204,40 @@ TEST_CASE("per-frame fast paths across threads: a 16-slot ring, sleepers woken, 
 	rb_consumer_detach(c);
 	rb_producer_detach(p, 0);
 }
+
+TEST_CASE("several producers committing out of order: a consumer reading by descriptor "
+	  "takes no seq before the ones below it", "[fast]")
+{
+	rb_ring_config cfg = small_config(64, 16);
+	cfg.max_producers = 2;
+	TestRing ring(cfg, "rb-test-perf-order");
+	rb_producer *p1, *p2;
+	rb_consumer *c;
+	rb_frame a, b, f[4];
+
+	REQUIRE(rb_producer_attach(ring.r, nullptr, &p1) == 0);
+	REQUIRE(rb_producer_attach(ring.r, nullptr, &p2) == 0);
+	REQUIRE(rb_consumer_attach(ring.r, nullptr, &c) == 0);
+	REQUIRE(rb_producer_acquire(p1, &a, RB_NO_WAIT) == 0);
+	REQUIRE(rb_producer_acquire(p2, &b, RB_NO_WAIT) == 0);
+	REQUIRE(a.seq == 0);
+	REQUIRE(b.seq == 1);
+	b.length = 8;
+	REQUIRE(rb_producer_commit(p2, &b) == 0); // D(1).seq = 1, seq 0 still open
+	CHECK(rb_consumer_acquire(c, &f[0], RB_NO_WAIT) == -EAGAIN);
+	CHECK(rb_consumer_acquire_batch(c, f, 4, 1, RB_NO_WAIT) == -EAGAIN);
+	a.length = 4;
+	REQUIRE(rb_producer_commit(p1, &a) == 0);
+	REQUIRE(rb_consumer_acquire(c, &f[0], RB_NO_WAIT) == 0);
+	CHECK(f[0].seq == 0);
+	CHECK(f[0].length == 4);
+	REQUIRE(rb_consumer_release(c, &f[0]) == 0);
+	REQUIRE(rb_consumer_acquire(c, &f[0], RB_NO_WAIT) == 0);
+	CHECK(f[0].seq == 1);
+	CHECK(f[0].length == 8);
+	REQUIRE(rb_consumer_release(c, &f[0]) == 0);
+	CHECK(rb_consumer_acquire(c, &f[0], RB_NO_WAIT) == -EAGAIN);
+	rb_consumer_detach(c);
+	rb_producer_detach(p2, 0);
+	rb_producer_detach(p1, 0);
+}

@@ -32,6 +32,8 @@ main(int argc, char **argv)
 		{"frames", required_argument, NULL, 'n'},
 		{"batch", required_argument, NULL, 'b'},
 		{"lossy", no_argument, NULL, 'l'},
+		{"max-producers", required_argument, NULL, 'P'},
+		{"group", no_argument, NULL, 'g'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -45,7 +47,7 @@ main(int argc, char **argv)
 	char name[64];
 	int opt, rc;
 
-	while ((opt = getopt_long(argc, argv, "n:b:lh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "n:b:lP:gh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'n':
 			frames = strtoul(optarg, NULL, 10);
@@ -56,8 +58,15 @@ main(int argc, char **argv)
 		case 'l':
 			co.lossy = 1;
 			break;
+		case 'P':
+			cfg.max_producers = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'g':
+			co.group = "cost"; /* a group of one member */
+			break;
 		case 'h':
-			printf("usage: rb-frame-cost [--frames N] [--batch B (1-64; 1: per-frame API)] [--lossy]\n");
+			printf("usage: rb-frame-cost [--frames N] [--batch B (1-64; 1: per-frame API)] [--lossy]\n"
+			       "                     [--max-producers N (a several-producer ring)] [--group]\n");
 			return 0;
 		default:
 			return 2;
