@@ -62,6 +62,7 @@ struct rb_consumer {
 	struct rb_claims claims; /* member: seqs held, oldest first */
 	uint64_t claimed;      /* member: seqs claimed from the group */
 	uint64_t spin_ns;
+	uint64_t avg_wait_ns;  /* recent waits' length (rb_spin_learn) */
 	const volatile int *cancel;
 	uint64_t claim_seen;   /* member: highest group claim_seq seen */
 	uint64_t shown_read;   /* member: read_seq as we last stored it */
@@ -541,7 +542,8 @@ rb_consumer_wait(struct rb_consumer *c, uint64_t target, uint64_t deadline, bool
 	struct rb_shm_producer *p = ring->producer;
 	uint64_t bit = 1ull << (c->index % 64);
 	uint64_t *mask = &p->sleep_mask[c->index / 64];
-	uint64_t spin_until = rb_now_ns() + c->spin_ns;
+	uint64_t start = rb_now_ns(), now = start;
+	uint64_t spin_until = start + rb_spin_budget(c->avg_wait_ns, c->spin_ns);
 	uint32_t seen;
 	int rc;
 
@@ -551,10 +553,13 @@ rb_consumer_wait(struct rb_consumer *c, uint64_t target, uint64_t deadline, bool
 		/* By descriptor when the caller may take frames that way: the
 		 * line it will read anyway, not the one the producer writes on
 		 * every commit. */
-		if (rb_consumer_reached(c, target, fast))
+		if (rb_consumer_reached(c, target, fast)) {
+			rb_spin_learn(&c->avg_wait_ns, now - start);
 			return 0;
+		}
 		rb_cpu_relax();
-	} while (rb_now_ns() < spin_until);
+		now = rb_now_ns();
+	} while (now < spin_until);
 
 	/* Cheap reasons not to sleep; the producer's liveness costs a look in
 	 * /proc and is checked every wait slice instead. */
@@ -575,6 +580,7 @@ rb_consumer_wait(struct rb_consumer *c, uint64_t target, uint64_t deadline, bool
 	}
 	ck_pr_and_64(mask, ~bit);
 	ck_pr_store_64(&c->rec->wake_target, 0);
+	rb_spin_learn(&c->avg_wait_ns, rb_now_ns() - start);
 	(void)rb_consumer_load_write(c);
 	if (rc == -ETIMEDOUT || rc == -EINTR)
 		return rc;

@@ -64,6 +64,7 @@ struct rb_producer {
 	uint64_t limit;      /* may acquire seqs below it without a rescan */
 	uint64_t published_limit; /* claim_limit: the most it has been */
 	uint64_t spin_ns;
+	uint64_t avg_wait_ns; /* recent waits' length (rb_spin_learn) */
 	uint32_t next_flags; /* RB_FRAME_STREAM_START for the next commit */
 	uint64_t next_check_ns; /* when a blocked wait next evicts the dead */
 	uint64_t seen_write; /* several: the highest write_seq seen */
@@ -340,7 +341,7 @@ rb_producer_wait_space(struct rb_producer *p, uint64_t want, uint64_t timeout_ns
 {
 	struct rb_ring *ring = p->ring;
 	struct rb_shm_producer *shm = ring->producer;
-	uint64_t deadline, spin_until;
+	uint64_t deadline, spin_until, start;
 
 	rb_refresh_limit(p);
 	if (want < p->limit)
@@ -365,7 +366,8 @@ rb_producer_wait_space(struct rb_producer *p, uint64_t want, uint64_t timeout_ns
 			return 0;
 	}
 	deadline = rb_deadline_after(timeout_ns);
-	spin_until = rb_now_ns() + p->spin_ns;
+	start = rb_now_ns();
+	spin_until = start + rb_spin_budget(p->avg_wait_ns, p->spin_ns);
 
 	for (;;) {
 		uint64_t now = rb_now_ns();
@@ -375,8 +377,10 @@ rb_producer_wait_space(struct rb_producer *p, uint64_t want, uint64_t timeout_ns
 		if (now < spin_until) {
 			rb_cpu_relax();
 			rb_refresh_limit(p);
-			if (want < p->limit)
+			if (want < p->limit) {
+				rb_spin_learn(&p->avg_wait_ns, now - start);
 				return 0;
+			}
 			continue;
 		}
 		/* Announce what we wait for, then re-check (Dekker with the
@@ -394,6 +398,7 @@ rb_producer_wait_space(struct rb_producer *p, uint64_t want, uint64_t timeout_ns
 		}
 		rc = rb_doorbell_wait(&shm->doorbell, seen, deadline,
 				      rb_producer_wait_check, p, &p->next_check_ns);
+		rb_spin_learn(&p->avg_wait_ns, rb_now_ns() - start);
 		/* With several producers another may still wait on the same
 		 * announcement: the consumer that crosses it clears it. */
 		if (!p->multi)
