@@ -40,6 +40,10 @@ struct rb_consumer {
 	struct rb_shm_consumer *rec;
 	uint32_t index;
 	bool lossy;
+	bool poll_desc;        /* no group: a frame is known published by its
+				* descriptor's seq (§5.6); with several
+				* producers one seq at a time only */
+	bool in_order;         /* single producer: commits come in seq order */
 	uint64_t owner;        /* our owner word; changes only if evicted */
 	uint64_t next;         /* next seq to hand out */
 	uint64_t released;     /* read_seq as we last published it */
@@ -58,6 +62,7 @@ struct rb_consumer {
 	struct rb_claims claims; /* member: seqs held, oldest first */
 	uint64_t claimed;      /* member: seqs claimed from the group */
 	uint64_t spin_ns;
+	uint64_t avg_wait_ns;  /* recent waits' length (rb_spin_learn) */
 	const volatile int *cancel;
 	uint64_t claim_seen;   /* member: highest group claim_seq seen */
 	uint64_t shown_read;   /* member: read_seq as we last stored it */
@@ -67,6 +72,26 @@ struct rb_consumer {
 	bool demoted_told;     /* RB_E_DEMOTED returned */
 	uint64_t stalled_ns;   /* what the demoter measured */
 };
+
+/* Frames published past c->next as far as the last write_seq seen says
+ * (0 when the consumer took frames by their descriptors past it). */
+static inline uint64_t
+rb_consumer_avail(const struct rb_consumer *c)
+{
+	return c->cached_write > c->next ? c->cached_write - c->next : 0;
+}
+
+/*
+ * Whether seq `s` is published, by its descriptor alone (FORMAT.md §5.6):
+ * its committer stores D(s).seq = s after everything else of the frame.
+ * In a single-producer ring commits come in seq order, so every seq below
+ * s (back to a lap) is published too; with several producers only s is.
+ */
+static inline bool
+rb_consumer_published(const struct rb_consumer *c, uint64_t s)
+{
+	return rb_load_acquire_64(&rb_descriptor(c->ring, s)->seq) == s;
+}
 
 /*
  * Loads write_seq and keeps it only if it is plausible for this handle:
@@ -95,8 +120,10 @@ rb_consumer_load_write(struct rb_consumer *c)
 		c->corrupt = true;
 		return c->cached_write;
 	}
-	/* A lossless consumer demoted or evicted (stalled) may be lapped. */
-	if (!c->lossy && c->group < 0 && w - c->released > n &&
+	/* A lossless consumer demoted or evicted (stalled) may be lapped.
+	 * It may also have released a frame it took by its descriptor
+	 * before the producer's write_seq store is visible (w < released). */
+	if (!c->lossy && c->group < 0 && w > c->released && w - c->released > n &&
 	    !(ck_pr_load_32(&c->rec->mode) & RB_MODE_LOSSY) &&
 	    !rb_consumer_is_demoted(c->rec, c->owner) &&
 	    rb_load_acquire_64(&c->rec->owner) == c->owner) {
@@ -294,6 +321,8 @@ rb_consumer_attach(struct rb_ring *ring, const struct rb_consumer_options *optio
 	c->index = i;
 	c->lossy = o->lossy != 0;
 	c->next = c->released = c->first_seq = start;
+	c->poll_desc = true;
+	c->in_order = !rb_ring_multi_producer(ring);
 	c->pending_marker = UINT64_MAX;
 	/* The handshake may have raised start past w: never cache a write_seq
 	 * below next (it would read as write_seq going backwards). */
@@ -480,29 +509,57 @@ rb_consumer_nothing(struct rb_consumer *c, int wait_rc)
 	return wait_rc;
 }
 
+/* Whether the frames below `target` are published (by their descriptors
+ * when the caller takes frames that way). */
+static inline bool
+rb_consumer_reached(struct rb_consumer *c, uint64_t target, bool fast)
+{
+	return fast ? rb_consumer_published(c, target - 1)
+		    : rb_consumer_load_write(c) >= target || c->corrupt;
+}
+
+/* Up to RB_BRIEF_SPINS looks, with no clock read; true once reached. */
+static bool
+rb_consumer_spin_briefly(struct rb_consumer *c, uint64_t target, bool fast)
+{
+	for (uint32_t i = 0; i < RB_BRIEF_SPINS; i++) {
+		rb_cpu_relax();
+		if (rb_consumer_reached(c, target, fast))
+			return true;
+	}
+	return false;
+}
+
 /*
  * Waits until write_seq >= target, or until the wait should end for
  * another reason. Returns 0 when it should look again, -ETIMEDOUT, or
  * -EINTR.
  */
 static int
-rb_consumer_wait(struct rb_consumer *c, uint64_t target, uint64_t deadline)
+rb_consumer_wait(struct rb_consumer *c, uint64_t target, uint64_t deadline, bool fast)
 {
 	struct rb_ring *ring = c->ring;
 	struct rb_shm_producer *p = ring->producer;
 	uint64_t bit = 1ull << (c->index % 64);
 	uint64_t *mask = &p->sleep_mask[c->index / 64];
-	uint64_t spin_until = rb_now_ns() + c->spin_ns;
+	uint64_t start = rb_now_ns(), now = start;
+	uint64_t spin_until = start + rb_spin_budget(c->avg_wait_ns, c->spin_ns);
 	uint32_t seen;
 	int rc;
 
 	/* Spin briefly: on a busy stream the next frame is microseconds away
 	 * and a futex round trip costs tens of microseconds. */
 	do {
-		if (rb_consumer_load_write(c) >= target || c->corrupt)
+		/* By descriptor when the caller may take frames that way: the
+		 * line it will read anyway, not the one the producer writes on
+		 * every commit. */
+		if (rb_consumer_reached(c, target, fast)) {
+			rb_spin_learn(&c->avg_wait_ns, now - start);
 			return 0;
+		}
 		rb_cpu_relax();
-	} while (rb_now_ns() < spin_until);
+		now = rb_now_ns();
+	} while (now < spin_until);
 
 	/* Cheap reasons not to sleep; the producer's liveness costs a look in
 	 * /proc and is checked every wait slice instead. */
@@ -523,6 +580,7 @@ rb_consumer_wait(struct rb_consumer *c, uint64_t target, uint64_t deadline)
 	}
 	ck_pr_and_64(mask, ~bit);
 	ck_pr_store_64(&c->rec->wake_target, 0);
+	rb_spin_learn(&c->avg_wait_ns, rb_now_ns() - start);
 	(void)rb_consumer_load_write(c);
 	if (rc == -ETIMEDOUT || rc == -EINTR)
 		return rc;
@@ -606,6 +664,46 @@ rb_consume_marker(struct rb_consumer *c)
 }
 
 /*
+ * The fast path of a lossless consumer in no group: takes up to `max` frames from c->next while their descriptors say
+ * they are published, without loading write_seq, if at least `min` are
+ * (several producers: min 1 only, see rb_consumer_published).
+ * Returns the frames taken; 0 when fewer than `min` are published; -1 when
+ * the next one is published but is for the full path (an end marker, a
+ * descriptor that does not hold up): the caller goes the full way.
+ */
+static int
+rb_consumer_take_published(struct rb_consumer *c, struct rb_frame *frames,
+			   uint32_t max, uint32_t min)
+{
+	struct rb_ring *ring = c->ring;
+	uint32_t n;
+
+	if (!rb_consumer_published(c, c->next + min - 1))
+		return 0;
+	if (c->next - c->released + max > ring->slot_count)
+		max = (uint32_t)(ring->slot_count - (c->next - c->released));
+	for (n = 0; n < max; n++) {
+		struct rb_shm_descriptor *d = rb_descriptor(ring, c->next);
+		struct rb_frame *f = &frames[n];
+
+		if (n >= min && rb_load_acquire_64(&d->seq) != c->next)
+			break;
+		f->length = ck_pr_load_64(&d->length);
+		f->timestamp_ns = ck_pr_load_64(&d->timestamp_ns);
+		f->flags = ck_pr_load_32(&d->flags);
+		/* Bounds as in rb_read_descriptor; a marker ends the run. */
+		if (f->length > ring->frame_bytes ||
+		    (f->flags & (RB_FRAME_EOS | RB_FRAME_ABANDONED)))
+			break;
+		f->seq = c->next;
+		f->data = rb_slot(ring, c->next);
+		f->reserved_ = 0;
+		c->next++;
+	}
+	return n > 0 ? (int)n : -1;
+}
+
+/*
  * Waits until at least `min` frames are published past c->next, or fewer
  * once waiting is over (deadline, end of stream, dead producer). Returns 0
  * when there is at least one, or the code to give the caller. *deadline is
@@ -613,21 +711,27 @@ rb_consume_marker(struct rb_consumer *c)
  */
 static int
 rb_consumer_wait_ready(struct rb_consumer *c, uint32_t min, uint64_t timeout_ns,
-		       uint64_t *deadline)
+		       uint64_t *deadline, bool fast)
 {
 	struct rb_ring *ring = c->ring;
 	int rc;
 
 	for (;;) {
-		uint64_t avail = c->cached_write - c->next;
+		uint64_t avail = rb_consumer_avail(c);
 		bool stopped;
 
+		if (fast && rb_consumer_published(c, c->next + min - 1))
+			return 0; /* the caller takes them by their descriptors */
 		if (avail < min) {
 			(void)rb_consumer_load_write(c);
-			avail = c->cached_write - c->next;
+			avail = rb_consumer_avail(c);
 		}
-		if (c->corrupt || c->cached_write < c->next)
-			return RB_E_CORRUPT; /* write_seq went backwards */
+		/* write_seq went backwards. A consumer that takes frames by
+		 * their descriptors may be a frame or a batch ahead of it, for
+		 * as long as the producer takes from its descriptor store to
+		 * its write_seq store; load_write catches a real step back. */
+		if (c->corrupt || (!c->poll_desc && c->cached_write < c->next))
+			return RB_E_CORRUPT;
 		if (avail >= min)
 			return 0;
 		if (avail > 0 && (*deadline != 0 || rb_stream_stopped(c) ||
@@ -635,10 +739,17 @@ rb_consumer_wait_ready(struct rb_consumer *c, uint32_t min, uint64_t timeout_ns,
 			return 0; /* waited once already, or no point waiting */
 		if (timeout_ns == RB_NO_WAIT)
 			return rb_consumer_nothing(c, -EAGAIN);
-		if (*deadline == 0)
+		if (*deadline == 0) {
+			/* A caught-up consumer of a busy stream waits a few
+			 * hundred ns per frame: look again a few times before
+			 * the deadline and the spin read the clock. */
+			if (rb_consumer_spin_briefly(c, c->next + min, fast))
+				continue;
 			*deadline = rb_deadline_after(timeout_ns);
-		rc = rb_consumer_wait(c, c->next + min, *deadline);
-		if (c->cached_write - c->next >= min)
+		}
+		rc = rb_consumer_wait(c, c->next + min, *deadline, fast);
+		if (rb_consumer_avail(c) >= min ||
+		    (fast && rb_consumer_published(c, c->next + min - 1)))
 			return 0;
 		stopped = rb_stream_stopped(c);
 		if (stopped) {
@@ -668,7 +779,8 @@ rb_consumer_take(struct rb_consumer *c, struct rb_frame *frames, uint32_t max)
 	uint32_t n;
 	int rc;
 
-	if (c->lossy && c->cached_write - c->next > ring->slot_count) {
+	if (c->lossy && c->cached_write > c->next &&
+	    c->cached_write - c->next > ring->slot_count) {
 		uint64_t oldest = c->cached_write - ring->slot_count;
 
 		c->lost += oldest - c->next;
@@ -841,7 +953,7 @@ rb_member_acquire_batch(struct rb_consumer *c, struct rb_frame *frames,
 			continue; /* lossy, all overrun: take again */
 		if (timeout_ns == RB_NO_WAIT)
 			return rb_consumer_nothing(c, -EAGAIN);
-		rc = rb_consumer_wait(c, pos + min, deadline);
+		rc = rb_consumer_wait(c, pos + min, deadline, false);
 		if (c->corrupt)
 			return RB_E_CORRUPT;
 		if (rb_load_acquire_64(&ring->producer->write_seq) > rb_consumer_position(c))
@@ -900,6 +1012,7 @@ rb_consumer_take_batch(struct rb_consumer *c, struct rb_frame *frames,
 {
 	struct rb_ring *ring = c->ring;
 	uint64_t deadline = 0;
+	bool fast;
 	int rc;
 
 	if (max == 0)
@@ -920,8 +1033,19 @@ rb_consumer_take_batch(struct rb_consumer *c, struct rb_frame *frames,
 	/* A lossless consumer's held frames count against the ring too. */
 	if (!c->lossy && c->next - c->released + min > ring->slot_count)
 		return -ENOBUFS;
+	/* One descriptor vouches for the seqs below it only when commits come
+	 * in order (single producer); otherwise for itself (min 1). */
+	fast = c->poll_desc && !c->lossy && !c->corrupt && (c->in_order || min == 1);
 	for (;;) {
-		rc = rb_consumer_wait_ready(c, min, timeout_ns, &deadline);
+		if (fast) {
+			rc = rb_consumer_take_published(c, frames, max, min);
+			if (rc > 0)
+				return rc;
+			/* Something there the full path must look at (an end
+			 * marker, a bad descriptor): from now on it decides. */
+			fast = rc == 0;
+		}
+		rc = rb_consumer_wait_ready(c, min, timeout_ns, &deadline, fast);
 		if (rc != 0)
 			return rc;
 		rc = rb_consumer_take(c, frames, max);
@@ -952,7 +1076,17 @@ int
 rb_consumer_acquire(struct rb_consumer *c, struct rb_frame *frame,
 		    uint64_t timeout_ns)
 {
-	int rc = rb_consumer_acquire_batch(c, frame, 1, 1, timeout_ns);
+	int rc;
+
+	/* The common case in a few dozen instructions: a lossless consumer
+	 * in no group whose next frame's descriptor says it is published.
+	 * The full path below does the same checks and then some. */
+	if (c->poll_desc && !c->lossy && !c->corrupt && c->group < 0 &&
+	    c->next - c->released < c->ring->slot_count &&
+	    !rb_consumer_check_demoted(c) &&
+	    rb_consumer_take_published(c, frame, 1, 1) > 0)
+		return 0;
+	rc = rb_consumer_acquire_batch(c, frame, 1, 1, timeout_ns);
 
 	return rc < 0 ? rc : 0;
 }
@@ -1005,7 +1139,19 @@ rb_consumer_release_batch(struct rb_consumer *c, const struct rb_frame *frames,
 int
 rb_consumer_release(struct rb_consumer *c, const struct rb_frame *frame)
 {
-	int rc = rb_consumer_release_batch(c, frame, 1);
+	int rc;
+
+	/* Lossless, in no group, the oldest held frame: what
+	 * rb_consumer_release_batch does for it, without its loops. */
+	if (c->group < 0 && !c->lossy && frame->seq == c->released &&
+	    c->next > c->released && !rb_consumer_check_demoted(c)) {
+		if (frame->flags & RB_FRAME_ABANDONED)
+			c->abandoned++;
+		c->frames++;
+		rb_publish_release(c, frame->seq + 1);
+		return rb_consumer_evicted(c) ? RB_E_EVICTED : 0;
+	}
+	rc = rb_consumer_release_batch(c, frame, 1);
 
 	if (rc > 0)
 		return RB_E_OVERRUN;

@@ -64,6 +64,7 @@ struct rb_producer {
 	uint64_t limit;      /* may acquire seqs below it without a rescan */
 	uint64_t published_limit; /* claim_limit: the most it has been */
 	uint64_t spin_ns;
+	uint64_t avg_wait_ns; /* recent waits' length (rb_spin_learn) */
 	uint32_t next_flags; /* RB_FRAME_STREAM_START for the next commit */
 	uint64_t next_check_ns; /* when a blocked wait next evicts the dead */
 	uint64_t seen_write; /* several: the highest write_seq seen */
@@ -340,7 +341,7 @@ rb_producer_wait_space(struct rb_producer *p, uint64_t want, uint64_t timeout_ns
 {
 	struct rb_ring *ring = p->ring;
 	struct rb_shm_producer *shm = ring->producer;
-	uint64_t deadline, spin_until;
+	uint64_t deadline, spin_until, start;
 
 	rb_refresh_limit(p);
 	if (want < p->limit)
@@ -356,8 +357,17 @@ rb_producer_wait_space(struct rb_producer *p, uint64_t want, uint64_t timeout_ns
 		return RB_E_CORRUPT;
 	if (timeout_ns == RB_NO_WAIT)
 		return RB_E_WOULD_BLOCK;
+	/* Behind a consumer that is just slower, space comes a frame at a
+	 * time: look again a few times before reading the clock. */
+	for (uint32_t i = 0; i < RB_BRIEF_SPINS; i++) {
+		rb_cpu_relax();
+		rb_refresh_limit(p);
+		if (want < p->limit)
+			return 0;
+	}
 	deadline = rb_deadline_after(timeout_ns);
-	spin_until = rb_now_ns() + p->spin_ns;
+	start = rb_now_ns();
+	spin_until = start + rb_spin_budget(p->avg_wait_ns, p->spin_ns);
 
 	for (;;) {
 		uint64_t now = rb_now_ns();
@@ -367,8 +377,10 @@ rb_producer_wait_space(struct rb_producer *p, uint64_t want, uint64_t timeout_ns
 		if (now < spin_until) {
 			rb_cpu_relax();
 			rb_refresh_limit(p);
-			if (want < p->limit)
+			if (want < p->limit) {
+				rb_spin_learn(&p->avg_wait_ns, now - start);
 				return 0;
+			}
 			continue;
 		}
 		/* Announce what we wait for, then re-check (Dekker with the
@@ -386,6 +398,7 @@ rb_producer_wait_space(struct rb_producer *p, uint64_t want, uint64_t timeout_ns
 		}
 		rc = rb_doorbell_wait(&shm->doorbell, seen, deadline,
 				      rb_producer_wait_check, p, &p->next_check_ns);
+		rb_spin_learn(&p->avg_wait_ns, rb_now_ns() - start);
 		/* With several producers another may still wait on the same
 		 * announcement: the consumer that crosses it clears it. */
 		if (!p->multi)
@@ -598,7 +611,15 @@ int
 rb_producer_acquire(struct rb_producer *p, struct rb_frame *frame,
 		    uint64_t timeout_ns)
 {
-	int rc = rb_producer_acquire_batch(p, frame, 1, timeout_ns);
+	int rc;
+
+	/* Single producer below its cached limit: no rescan, no wait. */
+	if (!p->multi && p->next < p->limit && p->next + 1 < RB_SEQ_LIMIT) {
+		rb_mark_writing(p->ring, frame, p->next, 1);
+		p->next++;
+		return 0;
+	}
+	rc = rb_producer_acquire_batch(p, frame, 1, timeout_ns);
 
 	return rc < 0 ? rc : 0;
 }
@@ -750,6 +771,14 @@ rb_producer_commit_batch(struct rb_producer *p, const struct rb_frame *frames,
 int
 rb_producer_commit(struct rb_producer *p, const struct rb_frame *frame)
 {
+	/* Single producer, its oldest acquired frame, a valid one: what
+	 * rb_producer_commit_batch checks, without its loops. */
+	if (!p->multi && frame->seq == p->committed && p->next != p->committed &&
+	    frame->length <= p->ring->frame_bytes &&
+	    !(frame->flags & (RB_FRAME_EOS | RB_FRAME_ABANDONED))) {
+		rb_commit_held(p, frame, 1, 0);
+		return 0;
+	}
 	return rb_producer_commit_batch(p, frame, 1);
 }
 

@@ -134,11 +134,27 @@ uint64_t rb_now_ns(void);
 uint64_t rb_deadline_after(uint64_t timeout_ns);
 
 /*
+ * Adaptive spinning (wait.c): a waiter keeps an average of how long its
+ * recent waits lasted, and spins up to twice that before it sleeps when
+ * that is at most RB_SPIN_ADAPT_MAX_NS, else its spin_ns as before. A
+ * stream whose hand-overs come every few tens of microseconds (batches of
+ * 4 KiB frames) is then met spinning instead of by a futex round trip per
+ * batch; an idle or slow stream still sleeps after spin_ns.
+ */
+#define RB_SPIN_ADAPT_MAX_NS 100000ull
+uint64_t rb_spin_budget(uint64_t avg_wait_ns, uint64_t spin_ns);
+void rb_spin_learn(uint64_t *avg_wait_ns, uint64_t waited_ns);
+
+/*
  * Called by rb_doorbell_wait every RB_WAIT_SLICE_NS while asleep; returns
  * non-zero to stop waiting (the waiter then re-examines the ring).
  */
 typedef int (*rb_wake_check_fn)(void *arg);
 #define RB_WAIT_SLICE_NS 100000000ull
+/* Looks a waiter takes (one pause each, well under a microsecond) before
+ * it reads the clock for its deadline and spin: the frame (or the space)
+ * a busy stream's waiter waits for is usually that close. */
+#define RB_BRIEF_SPINS 32u
 
 /*
  * Sleeps on a ck_ec32 doorbell until its value differs from `seen`, the

@@ -126,6 +126,24 @@ rb_deadline_after(uint64_t timeout_ns)
 	return now + timeout_ns;
 }
 
+uint64_t
+rb_spin_budget(uint64_t avg_wait_ns, uint64_t spin_ns)
+{
+	uint64_t twice = 2 * avg_wait_ns;
+
+	return twice <= RB_SPIN_ADAPT_MAX_NS && twice > spin_ns ? twice : spin_ns;
+}
+
+void
+rb_spin_learn(uint64_t *avg_wait_ns, uint64_t waited_ns)
+{
+	/* An average over about the last 8 waits; a wait of seconds counts
+	 * as one second (it only needs to read as "long"). */
+	if (waited_ns > 1000000000ull)
+		waited_ns = 1000000000ull;
+	*avg_wait_ns = *avg_wait_ns - *avg_wait_ns / 8 + waited_ns / 8;
+}
+
 static uint64_t
 rb_timespec_ns(const struct timespec *ts)
 {

@@ -215,7 +215,8 @@ if create "$A2" 1000 8 77; then
 		--pattern counter --expect-len 203 --timeout $STEP_TIMEOUT \
 		--ready "$TMP/a2f.ready" --label futex
 	P1=$BGPID
-	bg_reader "$TMP/a2p" "$A2" --count 20000 --lossless \
+	# The polling reader also takes frames by descriptor (§5.6 step 1').
+	bg_reader "$TMP/a2p" "$A2" --count 20000 --lossless --by-descriptor \
 		--pattern counter --expect-len 203 --timeout $STEP_TIMEOUT \
 		--ready "$TMP/a2p.ready" --label poll
 	P2=$BGPID

@@ -5,7 +5,7 @@ Standard library only (mmap, struct, os, ctypes).  Run with /usr/bin/python3.
 
     reader.py validate NAME
     reader.py read NAME --count N [--lossless] [--pattern counter]
-                       [--timeout S] [--ready FILE] [--futex]
+                       [--timeout S] [--ready FILE] [--futex] [--by-descriptor]
                        [--start oldest|next] [--expect-len L]
                        [--eos-wait S] [--poll-ms MS] [--label TEXT]
                        [--atomics auto|asm|libatomic|weak] [--no-evict]
@@ -888,6 +888,7 @@ class Reader:
         self.seqsum = 0
         self.eos_seen = None
         self.repaired = 0
+        self.by_descriptor = 0   # frames known published by D(next).seq alone
 
     def note_bad(self, why):
         self.bad += 1
@@ -955,6 +956,7 @@ class Reader:
                 "group": self.g, "claimed": self.claimed,
                 "held": len(self.held), "seqsum": self.seqsum,
                 "repaired": self.repaired,
+                "by_descriptor": self.by_descriptor,
                 "error": self.error}
 
     def done_counting(self):
@@ -1538,12 +1540,22 @@ class Reader:
     def _lossless_loop(self, deadline):
         r = self.r
         linger = None
+        # §5.6 "By descriptor", one seq at a time (k = 1: any ring).
+        by_desc = self.a.by_descriptor
+        seen_w = 0
         while True:
             nxt = self.next
             W = r.ld64(P_WRITE_SEQ)                          # §5.6 step 1
-            if W < nxt:
+            if by_desc:
+                if W < seen_w:
+                    raise RingError("RB_E_CORRUPT: write_seq went backwards")
+                seen_w = W
+                if W <= nxt and r.ld64(r.desc(nxt)) == nxt:  # step 1'
+                    self.by_descriptor += 1
+                    W = nxt + 1
+            if W < nxt and not by_desc:
                 raise RingError("RB_E_CORRUPT: write_seq went backwards")
-            if W == nxt:
+            if W <= nxt:
                 st = r.ld64(P_STREAM_STATE)
                 e = r.ld64(P_EOS_SEQ)
                 if st == STREAM_ENDED and e > self.start and nxt >= e:
@@ -2121,6 +2133,7 @@ def parse_read_args(argv):
         batch = 4
         die_holding = 0
         repair = False
+        by_descriptor = False
     a = A()
     it = iter(argv)
     for arg in it:
@@ -2143,6 +2156,8 @@ def parse_read_args(argv):
             a.ready = val()
         elif arg == "--futex":
             a.futex = True
+        elif arg == "--by-descriptor":
+            a.by_descriptor = True
         elif arg == "--start":
             a.start = val()
             if a.start not in ("oldest", "next"):

@@ -130,6 +130,8 @@ struct bench_result {
 	bool failed;
 	bool slow_host;         /* taken while the host was still slow (calm.c) */
 	double ratio[3];        /* ringbuf rows: vs thread-ring, ck_ring, pipe */
+	double median_ratio;    /* ringbuf rows: median round / thread-ring's
+				 * median round (the issue 15 targets use it) */
 	uint32_t repeats;       /* measurements (rounds) behind this row */
 	double min_bytes_per_s; /* the slowest of those rounds */
 	double median_bytes_per_s; /* and their median */

@@ -75,7 +75,7 @@ bench_usage(FILE *out)
 	      "  -n, --slots N          slots per ring instead (a power of two)\n"
 	      "  -b, --batch N          frames per batch call (default 64, <= slots/4)\n"
 	      "  -d, --duration TIME    per throughput point (default 500ms)\n"
-	      "      --repeat N         rounds: best throughput, pooled latency (default 3)\n"
+	      "      --repeat N         rounds: best, median, slowest throughput; pooled latency (3)\n"
 	      "      --samples N        latency samples, spinning (20000); --sleep-samples N\n"
 	      "                         sleeping (2000), one frame per --gap TIME (1ms)\n"
 	      "      --spin TIME        spin_ns of throughput producers/consumers (lib: 5us)\n"
