@@ -29,12 +29,12 @@ static const char consumer_usage[] =
 	"  -p, --per-frame       stats: a line per frame on stdout (JSON with --json)\n"
 	"  -o, --output FILE     record: --max-file-size SIZE makes FILE.000, FILE.001...\n"
 	"      --no-fsync --buffered (no O_DIRECT) --queue-depth N (writes in flight: 16)\n"
-	"  -j, --json  summary as one JSON line (stderr with stdout)  -h, --help  -V\n"
-	"      --trust-owner USER  rings USER owns too\n"
-	"Stops at the end of the stream (-S, --streams N: of N streams; 0: never),\n"
-	"on SIGINT/SIGTERM, or if the producer dies.\n"
-	"Exit status: 0 done or stopped by a signal, 1 error (e.g. the producer died),\n"
-	"2 bad usage, 3 verify found gaps (lossless) or corrupt frames.\n";
+	"  -j, --json            summary as one JSON line (on stderr with stdout)\n"
+	"      --trust-owner USER  rings USER owns too   -h, --help   -V, --version\n"
+	"Stops at the end of the stream (-S, --streams N: the Nth; 0: never), on a signal\n"
+	"or if the producer dies. Exit status: 0 done or stopped by a signal, 1 error\n"
+	"(e.g. the producer died), 2 bad usage, 3 verify found gaps or corrupt frames.\n";
+
 
 enum {
 	OPT_START = 256,

@@ -470,6 +470,7 @@ rb_producer_attach(struct rb_ring *ring, const struct rb_producer_options *optio
 	ck_pr_store_64(&rec->hold_from, RB_SEQ_NONE);
 	ck_pr_store_64(&rec->frames, 0);
 	ck_pr_store_32(&rec->in_stream, RB_MEMBER_NONE);
+	ck_pr_store_32(&rec->counters, 0); /* the last owner's source counters */
 	p->owner = RB_OWNER_MAKE(rb_self_pid(), RB_OWNER_GEN(claiming), RB_OWNER_ACTIVE);
 	rb_store_then_fence_64(&rec->owner, p->owner);
 	p->spin_ns = options && options->spin_ns ? options->spin_ns : RB_DEFAULT_SPIN_NS;
@@ -762,6 +763,23 @@ rb_producer_count_dropped(struct rb_producer *p, uint64_t n)
 {
 	ck_pr_add_64(&p->ring->producer->frames_dropped, n);
 	p->dropped += n;
+}
+
+/* Source counters (FORMAT.md §3.7.1): the values first, then how many
+ * there are, so a reader that sees the count sees values at least that
+ * recent. Only the owner writes its record. */
+int
+rb_producer_publish_counters(struct rb_producer *p, const uint64_t *values,
+			     uint32_t count)
+{
+	if (count > RB_COUNTERS_MAX || (count > 0 && values == NULL))
+		return -EINVAL;
+	for (uint32_t i = 0; i < count; i++)
+		ck_pr_store_64(&p->rec->counter[i], values[i]);
+	RB_TSAN_RELEASE(&p->rec->counters);
+	ck_pr_fence_release();
+	ck_pr_store_32(&p->rec->counters, count);
+	return 0;
 }
 
 int64_t

@@ -189,8 +189,9 @@ struct rb_shm_producer_record {
 	uint64_t hold_from;      /* 16  <= every seq it holds uncommitted, or RB_SEQ_NONE */
 	uint64_t frames;         /* 24  frames it committed */
 	uint32_t in_stream;      /* 32  enum rb_membership */
-	uint32_t reserved0;      /* 36 */
-	uint8_t pad[RB_PRODUCER_RECORD_BYTES - 40];
+	uint32_t counters;       /* 36  source counters published (0..8) */
+	uint64_t counter[8];     /* 40  the source's counters (FORMAT.md §3.7.1) */
+	uint8_t pad[RB_PRODUCER_RECORD_BYTES - 104];
 };
 
 struct rb_shm_consumer {
@@ -314,6 +315,8 @@ RB_ASSERT_AT(rb_shm_producer_record, start_time, 8);
 RB_ASSERT_AT(rb_shm_producer_record, hold_from, 16);
 RB_ASSERT_AT(rb_shm_producer_record, frames, 24);
 RB_ASSERT_AT(rb_shm_producer_record, in_stream, 32);
+RB_ASSERT_AT(rb_shm_producer_record, counters, 36);
+RB_ASSERT_AT(rb_shm_producer_record, counter, 40);
 RB_STATIC_ASSERT(sizeof(struct rb_shm_producer_record) == RB_PRODUCER_RECORD_BYTES,
 		 "producer record size");
 

@@ -254,6 +254,8 @@ enum rb_pages rb_ring_pages(const struct rb_ring *ring);
 uint32_t rb_ring_slot_align(const struct rb_ring *ring);
 uint64_t rb_ring_initial_seq(const struct rb_ring *ring);
 uint32_t rb_ring_stream_header_capacity(const struct rb_ring *ring);
+/* Stream headers the ring keeps (one per stream, the newest ones). */
+uint32_t rb_ring_stream_headers(const struct rb_ring *ring);
 /* CLOCK_REALTIME at creation, in nanoseconds. */
 uint64_t rb_ring_created_ns(const struct rb_ring *ring);
 /* The RB_CREATE_* flags the ring was created with. */
@@ -320,6 +322,8 @@ struct rb_producer_status {
 	uint64_t frames;      /* frames it committed */
 	uint64_t hold_from;   /* oldest seq it may hold uncommitted, UINT64_MAX: none */
 	int stopped;          /* its process is stopped or traced (/proc state T, t) */
+	uint32_t ncounters;   /* source counters it publishes (udp capture) */
+	uint64_t counters[8]; /* RB_COUNTERS_MAX; names: rb_counter_name(i) */
 };
 /* Fills up to `max` entries, returns how many producers are attached. */
 int rb_ring_producers(struct rb_ring *ring, struct rb_producer_status *out,
@@ -454,6 +458,19 @@ int rb_producer_commit_batch(struct rb_producer *producer,
  * frame it commits carries the count since its previous one (consumers
  * report it as dropped_at_producer). */
 void rb_producer_count_dropped(struct rb_producer *producer, uint64_t n);
+
+/*
+ * Source counters in the producer's record (FORMAT.md §3.7.1), for
+ * consumers and monitors (rb_ring_producers): counter i means
+ * rb_counter_name(i): "packets", "packets_lost", "packets_late",
+ * "packets_duplicate", "packets_malformed", "kernel_drops",
+ * "frames_incomplete", "frames_missing". Publishes values[0..count).
+ */
+#define RB_COUNTERS_MAX 8
+int rb_producer_publish_counters(struct rb_producer *producer,
+				 const uint64_t *values, uint32_t count);
+/* The name of source counter `index`, NULL beyond RB_COUNTERS_MAX. */
+const char *rb_counter_name(uint32_t index);
 
 /* Measures the realtime clock against CLOCK_MONOTONIC and publishes the
  * difference in the ring (begin_stream does it too): call it about once a

@@ -747,6 +747,7 @@ void *rb_ring_slots(const struct rb_ring *r) { return r->slots; }
 uint32_t rb_ring_slot_align(const struct rb_ring *r) { return r->slot_align; }
 uint64_t rb_ring_initial_seq(const struct rb_ring *r) { return r->initial_seq; }
 uint32_t rb_ring_stream_header_capacity(const struct rb_ring *r) { return r->stream_header_bytes; }
+uint32_t rb_ring_stream_headers(const struct rb_ring *r) { return r->stream_headers; }
 uint64_t rb_ring_created_ns(const struct rb_ring *r) { return r->created_ns; }
 uint32_t rb_ring_create_flags(const struct rb_ring *r) { return r->create_flags; }
 uint32_t rb_ring_max_producers(const struct rb_ring *r) { return r->max_producers; }
@@ -861,6 +862,13 @@ rb_ring_producers(struct rb_ring *ring, struct rb_producer_status *out,
 			s->frames = ck_pr_load_64(&rec->frames);
 			s->hold_from = ck_pr_load_64(&rec->hold_from);
 			s->stopped = rb_process_stopped(s->pid);
+			s->ncounters = ck_pr_load_32(&rec->counters);
+			ck_pr_fence_acquire();
+			RB_TSAN_ACQUIRE(&rec->counters);
+			if (s->ncounters > RB_COUNTERS_MAX)
+				s->ncounters = 0; /* hostile: show none */
+			for (uint32_t k = 0; k < s->ncounters; k++)
+				s->counters[k] = ck_pr_load_64(&rec->counter[k]);
 			if (!rb_counter_plausible(s->frames))
 				return RB_E_CORRUPT;
 		}

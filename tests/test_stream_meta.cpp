@@ -244,3 +244,21 @@ TEST_CASE("frames carry the drops at the producer: frames + dropped = produced")
 	CHECK(rs.frames_dropped == st.dropped_at_producer);
 	CHECK(sum_dropped <= st.dropped_at_producer);
 }
+
+TEST_CASE("a producer's source counters are published in its record")
+{
+	Pair pc(small_config(64, 8));
+	rb_producer_status st[2];
+	REQUIRE(rb_ring_producers(pc.r.ring, st, 2) == 1);
+	CHECK(st[0].ncounters == 0);
+	const uint64_t v[RB_COUNTERS_MAX] = {1000, 7, 2, 1, 3, 5, 4, 1};
+	CHECK(rb_producer_publish_counters(pc.p, v, RB_COUNTERS_MAX + 1) == -EINVAL);
+	REQUIRE(rb_producer_publish_counters(pc.p, v, RB_COUNTERS_MAX) == 0);
+	REQUIRE(rb_ring_producers(pc.r.ring, st, 2) == 1);
+	REQUIRE(st[0].ncounters == RB_COUNTERS_MAX);
+	for (uint32_t k = 0; k < RB_COUNTERS_MAX; k++)
+		CHECK(st[0].counters[k] == v[k]);
+	CHECK(std::string(rb_counter_name(6)) == "frames_incomplete");
+	CHECK(std::string(rb_counter_name(5)) == "kernel_drops");
+	CHECK(rb_counter_name(RB_COUNTERS_MAX) == nullptr);
+}
