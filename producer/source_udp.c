@@ -508,6 +508,7 @@ udp_stream(struct producer_run *r)
 	if (r->o->duration_ns != 0)
 		stop_at = r->start_ns + r->o->duration_ns;
 	u->run = r;
+	udp_publish_counters(r, u, r->start_ns); /* zeros: monitors see the names */
 	if (rb_ring_slot_count(r->ring) < UDP_WINDOW) {
 		/* The window's frames each hold a slot while assembled. */
 		cli_error("ring '%s': --source udp needs a ring of at least %u slots (it "

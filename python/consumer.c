@@ -582,15 +582,7 @@ rbpy_consumer_header_text_get(rbpy_consumer *self, void *closure)
 static PyObject *
 rbpy_consumer_header_get(rbpy_consumer *self, void *closure)
 {
-	PyObject *text = rbpy_consumer_header_text_get(self, closure), *dict;
-	const char *s;
-
-	if (text == NULL)
-		return NULL;
-	s = PyUnicode_AsUTF8(text);
-	dict = s ? rbpy_parse_header(s) : NULL;
-	Py_DECREF(text);
-	return dict;
+	return rbpy_header_dict(rbpy_consumer_header_text_get(self, closure));
 }
 
 static PyObject *

@@ -357,6 +357,22 @@ rbpy_frame_header_text(rbpy_frame *fr, struct rb_stream_info *info)
 	return text;
 }
 
+/* Header text (a new reference, or NULL with an exception) to a dict;
+ * consumes the text. */
+PyObject *
+rbpy_header_dict(PyObject *text)
+{
+	PyObject *dict;
+	const char *s;
+
+	if (text == NULL)
+		return NULL;
+	s = PyUnicode_AsUTF8(text);
+	dict = s ? rbpy_parse_header(s) : NULL;
+	Py_DECREF(text);
+	return dict;
+}
+
 static PyObject *
 rbpy_frame_get_header_text(rbpy_frame *fr, void *closure)
 {
@@ -369,15 +385,7 @@ rbpy_frame_get_header_text(rbpy_frame *fr, void *closure)
 static PyObject *
 rbpy_frame_get_header(rbpy_frame *fr, void *closure)
 {
-	PyObject *text = rbpy_frame_get_header_text(fr, closure), *dict;
-	const char *s;
-
-	if (text == NULL)
-		return NULL;
-	s = PyUnicode_AsUTF8(text);
-	dict = s ? rbpy_parse_header(s) : NULL;
-	Py_DECREF(text);
-	return dict;
+	return rbpy_header_dict(rbpy_frame_get_header_text(fr, closure));
 }
 
 static PyObject *

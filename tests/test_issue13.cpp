@@ -5,6 +5,7 @@
 
 #include "program_support.hpp"
 
+#include <csignal>
 #include <string>
 
 using namespace rbt;
@@ -96,4 +97,37 @@ TEST_CASE("--on-full drop with slow lossless consumers: frames + dropped = produ
 			CHECK(s["errors"].u64() == 0);
 		}
 	}
+}
+
+TEST_CASE("a UDP capture publishes its counters for rb-ctl info and Prometheus",
+	  "[programs]")
+{
+	RingGuard guard(unique_name("meta-udpctr"));
+	const std::string &name = guard.name;
+	Proc cap({producer_path(), "--source", "udp", "--listen", "127.0.0.1:0",
+		  "--frame-size", "32768", "--packet-size", "4096", "--json", name});
+	// Idle (nobody sends): the capture publishes its counters, all zero.
+	Json info;
+	bool seen = eventually([&] {
+		Proc ctl({program("tools/ctl/rb-ctl"), "info", "--json", name});
+		if (ctl.wait(20000) != 0)
+			return false;
+		info = parse_json(ctl.stdout_text());
+		return info["producers"].arr.size() == 1 &&
+		       info["producers"].at(0)["counters"].obj.size() == 8;
+	}, 20000);
+	REQUIRE(seen);
+	const Json &ctr = info["producers"].at(0)["counters"];
+	for (const char *k : {"packets", "packets_lost", "packets_late", "packets_duplicate",
+			      "packets_malformed", "kernel_drops", "frames_incomplete",
+			      "frames_missing"})
+		CHECK(ctr[k].u64() == 0);
+	Proc prom({program("tools/ctl/rb-ctl"), "stat", "--prometheus", name});
+	REQUIRE(prom.wait(20000) == 0);
+	CHECK(prom.stdout_text().find("ringbuf_producer_frames_incomplete_total{ring=\"" + name +
+				      "\",producer=\"0\"") != std::string::npos);
+	CHECK(prom.stdout_text().find("ringbuf_producer_kernel_drops_total{") !=
+	      std::string::npos);
+	cap.signal(SIGINT);
+	CHECK(cap.wait(30000) == 0);
 }
