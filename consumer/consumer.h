@@ -26,6 +26,7 @@ struct consumer_options {
 	uint64_t duration_ns;    /* 0: no limit */
 	uint64_t delay_ns;       /* debug: sleep this long per frame */
 	bool per_frame;          /* stats: one line per frame on stdout */
+	uint64_t streams;        /* stop after this many streams; 0: never */
 	bool json;
 	/* record */
 	const char *output;      /* --output FILE */
@@ -43,9 +44,27 @@ int consumer_parse_options(int argc, char **argv, struct consumer_options *o);
 /* ---- the stream (stream.c) ------------------------------------------- */
 
 #define STREAM_HEADER_MAX 16384
+/* Streams listed in the JSON summary (--streams N reads several). */
+#define STREAM_SEEN_MAX 16
+
+/* A stream met: which, where its first frame for us was, its header. */
+struct stream_seen {
+	uint64_t ordinal;
+	uint64_t start_seq;
+	uint64_t first_seq;  /* the first of its frames we got */
+	bool gone;           /* its header was overwritten before we read it */
+	char *header;        /* NULL when gone or out of memory */
+};
 
 struct stream_info {
 	bool seen;                 /* a frame of this stream arrived */
+	bool gone;                 /* its header was overwritten before we read it */
+	uint64_t ordinal;          /* the stream's ordinal (FORMAT.md §5.13) */
+	uint64_t start_seq;
+	uint64_t loads;            /* streams met (headers looked up) */
+	uint64_t headers_gone;     /* of those, headers overwritten unread */
+	struct stream_seen seen_list[STREAM_SEEN_MAX];
+	uint32_t nseen;
 	char header[STREAM_HEADER_MAX]; /* key=value text, "" if none */
 	char source[32];           /* the header's source=, "" if none */
 	struct rb_frame_type type; /* what a frame holds (never RB_ELEM_NONE) */
@@ -57,9 +76,15 @@ struct stream_info {
  * Reads the stream header and works out the frame layout: the ring's frame
  * type when it has one, else the header's elem= and shape=, else bytes.
  */
-void stream_load(struct stream_info *s, struct rb_consumer *c, struct rb_ring *ring);
-/* Writes the header keys as a JSON object member named "header". */
+void stream_load(struct stream_info *s, struct rb_consumer *c, struct rb_ring *ring,
+		 const struct rb_frame *frame);
+/* Whether `frame` belongs to another stream than the one loaded. */
+bool stream_changed(const struct stream_info *s, struct rb_ring *ring,
+		    const struct rb_frame *frame);
+/* Writes the header keys as a JSON object member named "header", and the
+ * streams met as "streams_seen". */
 void stream_json(const struct stream_info *s, struct cli_json *j);
+void stream_free(struct stream_info *s);
 /* The header on one line, "key=value key=value". */
 void stream_oneline(const struct stream_info *s, char *buf, size_t size);
 

@@ -54,6 +54,7 @@ struct consumer_run {
 	uint64_t last_seq;
 	struct rb_group_status group; /* --group: the group before we left */
 	bool have_group;
+	uint64_t streams_ended; /* end markers met (--streams) */
 	const char *end;    /* why the run stopped */
 	struct cli_status status;
 	uint64_t shown_frames;
@@ -182,8 +183,11 @@ consumer_batch(struct consumer_run *r, uint32_t n)
 	 * start is looked at per batch: a stream ends with an end marker,
 	 * which ends a batch and, for us, the run. */
 	for (i = 0; i < n; i++) {
-		if (!r->stream->seen || (r->frames[i].flags & RB_FRAME_STREAM_START)) {
-			stream_load(r->stream, r->c, r->ring);
+		/* A lossy consumer may have lost the start frame: the first
+		 * frame of a batch names its stream too. */
+		if (!r->stream->seen || (r->frames[i].flags & RB_FRAME_STREAM_START) ||
+		    (i == 0 && stream_changed(r->stream, r->ring, &r->frames[0]))) {
+			stream_load(r->stream, r->c, r->ring, &r->frames[i]);
 			if (r->a->stream != NULL)
 				r->a->stream(r->state, r->stream);
 			break;
@@ -346,6 +350,8 @@ consumer_loop(struct consumer_run *r)
 			consumer_demoted(r);
 			continue; /* reads on as lossy; the run fails at the end */
 		}
+		if (n == RB_E_EOS && (o->streams == 0 || ++r->streams_ended < o->streams))
+			continue; /* --streams: read on into the next stream */
 		if (n < 0)
 			return consumer_acquire_failed(r, n);
 		r->taken += (uint64_t)n;
@@ -453,6 +459,10 @@ consumer_summary(struct consumer_run *r)
 		cli_json_u64(&j, "lost", r->st.lost);
 		cli_json_u64(&j, "abandoned", r->st.abandoned);
 		cli_json_u64(&j, "incomplete", r->incomplete);
+		cli_json_u64(&j, "dropped_at_producer", r->st.dropped_at_producer);
+		cli_json_u64(&j, "streams", r->stream->loads);
+		cli_json_u64(&j, "stream_ordinal", r->stream->ordinal);
+		cli_json_u64(&j, "headers_gone", r->stream->headers_gone);
 		cli_json_u64(&j, "next_seq", r->st.next_seq);
 		cli_json_u64(&j, "gaps", gaps);
 		cli_json_u64(&j, "errors", errors);
@@ -484,6 +494,13 @@ consumer_summary(struct consumer_run *r)
 	if (r->incomplete != 0)
 		snprintf(line + strlen(line), sizeof(line) - strlen(line),
 			 ", incomplete %" PRIu64, r->incomplete);
+	if (r->st.dropped_at_producer != 0)
+		snprintf(line + strlen(line), sizeof(line) - strlen(line),
+			 ", dropped at the producer %" PRIu64, r->st.dropped_at_producer);
+	if (r->stream->headers_gone != 0)
+		snprintf(line + strlen(line), sizeof(line) - strlen(line),
+			 ", stream headers overwritten unread %" PRIu64,
+			 r->stream->headers_gone);
 	if (r->st.demoted) {
 		char how[64];
 		size_t used = strlen(line);
@@ -609,7 +626,8 @@ out:
 	if (r.a != NULL && r.a->fini != NULL && r.state != NULL)
 		r.a->fini(r.state);
 	rb_ring_close(r.ring);
-	free(r.stream);
+	if (r.stream != NULL)
+		stream_free(r.stream);
 	free(r.frames);
 	free(r.lost);
 	free(r.state);

@@ -31,9 +31,10 @@ static const char consumer_usage[] =
 	"      --no-fsync --buffered (no O_DIRECT) --queue-depth N (16) --format hdf5\n"
 	"  -j, --json            summary as one JSON line (on stderr with stdout)\n"
 	"      --trust-owner USER  rings USER owns too   -h, --help   -V, --version\n"
-	"Stops at the end of the stream, on SIGINT/SIGTERM, or if the producer dies.\n"
-	"Exit status: 0 done or stopped by a signal, 1 error (e.g. the producer died),\n"
-	"2 bad usage, 3 verify found gaps (lossless) or corrupt frames.\n";
+	"Stops at the end of the stream (-S, --streams N: the Nth; 0: never), on a signal\n"
+	"or if the producer dies. Exit status: 0 done or stopped by a signal, 1 error\n"
+	"(e.g. the producer died), 2 bad usage, 3 verify found gaps or corrupt frames.\n";
+
 
 enum {
 	OPT_START = 256,
@@ -58,6 +59,7 @@ static const struct option consumer_longopts[] = {
 	{"count", required_argument, NULL, 'c'},
 	{"duration", required_argument, NULL, 'd'},
 	{"per-frame", no_argument, NULL, 'p'},
+	{"streams", required_argument, NULL, 'S'},
 	{"output", required_argument, NULL, 'o'},
 	{"max-file-size", required_argument, NULL, OPT_MAX_FILE_SIZE},
 	{"fsync", no_argument, NULL, OPT_FSYNC},
@@ -81,7 +83,7 @@ static const struct option consumer_longopts[] = {
 int
 consumer_parse_options(int argc, char **argv, struct consumer_options *o)
 {
-	const char *optstring = ":A:lL:g:b:w:c:d:po:jhV";
+	const char *optstring = ":A:lL:g:b:w:c:d:pS:o:jhV";
 	const char *record_option = NULL;
 	uint64_t v;
 	int c, rc;
@@ -89,6 +91,7 @@ consumer_parse_options(int argc, char **argv, struct consumer_options *o)
 	memset(o, 0, sizeof(*o));
 	o->start = RB_START_OLDEST;
 	o->batch = 64;
+	o->streams = 1;
 	o->fsync = true;
 	for (;;) {
 		char name[CLI_OPTION_NAME_MAX];
@@ -161,6 +164,10 @@ consumer_parse_options(int argc, char **argv, struct consumer_options *o)
 			break;
 		case 'p':
 			o->per_frame = true;
+			break;
+		case 'S':
+			if ((rc = cli_option_count(name, optarg, &o->streams)) != 0)
+				return rc;
 			break;
 		case 'o':
 			if (optarg[0] == '\0')
@@ -242,6 +249,10 @@ consumer_parse_options(int argc, char **argv, struct consumer_options *o)
 		record_option = "--output";
 	if (strcmp(o->analysis, "record") != 0 && record_option != NULL) {
 		cli_error("%s: only with the record analysis", record_option);
+		return CLI_EXIT_USAGE;
+	}
+	if (o->streams != 1 && strcmp(o->analysis, "record") == 0) {
+		cli_error("--streams: not with record (it records one stream)");
 		return CLI_EXIT_USAGE;
 	}
 	if (o->per_frame && strcmp(o->analysis, "stats") != 0) {

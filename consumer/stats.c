@@ -27,6 +27,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "consumer.h"
 
@@ -46,6 +47,7 @@ struct stats_acc {
 };
 
 struct stats {
+	struct rb_ring *ring; /* per-frame UTC from its clock anchor */
 	bool lossy;
 	bool per_frame;
 	bool json;            /* per-frame records as JSON lines */
@@ -346,6 +348,27 @@ stats_json_figures(struct cli_json *j, const struct stats_acc *a)
 	cli_json_double(j, "rms", stats_rms(a));
 }
 
+/* UTC of a frame's time stamp, ISO 8601 with ns ("" without an anchor or a
+ * stamp); the ring's clock anchor converts it (FORMAT.md §5.22). */
+static bool
+stats_utc(const struct stats *s, const struct rb_frame *f, int64_t *ns,
+	  char *buf, size_t size)
+{
+	struct tm tm;
+	time_t sec;
+	char date[32];
+
+	buf[0] = '\0';
+	if (s->ring == NULL || rb_ring_utc_ns(s->ring, f->timestamp_ns, ns) != 0 ||
+	    *ns < 0)
+		return false;
+	sec = (time_t)(*ns / 1000000000);
+	gmtime_r(&sec, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, size, "%s.%09lldZ", date, (long long)(*ns % 1000000000));
+	return true;
+}
+
 /* Adds pending frame k (frame f) to the run's figures. */
 static void
 stats_commit_frame(struct stats *s, uint32_t k, const struct rb_frame *f)
@@ -367,19 +390,34 @@ stats_commit_frame(struct stats *s, uint32_t k, const struct rb_frame *f)
 	s->last = frame;
 	s->last_seq = f->seq;
 	s->have_last = true;
-	if (s->per_frame && s->json) {
-		struct cli_json j;
+	if (s->per_frame) {
+		char utc[48];
+		int64_t utc_ns = 0;
+		bool have_utc = stats_utc(s, f, &utc_ns, utc, sizeof(utc));
 
-		/* JSON Lines: one object per frame, then the summary's. */
-		cli_json_begin(&j, stdout);
-		cli_json_u64(&j, "seq", f->seq);
-		stats_json_figures(&j, &frame);
-		cli_json_end(&j);
-	} else if (s->per_frame) {
-		printf("seq=%" PRIu64 " values=%" PRIu64 " min=%.10g max=%.10g "
-		       "mean=%.10g rms=%.10g\n",
-		       f->seq, frame.n, frame.min, frame.max, stats_mean(&frame),
-		       stats_rms(&frame));
+		if (s->json) {
+			struct cli_json j;
+
+			/* JSON Lines: one object per frame, then the summary's. */
+			cli_json_begin(&j, stdout);
+			cli_json_u64(&j, "seq", f->seq);
+			cli_json_u64(&j, "timestamp_ns", f->timestamp_ns);
+			if (have_utc) {
+				cli_json_u64(&j, "utc_ns", (uint64_t)utc_ns);
+				cli_json_string(&j, "utc", utc);
+			} else {
+				cli_json_null(&j, "utc_ns");
+				cli_json_null(&j, "utc");
+			}
+			cli_json_u64(&j, "dropped_before", f->dropped);
+			stats_json_figures(&j, &frame);
+			cli_json_end(&j);
+		} else {
+			printf("seq=%" PRIu64 " utc=%s values=%" PRIu64 " min=%.10g "
+			       "max=%.10g mean=%.10g rms=%.10g\n",
+			       f->seq, have_utc ? utc : "-", frame.n, frame.min,
+			       frame.max, stats_mean(&frame), stats_rms(&frame));
+		}
 	}
 }
 
@@ -527,10 +565,18 @@ stats_fini(void *state)
 	free(s->pend_ok);
 }
 
+static int
+stats_ring(void *state, struct rb_ring *ring)
+{
+	((struct stats *)state)->ring = ring;
+	return 0;
+}
+
 const struct analysis analysis_stats = {
 	.name = "stats",
 	.state_size = sizeof(struct stats),
 	.init = stats_init,
+	.ring = stats_ring,
 	.stream = stats_stream,
 	.frames = stats_frames,
 	.released = stats_released,

@@ -6,6 +6,7 @@
  * shape= keys, and failing both, a frame is just bytes.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "consumer.h"
@@ -41,16 +42,52 @@ stream_type_from_header(struct stream_info *s, struct rb_ring *ring)
 	return true;
 }
 
+bool
+stream_changed(const struct stream_info *s, struct rb_ring *ring,
+	       const struct rb_frame *frame)
+{
+	struct rb_stream_info info;
+	int rc = rb_ring_stream_header_at(ring, frame->seq, NULL, 0, &info);
+
+	if (rc == RB_E_HEADER_GONE)
+		return !s->gone;
+	return rc >= 0 && info.ordinal != s->ordinal;
+}
+
 void
-stream_load(struct stream_info *s, struct rb_consumer *c, struct rb_ring *ring)
+stream_load(struct stream_info *s, struct rb_consumer *c, struct rb_ring *ring,
+	    const struct rb_frame *frame)
 {
 	const struct rb_frame_type *rt = rb_ring_frame_type(ring);
+	struct rb_stream_info info;
+	int rc;
 
 	s->seen = true;
-	/* Our producer writes a few hundred bytes; a longer header (another
-	 * producer's) is not an error, we just do without it. */
-	if (rb_consumer_stream_header(c, s->header, sizeof(s->header), NULL) < 0)
+	s->loads++;
+	/* The header of this frame's own stream (layout 4), not the newest:
+	 * a consumer lagging behind a stream boundary reads the old stream's
+	 * frames with the old header. Our producer writes a few hundred
+	 * bytes; a longer header (another producer's) is not an error, we
+	 * just do without it. */
+	rc = rb_consumer_frame_header(c, frame, s->header, sizeof(s->header), &info);
+	s->gone = rc == RB_E_HEADER_GONE;
+	if (s->gone)
+		s->headers_gone++;
+	if (rc < 0) {
 		s->header[0] = '\0';
+		memset(&info, 0, sizeof(info));
+	}
+	s->ordinal = info.ordinal;
+	s->start_seq = info.start_seq;
+	if (s->nseen < STREAM_SEEN_MAX) {
+		struct stream_seen *e = &s->seen_list[s->nseen++];
+
+		e->ordinal = info.ordinal;
+		e->start_seq = info.start_seq;
+		e->first_seq = frame->seq;
+		e->gone = s->gone;
+		e->header = s->gone ? NULL : strdup(s->header);
+	}
 	if (!cli_header_get(s->header, "source", s->source, sizeof(s->source)))
 		s->source[0] = '\0';
 	if (rt->elem != RB_ELEM_NONE) {
@@ -71,12 +108,10 @@ stream_load(struct stream_info *s, struct rb_consumer *c, struct rb_ring *ring)
 		s->channels = (uint32_t)s->type.dims[1];
 }
 
-void
-stream_json(const struct stream_info *s, struct cli_json *j)
+static void
+stream_json_header(struct cli_json *j, const char *name, const char *line)
 {
-	const char *line = s->header;
-
-	cli_json_object(j, "header");
+	cli_json_object(j, name);
 	while (*line != '\0') {
 		const char *end = strchr(line, '\n');
 		size_t len = end ? (size_t)(end - line) : strlen(line);
@@ -101,6 +136,36 @@ stream_json(const struct stream_info *s, struct cli_json *j)
 		line = end + 1;
 	}
 	cli_json_object_end(j);
+}
+
+void
+stream_json(const struct stream_info *s, struct cli_json *j)
+{
+	stream_json_header(j, "header", s->header);
+	cli_json_array(j, "streams_seen");
+	for (uint32_t i = 0; i < s->nseen; i++) {
+		const struct stream_seen *e = &s->seen_list[i];
+
+		cli_json_object(j, NULL);
+		cli_json_u64(j, "ordinal", e->ordinal);
+		cli_json_u64(j, "start_seq", e->start_seq);
+		cli_json_u64(j, "first_seq", e->first_seq);
+		cli_json_bool(j, "header_gone", e->gone);
+		if (e->header != NULL)
+			stream_json_header(j, "header", e->header);
+		else
+			cli_json_null(j, "header");
+		cli_json_object_end(j);
+	}
+	cli_json_array_end(j);
+}
+
+void
+stream_free(struct stream_info *s)
+{
+	for (uint32_t i = 0; i < s->nseen; i++)
+		free(s->seen_list[i].header);
+	free(s);
 }
 
 void

@@ -475,9 +475,15 @@ int
 producer_acquire(struct producer_run *r, struct rb_frame *f, uint64_t stop_at,
 		 bool nowait)
 {
-	uint64_t slice = PRODUCER_WAIT_SLICE_NS, now;
+	uint64_t slice = PRODUCER_WAIT_SLICE_NS, now = cli_now_ns();
 	int rc;
 
+	/* The UTC anchor of the ring (FORMAT.md §5.22), once a second: the
+	 * library never reads a clock per frame, so we keep it fresh. */
+	if (now >= r->clock_due) {
+		(void)rb_producer_refresh_clock(r->prod);
+		r->clock_due = now + 1000000000ull;
+	}
 	if (nowait && !r->o->drop) {
 		rc = rb_producer_acquire(r->prod, f, RB_NO_WAIT);
 		if (rc == RB_E_WOULD_BLOCK)
@@ -491,7 +497,6 @@ producer_acquire(struct producer_run *r, struct rb_frame *f, uint64_t stop_at,
 			return 1;
 		}
 	} else {
-		now = cli_now_ns();
 		if (stop_at != 0 && stop_at > now && stop_at - now < slice)
 			slice = stop_at - now;
 		rc = rb_producer_acquire(r->prod, f, slice);

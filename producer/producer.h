@@ -199,6 +199,7 @@ struct producer_run {
 	struct cli_status status;
 	uint64_t shown_frames;
 	uint64_t shown_ns;
+	uint64_t clock_due;    /* when the ring's clock anchor is next refreshed */
 	struct rb_consumer_status *consumers;
 };
 

@@ -228,6 +228,28 @@ udp_publish(void *ctx, struct rb_frame *f, uint64_t frame)
 	return UDP_ASM_OK;
 }
 
+/*
+ * The capture's counters, published in our producer record for consumers
+ * and rb-ctl (FORMAT.md §3.7.1: the index says which), after every chain
+ * of datagrams and at the end; and the ring's UTC anchor once a second
+ * (this loop does not go through producer_acquire).
+ */
+static void
+udp_publish_counters(struct producer_run *r, const struct udp_source *u, uint64_t now)
+{
+	const struct udp_counts *c = &u->a.n;
+	const uint64_t v[RB_COUNTERS_MAX] = {
+		c->packets, c->lost, c->late, c->duplicate, c->malformed,
+		u->kernel_drops, c->frames_incomplete, c->frames_missing,
+	};
+
+	(void)rb_producer_publish_counters(r->prod, v, RB_COUNTERS_MAX);
+	if (now >= r->clock_due) {
+		(void)rb_producer_refresh_clock(r->prod);
+		r->clock_due = now + 1000000000ull;
+	}
+}
+
 /* An assembler result as an exit status; *stop when the capture ends. */
 static int
 udp_status(struct udp_source *u, int rc, bool *stop)
@@ -486,6 +508,7 @@ udp_stream(struct producer_run *r)
 	if (r->o->duration_ns != 0)
 		stop_at = r->start_ns + r->o->duration_ns;
 	u->run = r;
+	udp_publish_counters(r, u, r->start_ns); /* zeros: monitors see the names */
 	if (rb_ring_slot_count(r->ring) < UDP_WINDOW) {
 		/* The window's frames each hold a slot while assembled. */
 		cli_error("ring '%s': --source udp needs a ring of at least %u slots (it "
@@ -537,6 +560,7 @@ udp_stream(struct producer_run *r)
 		}
 		now = cli_now_ns();
 		status = udp_status(u, udp_asm_settle(&u->a, u->rx, u->nlinks, now), &stop);
+		udp_publish_counters(r, u, now);
 		if (stop)
 			break;
 		/* Idle, or stopping: everything up to the highest frame
@@ -554,6 +578,7 @@ udp_stream(struct producer_run *r)
 	if (status == CLI_EXIT_OK && !u->abandoned && !u->a.end_seen &&
 	    (r->o->count == 0 || r->index < r->o->count))
 		status = udp_status(u, udp_asm_flush(&u->a), &stop);
+	udp_publish_counters(r, u, cli_now_ns());
 	return status;
 nomem:
 	cli_error("out of memory");

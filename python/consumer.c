@@ -538,14 +538,16 @@ rbpy_consumer_stats(rbpy_consumer *self, PyObject *unused)
 	 * the queue behind an older one, and are not counted. */
 	for (i = 0; i < q->len; i++)
 		held += q->state[q->head + i] == RBPY_ENTRY_HELD;
-	return Py_BuildValue("{sKsKsKsKsnsKsOsd}", "frames", (unsigned long long)st.frames,
+	return Py_BuildValue("{sKsKsKsKsnsKsOsdsK}", "frames", (unsigned long long)st.frames,
 			     "lost", (unsigned long long)st.lost,
 			     "next_seq", (unsigned long long)st.next_seq,
 			     "wakeups", (unsigned long long)st.wakeups,
 			     "held", held,
 			     "abandoned", (unsigned long long)st.abandoned,
 			     "demoted", st.demoted ? Py_True : Py_False,
-			     "stalled", (double)st.stalled_ns / 1e9);
+			     "stalled", (double)st.stalled_ns / 1e9,
+			     "dropped_at_producer",
+			     (unsigned long long)st.dropped_at_producer);
 }
 
 /* The stream header as text, or NULL with an exception set. */
@@ -580,15 +582,7 @@ rbpy_consumer_header_text_get(rbpy_consumer *self, void *closure)
 static PyObject *
 rbpy_consumer_header_get(rbpy_consumer *self, void *closure)
 {
-	PyObject *text = rbpy_consumer_header_text_get(self, closure), *dict;
-	const char *s;
-
-	if (text == NULL)
-		return NULL;
-	s = PyUnicode_AsUTF8(text);
-	dict = s ? rbpy_parse_header(s) : NULL;
-	Py_DECREF(text);
-	return dict;
+	return rbpy_header_dict(rbpy_consumer_header_text_get(self, closure));
 }
 
 static PyObject *
@@ -612,7 +606,8 @@ static PyGetSetDef rbpy_consumer_getset[] = {
 	{"group", (getter)rbpy_consumer_group_get, NULL,
 	 "the name of the consumer group it is a member of, None when in none", NULL},
 	{"header", (getter)rbpy_consumer_header_get, NULL,
-	 "the current stream header as a dict (key=value lines)", NULL},
+	 "the newest stream's header as a dict (key=value lines); frame.header "
+	 "is the header of that frame's own stream", NULL},
 	{"header_text", (getter)rbpy_consumer_header_text_get, NULL,
 	 "the current stream header as text", NULL},
 	{NULL, NULL, NULL, NULL, NULL},

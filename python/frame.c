@@ -325,6 +325,134 @@ rbpy_frame_get_flags(rbpy_frame *fr, void *closure)
 	return PyLong_FromUnsignedLong(fr->f.flags);
 }
 
+/*
+ * Layout 4 (docs/FORMAT.md §5.13): the header of this frame's own stream,
+ * not the newest one: `frame.header` (a dict) and `frame.header_text`.
+ * A header overwritten by newer streams raises RingError with errno
+ * ENOMSG (RB_E_HEADER_GONE), never another stream's header.
+ */
+static PyObject *
+rbpy_frame_header_text(rbpy_frame *fr, struct rb_stream_info *info)
+{
+	struct rbpy_endpoint *e = fr->owner;
+	uint32_t cap;
+	PyObject *text;
+	char *buf;
+	int rc;
+
+	if (e->closing || e->closed || e->ring == NULL) {
+		PyErr_SetString(PyExc_ValueError, "the ring is closed");
+		return NULL;
+	}
+	cap = rb_ring_stream_header_capacity(e->ring) + 1;
+	if ((buf = PyMem_Malloc(cap)) == NULL)
+		return PyErr_NoMemory();
+	rc = rb_ring_stream_header_at(e->ring, fr->f.seq, buf, cap, info);
+	if (rc < 0) {
+		PyMem_Free(buf);
+		return rbpy_raise(rc, e->name);
+	}
+	text = PyUnicode_DecodeUTF8(buf, rc, "replace");
+	PyMem_Free(buf);
+	return text;
+}
+
+/* Header text (a new reference, or NULL with an exception) to a dict;
+ * consumes the text. */
+PyObject *
+rbpy_header_dict(PyObject *text)
+{
+	PyObject *dict;
+	const char *s;
+
+	if (text == NULL)
+		return NULL;
+	s = PyUnicode_AsUTF8(text);
+	dict = s ? rbpy_parse_header(s) : NULL;
+	Py_DECREF(text);
+	return dict;
+}
+
+static PyObject *
+rbpy_frame_get_header_text(rbpy_frame *fr, void *closure)
+{
+	struct rb_stream_info info;
+
+	(void)closure;
+	return rbpy_frame_header_text(fr, &info);
+}
+
+static PyObject *
+rbpy_frame_get_header(rbpy_frame *fr, void *closure)
+{
+	return rbpy_header_dict(rbpy_frame_get_header_text(fr, closure));
+}
+
+static PyObject *
+rbpy_frame_get_stream(rbpy_frame *fr, void *closure)
+{
+	struct rb_stream_info info;
+	struct rbpy_endpoint *e = fr->owner;
+	int rc;
+
+	(void)closure;
+	if (e->closing || e->closed || e->ring == NULL) {
+		PyErr_SetString(PyExc_ValueError, "the ring is closed");
+		return NULL;
+	}
+	rc = rb_ring_stream_header_at(e->ring, fr->f.seq, NULL, 0, &info);
+	if (rc < 0)
+		return rbpy_raise(rc, e->name);
+	return PyLong_FromUnsignedLongLong(info.ordinal);
+}
+
+/* UTC of the time stamp through the ring's clock anchor (§5.22), or None. */
+static PyObject *
+rbpy_frame_get_utc_ns(rbpy_frame *fr, void *closure)
+{
+	struct rbpy_endpoint *e = fr->owner;
+	int64_t utc;
+
+	(void)closure;
+	if (e->ring == NULL || e->closed ||
+	    rb_ring_utc_ns(e->ring, fr->f.timestamp_ns, &utc) != 0)
+		Py_RETURN_NONE;
+	return PyLong_FromLongLong(utc);
+}
+
+/* The same as a timezone-aware datetime (microseconds), or None. */
+static PyObject *
+rbpy_frame_get_utc(rbpy_frame *fr, void *closure)
+{
+	PyObject *ns = rbpy_frame_get_utc_ns(fr, closure), *mod, *dt = NULL;
+
+	if (ns == NULL || ns == Py_None)
+		return ns;
+	mod = PyImport_ImportModule("datetime");
+	if (mod != NULL) {
+		PyObject *cls = PyObject_GetAttrString(mod, "datetime");
+		PyObject *tz = PyObject_GetAttrString(mod, "timezone");
+		PyObject *utc = tz ? PyObject_GetAttrString(tz, "utc") : NULL;
+
+		if (cls != NULL && utc != NULL)
+			dt = PyObject_CallMethod(cls, "fromtimestamp", "dO",
+						 (double)PyLong_AsLongLong(ns) / 1e9, utc);
+		Py_XDECREF(utc);
+		Py_XDECREF(tz);
+		Py_XDECREF(cls);
+		Py_DECREF(mod);
+	}
+	Py_DECREF(ns);
+	return dt;
+}
+
+static PyObject *
+rbpy_frame_get_dropped(rbpy_frame *fr, void *closure)
+{
+	(void)closure;
+	return PyLong_FromUnsignedLong(fr->f.dropped);
+}
+
 /* A several-producer ring's seq whose producer died before committing it:
  * published empty on its behalf, so the frames after it could flow on. */
 static PyObject *
@@ -372,6 +500,20 @@ static PyGetSetDef rbpy_frame_getset[] = {
 	{"timestamp", (getter)rbpy_frame_get_timestamp, NULL,
 	 "producer's time stamp, ns (CLOCK_MONOTONIC unless the producer chose)", NULL},
 	{"length", (getter)rbpy_frame_get_length, NULL, "bytes used", NULL},
+	{"header", (getter)rbpy_frame_get_header, NULL,
+	 "the header (dict) of this frame's own stream; RingError (errno ENOMSG) "
+	 "if newer streams overwrote it", NULL},
+	{"header_text", (getter)rbpy_frame_get_header_text, NULL,
+	 "the same as text", NULL},
+	{"stream", (getter)rbpy_frame_get_stream, NULL,
+	 "ordinal of this frame's stream (1, 2, ...; 0 before every stream)", NULL},
+	{"utc_ns", (getter)rbpy_frame_get_utc_ns, NULL,
+	 "the time stamp as UTC ns since the epoch (ring's clock anchor), or None",
+	 NULL},
+	{"utc", (getter)rbpy_frame_get_utc, NULL,
+	 "the time stamp as a UTC datetime, or None", NULL},
+	{"dropped_before", (getter)rbpy_frame_get_dropped, NULL,
+	 "frames the producer dropped (ring full) just before this one", NULL},
 	{"flags", (getter)rbpy_frame_get_flags, NULL, "FRAME_* flags", NULL},
 	{"abandoned", (getter)rbpy_frame_get_abandoned, NULL,
 	 "True if the producer that claimed this seq died before committing it "

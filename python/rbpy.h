@@ -170,6 +170,8 @@ PyObject *rbpy_numpy_dtype(const char *name);
 PyObject *rbpy_numpy_dtype_of_obj(PyObject *obj);
 int rbpy_layout_init(struct rbpy_endpoint *e, struct rb_ring *ring);
 PyObject *rbpy_parse_header(const char *text);
+/* Consumes a header text (NULL passes through) and returns it as a dict. */
+PyObject *rbpy_header_dict(PyObject *text);
 PyObject *rbpy_dtype_of(struct rbpy_endpoint *e);
 PyObject *rbpy_shape_of(struct rbpy_endpoint *e);
 

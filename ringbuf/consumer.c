@@ -57,6 +57,8 @@ struct rb_consumer {
 	uint64_t frames;
 	uint64_t lost;
 	uint64_t abandoned;
+	uint64_t dropped;      /* dropped at the producer, said by the frames
+				* (and markers) delivered (FORMAT.md §3.4) */
 	uint64_t wakeups;
 	int32_t group;         /* group record index, -1 when in no group */
 	struct rb_claims claims; /* member: seqs held, oldest first */
@@ -594,7 +596,7 @@ rb_read_descriptor(struct rb_consumer *c, uint64_t seq, struct rb_frame *f)
 {
 	struct rb_ring *ring = c->ring;
 	struct rb_shm_descriptor *d = rb_descriptor(ring, seq);
-	uint64_t s = rb_load_acquire_64(&d->seq);
+	uint64_t s = rb_load_acquire_64(&d->seq), dropped;
 
 	if (s != seq) {
 		if (c->lossy || rb_consumer_check_demoted(c))
@@ -605,6 +607,7 @@ rb_read_descriptor(struct rb_consumer *c, uint64_t seq, struct rb_frame *f)
 	f->length = ck_pr_load_64(&d->length);
 	f->timestamp_ns = ck_pr_load_64(&d->timestamp_ns);
 	f->flags = ck_pr_load_32(&d->flags);
+	dropped = ck_pr_load_64(&d->dropped);
 	if (c->lossy) {
 		ck_pr_fence_load();
 		if (ck_pr_load_64(&d->seq) != seq)
@@ -619,7 +622,9 @@ rb_read_descriptor(struct rb_consumer *c, uint64_t seq, struct rb_frame *f)
 		return RB_E_CORRUPT;
 	f->seq = seq;
 	f->data = rb_slot(ring, seq);
-	f->reserved_ = 0;
+	/* A repairer may leave an abandoned seq's count stale: ignore it. */
+	f->dropped = (f->flags & RB_FRAME_ABANDONED) ? 0
+		   : dropped > UINT32_MAX ? UINT32_MAX : (uint32_t)dropped;
 	return 0;
 }
 
@@ -685,19 +690,24 @@ rb_consumer_take_published(struct rb_consumer *c, struct rb_frame *frames,
 	for (n = 0; n < max; n++) {
 		struct rb_shm_descriptor *d = rb_descriptor(ring, c->next);
 		struct rb_frame *f = &frames[n];
+		uint64_t dropped;
 
 		if (n >= min && rb_load_acquire_64(&d->seq) != c->next)
 			break;
 		f->length = ck_pr_load_64(&d->length);
 		f->timestamp_ns = ck_pr_load_64(&d->timestamp_ns);
 		f->flags = ck_pr_load_32(&d->flags);
-		/* Bounds as in rb_read_descriptor; a marker ends the run. */
+		dropped = ck_pr_load_64(&d->dropped);
+		/* Bounds as in rb_read_descriptor; a marker (and an abandoned
+		 * seq, whose drop count a repairer may leave stale) ends the
+		 * run. */
 		if (f->length > ring->frame_bytes ||
 		    (f->flags & (RB_FRAME_EOS | RB_FRAME_ABANDONED)))
 			break;
 		f->seq = c->next;
 		f->data = rb_slot(ring, c->next);
-		f->reserved_ = 0;
+		f->dropped = dropped > UINT32_MAX ? UINT32_MAX : (uint32_t)dropped;
+		c->dropped += f->dropped;
 		c->next++;
 	}
 	return n > 0 ? (int)n : -1;
@@ -800,8 +810,10 @@ rb_consumer_take(struct rb_consumer *c, struct rb_frame *frames, uint32_t max)
 		if (f->flags & RB_FRAME_EOS) {
 			if (n > 0)
 				break; /* deliver the frames before it first */
+			c->dropped += f->dropped;
 			return rb_consume_marker(c);
 		}
+		c->dropped += f->dropped;
 		c->next++;
 		n++;
 	}
@@ -903,6 +915,8 @@ rb_member_take(struct rb_consumer *c, struct rb_frame *frames, uint32_t max,
 	}
 	c->claimed += k + lost_add;
 	c->lost += lost_add;
+	for (uint32_t i = 0; i < (marker ? 1 : k); i++)
+		c->dropped += frames[i].dropped; /* a marker is read into frames[0] */
 	c->claim_seen = end;
 	ck_pr_store_64(&rec->claimed, c->claimed);
 	ck_pr_store_64(&rec->lost, c->lost);
@@ -1165,6 +1179,20 @@ rb_consumer_stream_header(struct rb_consumer *c, char *buf, size_t size,
 	return rb_ring_stream_header(c->ring, buf, size, start_seq);
 }
 
+int
+rb_consumer_frame_header(struct rb_consumer *c, const struct rb_frame *frame,
+			 char *buf, size_t size, struct rb_stream_info *info)
+{
+	return rb_ring_stream_header_at(c->ring, frame->seq, buf, size, info);
+}
+
+int
+rb_consumer_frame_utc_ns(struct rb_consumer *c, const struct rb_frame *frame,
+			 int64_t *utc_ns)
+{
+	return rb_ring_utc_ns(c->ring, frame->timestamp_ns, utc_ns);
+}
+
 void
 rb_consumer_get_stats(const struct rb_consumer *c, struct rb_consumer_stats *out)
 {
@@ -1173,6 +1201,7 @@ rb_consumer_get_stats(const struct rb_consumer *c, struct rb_consumer_stats *out
 	out->next_seq = rb_consumer_position(c);
 	out->wakeups = c->wakeups;
 	out->abandoned = c->abandoned;
+	out->dropped_at_producer = c->dropped;
 	out->demoted = c->demoted;
 	out->stalled_ns = c->stalled_ns;
 }

@@ -41,6 +41,9 @@ rb_strerror(int code)
 		return "this ring has no room for consumer groups (it was made with none)";
 	case RB_E_DEMOTED:
 		return "this lossless consumer was demoted to lossy: it stalled the producer";
+	/* stream headers per stream (layout 4) */
+	case RB_E_HEADER_GONE:
+		return "the header of this frame's stream was overwritten by newer streams' headers";
 	case -ETIMEDOUT:
 		return "timed out";
 	case -ENOENT:

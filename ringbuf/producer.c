@@ -66,6 +66,8 @@ struct rb_producer {
 	uint64_t spin_ns;
 	uint64_t avg_wait_ns; /* recent waits' length (rb_spin_learn) */
 	uint32_t next_flags; /* RB_FRAME_STREAM_START for the next commit */
+	uint64_t dropped;    /* dropped since the last commit: the next
+			      * descriptor carries it (FORMAT.md §3.4) */
 	uint64_t next_check_ns; /* when a blocked wait next evicts the dead */
 	uint64_t seen_write; /* several: the highest write_seq seen */
 	uint64_t suspect;    /* an implausible gate seen by the last check: */
@@ -481,6 +483,7 @@ rb_producer_attach(struct rb_ring *ring, const struct rb_producer_options *optio
 	ck_pr_store_64(&rec->hold_from, RB_SEQ_NONE);
 	ck_pr_store_64(&rec->frames, 0);
 	ck_pr_store_32(&rec->in_stream, RB_MEMBER_NONE);
+	ck_pr_store_32(&rec->counters, 0); /* the last owner's source counters */
 	p->owner = RB_OWNER_MAKE(rb_self_pid(), RB_OWNER_GEN(claiming), RB_OWNER_ACTIVE);
 	rb_store_then_fence_64(&rec->owner, p->owner);
 	p->spin_ns = options && options->spin_ns ? options->spin_ns : RB_DEFAULT_SPIN_NS;
@@ -516,7 +519,7 @@ rb_mark_writing(struct rb_ring *ring, struct rb_frame *frames, uint64_t first,
 		frames[i].length = ring->frame_bytes;
 		frames[i].timestamp_ns = 0;
 		frames[i].flags = 0;
-		frames[i].reserved_ = 0;
+		frames[i].dropped = 0;
 	}
 	/* The WRITING marks must be visible before the caller's first byte. */
 	ck_pr_fence_store();
@@ -674,7 +677,7 @@ rb_stream_start_index(struct rb_producer *p, const struct rb_frame *frames,
 	}
 	if (state != RB_STREAM_OPEN)
 		return count;
-	start = ck_pr_load_64(&p->ring->stream_header->start_seq);
+	start = rb_stream_current_start(p->ring);
 	if (start < frames[0].seq || start > frames[count - 1].seq)
 		return count;
 	for (uint32_t i = 0; i < count; i++)
@@ -703,11 +706,13 @@ rb_commit_held(struct rb_producer *p, const struct rb_frame *frames,
 		}
 		if (i == start_at)
 			flags |= RB_FRAME_STREAM_START;
+		ck_pr_store_64(&d->dropped, i == 0 ? p->dropped : 0);
 		ck_pr_store_64(&d->length, frames[i].length);
 		ck_pr_store_64(&d->timestamp_ns, frames[i].timestamp_ns);
 		ck_pr_store_32(&d->flags, flags);
 		rb_store_release_64(&d->seq, frames[i].seq);
 	}
+	p->dropped = 0;
 	if (!(extra_flags & RB_FRAME_EOS))
 		p->frames += count;
 	ck_pr_store_64(&p->rec->frames, p->frames);
@@ -786,6 +791,30 @@ void
 rb_producer_count_dropped(struct rb_producer *p, uint64_t n)
 {
 	ck_pr_add_64(&p->ring->producer->frames_dropped, n);
+	p->dropped += n;
+}
+
+/* Source counters (FORMAT.md §3.7.1): the values first, then how many
+ * there are, so a reader that sees the count sees values at least that
+ * recent. Only the owner writes its record. */
+int
+rb_producer_publish_counters(struct rb_producer *p, const uint64_t *values,
+			     uint32_t count)
+{
+	if (count > RB_COUNTERS_MAX || (count > 0 && values == NULL))
+		return -EINVAL;
+	for (uint32_t i = 0; i < count; i++)
+		ck_pr_store_64(&p->rec->counter[i], values[i]);
+	RB_TSAN_RELEASE(&p->rec->counters);
+	ck_pr_fence_release();
+	ck_pr_store_32(&p->rec->counters, count);
+	return 0;
+}
+
+int64_t
+rb_producer_refresh_clock(struct rb_producer *p)
+{
+	return rb_clock_anchor_refresh(p->ring->producer);
 }
 
 uint64_t

@@ -87,6 +87,8 @@ struct rb_ring {
 	uint32_t max_producers;
 	uint32_t max_groups;
 	uint32_t stream_header_bytes;
+	uint32_t stream_headers;        /* entries in the stream-header ring */
+	uint64_t stream_header_stride;  /* bytes from one entry to the next */
 	uint64_t initial_seq;
 	uint32_t slot_align;
 	uint32_t create_flags;
@@ -329,6 +331,10 @@ int rb_stream_header_write(struct rb_ring *ring, const char *text,
 			   uint64_t start_seq);
 int rb_stream_header_read(struct rb_ring *ring, char *buf, size_t size,
 			  uint64_t *start_seq);
+/* start_seq of the newest stream (several producers' commit uses it). */
+uint64_t rb_stream_current_start(struct rb_ring *ring);
+/* Measures CLOCK_REALTIME - CLOCK_MONOTONIC and publishes it (§5.22). */
+int64_t rb_clock_anchor_refresh(struct rb_shm_producer *shm);
 
 /* ---- segment (segment.c) ---- */
 

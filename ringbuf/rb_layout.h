@@ -13,7 +13,8 @@
  *   768                  struct rb_shm_producer_record[max_producers] (128 each)
  *   consumers_offset     struct rb_shm_consumer[max_consumers] (256 bytes each)
  *   groups_offset        struct rb_shm_group[max_groups] (256 bytes each)
- *   stream_header_offset struct rb_shm_stream_header + text
+ *   stream_header_offset stream_headers entries: struct rb_shm_stream_header
+ *                        + text, each round_up(64 + stream_header_bytes, 128)
  *   descriptors_offset   struct rb_shm_descriptor[slot_count] (64 bytes each)
  *   slots_offset         slot_count slots of slot_stride bytes
  */
@@ -25,7 +26,7 @@
 
 /* "RINGBUF1" read as a little-endian 64-bit integer. */
 #define RB_MAGIC 0x31465542474e4952ULL
-#define RB_LAYOUT_VERSION 3u
+#define RB_LAYOUT_VERSION 4u
 
 /*
  * Two 64-byte lines: x86 prefetches the adjacent line, so fields written by
@@ -149,7 +150,9 @@ struct rb_shm_header {
 	uint64_t groups_offset;        /* 184 */
 	uint32_t producer_record_bytes;/* 192 128 */
 	uint32_t group_bytes;          /* 196 256 */
-	uint8_t reserved[48];          /* 200 zero */
+	uint32_t stream_headers;       /* 200 stream-header entries, 1..256 */
+	uint32_t reserved1;            /* 204 zero */
+	uint8_t reserved[40];          /* 208 zero */
 	uint64_t checksum;             /* 248 FNV-1a 64 of bytes 0..247 */
 };
 
@@ -167,7 +170,10 @@ struct rb_shm_producer {
 	uint64_t eos_seq;        /* 152 write_seq just after the last end marker */
 	uint64_t wait_target;    /* 160 0, or read_seq the producer waits for */
 	uint64_t eos_marker;     /* 168 1 if the last end wrote a marker at eos_seq - 1 */
-	uint8_t pad1[RB_LINE - 48];
+	uint64_t stream_ordinal; /* 176 ordinal of the newest stream header, 0: none */
+	uint64_t clock_offset_ns;/* 184 CLOCK_REALTIME - CLOCK_MONOTONIC (i64), 0: unknown */
+	uint64_t clock_anchor_ns;/* 192 CLOCK_MONOTONIC when clock_offset_ns was measured */
+	uint8_t pad1[RB_LINE - 72];
 	/* Line 2: the producer's doorbell, rung by consumers. */
 	uint32_t doorbell;       /* 256 ck_ec32 event count */
 	uint8_t pad2[RB_LINE - 4];
@@ -183,8 +189,9 @@ struct rb_shm_producer_record {
 	uint64_t hold_from;      /* 16  <= every seq it holds uncommitted, or RB_SEQ_NONE */
 	uint64_t frames;         /* 24  frames it committed */
 	uint32_t in_stream;      /* 32  enum rb_membership */
-	uint32_t reserved0;      /* 36 */
-	uint8_t pad[RB_PRODUCER_RECORD_BYTES - 40];
+	uint32_t counters;       /* 36  source counters published (0..8) */
+	uint64_t counter[8];     /* 40  the source's counters (FORMAT.md §3.7.1) */
+	uint8_t pad[RB_PRODUCER_RECORD_BYTES - 104];
 };
 
 struct rb_shm_consumer {
@@ -246,14 +253,18 @@ struct rb_shm_descriptor {
 	uint64_t timestamp_ns;   /* 16 */
 	uint32_t flags;          /* 24  RB_FRAME_* */
 	uint32_t reserved0;      /* 28 */
-	uint64_t reserved[4];    /* 32 */
+	uint64_t dropped;        /* 32  frames its producer dropped since its
+				  *     previous commit (--on-full drop) */
+	uint64_t reserved[3];    /* 40 */
 };
 
 struct rb_shm_stream_header {
 	uint64_t generation;     /* 0  seqlock: odd while being rewritten */
 	uint64_t start_seq;      /* 8  seq of the stream's first frame */
 	uint64_t length;         /* 16 text bytes, < capacity */
-	uint8_t pad[RB_STREAM_HEADER_FIXED - 24];
+	uint64_t ordinal;        /* 24 the stream's ordinal (1, 2, ...), 0: never written */
+	uint64_t clock_offset_ns;/* 32 CLOCK_REALTIME - CLOCK_MONOTONIC at the stream's start */
+	uint8_t pad[RB_STREAM_HEADER_FIXED - 40];
 	char text[];             /* 64 */
 };
 
@@ -281,7 +292,8 @@ RB_ASSERT_AT(rb_shm_header, producers_offset, 176);
 RB_ASSERT_AT(rb_shm_header, groups_offset, 184);
 RB_ASSERT_AT(rb_shm_header, producer_record_bytes, 192);
 RB_ASSERT_AT(rb_shm_header, group_bytes, 196);
-RB_ASSERT_AT(rb_shm_header, reserved, 200);
+RB_ASSERT_AT(rb_shm_header, stream_headers, 200);
+RB_ASSERT_AT(rb_shm_header, reserved, 208);
 RB_ASSERT_AT(rb_shm_header, checksum, 248);
 RB_STATIC_ASSERT(sizeof(struct rb_shm_header) == RB_HEADER_BYTES, "header size");
 
@@ -292,6 +304,9 @@ RB_ASSERT_AT(rb_shm_producer, frames_abandoned, 136);
 RB_ASSERT_AT(rb_shm_producer, stream_state, 144);
 RB_ASSERT_AT(rb_shm_producer, wait_target, 160);
 RB_ASSERT_AT(rb_shm_producer, eos_marker, 168);
+RB_ASSERT_AT(rb_shm_producer, stream_ordinal, 176);
+RB_ASSERT_AT(rb_shm_producer, clock_offset_ns, 184);
+RB_ASSERT_AT(rb_shm_producer, clock_anchor_ns, 192);
 RB_ASSERT_AT(rb_shm_producer, doorbell, 256);
 RB_ASSERT_AT(rb_shm_producer, sleep_mask, 384);
 RB_STATIC_ASSERT(sizeof(struct rb_shm_producer) == RB_PRODUCER_BYTES, "producer size");
@@ -300,6 +315,8 @@ RB_ASSERT_AT(rb_shm_producer_record, start_time, 8);
 RB_ASSERT_AT(rb_shm_producer_record, hold_from, 16);
 RB_ASSERT_AT(rb_shm_producer_record, frames, 24);
 RB_ASSERT_AT(rb_shm_producer_record, in_stream, 32);
+RB_ASSERT_AT(rb_shm_producer_record, counters, 36);
+RB_ASSERT_AT(rb_shm_producer_record, counter, 40);
 RB_STATIC_ASSERT(sizeof(struct rb_shm_producer_record) == RB_PRODUCER_RECORD_BYTES,
 		 "producer record size");
 
@@ -326,9 +343,12 @@ RB_ASSERT_AT(rb_shm_group, name, 160);
 RB_STATIC_ASSERT(sizeof(struct rb_shm_group) == RB_GROUP_BYTES, "group size");
 
 RB_ASSERT_AT(rb_shm_descriptor, flags, 24);
+RB_ASSERT_AT(rb_shm_descriptor, dropped, 32);
 RB_STATIC_ASSERT(sizeof(struct rb_shm_descriptor) == RB_DESCRIPTOR_BYTES, "descriptor size");
 
 RB_ASSERT_AT(rb_shm_stream_header, length, 16);
+RB_ASSERT_AT(rb_shm_stream_header, ordinal, 24);
+RB_ASSERT_AT(rb_shm_stream_header, clock_offset_ns, 32);
 RB_ASSERT_AT(rb_shm_stream_header, text, 64);
 
 #endif /* RB_LAYOUT_H */

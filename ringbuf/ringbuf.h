@@ -54,6 +54,9 @@ extern "C" {
 #define RB_E_NO_GROUPS (-ECHRNG)         /* ring made with no group records */
 #define RB_E_DEMOTED (-ECONNRESET)       /* lossless consumer demoted to lossy
 					  * (it stalled the producer): once */
+/* Stream headers per stream (layout 4): */
+#define RB_E_HEADER_GONE (-ENOMSG)       /* the header of this frame's stream was
+					  * overwritten by newer streams' headers */
 
 /* Longest ring name (without the "rb-" prefix used in /dev/shm). */
 #define RB_NAME_MAX 200
@@ -107,6 +110,8 @@ struct rb_ring_config {
 	uint32_t max_producers;      /* 0 means 1 (single-producer fast path); up to RB_MAX_PRODUCERS */
 	uint32_t max_groups;         /* consumer groups; 0 means 8 (see
 				      * RB_CREATE_NO_GROUPS); up to RB_MAX_GROUPS */
+	uint32_t stream_headers;     /* stream headers kept (one per stream, the
+				      * newest ones); 0 means 8; up to 256 */
 };
 
 #define RB_MAX_CONSUMERS 256
@@ -132,7 +137,9 @@ struct rb_frame {
 	uint64_t length;       /* bytes used, <= frame_bytes */
 	uint64_t timestamp_ns; /* producer's time stamp */
 	uint32_t flags;        /* RB_FRAME_* */
-	uint32_t reserved_;
+	uint32_t dropped;      /* consumer side: frames its producer dropped
+				* (ring full) since its previous frame, at most
+				* UINT32_MAX (rb_consumer_stats has the total) */
 };
 
 /* Frame flags. Bits 0-15 belong to the library, 16-31 to the application. */
@@ -247,6 +254,8 @@ enum rb_pages rb_ring_pages(const struct rb_ring *ring);
 uint32_t rb_ring_slot_align(const struct rb_ring *ring);
 uint64_t rb_ring_initial_seq(const struct rb_ring *ring);
 uint32_t rb_ring_stream_header_capacity(const struct rb_ring *ring);
+/* Stream headers the ring keeps (one per stream, the newest ones). */
+uint32_t rb_ring_stream_headers(const struct rb_ring *ring);
 /* CLOCK_REALTIME at creation, in nanoseconds. */
 uint64_t rb_ring_created_ns(const struct rb_ring *ring);
 /* The RB_CREATE_* flags the ring was created with. */
@@ -313,6 +322,8 @@ struct rb_producer_status {
 	uint64_t frames;      /* frames it committed */
 	uint64_t hold_from;   /* oldest seq it may hold uncommitted, UINT64_MAX: none */
 	int stopped;          /* its process is stopped or traced (/proc state T, t) */
+	uint32_t ncounters;   /* source counters it publishes (udp capture) */
+	uint64_t counters[8]; /* RB_COUNTERS_MAX; names: rb_counter_name(i) */
 };
 /* Fills up to `max` entries, returns how many producers are attached. */
 int rb_ring_producers(struct rb_ring *ring, struct rb_producer_status *out,
@@ -443,8 +454,28 @@ int rb_producer_commit(struct rb_producer *producer,
 int rb_producer_commit_batch(struct rb_producer *producer,
 			     const struct rb_frame *frames, uint32_t count);
 
-/* Counts frames the producer dropped because the ring was full. */
+/* Counts frames the producer dropped because the ring was full. The next
+ * frame it commits carries the count since its previous one (consumers
+ * report it as dropped_at_producer). */
 void rb_producer_count_dropped(struct rb_producer *producer, uint64_t n);
+
+/*
+ * Source counters in the producer's record (FORMAT.md §3.7.1), for
+ * consumers and monitors (rb_ring_producers): counter i means
+ * rb_counter_name(i): "packets", "packets_lost", "packets_late",
+ * "packets_duplicate", "packets_malformed", "kernel_drops",
+ * "frames_incomplete", "frames_missing". Publishes values[0..count).
+ */
+#define RB_COUNTERS_MAX 8
+int rb_producer_publish_counters(struct rb_producer *producer,
+				 const uint64_t *values, uint32_t count);
+/* The name of source counter `index`, NULL beyond RB_COUNTERS_MAX. */
+const char *rb_counter_name(uint32_t index);
+
+/* Measures the realtime clock against CLOCK_MONOTONIC and publishes the
+ * difference in the ring (begin_stream does it too): call it about once a
+ * second so UTC times follow clock adjustments. Returns the offset. */
+int64_t rb_producer_refresh_clock(struct rb_producer *producer);
 
 /*
  * Starts a stream: replaces the stream header (key=value lines) and marks
@@ -555,7 +586,48 @@ int rb_consumer_stream_header(struct rb_consumer *consumer, char *buf,
 int rb_ring_stream_header(struct rb_ring *ring, char *buf, size_t size,
 			  uint64_t *start_seq);
 
+/*
+ * Stream headers and UTC per frame (layout 4, docs/FORMAT.md §5.13, §5.22).
+ * The ring keeps the headers of the newest stream_headers streams; a frame
+ * belongs to the newest stream whose start_seq is <= its seq.
+ */
+struct rb_stream_info {
+	uint64_t ordinal;         /* 1 for the ring's first stream, 2, ...;
+				   * 0: the frame precedes every stream */
+	uint64_t start_seq;       /* seq of the stream's first frame */
+	int64_t clock_offset_ns;  /* CLOCK_REALTIME - CLOCK_MONOTONIC at its
+				   * start (0: unknown) */
+	uint64_t length;          /* header text bytes */
+};
+/*
+ * Copies the header of the stream that the frame with sequence number `seq`
+ * belongs to into buf (NUL-terminated; buf may be NULL with size 0 to get
+ * only *info). Returns the text length; RB_E_HEADER_GONE when newer streams
+ * have overwritten it (never another stream's header), -ENOBUFS when buf is
+ * too small, -EAGAIN when its writer died mid-write. A seq before every
+ * stream gets "" and ordinal 0.
+ */
+int rb_ring_stream_header_at(struct rb_ring *ring, uint64_t seq, char *buf,
+			     size_t size, struct rb_stream_info *info);
+/* The same for the frame in hand. */
+int rb_consumer_frame_header(struct rb_consumer *consumer,
+			     const struct rb_frame *frame, char *buf,
+			     size_t size, struct rb_stream_info *info);
+/*
+ * The frame's time stamp (CLOCK_MONOTONIC ns, as rb-producer and the Python
+ * Producer set it) as UTC, ns since the epoch, with the ring's newest clock
+ * anchor. -ENODATA when the frame has no time stamp or the ring no anchor.
+ */
+int rb_ring_utc_ns(struct rb_ring *ring, uint64_t timestamp_ns, int64_t *utc_ns);
+int rb_consumer_frame_utc_ns(struct rb_consumer *consumer,
+			     const struct rb_frame *frame, int64_t *utc_ns);
+/* The ring's clock anchor: CLOCK_REALTIME - CLOCK_MONOTONIC (0: none) and
+ * the CLOCK_MONOTONIC instant it was measured at (may be NULL). */
+int64_t rb_ring_clock_offset(struct rb_ring *ring, uint64_t *measured_at_ns);
+
 struct rb_consumer_stats {
+	uint64_t dropped_at_producer; /* frames the producer said it dropped
+				       * (ring full) before the frames delivered */
 	uint64_t frames;  /* frames delivered and released */
 	uint64_t lost;    /* sequence numbers skipped or overrun (lossy) */
 	uint64_t next_seq;/* sequence number it will read next */

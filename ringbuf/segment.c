@@ -30,6 +30,15 @@
 #define RB_MAX_STREAM_HEADER (1u << 20)
 #define RB_DEFAULT_CONSUMERS 64u
 #define RB_DEFAULT_GROUPS 8u
+/* Stream-header entries (FORMAT.md §3.5): 0 in a config means 8. */
+#define RB_DEFAULT_STREAM_HEADERS 8u
+#define RB_MAX_STREAM_HEADERS 256u
+
+static uint32_t
+rb_config_stream_headers(const struct rb_ring_config *c)
+{
+	return c->stream_headers ? c->stream_headers : RB_DEFAULT_STREAM_HEADERS;
+}
 
 /* Group records a configuration asks for: 0 means the default, unless
  * RB_CREATE_NO_GROUPS asks for none. */
@@ -95,6 +104,7 @@ struct rb_geometry {
 	uint64_t consumers_offset;
 	uint64_t groups_offset;
 	uint64_t stream_header_offset;
+	uint64_t stream_header_stride;
 	uint64_t descriptors_offset;
 	uint64_t slots_offset;
 	uint64_t slot_stride;
@@ -105,8 +115,8 @@ static bool
 rb_geometry_compute(uint64_t frame_bytes, uint32_t slot_count,
 		    uint32_t slot_align, uint32_t max_producers,
 		    uint32_t max_consumers, uint32_t max_groups,
-		    uint32_t stream_header_bytes, uint64_t page_bytes,
-		    struct rb_geometry *g)
+		    uint32_t stream_header_bytes, uint32_t stream_headers,
+		    uint64_t page_bytes, struct rb_geometry *g)
 {
 	uint64_t end, slots_bytes;
 	uint64_t slots_align = slot_align > RB_SLOTS_MIN_ALIGN ? slot_align
@@ -121,7 +131,10 @@ rb_geometry_compute(uint64_t frame_bytes, uint32_t slot_count,
 	end = g->groups_offset + (uint64_t)max_groups * RB_GROUP_BYTES;
 	if (!rb_round_up(end, RB_LINE, &g->stream_header_offset))
 		return false;
-	end = g->stream_header_offset + RB_STREAM_HEADER_FIXED + stream_header_bytes;
+	/* Each entry is whole lines, so every entry's fields stay aligned. */
+	g->stream_header_stride = ((uint64_t)RB_STREAM_HEADER_FIXED + stream_header_bytes +
+				   RB_LINE - 1) & ~(uint64_t)(RB_LINE - 1);
+	end = g->stream_header_offset + (uint64_t)stream_headers * g->stream_header_stride;
 	if (!rb_round_up(end, RB_LINE, &g->descriptors_offset))
 		return false;
 	end = g->descriptors_offset + (uint64_t)slot_count * RB_DESCRIPTOR_BYTES;
@@ -199,12 +212,15 @@ rb_header_validate(const struct rb_shm_header *h, uint64_t segment_bytes,
 	    h->stream_header_bytes > RB_MAX_STREAM_HEADER ||
 	    h->initial_seq >= RB_SEQ_LIMIT || h->pages > RB_PAGES_THP)
 		return RB_E_CORRUPT;
+	if (h->stream_headers == 0 || h->stream_headers > RB_MAX_STREAM_HEADERS ||
+	    h->reserved1 != 0)
+		return RB_E_CORRUPT;
 	for (size_t i = 0; i < sizeof(h->reserved); i++)
 		if (h->reserved[i] != 0)
 			return RB_E_CORRUPT;
 	if (!rb_geometry_compute(h->frame_bytes, h->slot_count, h->slot_align,
 				 h->max_producers, h->max_consumers, h->max_groups,
-				 h->stream_header_bytes, page, &g))
+				 h->stream_header_bytes, h->stream_headers, page, &g))
 		return RB_E_CORRUPT;
 	/* Offsets are not free parameters: they must be exactly those the
 	 * format prescribes, which rules out overlaps and out-of-range areas. */
@@ -233,6 +249,8 @@ rb_header_validate(const struct rb_shm_header *h, uint64_t segment_bytes,
 	ring->max_producers = h->max_producers;
 	ring->max_groups = h->max_groups;
 	ring->stream_header_bytes = h->stream_header_bytes;
+	ring->stream_headers = h->stream_headers;
+	ring->stream_header_stride = g.stream_header_stride;
 	ring->initial_seq = h->initial_seq;
 	ring->slot_align = h->slot_align;
 	ring->created_ns = h->created_ns;
@@ -310,6 +328,8 @@ rb_config_check(const struct rb_ring_config *c, uint32_t *slot_count)
 		return -EINVAL;
 	if ((c->flags & RB_CREATE_NO_GROUPS) && c->max_groups != 0)
 		return -EINVAL;
+	if (c->stream_headers > RB_MAX_STREAM_HEADERS)
+		return -EINVAL;
 	if (consumers > RB_MAX_CONSUMERS || sh < RB_MIN_STREAM_HEADER ||
 	    sh > RB_MAX_STREAM_HEADER || c->initial_seq >= RB_SEQ_LIMIT)
 		return -EINVAL;
@@ -344,6 +364,7 @@ rb_segment_init(uint8_t *base, const struct rb_ring_config *c,
 	h->max_consumers = c->max_consumers ? c->max_consumers : RB_DEFAULT_CONSUMERS;
 	h->stream_header_bytes = c->stream_header_bytes ? c->stream_header_bytes
 						       : RB_DEFAULT_STREAM_HEADER;
+	h->stream_headers = rb_config_stream_headers(c);
 	h->producer_offset = RB_PRODUCER_OFFSET;
 	h->max_producers = c->max_producers ? c->max_producers : 1;
 	h->max_groups = rb_config_groups(c);
@@ -372,6 +393,7 @@ rb_segment_init(uint8_t *base, const struct rb_ring_config *c,
 	for (i = 0; i < h->max_producers; i++)
 		pr[i].hold_from = RB_SEQ_NONE;
 	p->eos_seq = c->initial_seq;
+	(void)rb_clock_anchor_refresh(p); /* UTC of frames before any stream */
 	for (i = 0; i < slot_count; i++)
 		d[i].seq = RB_SEQ_WRITING; /* no frame yet */
 
@@ -468,7 +490,8 @@ rb_ring_create(const char *name, const struct rb_ring_config *config,
 	if ((config->flags & RB_CREATE_HUGEPAGES) && rb_shmem_thp_allowed())
 		pages = RB_PAGES_THP;
 	if (!rb_geometry_compute(config->frame_bytes, slot_count, align, producers,
-				 consumers, groups, sh, pages == RB_PAGES_THP ? (2u << 20) : 4096u, &g))
+				 consumers, groups, sh, rb_config_stream_headers(config),
+				 pages == RB_PAGES_THP ? (2u << 20) : 4096u, &g))
 		return -EINVAL;
 
 	ring = calloc(1, sizeof(*ring));
@@ -501,7 +524,8 @@ rb_ring_create(const char *name, const struct rb_ring_config *config,
 		munmap(base, g.segment_bytes);
 		pages = RB_PAGES_NORMAL;
 		if (!rb_geometry_compute(config->frame_bytes, slot_count, align,
-					 producers, consumers, groups, sh, 4096u, &g) ||
+					 producers, consumers, groups, sh,
+					 rb_config_stream_headers(config), 4096u, &g) ||
 		    ftruncate(fd, (off_t)g.segment_bytes) != 0) {
 			rc = -EINVAL;
 			goto fail_unlink;
@@ -723,6 +747,7 @@ void *rb_ring_slots(const struct rb_ring *r) { return r->slots; }
 uint32_t rb_ring_slot_align(const struct rb_ring *r) { return r->slot_align; }
 uint64_t rb_ring_initial_seq(const struct rb_ring *r) { return r->initial_seq; }
 uint32_t rb_ring_stream_header_capacity(const struct rb_ring *r) { return r->stream_header_bytes; }
+uint32_t rb_ring_stream_headers(const struct rb_ring *r) { return r->stream_headers; }
 uint64_t rb_ring_created_ns(const struct rb_ring *r) { return r->created_ns; }
 uint32_t rb_ring_create_flags(const struct rb_ring *r) { return r->create_flags; }
 uint32_t rb_ring_max_producers(const struct rb_ring *r) { return r->max_producers; }
@@ -837,6 +862,13 @@ rb_ring_producers(struct rb_ring *ring, struct rb_producer_status *out,
 			s->frames = ck_pr_load_64(&rec->frames);
 			s->hold_from = ck_pr_load_64(&rec->hold_from);
 			s->stopped = rb_process_stopped(s->pid);
+			s->ncounters = ck_pr_load_32(&rec->counters);
+			ck_pr_fence_acquire();
+			RB_TSAN_ACQUIRE(&rec->counters);
+			if (s->ncounters > RB_COUNTERS_MAX)
+				s->ncounters = 0; /* hostile: show none */
+			for (uint32_t k = 0; k < s->ncounters; k++)
+				s->counters[k] = ck_pr_load_64(&rec->counter[k]);
 			if (!rb_counter_plausible(s->frames))
 				return RB_E_CORRUPT;
 		}

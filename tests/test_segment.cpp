@@ -221,7 +221,10 @@ TEST_CASE("segments that are not rings, or damaged rings, are refused")
 	}
 	SECTION("newer layout version") {
 		make_ring(g.name);
-		poke_value<uint32_t>(g.name, 8, 4);
+		poke_value<uint32_t>(g.name, 8, 5);
+		CHECK(open_rc(g.name) == RB_E_VERSION);
+		// Layout 3 rings (one stream header, no per-frame drops) too.
+		poke_value<uint32_t>(g.name, 8, 3);
 		CHECK(open_rc(g.name) == RB_E_VERSION);
 		// Layout 2 rings (before stalled consumers could be demoted) too.
 		poke_value<uint32_t>(g.name, 8, 2);

@@ -342,7 +342,7 @@ if create "$C" 256 64 $INIT; then
 	# stream_header_bytes 16384, slot_align 64, max_producers 1,
 	# max_groups 8), pages 0.
 	check "(c) geometry as computed from §2.1" jcheck "$TMP/geom.json" \
-		"d['frame_bytes'] == 256 and d['slot_count'] == 64 and d['slot_stride'] == 256 and d['initial_seq'] == $INIT and d['max_producers'] == 1 and d['max_groups'] == 8 and d['producers_offset'] == 768 and d['consumers_offset'] == 896 and d['groups_offset'] == 17280 and d['segment_bytes'] == 57344 and d['slots_offset'] == 40960 and d['descriptors_offset'] == 35840 and d['stream_header_offset'] == 19328"
+		"d['frame_bytes'] == 256 and d['slot_count'] == 64 and d['slot_stride'] == 256 and d['initial_seq'] == $INIT and d['max_producers'] == 1 and d['max_groups'] == 8 and d['producers_offset'] == 768 and d['consumers_offset'] == 896 and d['groups_offset'] == 17280 and d['segment_bytes'] == 172032 and d['slots_offset'] == 155648 and d['descriptors_offset'] == 151424 and d['stream_header_offset'] == 19328 and d['stream_headers'] == 8"
 	# corrupt_case OFFSET STEP WHAT
 	corrupt_case() {
 		local off=$1 step=$2 what=$3 orig
@@ -428,7 +428,8 @@ EOF
 	FORGED=0
 	forged_case 6 "layout_version 1" 8:I:1
 	forged_case 6 "layout_version 2" 8:I:2
-	forged_case 6 "layout_version 4" 8:I:4
+	forged_case 6 "layout_version 3" 8:I:3
+	forged_case 6 "layout_version 5" 8:I:5
 	forged_case 8 "header_bytes 512" 12:I:512
 	forged_case 8 "descriptor_bytes 32" 164:I:32
 	forged_case 8 "producers_offset 1024" 176:Q:1024
@@ -450,7 +451,11 @@ EOF
 	forged_case 9 "stream_header_bytes 4095" 52:I:4095
 	forged_case 9 "initial_seq 2^62" 136:Q:0x4000000000000000
 	forged_case 9 "pages 2" 156:I:2
-	forged_case 10 "reserved byte 200" 200:B:1
+	forged_case 9 "stream_headers 0" 200:I:0
+	forged_case 9 "stream_headers 257" 200:I:257
+	forged_case 12 "stream_headers 9 (offsets no longer match)" 200:I:9
+	forged_case 10 "reserved1 byte 204" 204:B:1
+	forged_case 10 "reserved byte 208" 208:B:1
 	forged_case 10 "reserved byte 247" 247:B:1
 	forged_case 11 "frame_bytes 2^64-1 (overflow)" 24:Q:0xFFFFFFFFFFFFFFFF
 	forged_case 12 "slot_count 128 (offsets no longer match)" 40:I:128
@@ -466,9 +471,9 @@ EOF
 	# records moves by 128 (or the group area shrinks by 2048), and
 	# slots_offset / segment_bytes stay, so both rings are valid.
 	forged_case 0 "max_producers 2, offsets by §2.1" 168:I:2 64:Q:1024 \
-		184:Q:17408 80:Q:19456 72:Q:35968
+		184:Q:17408 80:Q:19456 72:Q:151552
 	forged_case 0 "max_groups 0, offsets by §2.1" 172:I:0 80:Q:17280 \
-		72:Q:33792
+		72:Q:149376
 else
 	fail "(c) create ring"
 fi

@@ -41,7 +41,7 @@ U64 = (1 << 64) - 1
 
 # ---------------------------------------------------------------- constants
 MAGIC = 0x31465542474E4952                  # §3.1 "RINGBUF1"
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 HEADER_BYTES = 256
 PRODUCER_OFFSET = 256
 PRODUCERS_OFFSET = 768                       # §2.1 producer records
@@ -68,6 +68,9 @@ P_STREAM_STATE = 400
 P_EOS_SEQ = 408
 P_WAIT_TARGET = 416
 P_EOS_MARKER = 424
+P_STREAM_ORDINAL = 432                       # layout 4 (§3.2, §5.13)
+P_CLOCK_OFFSET = 440                         # §5.22, i64
+P_CLOCK_ANCHOR = 448
 P_DOORBELL = 512
 P_SLEEP_MASK = 640
 
@@ -120,12 +123,16 @@ D_SEQ = 0
 D_LENGTH = 8
 D_TIMESTAMP = 16
 D_FLAGS = 24
+D_DROPPED = 32                               # layout 4 (§3.4, §5.23)
 
 # Stream header, relative offsets (§3.5)
 SH_GENERATION = 0
 SH_START_SEQ = 8
 SH_LENGTH = 16
+SH_ORDINAL = 24                              # layout 4 (§3.5)
+SH_CLOCK_OFFSET = 32
 SH_TEXT = 64
+MAX_STREAM_HEADERS = 256                     # §4.1 step 9, §7
 
 # Owner states (§3.6.1)
 OWNER_FREE, OWNER_CLAIMING, OWNER_ACTIVE, OWNER_EVICTING = 0, 1, 2, 3
@@ -219,7 +226,7 @@ def valid_name(name):                         # §1.1
             and not b.startswith(b"."))
 
 
-HDR_FMT = "<QIIQQQIIIIQQQQQII4QQQII II II QQ II 48s Q".replace(" ", "")
+HDR_FMT = "<QIIQQQIIIIQQQQQII4QQQII II II QQ II II 40s Q".replace(" ", "")
 HDR_FIELDS = ("magic layout_version header_bytes segment_bytes frame_bytes "
               "slot_stride slot_count slot_align max_consumers "
               "stream_header_bytes producer_offset consumers_offset "
@@ -227,11 +234,12 @@ HDR_FIELDS = ("magic layout_version header_bytes segment_bytes frame_bytes "
               "elem_type ndim d0 d1 d2 d3 initial_seq created_ns "
               "create_flags pages consumer_bytes descriptor_bytes "
               "max_producers max_groups producers_offset groups_offset "
-              "producer_record_bytes group_bytes reserved "
+              "producer_record_bytes group_bytes stream_headers reserved1 "
+              "reserved "
               "checksum").split()
 # §3.1 offsets of the layout 2 fields, checked against the format string.
 assert struct.calcsize(HDR_FMT[:HDR_FMT.index("4Q")] + "4QQQIIII") == 168
-assert struct.calcsize(HDR_FMT[:HDR_FMT.index("48s")]) == 200
+assert struct.calcsize(HDR_FMT[:HDR_FMT.index("40s")]) == 208
 assert struct.calcsize(HDR_FMT) == 256
 
 
@@ -260,7 +268,10 @@ def compute_geometry(h):
     g["stream_header_offset"] = round_up(v, 128)
     if g["stream_header_offset"] is None:
         return None
-    v = add(g["stream_header_offset"], 64 + h["stream_header_bytes"])
+    # layout 4: stream_headers entries of whole 128-byte lines (§2.1)
+    g["stream_header_stride"] = round_up(64 + h["stream_header_bytes"], 128)
+    v = add(g["stream_header_offset"],
+            mul(h["stream_headers"], g["stream_header_stride"]))
     if v is None:
         return None
     g["descriptors_offset"] = round_up(v, 128)
@@ -362,9 +373,11 @@ def validate_open(name, writable=False, trusted_uids=()):
             bad = "max_producers %d" % h["max_producers"]
         elif h["max_groups"] > MAX_GROUPS:
             bad = "max_groups %d" % h["max_groups"]
+        elif not 1 <= h["stream_headers"] <= MAX_STREAM_HEADERS:
+            bad = "stream_headers %d" % h["stream_headers"]
         if bad:
             raise ValidationError(9, "range: " + bad, RB_E_CORRUPT)
-        if any(h["reserved"]):                                    # step 10
+        if h["reserved1"] or any(h["reserved"]):                  # step 10
             raise ValidationError(10, "reserved bytes not zero",
                                   RB_E_CORRUPT)
         g = compute_geometry(h)                                   # step 11
@@ -422,7 +435,8 @@ GEOMETRY_KEYS = ("segment_bytes", "frame_bytes", "slot_stride", "slot_count",
                  "stream_header_offset", "descriptors_offset", "slots_offset",
                  "initial_seq", "pages", "elem_type", "ndim", "dims",
                  "created_ns", "create_flags", "max_producers", "max_groups",
-                 "producers_offset", "consumers_offset", "groups_offset")
+                 "producers_offset", "consumers_offset", "groups_offset",
+                 "stream_headers")
 
 
 # ---------------------------------------------------------------- atomics
@@ -768,6 +782,8 @@ class Ring:
         self.slots_off = h["slots_offset"]
         self.sh_off = h["stream_header_offset"]
         self.shb = h["stream_header_bytes"]
+        self.sh_count = h["stream_headers"]
+        self.sh_stride = (64 + self.shb + 127) // 128 * 128     # §2.1
         self.initial_seq = h["initial_seq"]
         self.max_consumers = h["max_consumers"]
         self.max_producers = h["max_producers"]
@@ -805,22 +821,60 @@ class Ring:
     def slot(self, seq):
         return self.slots_off + self.slot_stride * (seq & self.mask)
 
-    def read_stream_header(self):
-        """§5.13 read side.  Returns (text, start_seq) or (None, None)."""
-        o = self.sh_off
+    def entry(self, ordinal):
+        """§3.5: the stream-header entry of a stream ordinal."""
+        return self.sh_off + self.sh_stride * (ordinal % self.sh_count)
+
+    def copy_entry(self, ordinal):
+        """§5.13 "Copy of entry for ordinal o".  Returns (text, start_seq),
+        "gone" when the entry holds another stream, or None (retries out)."""
+        o = self.entry(ordinal)
         for _ in range(100000):
             g = self.ld64(o + SH_GENERATION)
             if g & 1:
                 time.sleep(0)
                 continue
-            length = self.ld64(o + SH_LENGTH)
+            ordv = self.ld64(o + SH_ORDINAL)
+            length = min(self.ld64(o + SH_LENGTH), self.shb - 1)
             start_seq = self.ld64(o + SH_START_SEQ)
-            length = min(length, self.shb - 1)
-            text = bytes(self.mm[o + SH_TEXT:o + SH_TEXT + length])
+            text = b""
+            if ordv == ordinal:
+                text = bytes(self.mm[o + SH_TEXT:o + SH_TEXT + length])
             if self.ld64(o + SH_GENERATION) != g:
                 continue
+            if ordv != ordinal:
+                return "gone"
             return text.decode("utf-8", "replace"), start_seq
+        return None
+
+    def read_stream_header(self):
+        """§5.13 "The current header".  Returns (text, start_seq) or
+        (None, None)."""
+        for _ in range(16):
+            n = self.ld64(P_STREAM_ORDINAL)
+            if n == 0:
+                return "", 0
+            got = self.copy_entry(n)
+            if got == "gone":
+                continue                  # a newer stream replaced it
+            return got if got is not None else (None, None)
         return None, None
+
+    def header_at(self, seq):
+        """§5.13 "The header of the frame of seq s".  Returns (ordinal,
+        text, start_seq); ordinal 0 before every stream; None when gone."""
+        n = self.ld64(P_STREAM_ORDINAL)
+        o = n
+        while o >= 1 and n - o < self.sh_count:
+            got = self.copy_entry(o)
+            if got == "gone" or got is None:
+                return None
+            if got[1] <= seq:
+                return o, got[0], got[1]
+            o -= 1
+        if o >= 1:
+            return None
+        return 0, "", 0
 
     def stream_stopped(self, first):
         """§5.10 step 2 / §5.12: ABANDONED, or ENDED with eos_seq > first
@@ -876,6 +930,8 @@ class Reader:
         self.marker = 0
         self.header = None
         self.header_start_seq = None
+        self.headers = []              # layout 4: per stream met (§5.13)
+        self.dropped = 0               # §5.23
         self.error = None
         self.next = None
         self.start = None
@@ -900,6 +956,10 @@ class Reader:
         counts a frame in `frames` when it releases it (§5.19)."""
         a = self.a
         self.seqsum += seq
+        if not flags & FRAME_ABANDONED:                  # §5.23
+            self.dropped += self.r.ld64(self.r.desc(seq) + D_DROPPED)
+        if self.first_seq is None or flags & FRAME_STREAM_START:
+            self.note_stream(seq)
         if self.last_seq is not None:
             if a.lossless and a.group is None and seq != self.last_seq + 1:
                 self.note_bad("seq %d after %d (lossless)"
@@ -937,6 +997,15 @@ class Reader:
         if self.header is None:
             self.grab_header()
 
+    def note_stream(self, seq):
+        """§5.13: the header of this frame's own stream (layout 4)."""
+        got = self.r.header_at(seq)
+        if got is None:
+            self.headers.append({"seq": seq, "gone": True})
+        else:
+            self.headers.append({"seq": seq, "ordinal": got[0],
+                                 "text": got[1], "start_seq": got[2]})
+
     def grab_header(self):
         t, s = self.r.read_stream_header()
         if t is not None:
@@ -951,6 +1020,7 @@ class Reader:
                 "start": self.start, "next": self.next,
                 "marker": self.marker,
                 "header_start_seq": self.header_start_seq,
+                "headers": self.headers, "dropped": self.dropped,
                 "mode": "lossless" if self.a.lossless else "lossy",
                 "join": self.join_info,
                 "group": self.g, "claimed": self.claimed,
@@ -1970,6 +2040,11 @@ def cmd_status(name):
            "stream_state": r.ld64(P_STREAM_STATE),
            "eos_seq": r.ld64(P_EOS_SEQ),
            "eos_marker": r.ld64(P_EOS_MARKER),
+           "stream_ordinal": r.ld64(P_STREAM_ORDINAL),
+           "clock_offset_ns": struct.unpack(
+               "q", struct.pack("Q", r.ld64(P_CLOCK_OFFSET)))[0],
+           "clock_anchor_ns": r.ld64(P_CLOCK_ANCHOR),
+           "stream_headers": r.sh_count,
            "wait_target": r.ld64(P_WAIT_TARGET),
            "doorbell": r.ld32(P_DOORBELL),
            "max_producers": r.max_producers,
@@ -2002,7 +2077,7 @@ def cmd_audit(name):
             problems.append("%s [%d, %d) not zero" % (what, lo, hi))
 
     zero(288, 384, "producer pad0")   # 280: claim_seq (§3.2)
-    zero(432, 512, "producer pad1")   # 424: eos_marker (§3.2)
+    zero(456, 512, "producer pad1")   # 448: clock_anchor_ns (§3.2)
     zero(516, 640, "producer pad2")
     zero(672, 768, "producer pad3")
     for w in range((r.max_consumers + 63) // 64, 4):
@@ -2054,19 +2129,29 @@ def cmd_audit(name):
         if r.ld64(b + G_CLAIM_LOCK) != 0:
             problems.append("group %d claim_lock %d"
                             % (g, r.ld64(b + G_CLAIM_LOCK)))
-    sh = r.sh_off
-    zero(sh + 24, sh + 64, "stream header pad")
-    length = r.ld64(sh + SH_LENGTH)
-    if r.ld64(sh + SH_GENERATION) & 1:
-        problems.append("stream header generation odd")
-    if length >= r.shb:
-        problems.append("stream header length %d" % length)
-    elif mm[sh + SH_TEXT + length] != 0:
-        problems.append("stream header text not NUL-terminated")
-    zero(sh + 64 + r.shb, r.desc_off, "padding before descriptors")
+    newest = r.ld64(P_STREAM_ORDINAL)
+    for e in range(r.sh_count):                      # §3.5, layout 4
+        sh = r.sh_off + r.sh_stride * e
+        zero(sh + 40, sh + 64, "stream header %d pad" % e)
+        length = r.ld64(sh + SH_LENGTH)
+        ordv = r.ld64(sh + SH_ORDINAL)
+        if r.ld64(sh + SH_GENERATION) & 1:
+            problems.append("stream header %d generation odd" % e)
+        if length >= r.shb:
+            problems.append("stream header %d length %d" % (e, length))
+        elif mm[sh + SH_TEXT + length] != 0:
+            problems.append("stream header %d text not NUL-terminated" % e)
+        if ordv != 0 and (ordv % r.sh_count != e or ordv > newest or
+                          newest - ordv >= r.sh_count):
+            problems.append("stream header %d holds ordinal %d (newest %d)"
+                            % (e, ordv, newest))
+        zero(sh + 64 + r.shb, sh + r.sh_stride, "stream header %d padding" % e)
+    zero(r.sh_off + r.sh_stride * r.sh_count, r.desc_off,
+         "padding before descriptors")
     for k in range(r.n):
         d = r.desc_off + 64 * k
-        zero(d + 28, d + 64, "descriptor %d reserved" % k)
+        zero(d + 28, d + 32, "descriptor %d reserved0" % k)
+        zero(d + 40, d + 64, "descriptor %d reserved" % k)
     zero(r.desc_off + 64 * r.n, r.slots_off, "padding before slots")
     if r.slot_stride > r.frame_bytes:
         for k in range(r.n):

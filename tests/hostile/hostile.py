@@ -106,7 +106,7 @@ def read_layout(doc_path):
             if not size.isdigit():          # the stream header's text area
                 size = 64
             size = int(size)
-            if typ == "u64":
+            if typ in ("u64", "i64"):       # i64: layout 4 clock offsets
                 out[current].append((name, rel, 8, "u64"))
             elif typ == "u32":
                 out[current].append((name, rel, 4, "u32"))
@@ -127,6 +127,9 @@ H_MAX_CONSUMERS = 48
 H_CONSUMERS_OFFSET = 64
 H_DESCRIPTORS_OFFSET = 72
 H_STREAM_HEADER_OFFSET = 80
+H_STREAM_HEADER_BYTES = 52
+H_STREAM_HEADERS = 200                 # layout 4: entries, one per stream
+P_STREAM_ORDINAL = 432
 H_MAX_PRODUCERS = 168
 H_MAX_GROUPS = 172
 H_PRODUCERS_OFFSET = 176
@@ -277,7 +280,10 @@ def locate(seg, case, pids):
     if s == "prodrec":
         return [seg.u64(H_PRODUCERS_OFFSET) + rel]
     if s == "stream":
-        return [seg.u64(H_STREAM_HEADER_OFFSET) + rel]
+        # Layout 4 (§3.5): the entry of the newest stream, the one in use.
+        stride = (64 + seg.u32(H_STREAM_HEADER_BYTES) + 127) // 128 * 128
+        entry = seg.u64(P_STREAM_ORDINAL) % max(seg.u32(H_STREAM_HEADERS), 1)
+        return [seg.u64(H_STREAM_HEADER_OFFSET) + stride * entry + rel]
     if s == "desc":
         base = seg.u64(H_DESCRIPTORS_OFFSET)
         return [base + 64 * k + rel for k in range(seg.u32(H_SLOT_COUNT))]

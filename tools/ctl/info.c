@@ -67,8 +67,10 @@ info_layout(struct rb_ring *ring, struct info_layout *l)
 	l->consumers = l->producers + 128ull * rb_ring_max_producers(ring);
 	l->groups = l->consumers + 256ull * rb_ring_max_consumers(ring);
 	l->stream_header = info_round_up(l->groups + 256ull * rb_ring_max_groups(ring), 128);
-	l->descriptors = info_round_up(l->stream_header + 64 +
-					       rb_ring_stream_header_capacity(ring), 128);
+	/* Layout 4: stream_headers entries of whole 128-byte lines. */
+	l->descriptors = info_round_up(l->stream_header + rb_ring_stream_headers(ring) *
+						     info_round_up(64 + rb_ring_stream_header_capacity(ring), 128),
+				       128);
 	l->slots = info_round_up(l->descriptors + 64ull * rb_ring_slot_count(ring),
 				 align > 4096 ? align : 4096);
 	l->segment = info_round_up(l->slots + rb_ring_slot_count(ring) *
@@ -113,6 +115,7 @@ info_json(FILE *out, struct rb_ring *ring, const struct ctl_snapshot *s, const c
 		cli_json_u64(&j, "consumers_offset", l.consumers);
 		cli_json_u64(&j, "groups_offset", l.groups);
 		cli_json_u64(&j, "stream_header_offset", l.stream_header);
+		cli_json_u64(&j, "stream_headers", rb_ring_stream_headers(ring));
 		cli_json_u64(&j, "descriptors_offset", l.descriptors);
 		cli_json_u64(&j, "slots_offset", l.slots);
 		cli_json_object_end(&j);
@@ -156,8 +159,8 @@ info_text_header(struct rb_ring *ring)
 	printf("max producers  %u%s\n", rb_ring_max_producers(ring),
 	       rb_ring_max_producers(ring) > 1 ? "" : " (single-producer ring)");
 	printf("max groups     %u\n", rb_ring_max_groups(ring));
-	printf("header space   %u B for the stream header\n",
-	       rb_ring_stream_header_capacity(ring));
+	printf("header space   %u B for each stream header, the newest %u streams'\n",
+	       rb_ring_stream_header_capacity(ring), rb_ring_stream_headers(ring));
 	printf("initial seq    %" PRIu64 "\n", rb_ring_initial_seq(ring));
 	ctl_format_bytes(a, sizeof(a), rb_ring_segment_bytes(ring));
 	printf("segment        %" PRIu64 " B (%s), %s\n", rb_ring_segment_bytes(ring), a,
@@ -220,6 +223,19 @@ info_text_blocked(const struct ctl_snapshot *s)
 	}
 }
 
+/* "capture  packets 1000  packets_lost 3 ..." when the producer publishes
+ * its source's counters (udp capture, FORMAT.md §3.7.1). */
+static void
+info_text_counters(const struct rb_producer_status *p, const char *indent)
+{
+	if (p->ncounters == 0)
+		return;
+	printf("%scapture", indent);
+	for (uint32_t k = 0; k < p->ncounters && k < RB_COUNTERS_MAX; k++)
+		printf("  %s %" PRIu64, rb_counter_name(k), p->counters[k]);
+	printf("\n");
+}
+
 static void
 info_text_producer_records(const struct ctl_snapshot *s)
 {
@@ -242,6 +258,7 @@ info_text_producer_records(const struct ctl_snapshot *s)
 		printf("  %3u %7u  %-5s  %-6s %12" PRIu64 " %12s\n", p->index, p->pid,
 		       ctl_producer_state(p), p->in_stream ? "in" : "-", p->frames,
 		       hold);
+		info_text_counters(p, "      ");
 	}
 }
 
@@ -263,6 +280,8 @@ info_text_producer(const struct ctl_snapshot *s)
 			       s->producers[0].alive ? ctl_producer_state(&s->producers[0])
 						     : "dead (not evicted yet)",
 			       s->producers[0].frames);
+		if (s->nproducers > 0)
+			info_text_counters(&s->producers[0], "               ");
 		printf("stream         %s\n", info_stream_text(st->stream_state));
 	} else {
 		printf("producers      %u attached (of %u), %u alive", s->nproducers,

@@ -98,6 +98,11 @@ ctl_json_producer_fields(struct cli_json *j, const struct rb_producer_status *p)
 		cli_json_u64(j, "hold_from", p->hold_from);
 	else
 		cli_json_null(j, "hold_from");
+	/* The source's own counters (udp capture, FORMAT.md §3.7.1). */
+	cli_json_object(j, "counters");
+	for (uint32_t k = 0; k < p->ncounters && k < RB_COUNTERS_MAX; k++)
+		cli_json_u64(j, rb_counter_name(k), p->counters[k]);
+	cli_json_object_end(j);
 }
 
 void

@@ -89,6 +89,9 @@ enum stat_id {
 	ST_P_IN_STREAM,
 	ST_P_HOLD_FROM,
 	ST_P_STOPPED,
+	/* the source counters a producer publishes (udp capture, FORMAT.md
+	 * §3.7.1), in rb_counter_name order */
+	ST_P_C0, ST_P_C1, ST_P_C2, ST_P_C3, ST_P_C4, ST_P_C5, ST_P_C6, ST_P_C7,
 	ST_G_MEMBERS,
 	ST_G_CLAIM_SEQ,
 	ST_G_CLAIMED,
@@ -176,6 +179,23 @@ static const struct stat_metric stat_metrics[] = {
 	 "(no sample when it holds none)."},
 	{ST_P_STOPPED, SC_PRODUCER, "ringbuf_producer_stopped", "stopped", "gauge",
 	 "1 while this producer's process is stopped or traced (SIGSTOP, a debugger)."},
+	{ST_P_C0, SC_PRODUCER, "ringbuf_producer_packets_total", "packets", "counter",
+	 "UDP capture: packets booked into frames."},
+	{ST_P_C1, SC_PRODUCER, "ringbuf_producer_packets_lost_total", "packets_lost",
+	 "counter", "UDP capture: packets missing from the frames published."},
+	{ST_P_C2, SC_PRODUCER, "ringbuf_producer_packets_late_total", "packets_late",
+	 "counter", "UDP capture: packets of frames already published (dropped)."},
+	{ST_P_C3, SC_PRODUCER, "ringbuf_producer_packets_duplicate_total",
+	 "packets_duplicate", "counter", "UDP capture: packets already booked (dropped)."},
+	{ST_P_C4, SC_PRODUCER, "ringbuf_producer_packets_malformed_total",
+	 "packets_malformed", "counter", "UDP capture: datagrams that are no valid packet."},
+	{ST_P_C5, SC_PRODUCER, "ringbuf_producer_kernel_drops_total", "kernel_drops",
+	 "counter", "UDP capture: datagrams the kernel dropped (socket buffer full)."},
+	{ST_P_C6, SC_PRODUCER, "ringbuf_producer_frames_incomplete_total",
+	 "frames_incomplete", "counter",
+	 "UDP capture: frames published with RB_FRAME_INCOMPLETE (packets missing)."},
+	{ST_P_C7, SC_PRODUCER, "ringbuf_producer_frames_missing_total",
+	 "frames_missing", "counter", "UDP capture: frames no packet of reached."},
 	{ST_G_MEMBERS, SC_GROUP, "ringbuf_group_members", "members", "gauge",
 	 "Consumers attached as members of the group."},
 	{ST_G_CLAIM_SEQ, SC_GROUP, "ringbuf_group_claim_seq", "claim_seq", "gauge",
@@ -282,6 +302,13 @@ stat_value(const struct stat_metric *m, const struct stat_ring *r,
 		if (p->hold_from == UINT64_MAX)
 			return false;
 		v = p->hold_from;
+		break;
+	case ST_P_C0: case ST_P_C1: case ST_P_C2: case ST_P_C3:
+	case ST_P_C4: case ST_P_C5: case ST_P_C6: case ST_P_C7:
+		/* No sample from a producer that publishes none. */
+		if ((uint32_t)(m->id - ST_P_C0) >= p->ncounters)
+			return false;
+		v = p->counters[m->id - ST_P_C0];
 		break;
 	case ST_G_MEMBERS: v = g->members; break;
 	case ST_G_CLAIM_SEQ: v = g->claim_seq; break;
