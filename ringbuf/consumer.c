@@ -28,6 +28,7 @@
 
 #include "claims.h"
 #include "rb_internal.h"
+#include "sigbus.h"
 
 #define RB_DEFAULT_SPIN_NS 5000u
 /* Separate claim ranges a group member may hold at once. */
@@ -729,6 +730,14 @@ rb_member_take(struct rb_consumer *c, struct rb_frame *frames, uint32_t max,
 		c->corrupt = true;
 		return RB_E_CORRUPT;
 	}
+	/* Moved since we last saw it: by other members' claims, which the
+	 * group's accounting covers, or by no claim at all (group.c). */
+	if (cur != c->claim_seen &&
+	    rb_group_check_accounting(ring, (uint32_t)c->group, cur) < 0) {
+		rb_group_unlock(ring, (uint32_t)c->group);
+		c->corrupt = true;
+		return RB_E_CORRUPT;
+	}
 	c->claim_seen = cur;
 	if (ws <= cur) {
 		rb_group_unlock(ring, (uint32_t)c->group);
@@ -839,8 +848,14 @@ rb_member_acquire_batch(struct rb_consumer *c, struct rb_frame *frames,
 		pos = rb_consumer_position(c);
 		if (c->cached_write > pos)
 			continue; /* lossy, all overrun: take again */
-		if (timeout_ns == RB_NO_WAIT)
+		/* The end is judged from a claim_seq our take checked (under
+		 * the lock, against the group's accounting), never from one
+		 * that moved since: take again. */
+		if (timeout_ns == RB_NO_WAIT) {
+			if (rb_consumer_position(c) != c->claim_seen)
+				continue;
 			return rb_consumer_nothing(c, -EAGAIN);
+		}
 		rc = rb_consumer_wait(c, pos + min, deadline);
 		if (c->corrupt)
 			return RB_E_CORRUPT;
@@ -851,7 +866,8 @@ rb_member_acquire_batch(struct rb_consumer *c, struct rb_frame *frames,
 			(void)rb_repair_abandoned(ring);
 		if (rc != 0 || stopped || rb_consumer_nothing(c, 0) != 0) {
 			if (rb_load_acquire_64(&ring->producer->write_seq) >
-			    rb_consumer_position(c))
+				    rb_consumer_position(c) ||
+			    rb_consumer_position(c) != c->claim_seen)
 				continue;
 			return rb_consumer_nothing(c, rc ? rc : -ETIMEDOUT);
 		}
@@ -943,9 +959,7 @@ rb_consumer_acquire_batch(struct rb_consumer *c, struct rb_frame *frames,
 	 * SIGBUS handler mapped them (rb_ring_handle_sigbus): what looks
 	 * like corruption (write_seq gone back to 0) is that, and the
 	 * caller is told so. Only on the way out with an error. */
-	if (rc < 0 && rc != -ETIMEDOUT && rc != -EAGAIN && rb_ring_truncated(c->ring))
-		return RB_E_TRUNCATED;
-	return rc;
+	return rb_ring_error(c->ring, rc);
 }
 
 int

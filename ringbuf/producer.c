@@ -46,6 +46,7 @@
 
 #include "claims.h"
 #include "rb_internal.h"
+#include "sigbus.h"
 
 #define RB_DEFAULT_SPIN_NS 5000u
 /* Separate claim ranges a several-producer handle may hold at once. */
@@ -574,8 +575,9 @@ rb_producer_acquire_batch(struct rb_producer *p, struct rb_frame *frames,
 
 	if (max == 0)
 		return -EINVAL;
+	/* Errors on a ring truncated under us say so (sigbus.c). */
 	if (p->multi)
-		return rb_acquire_multi(p, frames, max, timeout_ns);
+		return rb_ring_error(ring, rb_acquire_multi(p, frames, max, timeout_ns));
 	if (p->next + max >= RB_SEQ_LIMIT)
 		return -EOVERFLOW; /* sequence numbers stay below 2^62 */
 	/* The cached limit may be stale on the low side: look again before
@@ -585,7 +587,7 @@ rb_producer_acquire_batch(struct rb_producer *p, struct rb_frame *frames,
 	if (p->next >= p->limit) {
 		rc = rb_producer_wait_space(p, p->next, timeout_ns);
 		if (rc != 0)
-			return rc;
+			return rb_ring_error(ring, rc);
 	}
 	avail = p->limit - p->next;
 	n = avail < max ? (uint32_t)avail : max;
@@ -799,8 +801,8 @@ rb_stream_open(struct rb_producer *p, uint64_t state, const char *header_text,
 	return true;
 }
 
-int
-rb_producer_begin_stream(struct rb_producer *p, const char *header_text)
+static int
+rb_stream_begin(struct rb_producer *p, const char *header_text)
 {
 	struct rb_shm_producer *shm = p->ring->producer;
 	int rc = 0;
@@ -911,8 +913,8 @@ rb_end_by_state(struct rb_producer *p)
 	rb_store_then_fence_64(&shm->stream_state, RB_STREAM_ENDED);
 }
 
-int
-rb_producer_end_stream(struct rb_producer *p, uint64_t timeout_ns)
+static int
+rb_stream_end(struct rb_producer *p, uint64_t timeout_ns)
 {
 	struct rb_shm_producer *shm = p->ring->producer;
 	uint32_t membership = ck_pr_load_32(&p->rec->in_stream);
@@ -948,6 +950,18 @@ rb_producer_end_stream(struct rb_producer *p, uint64_t timeout_ns)
 	}
 	ck_pr_store_32(&p->rec->in_stream, RB_MEMBER_NONE);
 	return rc;
+}
+
+int
+rb_producer_begin_stream(struct rb_producer *p, const char *header_text)
+{
+	return rb_ring_error(p->ring, rb_stream_begin(p, header_text));
+}
+
+int
+rb_producer_end_stream(struct rb_producer *p, uint64_t timeout_ns)
+{
+	return rb_ring_error(p->ring, rb_stream_end(p, timeout_ns));
 }
 
 /* Several producers: commits what we hold, empty and flagged abandoned,

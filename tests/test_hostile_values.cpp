@@ -606,3 +606,194 @@ TEST_CASE("counters no seq count can reach are reported as corruption, never sho
 	rb_consumer_detach(m);
 	CHECK(__atomic_load_n(&h.group(0)->frames_departed, __ATOMIC_ACQUIRE) >= (1ull << 62));
 }
+
+// F5 and F11 of tests/hostile/FINDINGS.md: a group's claim_seq moved by
+// no claim, within [what was claimed, write_seq] where the position checks
+// cannot see it. Two members in this process claim in turn; the hostile
+// store moves claim_seq, and the next claim of the member that did not
+// move it last must be RB_E_CORRUPT (the group's accounting, §5.19), not
+// frames from the wrong place nor the end of the stream.
+namespace {
+
+struct TwoMembers {
+	rb_consumer *a = nullptr, *b = nullptr;
+	explicit TwoMembers(rb_ring *r)
+	{
+		rb_consumer_options o = {};
+		o.group = "g";
+		REQUIRE(rb_consumer_attach(r, &o, &a) == 0);
+		REQUIRE(rb_consumer_attach(r, &o, &b) == 0);
+	}
+	~TwoMembers()
+	{
+		rb_consumer_detach(a);
+		rb_consumer_detach(b);
+	}
+};
+
+// Acquires exactly `count` frames (one claim) and releases them; their seqs.
+std::vector<uint64_t> claim(rb_consumer *c, uint32_t count)
+{
+	rb_frame f[SLOTS];
+	std::vector<uint64_t> seqs;
+	int n = rb_consumer_acquire_batch(c, f, count, count, SEC);
+
+	REQUIRE(n == (int)count);
+	for (int i = 0; i < n; i++)
+		seqs.push_back(f[i].seq);
+	rb_consumer_release_batch(c, f, (uint32_t)n);
+	return seqs;
+}
+
+} // namespace
+
+TEST_CASE("a group's claim_seq moved ahead or back within write_seq: RB_E_CORRUPT, never a gap or a duplicate",
+	  "[hostile]")
+{
+	struct Move {
+		const char *what;
+		int64_t by;    // added to claim_seq after a's and b's claims
+		bool end;      // the stream ended before the store
+	};
+	const Move moves[] = {{"ahead by one", 1, false},
+			      {"back by one", -1, false},
+			      {"ahead to write_seq after the end", 0, true}};
+
+	for (const Move &m : moves) {
+		SECTION(m.what)
+		{
+			TestRing ring(group_config(), "hl-account");
+			Hostile h(ring.name());
+			rb_producer *p = nullptr;
+			REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
+			REQUIRE(rb_producer_begin_stream(p, "k=v") == 0);
+			{
+				TwoMembers g(ring.r);
+				produce(p, 8);
+				if (m.end)
+					REQUIRE(rb_producer_end_stream(p, SEC) == 0);
+				CHECK(claim(g.a, 2) == std::vector<uint64_t>{0, 1});
+				CHECK(claim(g.b, 2) == std::vector<uint64_t>{2, 3});
+				uint64_t cur = h.load(&h.group(0)->claim_seq);
+				REQUIRE(cur == 4);
+				h.store(&h.group(0)->claim_seq,
+					m.end ? h.load(&h.producer()->write_seq) : cur + m.by);
+				rb_frame f[SLOTS];
+				// a did not move claim_seq last: only the accounting tells.
+				CHECK(rb_consumer_acquire_batch(g.a, f, SLOTS, 1, SEC) == RB_E_CORRUPT);
+				CHECK(rb_consumer_acquire_batch(g.a, f, SLOTS, 1, RB_NO_WAIT) ==
+				      RB_E_CORRUPT);
+			}
+			rb_producer_detach(p, 0);
+		}
+	}
+}
+
+TEST_CASE("the group accounting check sees no corruption in members that claim, leave and join",
+	  "[hostile]")
+{
+	// Three members claim in turn from one thread while a fourth leaves
+	// holding frames and joins again, 200 times: every claim passes the
+	// accounting check, and the seqs handed out are each seq once.
+	TestRing ring(group_config(), "hl-account-ok");
+	rb_producer *p = nullptr;
+	REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
+	REQUIRE(rb_producer_begin_stream(p, "k=v") == 0);
+	TwoMembers g(ring.r);
+	rb_consumer_options o = {};
+	o.group = "g";
+	std::vector<uint64_t> seen;
+	uint64_t left_held = 0;
+
+	for (int round = 0; round < 200; round++) {
+		rb_consumer *c = nullptr;
+		rb_frame f[SLOTS];
+
+		REQUIRE(rb_consumer_attach(ring.r, &o, &c) == 0);
+		produce(p, 6);
+		for (uint64_t s : claim(g.a, 2))
+			seen.push_back(s);
+		REQUIRE(rb_consumer_acquire_batch(c, f, 2, 2, SEC) == 2);
+		left_held += 2; // detached holding them: the group's lost
+		rb_consumer_detach(c);
+		for (uint64_t s : claim(g.b, 2))
+			seen.push_back(s);
+	}
+	CHECK(seen.size() == 800);
+	for (size_t i = 1; i < seen.size(); i++)
+		CHECK(seen[i] > seen[i - 1]);
+	rb_group_status gs[2] = {};
+	rb_frame f[SLOTS];
+	CHECK(rb_consumer_acquire_batch(g.a, f, SLOTS, 1, RB_NO_WAIT) == -EAGAIN);
+	REQUIRE(rb_ring_groups(ring.r, gs, 2) == 1);
+	CHECK(gs[0].lost == left_held);
+	CHECK(gs[0].claim_seq == 1200);
+	rb_producer_detach(p, 0);
+}
+
+// ---- a producer on a ring truncated under it (docs/FAULTS.md) -------------
+
+namespace {
+
+void on_sigbus(int, siginfo_t *info, void *)
+{
+	if (rb_ring_handle_sigbus(info->si_addr) != 1)
+		signal(SIGBUS, SIG_DFL);
+}
+
+} // namespace
+
+TEST_CASE("a producer's calls on a ring truncated under it return RB_E_TRUNCATED", "[hostile]")
+{
+	struct Ring {
+		uint32_t producers;
+		const char *what;
+	};
+	for (const Ring &k : {Ring{1, "one producer"}, Ring{2, "several producers"}}) {
+		SECTION(k.what)
+		{
+			TestRing ring(group_config(k.producers), "hl-trunc-prod");
+			rb_producer *p = nullptr;
+			rb_consumer *c = nullptr;
+			REQUIRE(rb_consumer_attach(ring.r, nullptr, &c) == 0);
+			REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
+			REQUIRE(rb_producer_begin_stream(p, "k=v") == 0);
+			produce(p, 4);
+
+			struct sigaction sa{}, old{};
+			sa.sa_sigaction = on_sigbus;
+			sa.sa_flags = SA_SIGINFO;
+			sigemptyset(&sa.sa_mask);
+			REQUIRE(sigaction(SIGBUS, &sa, &old) == 0);
+			REQUIRE(truncate(shm_path(ring.name()).c_str(), 0) == 0);
+			// The producer's next acquire is the first touch: it faults and
+			// the helper maps zeros. From then on every call either
+			// succeeds (into zero pages nobody else sees) or fails with
+			// RB_E_TRUNCATED, never "corrupt" or another code. With
+			// several producers the zeros read as claim_seq gone back:
+			// the acquire fails, so.
+			rb_frame f[SLOTS];
+			auto ok_or_truncated = [](int rc) { return rc >= 0 || rc == RB_E_TRUNCATED; };
+			int rc = 0;
+			for (int i = 0; i < 3 * (int)SLOTS && rc >= 0; i++) {
+				rc = rb_producer_acquire_batch(p, f, 1, RB_NO_WAIT);
+				if (rc > 0)
+					CHECK(rb_producer_commit_batch(p, f, (uint32_t)rc) == 0);
+			}
+			CHECK(rb_ring_truncated(ring.r) == 1);
+			if (k.producers > 1) {
+				CHECK(rc == RB_E_TRUNCATED);
+				CHECK(rb_producer_acquire(p, f, SEC) == RB_E_TRUNCATED);
+			} else {
+				CHECK(rc == 1); // a single producer claims privately
+			}
+			CHECK(ok_or_truncated(rb_producer_end_stream(p, RB_NO_WAIT)));
+			CHECK(ok_or_truncated(rb_producer_begin_stream(p, "k=w")));
+			rb_consumer_detach(c);
+			CHECK(ok_or_truncated(rb_producer_detach(p, 0)));
+			rb_ring_close(ring.r);
+			ring.r = nullptr;
+			REQUIRE(sigaction(SIGBUS, &old, nullptr) == 0);
+		}
+	}
+}
