@@ -323,7 +323,7 @@ rb_consumer_detach(struct rb_consumer *c)
 			rb_group_member_leave(ring, c->index);
 		rb_consumer_record_free(ring, c->index, c->owner);
 	} else {
-		rc = RB_E_EVICTED;
+		rc = rb_ring_error(ring, RB_E_EVICTED);
 	}
 	rb_claims_free(&c->claims);
 	free(c);
@@ -991,8 +991,9 @@ rb_consumer_release_batch(struct rb_consumer *c, const struct rb_frame *frames,
 
 	if (count == 0)
 		return 0;
+	/* A truncated ring's zeros read as our record freed: say truncated. */
 	if (c->group >= 0)
-		return rb_member_release_batch(c, frames, count);
+		return rb_ring_error(c->ring, rb_member_release_batch(c, frames, count));
 	(void)rb_consumer_check_demoted(c);
 	if (frames[0].seq < c->released || frames[count - 1].seq >= c->next)
 		return -EINVAL;
@@ -1012,7 +1013,7 @@ rb_consumer_release_batch(struct rb_consumer *c, const struct rb_frame *frames,
 	c->lost += overrun;
 	rb_publish_release(c, frames[count - 1].seq + 1);
 	if (!c->lossy && rb_consumer_evicted(c))
-		return RB_E_EVICTED;
+		return rb_ring_error(c->ring, RB_E_EVICTED);
 	return (int)overrun;
 }
 
