@@ -193,6 +193,25 @@ rb_gate_plausible(const struct rb_ring *ring, uint64_t g, uint64_t w)
 }
 
 /*
+ * Several producers: write_seq only grows, never passes claim_seq, and
+ * no claim ends more than a lap past it (claims end at the limit, a lap
+ * past the lowest lossless gate or write_seq itself, as read before the
+ * claim): anything else was written by no producer (FINDINGS.md F8).
+ */
+static bool
+rb_producer_write_seq_moved(struct rb_producer *p)
+{
+	struct rb_shm_producer *shm = p->ring->producer;
+	uint64_t w = rb_load_acquire_64(&shm->write_seq);
+	uint64_t c = rb_load_acquire_64(&shm->claim_seq);
+
+	if (w < p->seen_write || w > c || c - w > p->ring->slot_count)
+		return p->corrupt = true;
+	p->seen_write = w;
+	return false;
+}
+
+/*
  * Once a wait slice while blocked: looks for shared positions no real
  * participant writes. write_seq must be ours (single producer) or only
  * grow and stay below claim_seq (several). A lossless gate must be
@@ -211,9 +230,8 @@ rb_producer_check_positions(struct rb_producer *p)
 	uint32_t i;
 
 	if (p->multi) {
-		if (w < p->seen_write || w > rb_load_acquire_64(&shm->claim_seq))
-			return p->corrupt = true;
-		p->seen_write = w;
+		if (rb_producer_write_seq_moved(p))
+			return true;
 	} else if (w != p->committed) {
 		return p->corrupt = true;
 	}
@@ -288,6 +306,10 @@ rb_producer_wait_check(void *arg)
 	evicted += rb_groups_tidy(ring);
 	evicted += rb_stall_check(p->stall, ring, blocking);
 	if (p->multi) {
+		/* Before any repair: a write_seq moved back would make the
+		 * seqs above it look abandoned, and every slice repair them. */
+		if (rb_producer_write_seq_moved(p))
+			return 1;
 		evicted += rb_repair_abandoned(ring);
 		evicted += rb_producers_evict_dead(ring);
 		/* A safety net under the wake-up protocol: a lost wake-up costs

@@ -797,3 +797,35 @@ TEST_CASE("a producer's calls on a ring truncated under it return RB_E_TRUNCATED
 		}
 	}
 }
+
+TEST_CASE("rb-producer on a ring for several producers whose write_seq moved back exits 1, not at SIGTERM",
+	  "[hostile][programs]")
+{
+	// FINDINGS.md F8: the library found the corruption, but rb-producer
+	// took its acquire error for "go round again" and printed it every
+	// slice until SIGTERM, then exited 0.
+	TestRing ring(group_config(2), "hl-mp-ws");
+	Hostile h(ring.name());
+	rb_consumer *c = nullptr;
+	REQUIRE(rb_consumer_attach(ring.r, nullptr, &c) == 0);
+	Proc prod({producer_path(), "--attach", "--frame-size", "64", "--count", "100000", "--rate", "2kHz",
+		   ring.name()});
+	rb_frame f[SLOTS];
+	for (int got = 0; got < 20;) {
+		int n = rb_consumer_acquire_batch(c, f, 20 - got < (int)SLOTS ? 20 - got : SLOTS, 1,
+						  5 * SEC);
+		INFO("acquire: " << n << "; rb-producer: " << prod.stderr_text());
+		REQUIRE(n > 0);
+		rb_consumer_release_batch(c, f, (uint32_t)n);
+		got += n;
+	}
+	// It fills the ring behind our read position, then waits for us.
+	REQUIRE(eventually([&] { return h.load(&h.producer()->claim_seq) == 20 + SLOTS; }, 10000));
+	h.store(&h.producer()->write_seq, 0);
+	uint64_t t0 = mono_ns();
+	int status = prod.wait(6000);
+	CHECK(status == 1);
+	CHECK(mono_ns() - t0 < 6 * SEC);
+	CHECK(prod.stderr_text().find("ring segment is corrupted") != std::string::npos);
+	rb_consumer_detach(c);
+}
