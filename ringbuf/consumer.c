@@ -349,6 +349,28 @@ rb_member_evict_dead_peers(struct rb_consumer *c)
 	return any;
 }
 
+/*
+ * Ended, nobody left to publish and nothing left to repair, yet write_seq
+ * short of the end: it was moved back (a producer publishes up to the end
+ * before it marks it, §5.12; the seqs of one that died are repaired once
+ * its record is freed), and waiting would be for ever. The repair is
+ * tried once more after the census: a dead producer freed in between
+ * leaves seqs only this repair commits. Marks the handle corrupt.
+ */
+static bool
+rb_stream_end_unreachable(struct rb_consumer *c, const struct rb_producer_census *census)
+{
+	struct rb_shm_producer *p = c->ring->producer;
+
+	if (census->active != 0 || rb_load_acquire_64(&p->stream_state) != RB_STREAM_ENDED ||
+	    rb_load_acquire_64(&p->write_seq) >= ck_pr_load_64(&p->eos_seq) ||
+	    rb_repair_abandoned(c->ring) > 0 ||
+	    rb_load_acquire_64(&p->write_seq) >= ck_pr_load_64(&p->eos_seq))
+		return false;
+	c->corrupt = true;
+	return true;
+}
+
 /* Why a sleeping consumer should look at the ring again. */
 static int
 rb_consumer_wait_check(void *arg)
@@ -369,7 +391,7 @@ rb_consumer_wait_check(void *arg)
 	rb_producer_census(c->ring, &census);
 	if (census.active > 0 && census.alive == 0)
 		return 1;
-	return 0;
+	return rb_stream_end_unreachable(c, &census) ? 1 : 0;
 }
 
 /* Where this consumer reads next: its own position, or its group's. */
@@ -475,6 +497,8 @@ rb_consumer_nothing(struct rb_consumer *c, int wait_rc)
 			c->dead_signature = census.signature;
 			return RB_E_PRODUCER_DEAD;
 		}
+		if (rb_stream_end_unreachable(c, &census))
+			return RB_E_CORRUPT;
 	}
 	if (c->cancel != NULL && *c->cancel)
 		return -EINTR;

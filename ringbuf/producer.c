@@ -250,10 +250,12 @@ rb_producer_check_positions(struct rb_producer *p)
 	}
 	for (i = 0; i < ring->max_consumers && found == 0; i++) {
 		struct rb_shm_consumer *rec = &ring->consumers[i];
-		uint64_t r;
+		uint64_t owner = rb_load_acquire_64(&rec->owner), r;
 
-		if (RB_OWNER_STATE(rb_load_acquire_64(&rec->owner)) != RB_OWNER_ACTIVE ||
-		    (ck_pr_load_32(&rec->mode) & RB_MODE_LOSSY))
+		/* A demoted consumer gates nobody: it may lag any distance. */
+		if (RB_OWNER_STATE(owner) != RB_OWNER_ACTIVE ||
+		    (ck_pr_load_32(&rec->mode) & RB_MODE_LOSSY) ||
+		    rb_consumer_is_demoted(rec, owner))
 			continue;
 		r = rb_load_acquire_64(&rec->read_seq);
 		if (r == RB_SEQ_NONE && ck_pr_load_32(&rec->group) != 0)

@@ -829,3 +829,66 @@ TEST_CASE("rb-producer on a ring for several producers whose write_seq moved bac
 	CHECK(prod.stderr_text().find("ring segment is corrupted") != std::string::npos);
 	rb_consumer_detach(c);
 }
+
+TEST_CASE("a stream ended with write_seq moved back short of its end: the consumer gets RB_E_CORRUPT, not a wait for ever",
+	  "[hostile]")
+{
+	// The producer finds write_seq moved back (not what it published),
+	// stops, and its detach ends the stream by its state at its own next
+	// seq. write_seq, as moved, never reaches that end, and no producer is
+	// left to move it: a consumer that had seen no higher write_seq used
+	// to wait for ever (hostile.py producer.write_seq:cur-lap:once).
+	TestRing ring(small_config(64, SLOTS), "hl-ws-end");
+	Hostile h(ring.name());
+	rb_producer *p = nullptr;
+	rb_consumer *c = nullptr;
+	REQUIRE(rb_consumer_attach(ring.r, nullptr, &c) == 0);
+	REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
+	REQUIRE(rb_producer_begin_stream(p, "k=v") == 0);
+	produce(p, 4);
+	REQUIRE(take_and_release(c, 4));
+	produce(p, SLOTS); // the ring is full behind read_seq 4
+	h.store(&h.producer()->write_seq, 4);
+	CHECK(produce_until_error(p, 1, SEC) == RB_E_CORRUPT);
+	rb_producer_detach(p, 0);
+	REQUIRE(h.load(&h.producer()->stream_state) == RB_STREAM_ENDED);
+	rb_frame f[SLOTS];
+	uint64_t t0 = mono_ns();
+	CHECK(rb_consumer_acquire_batch(c, f, SLOTS, 1, 5 * SEC) == RB_E_CORRUPT);
+	CHECK(mono_ns() - t0 < 2 * SEC);
+	rb_consumer_detach(c);
+}
+
+TEST_CASE("a demoted consumer lagging more than a lap is no corrupt gate: a blocked producer times out",
+	  "[hostile]")
+{
+	// The position check of a blocked producer took a demoted consumer's
+	// read_seq, a lap or more behind write_seq, for a hostile gate and
+	// returned RB_E_CORRUPT (seen as tests/test_stall.cpp "--stall-timeout
+	// ..." failing under load, once rb-producer stopped at an acquire
+	// error instead of retrying it).
+	TestRing ring(small_config(64, SLOTS), "hl-demoted");
+	Hostile h(ring.name());
+	rb_producer *p = nullptr;
+	rb_consumer *stuck = nullptr, *good = nullptr;
+	REQUIRE(rb_consumer_attach(ring.r, nullptr, &stuck) == 0);
+	REQUIRE(rb_consumer_attach(ring.r, nullptr, &good) == 0);
+	REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
+	REQUIRE(rb_producer_begin_stream(p, "k=v") == 0);
+	int idx = h.record_of(getpid()); // the first record: `stuck`'s
+	REQUIRE(idx == 0);
+	REQUIRE(rb_ring_demote(ring.r, (uint32_t)idx) == 0);
+	// `good` reads three laps; the demoted one reads nothing.
+	for (int lap = 0; lap < 3; lap++) {
+		produce(p, SLOTS);
+		REQUIRE(take_and_release(good, SLOTS));
+	}
+	// Full behind `good` now: the producer waits for it, slice after
+	// slice, and must time out, not find the ring corrupt.
+	produce(p, SLOTS);
+	rb_frame f;
+	CHECK(rb_producer_acquire(p, &f, SEC) == -ETIMEDOUT);
+	rb_consumer_detach(good);
+	rb_consumer_detach(stuck);
+	rb_producer_detach(p, 0);
+}
