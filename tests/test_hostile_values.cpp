@@ -892,3 +892,48 @@ TEST_CASE("a demoted consumer lagging more than a lap is no corrupt gate: a bloc
 	rb_consumer_detach(stuck);
 	rb_producer_detach(p, 0);
 }
+
+TEST_CASE("a producers' claim_seq far past write_seq: a waiting consumer's repair does not run to it",
+	  "[hostile]")
+{
+	// FINDINGS.md F9: the abandoned-seq repair walked from write_seq to
+	// claim_seq (2^62 seqs) and the consumers running it never returned,
+	// not even on SIGTERM. claim_seq more than a lap past write_seq is
+	// no claim (FORMAT.md §7 invariant 9): nothing is repaired.
+	TestRing ring(group_config(2), "hl-mp-claim");
+	Hostile h(ring.name());
+	rb_producer *p = nullptr;
+	REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
+	REQUIRE(rb_producer_begin_stream(p, "k=v") == 0);
+	SharedReport rep;
+	Ready ready, go;
+	Child cons;
+
+	spawn(cons, [&] {
+		rb_ring *r = nullptr;
+		rb_consumer *c = nullptr;
+		rb_frame f[SLOTS];
+		if (rb_ring_open(ring.name().c_str(), &r) != 0 ||
+		    rb_consumer_attach(r, nullptr, &c) != 0)
+			return 2;
+		ready.signal();
+		if (!go.wait(10000))
+			return 3;
+		uint64_t t0 = mono_ns();
+		rep->rc = rb_consumer_acquire_batch(c, f, SLOTS, SLOTS, 500000000ull);
+		rep->elapsed_ns = mono_ns() - t0;
+		rb_consumer_detach(c);
+		rb_ring_close(r);
+		return 0;
+	});
+	REQUIRE(ready.wait(5000));
+	produce(p, 4);
+	h.store(&h.producer()->claim_seq, RB_SEQ_LIMIT);
+	go.signal();
+	REQUIRE(cons.wait(10000) == 0);
+	CHECK(rep->elapsed_ns < 2 * SEC);
+	CHECK(h.load(&h.producer()->frames_abandoned) == 0);
+	CHECK(h.load(&h.producer()->write_seq) == 4);
+	h.store(&h.producer()->claim_seq, 4);
+	rb_producer_detach(p, 0);
+}
