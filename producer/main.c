@@ -507,11 +507,11 @@ producer_acquire(struct producer_run *r, struct rb_frame *f, uint64_t stop_at,
 	if (rc != 0) {
 		if (cli_ring_lost(r->ring, r->o->ring)) {
 			r->end = "truncated";
-			return CLI_EXIT_FAIL;
+			return PRODUCER_ACQUIRE_FAILED;
 		}
 		cli_error("ring '%s': acquiring a slot: %s", r->o->ring, rb_strerror(rc));
 		r->end = "error";
-		return CLI_EXIT_FAIL;
+		return PRODUCER_ACQUIRE_FAILED;
 	}
 	return 0;
 }
@@ -576,7 +576,7 @@ producer_stream(struct producer_run *r)
 		if (rc == 1)
 			continue;
 		if (rc != 0)
-			return rc;
+			return CLI_EXIT_FAIL;
 		/* The capture time: before the source fills the frame. */
 		f.timestamp_ns = cli_now_ns();
 		source_fill(r->src, f.data, f.seq, r->index, r->frames);

@@ -212,9 +212,11 @@ void producer_show(struct producer_run *r, uint64_t now);
 /*
  * Reserves the next slot, waiting at most one slice (or not at all with
  * `nowait` or --on-full drop). 0 with a frame; 1 when none came (in drop
- * mode the frame is then counted dropped); or an exit status after
- * printing why.
+ * mode the frame is then counted dropped); PRODUCER_ACQUIRE_FAILED after
+ * printing why (the run ends with CLI_EXIT_FAIL: not 1, which callers take
+ * as "go round again").
  */
+#define PRODUCER_ACQUIRE_FAILED 2
 int producer_acquire(struct producer_run *r, struct rb_frame *f, uint64_t stop_at,
 		     bool nowait);
 /* True when --count, --duration or a signal says stop; sets r->end. */

@@ -359,8 +359,8 @@ file_fill(struct producer_run *r, struct file_source *fs, uint64_t stop_at)
 		}
 		/* Block for a slot only when nothing else is waiting. */
 		rc = producer_acquire(r, &f, stop_at, fs->count > 0);
-		if (rc > 1)
-			return rc;
+		if (rc == PRODUCER_ACQUIRE_FAILED)
+			return CLI_EXIT_FAIL;
 		if (rc == 1) {
 			if (!o->drop) {
 				fs->next = e; /* not taken: try again later */

@@ -18,6 +18,7 @@ PyObject *rbpy_demoted;
 PyObject *rbpy_ring_not_found;
 PyObject *rbpy_ring_exists;
 PyObject *rbpy_ring_timeout;
+PyObject *rbpy_truncated;
 
 static PyObject *rbpy_numpy_asarray_fn;
 static PyObject *rbpy_numpy_dtype_fn;
@@ -52,6 +53,9 @@ rbpy_raise(int code, PyObject *name)
 	case -ETIMEDOUT:
 	case -EAGAIN: /* a wait of zero seconds that found nothing */
 		type = rbpy_ring_timeout;
+		break;
+	case RB_E_TRUNCATED:
+		type = rbpy_truncated;
 		break;
 	case -ENOMEM:
 		return PyErr_NoMemory();
@@ -700,9 +704,16 @@ PyInit_ringbuf(void)
 		"A ring of that name already exists.");
 	rbpy_ring_timeout = rbpy_add_exception2(m, "RingTimeout", PyExc_TimeoutError,
 		"A wait ran out of time.");
+	rbpy_truncated = rbpy_add_exception(m, "Truncated", rbpy_ring_error,
+		"The ring's file was truncated under this process: its memory reads "
+		"as zeros and nothing more comes from it (errno EIDRM).");
 	if (!rbpy_end_of_stream || !rbpy_producer_died || !rbpy_demoted || !rbpy_ring_not_found ||
-	    !rbpy_ring_exists || !rbpy_ring_timeout)
+	    !rbpy_ring_exists || !rbpy_ring_timeout || !rbpy_truncated)
 		goto fail;
+	if (rbpy_sigbus_install() != 0) {
+		PyErr_SetFromErrno(PyExc_OSError);
+		goto fail;
+	}
 	if (PyModule_AddStringConstant(m, "__version__", RB_VERSION_STRING) != 0 ||
 	    PyModule_AddIntConstant(m, "FRAME_STREAM_START", RB_FRAME_STREAM_START) != 0 ||
 	    PyModule_AddIntConstant(m, "FRAME_INCOMPLETE", RB_FRAME_INCOMPLETE) != 0 ||

@@ -162,6 +162,10 @@ extern PyObject *rbpy_ring_timeout;
 
 /* module.c */
 PyObject *rbpy_raise(int code, PyObject *name);
+/* ringbuf.Truncated (module.c), and the SIGBUS guard that makes a
+ * truncated ring raise it instead of killing the process (sigbus.c). */
+extern PyObject *rbpy_truncated;
+int rbpy_sigbus_install(void);
 int rbpy_timeout_ns(PyObject *timeout, uint64_t *out);
 int rbpy_spin_ns(PyObject *spin, uint64_t *out);
 uint64_t rbpy_now_ns(void);

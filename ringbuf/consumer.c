@@ -28,6 +28,7 @@
 
 #include "claims.h"
 #include "rb_internal.h"
+#include "sigbus.h"
 
 #define RB_DEFAULT_SPIN_NS 5000u
 /* Separate claim ranges a group member may hold at once. */
@@ -353,7 +354,7 @@ rb_consumer_detach(struct rb_consumer *c)
 			rb_group_member_leave(ring, c->index);
 		rb_consumer_record_free(ring, c->index, c->owner);
 	} else {
-		rc = RB_E_EVICTED;
+		rc = rb_ring_error(ring, RB_E_EVICTED);
 	}
 	rb_claims_free(&c->claims);
 	free(c);
@@ -379,6 +380,28 @@ rb_member_evict_dead_peers(struct rb_consumer *c)
 	return any;
 }
 
+/*
+ * Ended, nobody left to publish and nothing left to repair, yet write_seq
+ * short of the end: it was moved back (a producer publishes up to the end
+ * before it marks it, §5.12; the seqs of one that died are repaired once
+ * its record is freed), and waiting would be for ever. The repair is
+ * tried once more after the census: a dead producer freed in between
+ * leaves seqs only this repair commits. Marks the handle corrupt.
+ */
+static bool
+rb_stream_end_unreachable(struct rb_consumer *c, const struct rb_producer_census *census)
+{
+	struct rb_shm_producer *p = c->ring->producer;
+
+	if (census->active != 0 || rb_load_acquire_64(&p->stream_state) != RB_STREAM_ENDED ||
+	    rb_load_acquire_64(&p->write_seq) >= ck_pr_load_64(&p->eos_seq) ||
+	    rb_repair_abandoned(c->ring) > 0 ||
+	    rb_load_acquire_64(&p->write_seq) >= ck_pr_load_64(&p->eos_seq))
+		return false;
+	c->corrupt = true;
+	return true;
+}
+
 /* Why a sleeping consumer should look at the ring again. */
 static int
 rb_consumer_wait_check(void *arg)
@@ -399,7 +422,7 @@ rb_consumer_wait_check(void *arg)
 	rb_producer_census(c->ring, &census);
 	if (census.active > 0 && census.alive == 0)
 		return 1;
-	return 0;
+	return rb_stream_end_unreachable(c, &census) ? 1 : 0;
 }
 
 /* Where this consumer reads next: its own position, or its group's. */
@@ -505,6 +528,8 @@ rb_consumer_nothing(struct rb_consumer *c, int wait_rc)
 			c->dead_signature = census.signature;
 			return RB_E_PRODUCER_DEAD;
 		}
+		if (rb_stream_end_unreachable(c, &census))
+			return RB_E_CORRUPT;
 	}
 	if (c->cancel != NULL && *c->cancel)
 		return -EINTR;
@@ -853,6 +878,14 @@ rb_member_take(struct rb_consumer *c, struct rb_frame *frames, uint32_t max,
 		c->corrupt = true;
 		return RB_E_CORRUPT;
 	}
+	/* Moved since we last saw it: by other members' claims, which the
+	 * group's accounting covers, or by no claim at all (group.c). */
+	if (cur != c->claim_seen &&
+	    rb_group_check_accounting(ring, (uint32_t)c->group, cur) < 0) {
+		rb_group_unlock(ring, (uint32_t)c->group);
+		c->corrupt = true;
+		return RB_E_CORRUPT;
+	}
 	c->claim_seen = cur;
 	if (ws <= cur) {
 		rb_group_unlock(ring, (uint32_t)c->group);
@@ -965,8 +998,14 @@ rb_member_acquire_batch(struct rb_consumer *c, struct rb_frame *frames,
 		pos = rb_consumer_position(c);
 		if (c->cached_write > pos)
 			continue; /* lossy, all overrun: take again */
-		if (timeout_ns == RB_NO_WAIT)
+		/* The end is judged from a claim_seq our take checked (under
+		 * the lock, against the group's accounting), never from one
+		 * that moved since: take again. */
+		if (timeout_ns == RB_NO_WAIT) {
+			if (rb_consumer_position(c) != c->claim_seen)
+				continue;
 			return rb_consumer_nothing(c, -EAGAIN);
+		}
 		rc = rb_consumer_wait(c, pos + min, deadline, false);
 		if (c->corrupt)
 			return RB_E_CORRUPT;
@@ -977,7 +1016,8 @@ rb_member_acquire_batch(struct rb_consumer *c, struct rb_frame *frames,
 			(void)rb_repair_abandoned(ring);
 		if (rc != 0 || stopped || rb_consumer_nothing(c, 0) != 0) {
 			if (rb_load_acquire_64(&ring->producer->write_seq) >
-			    rb_consumer_position(c))
+				    rb_consumer_position(c) ||
+			    rb_consumer_position(c) != c->claim_seen)
 				continue;
 			return rb_consumer_nothing(c, rc ? rc : -ETIMEDOUT);
 		}
@@ -1081,9 +1121,7 @@ rb_consumer_acquire_batch(struct rb_consumer *c, struct rb_frame *frames,
 	 * SIGBUS handler mapped them (rb_ring_handle_sigbus): what looks
 	 * like corruption (write_seq gone back to 0) is that, and the
 	 * caller is told so. Only on the way out with an error. */
-	if (rc < 0 && rc != -ETIMEDOUT && rc != -EAGAIN && rb_ring_truncated(c->ring))
-		return RB_E_TRUNCATED;
-	return rc;
+	return rb_ring_error(c->ring, rc);
 }
 
 int
@@ -1125,8 +1163,9 @@ rb_consumer_release_batch(struct rb_consumer *c, const struct rb_frame *frames,
 
 	if (count == 0)
 		return 0;
+	/* A truncated ring's zeros read as our record freed: say truncated. */
 	if (c->group >= 0)
-		return rb_member_release_batch(c, frames, count);
+		return rb_ring_error(c->ring, rb_member_release_batch(c, frames, count));
 	(void)rb_consumer_check_demoted(c);
 	if (frames[0].seq < c->released || frames[count - 1].seq >= c->next)
 		return -EINVAL;
@@ -1146,7 +1185,7 @@ rb_consumer_release_batch(struct rb_consumer *c, const struct rb_frame *frames,
 	c->lost += overrun;
 	rb_publish_release(c, frames[count - 1].seq + 1);
 	if (!c->lossy && rb_consumer_evicted(c))
-		return RB_E_EVICTED;
+		return rb_ring_error(c->ring, RB_E_EVICTED);
 	return (int)overrun;
 }
 

@@ -308,6 +308,81 @@ rb_group_unlock(struct rb_ring *ring, uint32_t index)
 	ck_pr_store_64(&g->claim_lock, 0);
 }
 
+/* Adds counter v to *sum; false if either is past any seq count. */
+static bool
+rb_group_sum_add(uint64_t *sum, uint64_t v)
+{
+	if (v >= RB_SEQ_LIMIT || *sum >= RB_SEQ_LIMIT)
+		return false;
+	*sum += v;
+	return true;
+}
+
+/*
+ * Every seq below claim_seq was handed out once, and is counted once: in
+ * a member's claimed (frames + lost + held), or, once the member left, in
+ * the group's lost and frames_departed, or in markers. Only the lock
+ * holder moves claim_seq and its own claimed, and the roll of a dead
+ * holder happens under the lock too, so with the lock held the identity
+ * is exact but for a leave, which adds to the group's counters without
+ * the lock (a leaver may not wait for it): its record is EVICTING from
+ * before the adds until it stops naming the group, and the group counters
+ * are read before and after the scan, so a leave in progress is seen and
+ * the check is left undecided rather than wrong.
+ */
+static int
+rb_group_accounting_once(struct rb_ring *ring, uint32_t index, uint64_t cur)
+{
+	struct rb_shm_group *g = &ring->groups[index];
+	uint64_t lost = rb_load_acquire_64(&g->lost);
+	uint64_t departed = rb_load_acquire_64(&g->frames_departed);
+	uint64_t start = ck_pr_load_64(&g->start_seq), sum = 0;
+	uint32_t i;
+
+	if (!rb_group_sum_add(&sum, lost) || !rb_group_sum_add(&sum, departed) ||
+	    !rb_group_sum_add(&sum, ck_pr_load_64(&g->markers)))
+		return RB_E_CORRUPT;
+	ck_pr_fence_load();
+	for (i = 0; i < ring->max_consumers; i++) {
+		struct rb_shm_consumer *rec = &ring->consumers[i];
+		uint32_t state = RB_OWNER_STATE(rb_load_acquire_64(&rec->owner));
+
+		if ((ck_pr_load_32(&rec->group) & ~RB_GROUP_JOINING) != index + 1)
+			continue;
+		if (state == RB_OWNER_EVICTING)
+			return 1; /* leaving: counted here or in the group, not known */
+		if (state != RB_OWNER_ACTIVE && state != RB_OWNER_CLAIMING)
+			continue;
+		/* A joiner zeroes claimed before it names the group. */
+		ck_pr_fence_load();
+		if (!rb_group_sum_add(&sum, ck_pr_load_64(&rec->claimed)))
+			return RB_E_CORRUPT;
+	}
+	ck_pr_fence_load();
+	if (ck_pr_load_64(&g->lost) != lost || ck_pr_load_64(&g->frames_departed) != departed)
+		return 1; /* a leave added its part meanwhile */
+	if (cur < start || cur - start != sum)
+		return RB_E_CORRUPT;
+	return 0;
+}
+
+/* A leave takes a few hundred instructions: wait out a few, then give up
+ * deciding (a leaver stopped or killed half-way stays EVICTING). */
+#define RB_ACCOUNTING_TRIES 16u
+
+int
+rb_group_check_accounting(struct rb_ring *ring, uint32_t index, uint64_t cur)
+{
+	int rc = 1;
+
+	for (uint32_t tries = 0; tries < RB_ACCOUNTING_TRIES && rc == 1; tries++) {
+		if (tries > 0)
+			sched_yield();
+		rc = rb_group_accounting_once(ring, index, cur);
+	}
+	return rc;
+}
+
 /*
  * Looks for group `name` other than record `self`: its index if active,
  * -EAGAIN if a live creator is still setting it up, -1 if none.

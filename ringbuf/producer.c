@@ -46,6 +46,7 @@
 
 #include "claims.h"
 #include "rb_internal.h"
+#include "sigbus.h"
 
 #define RB_DEFAULT_SPIN_NS 5000u
 /* Separate claim ranges a several-producer handle may hold at once. */
@@ -195,6 +196,25 @@ rb_gate_plausible(const struct rb_ring *ring, uint64_t g, uint64_t w)
 }
 
 /*
+ * Several producers: write_seq only grows, never passes claim_seq, and
+ * no claim ends more than a lap past it (claims end at the limit, a lap
+ * past the lowest lossless gate or write_seq itself, as read before the
+ * claim): anything else was written by no producer (FINDINGS.md F8).
+ */
+static bool
+rb_producer_write_seq_moved(struct rb_producer *p)
+{
+	struct rb_shm_producer *shm = p->ring->producer;
+	uint64_t w = rb_load_acquire_64(&shm->write_seq);
+	uint64_t c = rb_load_acquire_64(&shm->claim_seq);
+
+	if (w < p->seen_write || w > c || c - w > p->ring->slot_count)
+		return p->corrupt = true;
+	p->seen_write = w;
+	return false;
+}
+
+/*
  * Once a wait slice while blocked: looks for shared positions no real
  * participant writes. write_seq must be ours (single producer) or only
  * grow and stay below claim_seq (several). A lossless gate must be
@@ -213,9 +233,8 @@ rb_producer_check_positions(struct rb_producer *p)
 	uint32_t i;
 
 	if (p->multi) {
-		if (w < p->seen_write || w > rb_load_acquire_64(&shm->claim_seq))
-			return p->corrupt = true;
-		p->seen_write = w;
+		if (rb_producer_write_seq_moved(p))
+			return true;
 	} else if (w != p->committed) {
 		return p->corrupt = true;
 	}
@@ -234,10 +253,12 @@ rb_producer_check_positions(struct rb_producer *p)
 	}
 	for (i = 0; i < ring->max_consumers && found == 0; i++) {
 		struct rb_shm_consumer *rec = &ring->consumers[i];
-		uint64_t r;
+		uint64_t owner = rb_load_acquire_64(&rec->owner), r;
 
-		if (RB_OWNER_STATE(rb_load_acquire_64(&rec->owner)) != RB_OWNER_ACTIVE ||
-		    (ck_pr_load_32(&rec->mode) & RB_MODE_LOSSY))
+		/* A demoted consumer gates nobody: it may lag any distance. */
+		if (RB_OWNER_STATE(owner) != RB_OWNER_ACTIVE ||
+		    (ck_pr_load_32(&rec->mode) & RB_MODE_LOSSY) ||
+		    rb_consumer_is_demoted(rec, owner))
 			continue;
 		r = rb_load_acquire_64(&rec->read_seq);
 		if (r == RB_SEQ_NONE && ck_pr_load_32(&rec->group) != 0)
@@ -290,6 +311,10 @@ rb_producer_wait_check(void *arg)
 	evicted += rb_groups_tidy(ring);
 	evicted += rb_stall_check(p->stall, ring, blocking);
 	if (p->multi) {
+		/* Before any repair: a write_seq moved back would make the
+		 * seqs above it look abandoned, and every slice repair them. */
+		if (rb_producer_write_seq_moved(p))
+			return 1;
 		evicted += rb_repair_abandoned(ring);
 		evicted += rb_producers_evict_dead(ring);
 		/* A safety net under the wake-up protocol: a lost wake-up costs
@@ -590,8 +615,9 @@ rb_producer_acquire_batch(struct rb_producer *p, struct rb_frame *frames,
 
 	if (max == 0)
 		return -EINVAL;
+	/* Errors on a ring truncated under us say so (sigbus.c). */
 	if (p->multi)
-		return rb_acquire_multi(p, frames, max, timeout_ns);
+		return rb_ring_error(ring, rb_acquire_multi(p, frames, max, timeout_ns));
 	if (p->next + max >= RB_SEQ_LIMIT)
 		return -EOVERFLOW; /* sequence numbers stay below 2^62 */
 	/* The cached limit may be stale on the low side: look again before
@@ -601,7 +627,7 @@ rb_producer_acquire_batch(struct rb_producer *p, struct rb_frame *frames,
 	if (p->next >= p->limit) {
 		rc = rb_producer_wait_space(p, p->next, timeout_ns);
 		if (rc != 0)
-			return rc;
+			return rb_ring_error(ring, rc);
 	}
 	avail = p->limit - p->next;
 	n = avail < max ? (uint32_t)avail : max;
@@ -857,8 +883,8 @@ rb_stream_open(struct rb_producer *p, uint64_t state, const char *header_text,
 	return true;
 }
 
-int
-rb_producer_begin_stream(struct rb_producer *p, const char *header_text)
+static int
+rb_stream_begin(struct rb_producer *p, const char *header_text)
 {
 	struct rb_shm_producer *shm = p->ring->producer;
 	int rc = 0;
@@ -969,8 +995,8 @@ rb_end_by_state(struct rb_producer *p)
 	rb_store_then_fence_64(&shm->stream_state, RB_STREAM_ENDED);
 }
 
-int
-rb_producer_end_stream(struct rb_producer *p, uint64_t timeout_ns)
+static int
+rb_stream_end(struct rb_producer *p, uint64_t timeout_ns)
 {
 	struct rb_shm_producer *shm = p->ring->producer;
 	uint32_t membership = ck_pr_load_32(&p->rec->in_stream);
@@ -1006,6 +1032,18 @@ rb_producer_end_stream(struct rb_producer *p, uint64_t timeout_ns)
 	}
 	ck_pr_store_32(&p->rec->in_stream, RB_MEMBER_NONE);
 	return rc;
+}
+
+int
+rb_producer_begin_stream(struct rb_producer *p, const char *header_text)
+{
+	return rb_ring_error(p->ring, rb_stream_begin(p, header_text));
+}
+
+int
+rb_producer_end_stream(struct rb_producer *p, uint64_t timeout_ns)
+{
+	return rb_ring_error(p->ring, rb_stream_end(p, timeout_ns));
 }
 
 /* Several producers: commits what we hold, empty and flagged abandoned,

@@ -316,6 +316,15 @@ int rb_group_lock(struct rb_ring *ring, uint32_t g, uint32_t consumer,
 		  uint64_t deadline_ns, const volatile int *cancel,
 		  struct rb_lock_watch *watch);
 void rb_group_unlock(struct rb_ring *ring, uint32_t g);
+/*
+ * With group `g`'s claim lock held and its claim_seq read as `cur`: checks
+ * the group's accounting identity (docs/FORMAT.md §5.19 "Accounting"),
+ * claim_seq - start_seq = the members' claimed + lost + frames_departed +
+ * markers. 0 when it holds, RB_E_CORRUPT when it does not (claim_seq was
+ * moved by no claim), 1 when a member's leave in progress keeps it from
+ * being decided now.
+ */
+int rb_group_check_accounting(struct rb_ring *ring, uint32_t g, uint64_t cur);
 
 /* ---- producer internals used elsewhere ---- */
 

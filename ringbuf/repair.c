@@ -141,6 +141,12 @@ rb_repair_abandoned(struct rb_ring *ring)
 
 		if (ws >= claimed)
 			return repaired;
+		/* No claim ends more than a lap past write_seq (FORMAT.md §7
+		 * invariant 9): a claim_seq beyond is a hostile write, and
+		 * repairing up to it would run for up to 2^62 seqs. The
+		 * producers' position check reports it. */
+		if (claimed - ws > ring->slot_count)
+			return repaired;
 		seen = rb_load_acquire_64(&rb_descriptor(ring, ws)->seq);
 		if (seen == ws)
 			continue; /* committed meanwhile: advance again */

@@ -94,6 +94,17 @@ rb_ring_truncated(const struct rb_ring *ring)
 }
 
 int
+rb_ring_error(const struct rb_ring *ring, int rc)
+{
+	/* A timeout is no error, and misuse (-EINVAL, -EBUSY, -ENOBUFS) is
+	 * found before the ring is read. */
+	if (rc < 0 && rc != -ETIMEDOUT && rc != -EAGAIN && rc != -EINVAL && rc != -EBUSY &&
+	    rc != -ENOBUFS && rb_ring_truncated(ring))
+		return RB_E_TRUNCATED;
+	return rc;
+}
+
+int
 rb_ring_handle_sigbus(const void *addr)
 {
 	uint64_t a = (uint64_t)(uintptr_t)addr;

@@ -17,4 +17,10 @@ void rb_mapping_unregister(struct rb_mapping *m);
 /* 1 once a SIGBUS in the range replaced it with zero pages. */
 int rb_mapping_truncated(const struct rb_mapping *m);
 
+struct rb_ring;
+/* rc, or RB_E_TRUNCATED when rc is an error (not a timeout) and the ring
+ * was truncated under us: its zero pages read as corruption, or as
+ * anything else, and the caller is told what happened instead. */
+int rb_ring_error(const struct rb_ring *ring, int rc);
+
 #endif /* RB_SIGBUS_H */

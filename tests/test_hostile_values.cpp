@@ -606,3 +606,344 @@ TEST_CASE("counters no seq count can reach are reported as corruption, never sho
 	rb_consumer_detach(m);
 	CHECK(__atomic_load_n(&h.group(0)->frames_departed, __ATOMIC_ACQUIRE) >= (1ull << 62));
 }
+
+// F5 and F11 of tests/hostile/FINDINGS.md: a group's claim_seq moved by
+// no claim, within [what was claimed, write_seq] where the position checks
+// cannot see it. Two members in this process claim in turn; the hostile
+// store moves claim_seq, and the next claim of the member that did not
+// move it last must be RB_E_CORRUPT (the group's accounting, §5.19), not
+// frames from the wrong place nor the end of the stream.
+namespace {
+
+struct TwoMembers {
+	rb_consumer *a = nullptr, *b = nullptr;
+	explicit TwoMembers(rb_ring *r)
+	{
+		rb_consumer_options o = {};
+		o.group = "g";
+		REQUIRE(rb_consumer_attach(r, &o, &a) == 0);
+		REQUIRE(rb_consumer_attach(r, &o, &b) == 0);
+	}
+	~TwoMembers()
+	{
+		rb_consumer_detach(a);
+		rb_consumer_detach(b);
+	}
+};
+
+// Acquires exactly `count` frames (one claim) and releases them; their seqs.
+std::vector<uint64_t> claim(rb_consumer *c, uint32_t count)
+{
+	rb_frame f[SLOTS];
+	std::vector<uint64_t> seqs;
+	int n = rb_consumer_acquire_batch(c, f, count, count, SEC);
+
+	REQUIRE(n == (int)count);
+	for (int i = 0; i < n; i++)
+		seqs.push_back(f[i].seq);
+	rb_consumer_release_batch(c, f, (uint32_t)n);
+	return seqs;
+}
+
+} // namespace
+
+TEST_CASE("a group's claim_seq moved ahead or back within write_seq: RB_E_CORRUPT, never a gap or a duplicate",
+	  "[hostile]")
+{
+	struct Move {
+		const char *what;
+		int64_t by;    // added to claim_seq after a's and b's claims
+		bool end;      // the stream ended before the store
+	};
+	const Move moves[] = {{"ahead by one", 1, false},
+			      {"back by one", -1, false},
+			      {"ahead to write_seq after the end", 0, true}};
+
+	for (const Move &m : moves) {
+		SECTION(m.what)
+		{
+			TestRing ring(group_config(), "hl-account");
+			Hostile h(ring.name());
+			rb_producer *p = nullptr;
+			REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
+			REQUIRE(rb_producer_begin_stream(p, "k=v") == 0);
+			{
+				TwoMembers g(ring.r);
+				produce(p, 8);
+				if (m.end)
+					REQUIRE(rb_producer_end_stream(p, SEC) == 0);
+				CHECK(claim(g.a, 2) == std::vector<uint64_t>{0, 1});
+				CHECK(claim(g.b, 2) == std::vector<uint64_t>{2, 3});
+				uint64_t cur = h.load(&h.group(0)->claim_seq);
+				REQUIRE(cur == 4);
+				h.store(&h.group(0)->claim_seq,
+					m.end ? h.load(&h.producer()->write_seq) : cur + m.by);
+				rb_frame f[SLOTS];
+				// a did not move claim_seq last: only the accounting tells.
+				CHECK(rb_consumer_acquire_batch(g.a, f, SLOTS, 1, SEC) == RB_E_CORRUPT);
+				CHECK(rb_consumer_acquire_batch(g.a, f, SLOTS, 1, RB_NO_WAIT) ==
+				      RB_E_CORRUPT);
+			}
+			rb_producer_detach(p, 0);
+		}
+	}
+}
+
+TEST_CASE("the group accounting check sees no corruption in members that claim, leave and join",
+	  "[hostile]")
+{
+	// Three members claim in turn from one thread while a fourth leaves
+	// holding frames and joins again, 200 times: every claim passes the
+	// accounting check, and the seqs handed out are each seq once.
+	TestRing ring(group_config(), "hl-account-ok");
+	rb_producer *p = nullptr;
+	REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
+	REQUIRE(rb_producer_begin_stream(p, "k=v") == 0);
+	TwoMembers g(ring.r);
+	rb_consumer_options o = {};
+	o.group = "g";
+	std::vector<uint64_t> seen;
+	uint64_t left_held = 0;
+
+	for (int round = 0; round < 200; round++) {
+		rb_consumer *c = nullptr;
+		rb_frame f[SLOTS];
+
+		REQUIRE(rb_consumer_attach(ring.r, &o, &c) == 0);
+		produce(p, 6);
+		for (uint64_t s : claim(g.a, 2))
+			seen.push_back(s);
+		REQUIRE(rb_consumer_acquire_batch(c, f, 2, 2, SEC) == 2);
+		left_held += 2; // detached holding them: the group's lost
+		rb_consumer_detach(c);
+		for (uint64_t s : claim(g.b, 2))
+			seen.push_back(s);
+	}
+	CHECK(seen.size() == 800);
+	for (size_t i = 1; i < seen.size(); i++)
+		CHECK(seen[i] > seen[i - 1]);
+	rb_group_status gs[2] = {};
+	rb_frame f[SLOTS];
+	CHECK(rb_consumer_acquire_batch(g.a, f, SLOTS, 1, RB_NO_WAIT) == -EAGAIN);
+	REQUIRE(rb_ring_groups(ring.r, gs, 2) == 1);
+	CHECK(gs[0].lost == left_held);
+	CHECK(gs[0].claim_seq == 1200);
+	rb_producer_detach(p, 0);
+}
+
+// ---- a producer on a ring truncated under it (docs/FAULTS.md) -------------
+
+namespace {
+
+void on_sigbus(int, siginfo_t *info, void *)
+{
+	if (rb_ring_handle_sigbus(info->si_addr) != 1)
+		signal(SIGBUS, SIG_DFL);
+}
+
+} // namespace
+
+TEST_CASE("a producer's calls on a ring truncated under it return RB_E_TRUNCATED", "[hostile]")
+{
+	struct Ring {
+		uint32_t producers;
+		const char *what;
+	};
+	for (const Ring &k : {Ring{1, "one producer"}, Ring{2, "several producers"}}) {
+		SECTION(k.what)
+		{
+			TestRing ring(group_config(k.producers), "hl-trunc-prod");
+			rb_producer *p = nullptr;
+			rb_consumer *c = nullptr;
+			REQUIRE(rb_consumer_attach(ring.r, nullptr, &c) == 0);
+			REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
+			REQUIRE(rb_producer_begin_stream(p, "k=v") == 0);
+			produce(p, 4);
+
+			struct sigaction sa{}, old{};
+			sa.sa_sigaction = on_sigbus;
+			sa.sa_flags = SA_SIGINFO;
+			sigemptyset(&sa.sa_mask);
+			REQUIRE(sigaction(SIGBUS, &sa, &old) == 0);
+			REQUIRE(truncate(shm_path(ring.name()).c_str(), 0) == 0);
+			// The producer's next acquire is the first touch: it faults and
+			// the helper maps zeros. From then on every call either
+			// succeeds (into zero pages nobody else sees) or fails with
+			// RB_E_TRUNCATED, never "corrupt" or another code. With
+			// several producers the zeros read as claim_seq gone back:
+			// the acquire fails, so.
+			rb_frame f[SLOTS];
+			auto ok_or_truncated = [](int rc) { return rc >= 0 || rc == RB_E_TRUNCATED; };
+			int rc = 0;
+			for (int i = 0; i < 3 * (int)SLOTS && rc >= 0; i++) {
+				rc = rb_producer_acquire_batch(p, f, 1, RB_NO_WAIT);
+				if (rc > 0)
+					CHECK(rb_producer_commit_batch(p, f, (uint32_t)rc) == 0);
+			}
+			CHECK(rb_ring_truncated(ring.r) == 1);
+			if (k.producers > 1) {
+				CHECK(rc == RB_E_TRUNCATED);
+				CHECK(rb_producer_acquire(p, f, SEC) == RB_E_TRUNCATED);
+			} else {
+				CHECK(rc == 1); // a single producer claims privately
+			}
+			CHECK(ok_or_truncated(rb_producer_end_stream(p, RB_NO_WAIT)));
+			CHECK(ok_or_truncated(rb_producer_begin_stream(p, "k=w")));
+			rb_consumer_detach(c);
+			CHECK(ok_or_truncated(rb_producer_detach(p, 0)));
+			rb_ring_close(ring.r);
+			ring.r = nullptr;
+			REQUIRE(sigaction(SIGBUS, &old, nullptr) == 0);
+		}
+	}
+}
+
+TEST_CASE("rb-producer on a ring for several producers whose write_seq moved back exits 1, not at SIGTERM",
+	  "[hostile][programs]")
+{
+	// FINDINGS.md F8: the library found the corruption, but rb-producer
+	// took its acquire error for "go round again" and printed it every
+	// slice until SIGTERM, then exited 0.
+	TestRing ring(group_config(2), "hl-mp-ws");
+	Hostile h(ring.name());
+	rb_consumer *c = nullptr;
+	REQUIRE(rb_consumer_attach(ring.r, nullptr, &c) == 0);
+	Proc prod({producer_path(), "--attach", "--frame-size", "64", "--count", "100000", "--rate", "2kHz",
+		   ring.name()});
+	rb_frame f[SLOTS];
+	for (int got = 0; got < 20;) {
+		int n = rb_consumer_acquire_batch(c, f, 20 - got < (int)SLOTS ? 20 - got : SLOTS, 1,
+						  5 * SEC);
+		INFO("acquire: " << n << "; rb-producer: " << prod.stderr_text());
+		REQUIRE(n > 0);
+		rb_consumer_release_batch(c, f, (uint32_t)n);
+		got += n;
+	}
+	// It fills the ring behind our read position, then waits for us.
+	REQUIRE(eventually([&] { return h.load(&h.producer()->claim_seq) == 20 + SLOTS; }, 10000));
+	h.store(&h.producer()->write_seq, 0);
+	uint64_t t0 = mono_ns();
+	int status = prod.wait(6000);
+	CHECK(status == 1);
+	CHECK(mono_ns() - t0 < 6 * SEC);
+	CHECK(prod.stderr_text().find("ring segment is corrupted") != std::string::npos);
+	rb_consumer_detach(c);
+}
+
+TEST_CASE("a stream ended with write_seq moved back short of its end: the consumer gets RB_E_CORRUPT, not a wait for ever",
+	  "[hostile]")
+{
+	// The producer finds write_seq moved back (not what it published),
+	// stops, and its detach ends the stream by its state at its own next
+	// seq. write_seq, as moved, never reaches that end, and no producer is
+	// left to move it: a consumer that had seen no higher write_seq used
+	// to wait for ever (hostile.py producer.write_seq:cur-lap:once).
+	TestRing ring(small_config(64, SLOTS), "hl-ws-end");
+	Hostile h(ring.name());
+	rb_producer *p = nullptr;
+	rb_consumer *c = nullptr;
+	REQUIRE(rb_consumer_attach(ring.r, nullptr, &c) == 0);
+	REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
+	REQUIRE(rb_producer_begin_stream(p, "k=v") == 0);
+	produce(p, 4);
+	REQUIRE(take_and_release(c, 4));
+	produce(p, SLOTS); // the ring is full behind read_seq 4
+	h.store(&h.producer()->write_seq, 4);
+	CHECK(produce_until_error(p, 1, SEC) == RB_E_CORRUPT);
+	rb_producer_detach(p, 0);
+	REQUIRE(h.load(&h.producer()->stream_state) == RB_STREAM_ENDED);
+	rb_frame f[SLOTS];
+	uint64_t t0 = mono_ns(), next = 4;
+	int n;
+	// A consumer reading by descriptor (FORMAT.md §5.6) may first be
+	// handed the frames really committed (seqs 4 .. 4+SLOTS-1, in order):
+	// correct data. What must follow, within the bound, is the error.
+	while ((n = rb_consumer_acquire_batch(c, f, SLOTS, 1, 5 * SEC)) > 0) {
+		for (int i = 0; i < n; i++)
+			REQUIRE(f[i].seq == next++);
+		rb_consumer_release_batch(c, f, (uint32_t)n);
+		REQUIRE(next <= 4 + SLOTS);
+	}
+	CHECK(n == RB_E_CORRUPT);
+	CHECK(mono_ns() - t0 < 2 * SEC);
+	rb_consumer_detach(c);
+}
+
+TEST_CASE("a demoted consumer lagging more than a lap is no corrupt gate: a blocked producer times out",
+	  "[hostile]")
+{
+	// The position check of a blocked producer took a demoted consumer's
+	// read_seq, a lap or more behind write_seq, for a hostile gate and
+	// returned RB_E_CORRUPT (seen as tests/test_stall.cpp "--stall-timeout
+	// ..." failing under load, once rb-producer stopped at an acquire
+	// error instead of retrying it).
+	TestRing ring(small_config(64, SLOTS), "hl-demoted");
+	Hostile h(ring.name());
+	rb_producer *p = nullptr;
+	rb_consumer *stuck = nullptr, *good = nullptr;
+	REQUIRE(rb_consumer_attach(ring.r, nullptr, &stuck) == 0);
+	REQUIRE(rb_consumer_attach(ring.r, nullptr, &good) == 0);
+	REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
+	REQUIRE(rb_producer_begin_stream(p, "k=v") == 0);
+	int idx = h.record_of(getpid()); // the first record: `stuck`'s
+	REQUIRE(idx == 0);
+	REQUIRE(rb_ring_demote(ring.r, (uint32_t)idx) == 0);
+	// `good` reads three laps; the demoted one reads nothing.
+	for (int lap = 0; lap < 3; lap++) {
+		produce(p, SLOTS);
+		REQUIRE(take_and_release(good, SLOTS));
+	}
+	// Full behind `good` now: the producer waits for it, slice after
+	// slice, and must time out, not find the ring corrupt.
+	produce(p, SLOTS);
+	rb_frame f;
+	CHECK(rb_producer_acquire(p, &f, SEC) == -ETIMEDOUT);
+	rb_consumer_detach(good);
+	rb_consumer_detach(stuck);
+	rb_producer_detach(p, 0);
+}
+
+TEST_CASE("a producers' claim_seq far past write_seq: a waiting consumer's repair does not run to it",
+	  "[hostile]")
+{
+	// FINDINGS.md F9: the abandoned-seq repair walked from write_seq to
+	// claim_seq (2^62 seqs) and the consumers running it never returned,
+	// not even on SIGTERM. claim_seq more than a lap past write_seq is
+	// no claim (FORMAT.md §7 invariant 9): nothing is repaired.
+	TestRing ring(group_config(2), "hl-mp-claim");
+	Hostile h(ring.name());
+	rb_producer *p = nullptr;
+	REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
+	REQUIRE(rb_producer_begin_stream(p, "k=v") == 0);
+	SharedReport rep;
+	Ready ready, go;
+	Child cons;
+
+	spawn(cons, [&] {
+		rb_ring *r = nullptr;
+		rb_consumer *c = nullptr;
+		rb_frame f[SLOTS];
+		if (rb_ring_open(ring.name().c_str(), &r) != 0 ||
+		    rb_consumer_attach(r, nullptr, &c) != 0)
+			return 2;
+		ready.signal();
+		if (!go.wait(10000))
+			return 3;
+		uint64_t t0 = mono_ns();
+		rep->rc = rb_consumer_acquire_batch(c, f, SLOTS, SLOTS, 500000000ull);
+		rep->elapsed_ns = mono_ns() - t0;
+		rb_consumer_detach(c);
+		rb_ring_close(r);
+		return 0;
+	});
+	REQUIRE(ready.wait(5000));
+	produce(p, 4);
+	h.store(&h.producer()->claim_seq, RB_SEQ_LIMIT);
+	go.signal();
+	REQUIRE(cons.wait(10000) == 0);
+	CHECK(rep->elapsed_ns < 2 * SEC);
+	CHECK(h.load(&h.producer()->frames_abandoned) == 0);
+	CHECK(h.load(&h.producer()->write_seq) == 4);
+	h.store(&h.producer()->claim_seq, 4);
+	rb_producer_detach(p, 0);
+}
