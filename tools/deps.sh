@@ -4,6 +4,8 @@
 # build (each with its elapsed time, ninja's own progress line on a
 # terminal), so that a first run is never silent for minutes.
 rb_packages="meson ninja-build pkg-config gcc g++ liburing-dev libck-dev libisal-dev catch2 clang libclang-rt-14-dev python3-dev python3-numpy python3-pytest libjansson-dev libmicrohttpd-dev nodejs chromium prometheus python3-websocket scdoc man-db systemd"
+# rb-bridge (issue 14): ZeroMQ 4.3; iproute2 and util-linux for its two-namespace tests.
+rb_packages="$rb_packages libzmq3-dev iproute2 util-linux"
 
 # The name progress lines start with (tools/run, tools/test).
 rb_prog=tools/$(basename "$0")
