@@ -82,10 +82,20 @@ void *bridge_socket(void *ctx, int type, const struct bridge_options *o,
 /* Monitors handshake failures of `sock`; returns the PAIR that reads
  * them (NULL after saying why). */
 void *bridge_monitor(void *ctx, void *sock, const char *name);
-/* Reads every waiting event: counts protocol failures (garbage, a wrong
- * server key) and authentication failures (a refused client key). */
-void bridge_monitor_drain(void *mon, uint64_t *garbage, uint64_t *refused,
-			  uint64_t *connects);
+/*
+ * What the monitor saw. Every connection ends its ZMTP handshake in
+ * success, a refused key (ZAP said 400), or neither: bytes that are no
+ * ZMTP, a wrong server key, a peer that hung up half way. The last kind
+ * is `garbage`: connections less the other two (a connection still in
+ * its handshake counts until it is done).
+ */
+struct bridge_events {
+	uint64_t connections; /* accepted or connected */
+	uint64_t handshakes;  /* ZMTP handshakes done */
+	uint64_t refused;     /* CURVE client keys refused */
+};
+void bridge_monitor_drain(void *mon, struct bridge_events *ev);
+uint64_t bridge_events_garbage(const struct bridge_events *ev);
 
 /* Up to `max` parts of one message, non-blocking: returns the number of
  * parts (the extra ones dropped, *too_many set), 0 when none is waiting,

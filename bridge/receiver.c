@@ -63,7 +63,8 @@ struct receiver {
 	/* counts */
 	uint64_t frames, bytes, markers, dups, breaks, nacks, resets, sessions;
 	uint64_t bad, lost, others, abandoned, refusals;
-	uint64_t garbage, refused, connects, zap_refused;
+	struct bridge_events ev;
+	uint64_t zap_refused;
 	uint64_t first_ns, end_ns;
 	struct cli_status status;
 	uint64_t shown_ns, shown_bytes;
@@ -467,7 +468,7 @@ recv_show(struct receiver *r, uint64_t now)
 			 "%" PRIu64 " frames  %s  duplicates %" PRIu64 "  chain breaks %" PRIu64
 			 "  bad %" PRIu64 "  refused %" PRIu64 "%s",
 			 r->frames, cli_format_si(rate, sizeof(rate), bps, "B/s"), r->dups,
-			 r->breaks, r->bad + r->garbage, r->refused,
+			 r->breaks, r->bad + bridge_events_garbage(&r->ev), r->ev.refused,
 			 r->have_session ? "" : "  (waiting for a sender)");
 	r->shown_ns = now;
 	r->shown_bytes = r->bytes;
@@ -516,7 +517,7 @@ recv_loop(struct receiver *r)
 		zmq_poll(items, r->zap != NULL ? 3 : 2, RECV_POLL_MS);
 		if (r->zap != NULL)
 			bridge_zap_serve(r->zap, r->o->curve.peer_key, &r->zap_refused);
-		bridge_monitor_drain(r->mon, &r->garbage, &r->refused, &r->connects);
+		bridge_monitor_drain(r->mon, &r->ev);
 		if ((rc = recv_read(r)) != 0)
 			return rc;
 	}
@@ -546,8 +547,9 @@ recv_summary(struct receiver *r, int status)
 		cli_json_u64(&j, "sessions", r->sessions);
 		cli_json_u64(&j, "refusals", r->refusals);
 		cli_json_u64(&j, "bad_messages", r->bad);
-		cli_json_u64(&j, "garbage", r->garbage);
-		cli_json_u64(&j, "refused", r->refused);
+		cli_json_u64(&j, "garbage", bridge_events_garbage(&r->ev));
+		cli_json_u64(&j, "connections", r->ev.connections);
+		cli_json_u64(&j, "refused", r->ev.refused);
 		cli_json_u64(&j, "lost", r->lost);
 		cli_json_u64(&j, "others", r->others);
 		cli_json_u64(&j, "abandoned", r->abandoned);
@@ -569,7 +571,7 @@ recv_summary(struct receiver *r, int status)
 		"%s from %s: %" PRIu64 " duplicates, %" PRIu64 " chain breaks, %" PRIu64
 		" lost, %" PRIu64 " bad, %" PRIu64 " refused; %s%s\n", head,
 		r->origin[0] ? r->origin : r->o->endpoint, r->dups, r->breaks, r->lost,
-		r->bad + r->garbage, r->refused, cli_end_text(r->end),
+		r->bad + bridge_events_garbage(&r->ev), r->ev.refused, cli_end_text(r->end),
 		status == 0 ? "" : " (failed)");
 }
 

@@ -71,7 +71,7 @@ struct sender {
 	uint64_t frames_done, bytes_done, sent_msgs, retransmits, rewinds, hellos;
 	uint64_t skipped, gap_lost, bad, timeouts, resets;
 	uint64_t rtt_ns, rtt_min_ns, rtt_max_ns, rtt_samples;
-	uint64_t garbage, refused, connects;
+	struct bridge_events ev;
 	uint64_t first_ns, end_ns;
 	struct cli_status status;
 	uint64_t shown_ns, shown_bytes;
@@ -552,7 +552,7 @@ sender_loop(struct sender *s)
 		if (blocked)
 			item.events |= ZMQ_POLLOUT;
 		if (s->mon != NULL)
-			bridge_monitor_drain(s->mon, &s->garbage, &s->refused, &s->connects);
+			bridge_monitor_drain(s->mon, &s->ev);
 		zmq_poll(&item, 1, worked ? 0 : (s->n < s->cap && s->state == SENDER_RUN &&
 						  !s->eos_taken && !s->stopping ? 0 : SENDER_POLL_MS));
 	}

@@ -129,7 +129,8 @@ bridge_monitor(void *ctx, void *sock, const char *name)
 	void *mon;
 
 	snprintf(ep, sizeof(ep), "inproc://rb-bridge-monitor-%s", name);
-	if (zmq_socket_monitor(sock, ep, ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+	if (zmq_socket_monitor(sock, ep, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_CONNECTED |
+				      ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
 				      ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
 				      ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
 				      ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0) {
@@ -147,7 +148,7 @@ bridge_monitor(void *ctx, void *sock, const char *name)
 }
 
 void
-bridge_monitor_drain(void *mon, uint64_t *garbage, uint64_t *refused, uint64_t *connects)
+bridge_monitor_drain(void *mon, struct bridge_events *ev)
 {
 	zmq_msg_t parts[2];
 	bool too_many;
@@ -160,15 +161,23 @@ bridge_monitor_drain(void *mon, uint64_t *garbage, uint64_t *refused, uint64_t *
 			uint16_t event;
 
 			memcpy(&event, zmq_msg_data(&parts[0]), sizeof(event));
-			if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
-				(*refused)++;
+			if (event == ZMQ_EVENT_ACCEPTED || event == ZMQ_EVENT_CONNECTED)
+				ev->connections++;
 			else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
-				(*connects)++;
-			else
-				(*garbage)++;
+				ev->handshakes++;
+			else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+				ev->refused++;
 		}
 		bridge_parts_close(parts, (unsigned)n);
 	}
+}
+
+uint64_t
+bridge_events_garbage(const struct bridge_events *ev)
+{
+	uint64_t ok = ev->handshakes + ev->refused;
+
+	return ev->connections > ok ? ev->connections - ok : 0;
 }
 
 int

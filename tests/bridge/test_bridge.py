@@ -349,8 +349,6 @@ def case_group(m):
         check(m.wait(p, 300) == 0, "%s exits 0" % p.name)
     seqs = []
     for f in (f1, f2):
-        r = m.run("b", [CONSUMER, f, "stdout"], timeout=300)
-        data = r.stdout if isinstance(r.stdout, bytes) else None
         r = subprocess.run(m.argv("b", [CONSUMER, f, "stdout"]), capture_output=True,
                            timeout=300, env=ENV)
         data = r.stdout
