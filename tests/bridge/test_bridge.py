@@ -294,6 +294,39 @@ def case_restarts(m):
           "the seqs are the near ones, none twice" % n)
 
 
+def case_relay(m):
+    """(c) every message delayed 10 ms, the connection cut at random moments."""
+    n = 50000
+    near, far = "rb-test-%s-near" % TAG, "rb-test-%s-far" % TAG
+    up = free_port() if not m.netns else 5560
+    lport = free_port() if not m.netns else 6000
+    relay = m.start("b", [sys.executable, os.path.join(os.path.dirname(__file__), "relay.py"),
+                          "%s:%d" % (m.addr["b"], lport), "127.0.0.1:%d" % up, "0.010", "6",
+                          str(os.getpid())], "relay")
+    poll_until("the relay", lambda: "relay listening" in m.output("relay"), 60)
+    recv = m.start("b", [BRIDGE, "recv", "--keep", "--json", "--slots", "65536",
+                         "tcp://127.0.0.1:%d" % up, far], "recv")
+    prod = m.start("a", [PRODUCER, "-f", "256", "-n", "65536", "-c", str(n), "-r", "10kHz",
+                         "-W", "1", "--keep", "--json", near], "producer")
+    send = m.start("a", [BRIDGE, "send", "--json", "-w", "30s", "--ack-timeout", "500ms", near,
+                         "tcp://%s:%d" % (m.addr["b"], lport)], "send")
+    for p in (send, prod, recv):
+        check(m.wait(p, 600) == 0, "%s exits 0" % p.name)
+    relay.terminate()
+    m.wait(relay, 30)
+    s, r = m.json_of("send"), m.json_of("recv")
+    print("  %s; sender: %.1f kB/s, %d retransmits, %d rewinds, rtt %.1f ms; receiver: "
+          "%d duplicates, %d chain breaks, %d sessions" %
+          (m.output("relay").splitlines()[-1], s["bytes_per_second"] / 1e3, s["retransmits"],
+           s["rewinds"], s["rtt_ms"], r["duplicates"], r["chain_breaks"], r["sessions"]), flush=True)
+    check("relay: 0 cuts" not in m.output("relay"), "the relay cut the connection")
+    check(s["rtt_min_ms"] >= 20.0, "every round trip took the relay's 2 x 10 ms at least "
+          "(min %.1f ms)" % s["rtt_min_ms"])
+    check(s["lost"] == 0 and r["lost"] == 0, "nothing counted lost")
+    verify_far(m, far, n)
+    check(write_seq(m, "b", far) == n + 1, "far write_seq = %d frames + 1 end marker" % n)
+
+
 def case_security(m):
     """(e) a wrong CURVE key is refused and counted; garbage is counted."""
     port = 5557 if m.netns else free_port()
@@ -365,7 +398,7 @@ def case_group(m):
     check(a | b == set(range(n)), "every one of the %d frames on one of them" % n)
 
 
-CASES = {"stream": case_stream, "restarts": case_restarts, "security": case_security,
+CASES = {"stream": case_stream, "restarts": case_restarts, "relay": case_relay, "security": case_security,
          "group": case_group}
 
 
