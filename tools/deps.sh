@@ -6,6 +6,8 @@
 rb_packages="meson ninja-build pkg-config gcc g++ liburing-dev libck-dev libisal-dev catch2 clang libclang-rt-14-dev python3-dev python3-numpy python3-pytest libjansson-dev libmicrohttpd-dev nodejs chromium prometheus python3-websocket scdoc man-db systemd"
 # rb-ctl export (issue 16): HDF5's C library, and h5py to read its output back in the tests.
 rb_packages="$rb_packages libhdf5-dev python3-h5py"
+# rb-bridge (issue 14): ZeroMQ 4.3; iproute2 and util-linux for its two-namespace tests.
+rb_packages="$rb_packages libzmq3-dev iproute2 util-linux"
 
 # The name progress lines start with (tools/run, tools/test).
 rb_prog=tools/$(basename "$0")
