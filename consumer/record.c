@@ -329,13 +329,12 @@ record_utc_anchor(struct record *r, struct rb_consumer *c)
 	r->anchor_real_ns = (uint64_t)re.tv_sec * 1000000000ull + (uint64_t)re.tv_nsec;
 }
 
-/* Frames the producer dropped just before `f`: the ring does not say yet
- * (layout 4 will), so 0. */
+/* Frames the producer dropped just before `f`, as its descriptor says
+ * (layout 4, FORMAT.md §5.23). */
 static uint64_t
 record_dropped_before(const struct rb_frame *f)
 {
-	(void)f;
-	return 0;
+	return f->dropped;
 }
 
 /* Opens part r->part and writes its header. */
