@@ -70,6 +70,9 @@ reader_read_header(struct rb_rec_reader *rd, int fd)
 		return -errno;
 	rd->file_bytes = (uint64_t)st.st_size;
 	rd->summary_ok = rb_rec_summary_decode(rd->hbuf, &rd->sum);
+	/* Before version 3, dropped_after's bytes were reserved (zero). */
+	if (rd->summary_ok && rd->ph.version < 3 && rd->sum.dropped_after != 0)
+		rd->summary_ok = false;
 	return 0;
 }
 

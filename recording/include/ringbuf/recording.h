@@ -125,7 +125,10 @@ struct rb_rec_summary {
 	uint64_t last_timestamp_ns;
 	uint32_t end;               /* enum rb_rec_end */
 	uint32_t error;             /* errno of the failed write, or 0 */
-	uint8_t reserved[172];
+	uint64_t dropped_after;     /* frames the producer dropped after the
+				     * last frame (the stream's end marker
+				     * said so; version 3, 0 before) */
+	uint8_t reserved[164];
 	uint32_t crc;               /* crc32c of [256, 508) */
 };
 
