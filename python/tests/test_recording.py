@@ -212,3 +212,58 @@ def test_not_a_recording(tmp_path):
         ringbuf.Recording(str(path))
     with pytest.raises(FileNotFoundError):
         ringbuf.Recording(str(tmp_path / "none"))
+
+
+def test_utc_of_recorded_frames_is_what_a_live_consumer_computed(ring_name, procs, tmp_path):
+    """The recording's UTC anchor is the ring's clock offset (not a pair of
+    clock reads of its own): every recorded frame's utc_ns equals the one a
+    live Python consumer read from the ring for it, to the ns."""
+    name = ring_name("utc")
+    path = str(tmp_path / "utc.rbrec")
+    total = 50
+    live = {}
+    # Room for every frame: the consumer below reads after the producer.
+    with ringbuf.Producer(name, "u8", 4096, slots=64) as p:
+        rec = procs.consumer(name, "record", "--wait-ring", "30s", "--output", path)
+        with ringbuf.Consumer(name, open_timeout=30) as c:
+            p.wait_consumers(2, timeout=30)
+            p.begin_stream({"source": "test"})
+            for i in range(total):
+                f = p.acquire(timeout=10)
+                f.array[:] = i & 0xFF
+                p.commit(f)
+            p.end_stream(timeout=30)
+            for f in c:
+                live[f.seq] = (f.timestamp, f.utc_ns)
+    finish(rec)
+    r = ringbuf.Recording(path)
+    assert len(r) == total == len(live)
+    mono, real = r.streams[0]["utc_anchor"]
+    offsets = {utc - ts for ts, utc in live.values()}
+    assert offsets == {real - mono}          # one offset: the ring's
+    for f in r:
+        assert (f.timestamp, f.utc_ns) == live[f.seq]
+        assert r.utc(f.timestamp) == f.utc_ns
+
+
+def test_drops_at_the_producer_are_recorded_and_add_up(ring_name, procs, tmp_path):
+    """--on-full drop into a slow lossless recorder: the recording's frames
+    and its drops (each frame's dropped_before, and the end marker's
+    dropped_after) add up to what the producer produced, exactly."""
+    name = ring_name("drop")
+    path = str(tmp_path / "drop.rbrec")
+    total = 2000
+    rec = procs.consumer(name, "record", "--wait-ring", "30s", "--batch", "4",
+                         "--delay-per-frame", "200us", "--json", "--output", path)
+    prod = procs.producer(name, "--frame-size", "4096", "--slots", "16", "--on-full",
+                          "drop", "--count", str(total), "-W", "1", "--json")
+    p = json.loads(finish(prod))
+    s = json.loads(finish(rec))
+    assert p["dropped"] > 0 and p["frames"] + p["dropped"] == total
+    r = ringbuf.Recording(path)
+    assert r.complete and r.version == 3
+    assert len(r) == p["frames"] == s["recorded_frames"]
+    assert sum(f.dropped_before for f in r) + r.dropped_after == p["dropped"]
+    assert r.dropped_at_producer == p["dropped"] == s["dropped_at_producer"]
+    assert len(r) + r.dropped_at_producer == total
+    assert s["recorded_dropped_after"] == r.dropped_after
