@@ -123,6 +123,7 @@ struct record {
 	uint32_t text_bytes;
 	uint64_t recording_id;
 	uint64_t stream_start_seq;
+	bool stream_known;        /* stream_start_seq is the ring's word */
 	uint64_t anchor_mono_ns;  /* the stream's UTC anchor (record_utc_anchor) */
 	uint64_t anchor_real_ns;
 	uint64_t pos;         /* next free offset */
@@ -422,10 +423,11 @@ record_open_part(struct record *r)
 	return 0;
 }
 
-/* The first frame: learn the stream header, create the first file. */
+/* The first frame f: learn its stream's header, create the first file. */
 static int
-record_start(struct record *r, struct rb_consumer *c)
+record_start(struct record *r, struct rb_consumer *c, const struct rb_frame *f)
 {
+	struct rb_stream_info info;
 	uint32_t cap = rb_ring_stream_header_capacity(r->ring) + 1;
 	int n;
 
@@ -438,10 +440,22 @@ record_start(struct record *r, struct rb_consumer *c)
 		cli_error("record: out of memory");
 		return CLI_EXIT_FAIL;
 	}
-	n = rb_consumer_stream_header(c, r->text, cap, &r->stream_start_seq);
+	/* The header of the frame's own stream (layout 4), not the ring's
+	 * newest: a recorder lagging behind a stream boundary records the old
+	 * stream with the old stream's header. One overwritten by newer
+	 * streams is gone: the recording then says nothing rather than the
+	 * wrong thing. */
+	n = rb_consumer_frame_header(c, f, r->text, cap, &info);
+	if (n == RB_E_HEADER_GONE)
+		cli_note("record: the header of the stream of frame %" PRIu64 " was overwritten "
+			 "by newer streams before it was read: recorded without one", f->seq);
 	if (n < 0) {
 		r->text[0] = '\0';
 		n = 0;
+		r->stream_start_seq = f->seq;
+	} else {
+		r->stream_start_seq = info.start_seq;
+		r->stream_known = true;
 	}
 	r->text_bytes = (uint32_t)n;
 	r->header_bytes = rb_rec_header_bytes(r->text_bytes);
@@ -890,11 +904,31 @@ record_frame(struct record *r, struct rb_consumer *c, const struct rb_frame *f)
 	return 0;
 }
 
+/*
+ * Whether frame f belongs to a stream after the recording's. A new stream
+ * is seen by its RB_FRAME_STREAM_START frame, but a lossy (or demoted)
+ * recorder can lose that frame: then the ring's stream headers say where
+ * the frame's stream started (FORMAT.md §5.13). Looked up for the last
+ * frame of a batch, and frame by frame only in a batch that crosses.
+ */
+static bool
+record_other_stream(const struct record *r, const struct rb_frame *f)
+{
+	struct rb_stream_info info;
+
+	if (!r->stream_known)
+		return false;
+	if (rb_ring_stream_header_at(r->ring, f->seq, NULL, 0, &info) < 0)
+		return false; /* gone or torn: the start flag is all we have */
+	return info.start_seq != r->stream_start_seq;
+}
+
 static int
 record_frames(void *state, struct rb_consumer *c, const struct rb_frame *frames,
 	      uint32_t n)
 {
 	struct record *r = state;
+	bool crosses;
 	uint32_t i;
 	int rc;
 
@@ -904,14 +938,16 @@ record_frames(void *state, struct rb_consumer *c, const struct rb_frame *frames,
 	 * count of drops holds beyond them is its end marker's (record_finish). */
 	for (i = 0; i < n; i++)
 		r->dropped_seen += frames[i].dropped;
+	if (!r->opened && n > 0 && (rc = record_start(r, c, &frames[0])) != 0)
+		return rc;
+	crosses = n > 0 && record_other_stream(r, &frames[n - 1]);
 	for (i = 0; i < n; i++) {
 		if (r->stopping)
 			break;
-		if (!r->opened && (rc = record_start(r, c)) != 0)
-			return rc;
 		/* One recording holds one stream: a new one (its producer
 		 * died and another began) ends it. */
-		if ((frames[i].flags & RB_FRAME_STREAM_START) && r->index + r->count > 0) {
+		if (((frames[i].flags & RB_FRAME_STREAM_START) && r->index + r->count > 0) ||
+		    (crosses && record_other_stream(r, &frames[i]))) {
 			cli_note("%s: a new stream began; the recording ends before it",
 				 r->path);
 			r->stopping = true;

@@ -5,6 +5,7 @@
 
 #include "program_support.hpp"
 
+#include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <string>
@@ -456,4 +457,76 @@ TEST_CASE("--on-full drop into a slow lossless recorder: the recording's frames 
 	CHECK(sum + c["dropped_after"].u64() == dropped);
 	CHECK(differ == 0);
 	CHECK(last_line(lines.stdout_text())["dropped_at_producer"].u64() == dropped);
+}
+
+TEST_CASE("a recorder lagging behind a stream boundary records the old stream with its own "
+	  "header",
+	  "[programs][record]")
+{
+	Dir dir;
+	const std::string file = dir.file("h.rec");
+	RingGuard g(unique_name("meta-rechdr"));
+	// Two streams of 5 frames (rate=100, then rate=200), written before
+	// the recorder attaches: it reads stream 1 when stream 2's header is
+	// the ring's newest.
+	for (const char *rate : {"100", "200"}) {
+		std::vector<std::string> args = {producer_path(), "--keep", "--count", "5",
+						 "--rate", std::string(rate) + "Hz"};
+		if (std::string(rate) == "100")
+			args.insert(args.end(), {"--frame-size", "4096", "--slots", "64"});
+		else
+			args.push_back("--attach");
+		args.push_back(g.name);
+		Proc prod(args);
+		REQUIRE(prod.wait(30000) == 0);
+	}
+	Proc rec({consumer_path(), "--lossy", "--json", g.name, "record", "--output", file});
+	REQUIRE(rec.wait(30000) == 0);
+	CHECK(rec.summary()["recorded_frames"].u64() == 5);
+	// The recording's stream header text: header bytes 104 (length) and
+	// 512 on (docs/RECORDING.md, "File header").
+	FILE *fp = fopen(file.c_str(), "rb");
+	REQUIRE(fp != nullptr);
+	std::vector<char> head(4096);
+	size_t got = fread(head.data(), 1, head.size(), fp);
+	fclose(fp);
+	REQUIRE(got == head.size());
+	uint32_t text_bytes;
+	uint64_t start_seq;
+	memcpy(&text_bytes, head.data() + 104, 4);
+	memcpy(&start_seq, head.data() + 120, 8);
+	REQUIRE(512 + text_bytes <= head.size());
+	std::string text(head.data() + 512, text_bytes);
+	INFO(text);
+	CHECK(text.find("\nrate=100\n") != std::string::npos);
+	CHECK(text.find("rate=200") == std::string::npos);
+	CHECK(start_seq == 0);
+	Json c = check_recording(file);
+	CHECK(c["first_seq"].u64() == 0);
+	CHECK(c["last_seq"].u64() == 4);
+}
+
+TEST_CASE("rb_ring_wait_consumers: waits for N consumers, bounded", "[programs]")
+{
+	RingGuard g(unique_name("meta-waitc"));
+	rb_ring_config cfg{};
+	cfg.frame_bytes = 64;
+	cfg.slot_count = 8;
+	rb_ring *ring = nullptr;
+	REQUIRE(rb_ring_create(g.name.c_str(), &cfg, &ring) == 0);
+	CHECK(rb_ring_wait_consumers(ring, 0, 0) == 0); // nobody needed: at once
+	uint64_t t0 = monotonic_ns();
+	CHECK(rb_ring_wait_consumers(ring, 1, 50000000ull) == -ETIMEDOUT);
+	CHECK(monotonic_ns() - t0 >= 50000000ull);
+	Proc a({consumer_path(), "--json", g.name, "null"});
+	Proc b({consumer_path(), "--json", g.name, "null"});
+	CHECK(rb_ring_wait_consumers(ring, 2, 20000000000ull) == 0);
+	rb_ring_status st;
+	REQUIRE(rb_ring_get_status(ring, &st) == 0);
+	CHECK(st.consumers >= 2);
+	a.signal(SIGINT);
+	b.signal(SIGINT);
+	CHECK(a.wait(20000) == 0);
+	CHECK(b.wait(20000) == 0);
+	rb_ring_close(ring);
 }
