@@ -267,3 +267,37 @@ def test_drops_at_the_producer_are_recorded_and_add_up(ring_name, procs, tmp_pat
     assert r.dropped_at_producer == p["dropped"] == s["dropped_at_producer"]
     assert len(r) + r.dropped_at_producer == total
     assert s["recorded_dropped_after"] == r.dropped_after
+
+
+def test_hdf5_recording_frame_utc_and_header_are_the_frames_own(ring_name, procs, tmp_path):
+    """record --format hdf5: each frame's utc is the ring's (what a live
+    consumer computed, to the ns), and a recorder lagging behind a stream
+    boundary writes the old stream's header, not the ring's newest."""
+    h5py = pytest.importorskip("h5py")
+    name = ring_name("h5")
+    path = str(tmp_path / "a.h5")
+    live = {}
+    with ringbuf.Producer(name, "u8", 4096, slots=64) as p:
+        with ringbuf.Consumer(name, open_timeout=30) as c:
+            for run in (1, 2):
+                p.begin_stream({"source": "test", "run": run})
+                for i in range(5):
+                    f = p.acquire(timeout=10)
+                    f.array[:] = i
+                    p.commit(f)
+                p.end_stream(timeout=30)
+            for _ in range(2):
+                for f in c:
+                    live[f.seq] = f.utc_ns
+        # Attached after both streams: it reads stream 1 (seqs 0..4) while
+        # stream 2's header is the ring's newest.
+        rec = procs.consumer(name, "record", "--lossy", "--format", "hdf5", "--json",
+                             "--output", path)
+        finish(rec)
+    with h5py.File(path) as h:
+        g = h["stream0"]
+        d = g["descriptors"][:]
+        run = g.attrs["run"]
+    assert list(d["seq"]) == [0, 1, 2, 3, 4]
+    assert [int(u) for u in d["utc"]] == [live[s] for s in range(5)]
+    assert run == "1"
