@@ -530,3 +530,39 @@ TEST_CASE("rb_ring_wait_consumers: waits for N consumers, bounded", "[programs]"
 	CHECK(b.wait(20000) == 0);
 	rb_ring_close(ring);
 }
+
+TEST_CASE("a lossy consumer whose frames' headers were overwritten says so, never hands over "
+	  "another stream's",
+	  "[programs]")
+{
+	RingGuard g(unique_name("meta-gone"));
+	// Ten streams of one frame: the ring keeps the newest 8 headers, so
+	// streams 1 and 2 have lost theirs by the time anyone reads.
+	for (int k = 1; k <= 10; k++) {
+		std::vector<std::string> args = {producer_path(), "--keep", "--count", "1",
+						 "--rate", std::to_string(k) + "Hz"};
+		if (k == 1)
+			args.insert(args.end(), {"--frame-size", "64", "--slots", "64"});
+		else
+			args.push_back("--attach");
+		args.push_back(g.name);
+		Proc prod(args);
+		REQUIRE(prod.wait(30000) == 0);
+	}
+	Proc cons({consumer_path(), "--lossy", "--streams", "10", "--json", g.name, "verify"});
+	REQUIRE(cons.wait(30000) == 0);
+	Json s = cons.summary();
+	CHECK(s["frames"].u64() == 10);
+	CHECK(s["streams"].u64() == 10);
+	CHECK(s["headers_gone"].u64() == 2);
+	const Json &seen = s["streams_seen"];
+	REQUIRE(seen.arr.size() == 10);
+	for (uint64_t k = 0; k < 10; k++) {
+		INFO("stream " << k + 1);
+		CHECK(seen.at(k)["header_gone"].b == (k < 2));
+		if (k < 2)
+			CHECK(seen.at(k)["header"].kind == Json::Null);
+		else
+			CHECK(seen.at(k)["header"]["rate"].s() == std::to_string(k + 1));
+	}
+}
