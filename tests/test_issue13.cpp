@@ -566,3 +566,22 @@ TEST_CASE("a lossy consumer whose frames' headers were overwritten says so, neve
 			CHECK(seen.at(k)["header"]["rate"].s() == std::to_string(k + 1));
 	}
 }
+
+TEST_CASE("a producer that starts with nobody reading says so once, on stderr", "[programs]")
+{
+	Dir dir;
+	const std::string file = dir.file("n.rec");
+	make_recording(file, 20);
+	RingGuard g1(unique_name("meta-unread")), g2(unique_name("meta-unread2"));
+	const std::string note = "rb-producer: note: no consumer is attached to ring '";
+	const std::string rest = "': frames made before one attaches may be overwritten unread "
+				 "(--wait-consumers N waits for N)\n";
+	Proc counter({producer_path(), "--count", "10", "--frame-size", "64", "--json", g1.name});
+	REQUIRE(counter.wait(30000) == 0);
+	CHECK(counter.stderr_text() == note + g1.name + rest);
+	// The replay of the issue: a recording into a ring nobody reads.
+	Proc replay({producer_path(), "--source", "file", "--input", file, "--json", g2.name});
+	REQUIRE(replay.wait(30000) == 0);
+	CHECK(replay.stderr_text() == note + g2.name + rest);
+	CHECK(replay.summary()["frames"].u64() == 20);
+}
