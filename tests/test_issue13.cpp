@@ -585,3 +585,62 @@ TEST_CASE("a producer that starts with nobody reading says so once, on stderr", 
 	CHECK(replay.stderr_text() == note + g2.name + rest);
 	CHECK(replay.summary()["frames"].u64() == 20);
 }
+
+TEST_CASE("a lossy recorder lapped across a stream boundary (the new stream's start frame "
+	  "lost) ends the recording at the boundary",
+	  "[programs][record]")
+{
+	Dir dir;
+	const std::string file = dir.file("x.rec");
+	RingGuard g(unique_name("meta-reclap"));
+	rb_ring_config cfg{};
+	cfg.frame_bytes = 4096;
+	cfg.slot_count = 8;
+	rb_ring *ring = nullptr;
+	REQUIRE(rb_ring_create(g.name.c_str(), &cfg, &ring) == 0);
+	rb_producer *p = nullptr;
+	REQUIRE(rb_producer_attach(ring, nullptr, &p) == 0);
+	auto put = [&](int n) {
+		for (int i = 0; i < n; i++) {
+			rb_frame f;
+			REQUIRE(rb_producer_acquire(p, &f, 5000000000ull) == 0);
+			memset(f.data, i, 4096);
+			f.length = 4096;
+			f.timestamp_ns = monotonic_ns();
+			f.flags = 0;
+			REQUIRE(rb_producer_commit(p, &f) == 0);
+		}
+	};
+	Proc rec({consumer_path(), "--lossy", "--json", g.name, "record", "--output", file});
+	REQUIRE(rb_ring_wait_consumers(ring, 1, 20000000000ull) == 0);
+	REQUIRE(rb_producer_begin_stream(p, "source=test\nrun=1\n") == 0);
+	put(4); // seqs 0..3
+	// The recorder has taken (and released) all four, and is stopped.
+	auto released = [&](uint64_t n) {
+		rb_consumer_status cs[4];
+		int k = rb_ring_consumers(ring, cs, 4);
+		return k == 1 && cs[0].read_seq >= n;
+	};
+	REQUIRE(eventually([&] { return released(4); }, 20000));
+	rec.signal(SIGSTOP);
+	REQUIRE(eventually([&] {
+		rb_consumer_status cs[4];
+		return rb_ring_consumers(ring, cs, 4) == 1 && cs[0].stopped;
+	}, 20000));
+	// Stream 1 ends (marker at seq 4); stream 2 starts at seq 5 and laps
+	// the 8 slots: the recorder will never see its start frame.
+	REQUIRE(rb_producer_end_stream(p, 5000000000ull) == 0);
+	REQUIRE(rb_producer_begin_stream(p, "source=test\nrun=2\n") == 0);
+	put(20); // seqs 5..24
+	rec.signal(SIGCONT);
+	REQUIRE(rec.wait(30000) == 0);
+	REQUIRE(rb_producer_end_stream(p, 5000000000ull) == 0);
+	REQUIRE(rb_producer_detach(p, 0) == 0);
+	rb_ring_close(ring);
+	Json s = rec.summary();
+	CHECK(s["end"].s() == "new_stream");
+	CHECK(s["recorded_frames"].u64() == 4);
+	Json c = check_recording(file);
+	CHECK(c["frames"].u64() == 4);
+	CHECK(c["last_seq"].u64() == 3);
+}
