@@ -135,6 +135,7 @@ int
 rb_rec_reader_open(struct rb_rec_reader *rd, const char *path, bool want_direct)
 {
 	struct stat st;
+	size_t n;
 	int rc;
 
 	memset(rd, 0, sizeof(*rd));
@@ -150,10 +151,13 @@ rb_rec_reader_open(struct rb_rec_reader *rd, const char *path, bool want_direct)
 	rd->page = aligned_alloc(RB_REC_PAGE, RB_REC_PAGE);
 	if (rd->page == NULL)
 		return -ENOMEM;
-	if (strlen(path) >= sizeof(rd->base))
+	n = strlen(path);
+	if (n >= sizeof(rd->base))
 		return -ENAMETOOLONG;
-	/* FILE itself, or the first part of the series FILE.000, ... */
-	snprintf(rd->path, sizeof(rd->path), "%s", path);
+	/* FILE itself, or the first part of the series FILE.000, ... (a
+	 * copy of the length checked: GCC's ASan build takes snprintf's
+	 * "%s" of it for a possible NULL) */
+	memcpy(rd->path, path, n + 1);
 	if (stat(path, &st) != 0) {
 		if (errno != ENOENT)
 			return -errno;
