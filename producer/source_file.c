@@ -16,7 +16,8 @@
  *
  * What a replay reproduces (docs/RECORDING.md, "Identity"): the ring's
  * frame type and slot size, the stream header text, each frame's bytes,
- * length, time stamp (unless --restamp) and flags, and the sequence
+ * length, time stamp (unless --restamp), flags and drops at the producer
+ * before it (dropped_before; dropped_after with the end), and the sequence
  * numbers (the ring is created to start at the first recorded seq; a
  * recording with gaps, from a lossy recorder, is replayed gap-free and the
  * gaps are counted). RB_FRAME_STREAM_START is the library's: it marks the

@@ -47,7 +47,8 @@ struct rio;
 #define RB_REC_PAGE_MAGIC "RBRECIDX"
 /* Version 2 added a CRC-32C per frame (rb_rec_entry.data_crc); version 3
  * the frames dropped before each frame (rb_rec_entry.dropped_before) and
- * the stream's UTC anchor (rb_rec_header.anchor_*). Versions 1 and 2
+ * after the last (rb_rec_summary.dropped_after), and the stream's UTC
+ * anchor (rb_rec_header.anchor_*). Versions 1 and 2
  * still read: their frames unchecked (1), no drops known, no anchor. */
 #define RB_REC_VERSION 3u
 #define RB_REC_VERSION_MIN 1u
