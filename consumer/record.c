@@ -123,6 +123,7 @@ struct record {
 	uint32_t text_bytes;
 	uint64_t recording_id;
 	uint64_t stream_start_seq;
+	bool stream_known;        /* stream_start_seq is the ring's word */
 	uint64_t anchor_mono_ns;  /* the stream's UTC anchor (record_utc_anchor) */
 	uint64_t anchor_real_ns;
 	uint64_t pos;         /* next free offset */
@@ -150,6 +151,8 @@ struct record {
 	uint64_t frames;      /* recorded intact */
 	uint64_t abandoned;   /* placeholders of a dead producer's frames */
 	uint64_t discarded;
+	uint64_t dropped_seen;  /* at the producer, in the frames handed to us */
+	uint64_t dropped_after; /* at the producer after the last frame */
 	uint64_t data_bytes;
 	uint64_t file_bytes;  /* all parts, headers and pages included */
 	uint64_t writes;
@@ -304,29 +307,35 @@ record_random_id(void)
 }
 
 /*
- * The stream's UTC anchor: CLOCK_REALTIME at a CLOCK_MONOTONIC instant.
- * Until the ring carries the producer's own anchor (layout 4), the
- * recorder samples both clocks itself when the stream's recording starts:
- * valid because rb-producer's time stamps are CLOCK_MONOTONIC of this
- * machine (the programs' convention), whose offset to CLOCK_REALTIME
- * changes only with clock steps. The two reads are a few tens of ns
- * apart; realtime is read between two monotonic reads and paired with
- * their midpoint.
+ * The recording's UTC anchor is the ring's (FORMAT.md §5.22): its
+ * clock_offset_ns, as it stands when the recording starts, paired with the
+ * CLOCK_MONOTONIC instant it was measured at. So a recorded frame's UTC,
+ * timestamp + anchor_real_ns - anchor_mono_ns, is exactly what a live
+ * consumer gets from rb_consumer_frame_utc_ns for it (while the ring's
+ * offset is the same: rb-producer moves it only on a clock step). Sampling
+ * the clocks here would give another measurement of the same offset, some
+ * ns apart. A ring without an anchor (offset 0) gives a recording without
+ * one.
  */
 static void
-record_utc_anchor(struct record *r, struct rb_consumer *c)
+record_utc_anchor(struct record *r)
 {
-	struct timespec m0, re, m1;
-	uint64_t a, b;
+	uint64_t at = 0;
+	int64_t offset = rb_ring_clock_offset(r->ring, &at);
 
-	(void)c; /* the ring's anchor, once it has one */
-	clock_gettime(CLOCK_MONOTONIC, &m0);
-	clock_gettime(CLOCK_REALTIME, &re);
-	clock_gettime(CLOCK_MONOTONIC, &m1);
-	a = (uint64_t)m0.tv_sec * 1000000000ull + (uint64_t)m0.tv_nsec;
-	b = (uint64_t)m1.tv_sec * 1000000000ull + (uint64_t)m1.tv_nsec;
-	r->anchor_mono_ns = a + (b - a) / 2;
-	r->anchor_real_ns = (uint64_t)re.tv_sec * 1000000000ull + (uint64_t)re.tv_nsec;
+	if (offset == 0) {
+		r->anchor_mono_ns = r->anchor_real_ns = 0;
+		return;
+	}
+	/* The instant is informational in the ring; a reader needs only a
+	 * pair whose difference is the offset (modulo 2^64), with a nonzero
+	 * realtime half. */
+	r->anchor_mono_ns = at != 0 ? at : cli_now_ns();
+	r->anchor_real_ns = r->anchor_mono_ns + (uint64_t)offset;
+	if (r->anchor_real_ns == 0) {
+		r->anchor_mono_ns++;
+		r->anchor_real_ns++;
+	}
 }
 
 /* Frames the producer dropped just before `f`, as its descriptor says
@@ -414,10 +423,11 @@ record_open_part(struct record *r)
 	return 0;
 }
 
-/* The first frame: learn the stream header, create the first file. */
+/* The first frame f: learn its stream's header, create the first file. */
 static int
-record_start(struct record *r, struct rb_consumer *c)
+record_start(struct record *r, struct rb_consumer *c, const struct rb_frame *f)
 {
+	struct rb_stream_info info;
 	uint32_t cap = rb_ring_stream_header_capacity(r->ring) + 1;
 	int n;
 
@@ -430,10 +440,22 @@ record_start(struct record *r, struct rb_consumer *c)
 		cli_error("record: out of memory");
 		return CLI_EXIT_FAIL;
 	}
-	n = rb_consumer_stream_header(c, r->text, cap, &r->stream_start_seq);
+	/* The header of the frame's own stream (layout 4), not the ring's
+	 * newest: a recorder lagging behind a stream boundary records the old
+	 * stream with the old stream's header. One overwritten by newer
+	 * streams is gone: the recording then says nothing rather than the
+	 * wrong thing. */
+	n = rb_consumer_frame_header(c, f, r->text, cap, &info);
+	if (n == RB_E_HEADER_GONE)
+		cli_note("record: the header of the stream of frame %" PRIu64 " was overwritten "
+			 "by newer streams before it was read: recorded without one", f->seq);
 	if (n < 0) {
 		r->text[0] = '\0';
 		n = 0;
+		r->stream_start_seq = f->seq;
+	} else {
+		r->stream_start_seq = info.start_seq;
+		r->stream_known = true;
 	}
 	r->text_bytes = (uint32_t)n;
 	r->header_bytes = rb_rec_header_bytes(r->text_bytes);
@@ -443,7 +465,7 @@ record_start(struct record *r, struct rb_consumer *c)
 		return CLI_EXIT_FAIL;
 	}
 	r->recording_id = record_random_id();
-	record_utc_anchor(r, c);
+	record_utc_anchor(r);
 	r->opened = true;
 	r->start_ns = cli_now_ns();
 	return record_open_part(r);
@@ -882,24 +904,50 @@ record_frame(struct record *r, struct rb_consumer *c, const struct rb_frame *f)
 	return 0;
 }
 
+/*
+ * Whether frame f belongs to a stream after the recording's. A new stream
+ * is seen by its RB_FRAME_STREAM_START frame, but a lossy (or demoted)
+ * recorder can lose that frame: then the ring's stream headers say where
+ * the frame's stream started (FORMAT.md §5.13). Looked up for the last
+ * frame of a batch, and frame by frame only in a batch that crosses.
+ */
+static bool
+record_other_stream(const struct record *r, const struct rb_frame *f)
+{
+	struct rb_stream_info info;
+
+	if (!r->stream_known)
+		return false;
+	if (rb_ring_stream_header_at(r->ring, f->seq, NULL, 0, &info) < 0)
+		return false; /* gone or torn: the start flag is all we have */
+	return info.start_seq != r->stream_start_seq;
+}
+
 static int
 record_frames(void *state, struct rb_consumer *c, const struct rb_frame *frames,
 	      uint32_t n)
 {
 	struct record *r = state;
+	bool crosses;
 	uint32_t i;
 	int rc;
 
 	if (r->error != 0)
 		return CLI_EXIT_FAIL;
+	/* Every frame handed over, recorded or not: what the consumer's
+	 * count of drops holds beyond them is its end marker's (record_finish). */
+	for (i = 0; i < n; i++)
+		r->dropped_seen += frames[i].dropped;
+	if (!r->opened && n > 0 && (rc = record_start(r, c, &frames[0])) != 0)
+		return rc;
+	crosses = n > 0 && record_other_stream(r, &frames[n - 1]);
 	for (i = 0; i < n; i++) {
 		if (r->stopping)
 			break;
-		if (!r->opened && (rc = record_start(r, c)) != 0)
-			return rc;
 		/* One recording holds one stream: a new one (its producer
 		 * died and another began) ends it. */
-		if ((frames[i].flags & RB_FRAME_STREAM_START) && r->index + r->count > 0) {
+		if (((frames[i].flags & RB_FRAME_STREAM_START) && r->index + r->count > 0) ||
+		    (crosses && record_other_stream(r, &frames[i]))) {
 			cli_note("%s: a new stream began; the recording ends before it",
 				 r->path);
 			r->stopping = true;
@@ -919,10 +967,20 @@ record_finish(void *state, struct rb_consumer *c, bool held_released)
 	struct record *r = state;
 	int rc;
 
+	struct rb_consumer_stats st;
+
 	r->no_release = held_released;
 	if (!r->io_ready || !r->opened)
 		return r->error != 0 ? CLI_EXIT_FAIL : 0;
 	rc = record_drain(r, c);
+	/* Frames the producer dropped after the last frame are said only by
+	 * the stream's end marker (FORMAT.md §5.23), which the library read
+	 * and counted: they go into the last part's summary, so that the
+	 * recording's frames and drops add up to what the producer made. */
+	rb_consumer_get_stats(c, &st);
+	if (!r->stopping && st.dropped_at_producer > r->dropped_seen)
+		r->dropped_after = st.dropped_at_producer - r->dropped_seen;
+	r->sum.dropped_after = r->dropped_after;
 	if (record_close_part(r, RB_REC_END_STOPPED) != 0)
 		rc = CLI_EXIT_FAIL;
 	r->end_ns = cli_now_ns();
@@ -976,6 +1034,7 @@ record_json(void *state, struct cli_json *j)
 	cli_json_u64(j, "recorded_bytes", r->data_bytes);
 	cli_json_u64(j, "discarded", r->discarded);
 	cli_json_u64(j, "abandoned_entries", r->abandoned);
+	cli_json_u64(j, "recorded_dropped_after", r->dropped_after);
 	cli_json_u64(j, "file_bytes", r->file_bytes);
 	cli_json_u64(j, "writes", r->writes);
 	cli_json_u64(j, "page_writes", r->page_writes);

@@ -30,6 +30,7 @@ struct record_hdf5 {
 	const char *output;
 	bool fsync, lossy;
 	struct export_writer *w;
+	struct rb_ring *ring;
 	struct export_source s;     /* what the writer needs: type, counts */
 	bool begun, failed;
 	char text[STREAM_HEADER_MAX + 1];
@@ -70,6 +71,7 @@ record_hdf5_ring(void *state, struct rb_ring *ring)
 	uint64_t elems = 1;
 	uint32_t i;
 
+	r->ring = ring;
 	s->path = r->output;
 	s->type = *rb_ring_frame_type(ring);
 	s->frame_bytes = rb_ring_frame_bytes(ring);
@@ -83,16 +85,23 @@ record_hdf5_ring(void *state, struct rb_ring *ring)
 	return 0;
 }
 
-/* The writer's stream begins with the first frame: the header is there. */
+/* The writer's stream begins with the first frame f: the header of its
+ * own stream (not the ring's newest, for a consumer lagging behind a
+ * stream boundary), as record takes it. */
 static int
-record_hdf5_begin(struct record_hdf5 *r, struct rb_consumer *c)
+record_hdf5_begin(struct record_hdf5 *r, struct rb_consumer *c, const struct rb_frame *f)
 {
 	char why[EXPORT_WHY_MAX] = "";
+	struct rb_stream_info info;
 	int rc;
 
-	rc = rb_consumer_stream_header(c, r->text, sizeof(r->text), &r->s.stream_start_seq);
+	rc = rb_consumer_frame_header(c, f, r->text, sizeof(r->text), &info);
+	if (rc == RB_E_HEADER_GONE)
+		cli_note("record: the header of the stream of frame %" PRIu64 " was overwritten "
+			 "by newer streams before it was read: recorded without one", f->seq);
+	r->s.stream_start_seq = rc < 0 ? f->seq : info.start_seq;
 	if (rc < 0)
-		r->text[0] = '\0'; /* longer than a consumer keeps: left out */
+		r->text[0] = '\0'; /* gone, or longer than a consumer keeps: left out */
 	rc = export_hdf5.begin(r->w, 0, &r->s, why, sizeof(why));
 	if (rc != 0) {
 		cli_error("record: %s: %s", r->output, why[0] ? why : strerror(-rc));
@@ -101,6 +110,33 @@ record_hdf5_begin(struct record_hdf5 *r, struct rb_consumer *c)
 	r->begun = true;
 	r->first_ns = cli_now_ns();
 	return 0;
+}
+
+/*
+ * Frame UTC from the ring's clock anchor (FORMAT.md §5.22), as record
+ * takes it for its recordings: a frame's utc in the file is then exactly
+ * what a live consumer computes for it (rb_consumer_frame_utc_ns). The
+ * stream's start stays the header's start_time when it has one.
+ */
+static void
+record_hdf5_anchor(struct record_hdf5 *r, const struct export_frame *first)
+{
+	struct export_utc *u = &r->s.utc;
+	int64_t offset = rb_ring_clock_offset(r->ring, NULL);
+
+	if (offset == 0)
+		return; /* no anchor: what export_stream_utc_start found */
+	u->frames_known = true;
+	u->offset_ns = offset;
+	if (u->start_known) {
+		u->source = "stream header start_time; frames by the ring's UTC anchor";
+		return;
+	}
+	u->source = "the ring's UTC anchor";
+	if ((first->flags & RB_FRAME_STREAM_START) && first->seq == r->s.stream_start_seq) {
+		u->start_known = true;
+		u->start_ns = (int64_t)first->timestamp_ns + offset;
+	}
 }
 
 static int
@@ -114,7 +150,7 @@ record_hdf5_frames(void *state, struct rb_consumer *c, const struct rb_frame *fr
 	uint32_t i;
 	int rc;
 
-	if (!r->begun && (rc = record_hdf5_begin(r, c)) != 0)
+	if (!r->begun && n > 0 && (rc = record_hdf5_begin(r, c, &frames[0])) != 0)
 		return rc;
 	for (i = 0; i < n; i++) {
 		const struct rb_frame *x = &frames[i];
@@ -138,8 +174,10 @@ record_hdf5_frames(void *state, struct rb_consumer *c, const struct rb_frame *fr
 		f.length = len;
 		f.flags = x->flags;
 		f.row = row;
-		if (s->frames == 0)
+		if (s->frames == 0) {
 			export_stream_utc_start(s, &f, &s->utc);
+			record_hdf5_anchor(r, &f);
+		}
 		f.utc_ns = s->utc.frames_known ? (int64_t)f.timestamp_ns + s->utc.offset_ns : 0;
 		rc = export_hdf5.frame(r->w, &f, why, sizeof(why));
 		if (rc != 0) {

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "producer.h"
@@ -431,7 +432,7 @@ producer_is_behind(const struct producer_run *r)
 
 /* Updates behind_frames/behind_seconds at time now: the frames due by now
  * (no more than --count) that the source has not made yet. */
-static void
+void
 producer_behind(struct producer_run *r, const struct pacer *pacer, uint64_t now)
 {
 	uint64_t due = pacer_due_by(pacer, now);
@@ -466,6 +467,43 @@ producer_show(struct producer_run *r, uint64_t now)
 }
 
 /*
+ * Keeps the ring's UTC anchor right without moving it for nothing.
+ * CLOCK_REALTIME - CLOCK_MONOTONIC changes only when the realtime clock is
+ * stepped (NTP's frequency corrections slew both clocks alike), but every
+ * measurement of it is off by up to half the time between its clock reads,
+ * some ns. Republishing each measurement would make the UTC of one frame
+ * differ by those ns between a consumer (rb_consumer_frame_utc_ns) and a
+ * recording of it made a second earlier. So the offset is measured here and
+ * published (by the library's own measurement) only when it moved by more
+ * than PRODUCER_CLOCK_STEP_NS: a step. A measurement whose reads were far
+ * apart (preempted) says nothing and waits for the next second.
+ */
+#define PRODUCER_CLOCK_STEP_NS 1000000ull
+#define PRODUCER_CLOCK_WINDOW_NS 100000ull
+static void
+producer_clock_check(struct producer_run *r)
+{
+	struct timespec t[3];
+	uint64_t m0, m1, diff;
+	int64_t offset, published = rb_ring_clock_offset(r->ring, NULL);
+
+	clock_gettime(CLOCK_MONOTONIC, &t[0]);
+	clock_gettime(CLOCK_REALTIME, &t[1]);
+	clock_gettime(CLOCK_MONOTONIC, &t[2]);
+	m0 = (uint64_t)t[0].tv_sec * 1000000000ull + (uint64_t)t[0].tv_nsec;
+	m1 = (uint64_t)t[2].tv_sec * 1000000000ull + (uint64_t)t[2].tv_nsec;
+	if (m1 - m0 > PRODUCER_CLOCK_WINDOW_NS)
+		return;
+	offset = (int64_t)((uint64_t)t[1].tv_sec * 1000000000ull + (uint64_t)t[1].tv_nsec -
+			   (m0 + (m1 - m0) / 2));
+	/* In unsigned arithmetic: the published word may hold anything. */
+	diff = (uint64_t)offset - (uint64_t)published;
+	if (published != 0 && (diff <= PRODUCER_CLOCK_STEP_NS || -diff <= PRODUCER_CLOCK_STEP_NS))
+		return;
+	(void)rb_producer_refresh_clock(r->prod);
+}
+
+/*
  * Reserves the next slot. Block mode waits in slices so that signals and
  * the end of --duration are noticed; drop mode never waits. Returns 0 with
  * a frame, 1 when the frame was dropped or the slice ran out (the caller
@@ -478,10 +516,10 @@ producer_acquire(struct producer_run *r, struct rb_frame *f, uint64_t stop_at,
 	uint64_t slice = PRODUCER_WAIT_SLICE_NS, now = cli_now_ns();
 	int rc;
 
-	/* The UTC anchor of the ring (FORMAT.md §5.22), once a second: the
-	 * library never reads a clock per frame, so we keep it fresh. */
+	/* The UTC anchor of the ring (FORMAT.md §5.22), looked at once a
+	 * second: the library never reads a clock per frame. */
 	if (now >= r->clock_due) {
-		(void)rb_producer_refresh_clock(r->prod);
+		producer_clock_check(r);
 		r->clock_due = now + 1000000000ull;
 	}
 	if (nowait && !r->o->drop) {

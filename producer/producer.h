@@ -207,6 +207,9 @@ struct producer_run {
  * at again: short enough that Ctrl-C feels immediate. */
 #define PRODUCER_WAIT_SLICE_NS 100000000ull
 
+/* Sets r->behind_frames/behind_seconds at time now: the frames due by
+ * now (no more than --count) that the source has not made yet. */
+void producer_behind(struct producer_run *r, const struct pacer *pacer, uint64_t now);
 /* Refreshes the status line (when cli_status_due said so). */
 void producer_show(struct producer_run *r, uint64_t now);
 /*

@@ -16,7 +16,8 @@
  *
  * What a replay reproduces (docs/RECORDING.md, "Identity"): the ring's
  * frame type and slot size, the stream header text, each frame's bytes,
- * length, time stamp (unless --restamp) and flags, and the sequence
+ * length, time stamp (unless --restamp), flags and drops at the producer
+ * before it (dropped_before; dropped_after with the end), and the sequence
  * numbers (the ring is created to start at the first recorded seq; a
  * recording with gaps, from a lossy recorder, is replayed gap-free and the
  * gaps are counted). RB_FRAME_STREAM_START is the library's: it marks the
@@ -74,6 +75,10 @@ struct file_source {
 	uint64_t prev_seq;
 	uint64_t seq_gaps;
 	uint64_t discarded;
+	uint64_t drops_carry;   /* recorded drops of discarded descriptors */
+	uint64_t recorded_drops; /* recorded drops republished (dropped_before) */
+	uint64_t recorded_tail;  /* of them, after the last frame (dropped_after) */
+	uint64_t last_publish_ns; /* when the last frame was published */
 	uint64_t reads;
 	const char *io_path;
 	bool damaged;           /* a frame failed its checksum: stop */
@@ -124,8 +129,14 @@ file_next_entry(struct file_source *fs, struct rb_rec_entry *e)
 		rc = rb_rec_reader_next(&fs->rd, e);
 		if (rc <= 0)
 			return rc;
-		if (!(e->rflags & RB_REC_ENTRY_DISCARDED))
+		/* A discarded descriptor is no frame, but the drops it names
+		 * happened before the next frame too. */
+		if (!(e->rflags & RB_REC_ENTRY_DISCARDED)) {
+			e->dropped_before += fs->drops_carry;
+			fs->drops_carry = 0;
 			return 1;
+		}
+		fs->drops_carry += e->dropped_before;
 		fs->discarded++;
 	}
 }
@@ -322,6 +333,19 @@ file_rewind(struct producer_run *r, struct file_source *fs)
 	return 0;
 }
 
+/* Drops the recording says the recorded producer made: published again,
+ * so that the replay's consumers count them as dropped at the producer
+ * (the library puts them in the next frame's descriptor, or the end
+ * marker's). Not in r->dropped, which is this replay's own. */
+static void
+file_republish_drops(struct producer_run *r, struct file_source *fs, uint64_t n)
+{
+	if (n == 0)
+		return;
+	rb_producer_count_dropped(r->prod, n);
+	fs->recorded_drops += n;
+}
+
 /* Acquires slots and starts reads while there is room. */
 static int
 file_fill(struct producer_run *r, struct file_source *fs, uint64_t stop_at)
@@ -342,6 +366,11 @@ file_fill(struct producer_run *r, struct file_source *fs, uint64_t stop_at)
 			return CLI_EXIT_FAIL;
 		}
 		if (rc == 0) {
+			/* The drops after the recording's last frame come
+			 * before the next pass's first frame, or with the
+			 * stream's end (file_stream). */
+			if (fs->rd.summary_ok)
+				fs->drops_carry += fs->rd.sum.dropped_after;
 			if (!r->src->p.loop || fs->pass_frames + fs->passes == 0) {
 				fs->eof = true;
 				break;
@@ -367,7 +396,10 @@ file_fill(struct producer_run *r, struct file_source *fs, uint64_t stop_at)
 				fs->have_next = true;
 				break;
 			}
-			continue; /* dropped (counted by producer_acquire) */
+			/* Dropped (counted by producer_acquire), and with it
+			 * what it said was dropped before it. */
+			file_republish_drops(r, fs, e.dropped_before);
+			continue;
 		}
 		if (fs->passes == 0) {
 			if (fs->have_prev && e.seq != fs->prev_seq + 1)
@@ -422,6 +454,25 @@ file_due(struct producer_run *r, struct file_source *fs, const struct pacer *pac
 	return 0;
 }
 
+/* Commits fs->commit[0..n): the head of the window. */
+static int
+file_publish(struct producer_run *r, struct file_source *fs, uint32_t n)
+{
+	int rc;
+
+	if (n == 0)
+		return 0;
+	rc = rb_producer_commit_batch(r->prod, fs->commit, n);
+	if (rc != 0) {
+		cli_error("ring '%s': committing frames: %s", r->o->ring, rb_strerror(rc));
+		r->end = "error";
+		return CLI_EXIT_FAIL;
+	}
+	fs->head = (fs->head + n) % fs->cap;
+	fs->count -= n;
+	return 0;
+}
+
 /*
  * Publishes the in-order prefix of completed reads that are due. Returns 0
  * (with *wake the deadline of a frame read but not yet due, else 0) or an
@@ -457,6 +508,17 @@ file_commit(struct producer_run *r, struct file_source *fs, const struct pacer *
 			fs->damaged_seq = x->e.seq;
 			break;
 		}
+		/* Only a batch's first frame carries the drops before it
+		 * (rb_producer_count_dropped): a frame that had some starts
+		 * a batch of its own. */
+		if (x->e.dropped_before != 0) {
+			if ((rc = file_publish(r, fs, n)) != 0)
+				return rc;
+			n = 0;
+			x = &fs->win[fs->head];
+			file_republish_drops(r, fs, x->e.dropped_before);
+			x->e.dropped_before = 0; /* once, if it waits again */
+		}
 		x->f.length = x->e.length;
 		x->f.timestamp_ns = r->src->p.restamp ? now
 						      : x->e.timestamp_ns + x->pass * fs->shift_ns;
@@ -466,20 +528,12 @@ file_commit(struct producer_run *r, struct file_source *fs, const struct pacer *
 		r->frames++;
 		r->bytes += x->e.length;
 		r->index++;
+		fs->last_publish_ns = now;
 		if (pacer->enabled && !hurry)
 			break; /* the next deadline is index-based: look again */
 	}
-	if (n != 0) {
-		rc = rb_producer_commit_batch(r->prod, fs->commit, n);
-		if (rc != 0) {
-			cli_error("ring '%s': committing frames: %s", r->o->ring,
-				  rb_strerror(rc));
-			r->end = "error";
-			return CLI_EXIT_FAIL;
-		}
-		fs->head = (fs->head + n) % fs->cap;
-		fs->count -= n;
-	}
+	if ((rc = file_publish(r, fs, n)) != 0)
+		return rc;
 	if (fs->damaged) {
 		cli_error("%s: frame seq %" PRIu64 ": its bytes fail their checksum (damaged "
 			  "recording); replay stopped before it, after %" PRIu64 " frames",
@@ -488,6 +542,37 @@ file_commit(struct producer_run *r, struct file_source *fs, const struct pacer *
 		return CLI_EXIT_FAIL;
 	}
 	return 0;
+}
+
+/*
+ * behind_schedule of a replay paced with --rate RATE (producer_behind):
+ * while it runs, the frames due by now that are not published yet, of
+ * those the recording has (once it is read to its end, no more than the
+ * frames read). A replay that published every frame it was to (the end of
+ * the recording, --count) is judged by its last frame: the frames due by
+ * the time it was published, beyond those published, i.e. how late the
+ * replay ended, in frames and seconds of the rate asked. --rate recorded
+ * follows the recording's time stamps, not a rate: not judged.
+ */
+static void
+file_behind(struct producer_run *r, struct file_source *fs, const struct pacer *pacer,
+	    uint64_t now, bool finished)
+{
+	uint64_t due;
+
+	if (!pacer->enabled)
+		return;
+	if (!finished) {
+		producer_behind(r, pacer, now);
+		if (fs->eof && r->behind_frames > fs->count) {
+			r->behind_frames = fs->count;
+			r->behind_seconds = (double)fs->count * (double)pacer->period_ns / 1e9;
+		}
+		return;
+	}
+	due = fs->last_publish_ns != 0 ? pacer_due_by(pacer, fs->last_publish_ns) : 0;
+	r->behind_frames = due > r->index ? due - r->index : 0;
+	r->behind_seconds = (double)r->behind_frames * (double)pacer->period_ns / 1e9;
 }
 
 int
@@ -518,6 +603,7 @@ file_stream(struct producer_run *r)
 		if (fs->count == 0 && (stopping || fs->eof))
 			break;
 		now = cli_now_ns();
+		file_behind(r, fs, &pacer, now, false);
 		if (cli_status_due(&r->status, now))
 			producer_show(r, now);
 		if (fs->count > 0 && fs->win[fs->head].done && wake != 0) {
@@ -531,6 +617,17 @@ file_stream(struct producer_run *r)
 	}
 	if (!stopping)
 		r->end = "eof";
+	/* Everything it was to publish, or stopped early (--duration, a
+	 * signal: then judged like the other sources, at the end). */
+	file_behind(r, fs, &pacer, cli_now_ns(),
+		    fs->eof || (r->o->count != 0 && r->index >= r->o->count));
+	/* Drops after the last frame (and those of trailing discarded
+	 * descriptors) go with the stream's end marker. */
+	if (fs->eof) {
+		fs->recorded_tail = fs->drops_carry;
+		file_republish_drops(r, fs, fs->drops_carry);
+		fs->drops_carry = 0;
+	}
 	return CLI_EXIT_OK;
 }
 
@@ -548,6 +645,9 @@ file_source_summary(const struct source *s, FILE *out)
 	if (fs->seq_gaps)
 		fprintf(out, ", %" PRIu64 " gaps in the recorded seq (replayed gap-free)",
 			fs->seq_gaps);
+	if (fs->recorded_drops)
+		fprintf(out, ", %" PRIu64 " frames dropped at the recorded producer "
+			"(published again as drops)", fs->recorded_drops);
 	if (!fs->rd.complete)
 		fprintf(out, "; the recording %s", fs->rd.stop);
 	fputc('\n', out);
@@ -569,6 +669,8 @@ file_source_json(const struct source *s, struct cli_json *j)
 	cli_json_u64(j, "passes", fs->passes + 1);
 	cli_json_u64(j, "seq_gaps", fs->seq_gaps);
 	cli_json_u64(j, "discarded", fs->discarded);
+	cli_json_u64(j, "recorded_dropped", fs->recorded_drops);
+	cli_json_u64(j, "recorded_dropped_after", fs->recorded_tail);
 	cli_json_bool(j, "recording_complete", fs->rd.complete);
 	cli_json_string(j, "recording_end", fs->rd.stop);
 }
@@ -577,6 +679,8 @@ file_source_json(const struct source *s, struct cli_json *j)
 
 struct file_check {
 	uint64_t entries, frames, discarded, bytes, seq_gaps;
+	uint64_t dropped;  /* at the producer: every dropped_before, dropped_after */
+	uint64_t dropped_after;
 	uint64_t damaged, first_damaged_seq;  /* frames failing their checksum */
 	uint64_t first_seq, last_seq, first_ts, last_ts;
 	uint32_t digest, data_digest;
@@ -653,6 +757,15 @@ file_check_report(struct source *s, const struct file_check *k, bool valid, bool
 			cli_json_null(&j, "last_timestamp_ns");
 		}
 		cli_json_u64(&j, "seq_gaps", k->seq_gaps);
+		cli_json_u64(&j, "dropped_at_producer", k->dropped);
+		cli_json_u64(&j, "dropped_after", k->dropped_after);
+		if (rb_rec_has_utc(h)) {
+			cli_json_u64(&j, "anchor_mono_ns", h->anchor_mono_ns);
+			cli_json_u64(&j, "anchor_real_ns", h->anchor_real_ns);
+		} else {
+			cli_json_null(&j, "anchor_mono_ns");
+			cli_json_null(&j, "anchor_real_ns");
+		}
 		cli_json_string(&j, "digest", dg);
 		cli_json_string(&j, "data_digest", ddg);
 		cli_json_u64(&j, "stream_header_bytes", fs->rd.h.text_bytes);
@@ -679,6 +792,8 @@ file_check_report(struct source *s, const struct file_check *k, bool valid, bool
 	if (k->discarded || k->seq_gaps)
 		printf("  %" PRIu64 " discarded descriptors, %" PRIu64 " gaps in seq\n",
 		       k->discarded, k->seq_gaps);
+	if (k->dropped)
+		printf("  %" PRIu64 " frames dropped at the producer\n", k->dropped);
 	if (k->damaged)
 		printf("  %" PRIu64 " frame%s checksum, the first seq %" PRIu64 "\n",
 		       k->damaged, k->damaged == 1 ? " fails its" : "s fail their", k->first_damaged_seq);
@@ -703,6 +818,7 @@ file_check(struct source *s, bool json)
 		uint32_t len = (uint32_t)(fs->rd.direct ? rb_rec_region_bytes(e.length) : e.length);
 
 		k.entries++;
+		k.dropped += e.dropped_before;
 		if (e.rflags & RB_REC_ENTRY_DISCARDED) {
 			k.discarded++;
 			continue;
@@ -732,6 +848,10 @@ file_check(struct source *s, bool json)
 	if (rc < 0) {
 		cli_error("%s: %s", fs->rd.path, strerror(-rc));
 		return CLI_EXIT_FAIL;
+	}
+	if (fs->rd.summary_ok) {
+		k.dropped_after = fs->rd.sum.dropped_after;
+		k.dropped += k.dropped_after;
 	}
 	/* A torn tail is what a crash leaves, and still valid; a descriptor
 	 * pointing outside the file or a summary promising more is not. */

@@ -55,6 +55,9 @@ typedef struct {
 	Py_buffer *bufs;           /* their bytes, for the checksums */
 	PyObject *paths;           /* list of the parts' paths */
 	uint64_t discarded;        /* descriptors skipped */
+	uint64_t dropped;          /* at the producer: every dropped_before and
+				    * the last part's dropped_after */
+	uint64_t dropped_after;    /* after the last frame (the summary's) */
 	int complete;
 	PyObject *stop;            /* why the walk ended, str */
 	PyObject *stop_path;       /* the part it ended in */
@@ -236,6 +239,7 @@ recording_init(rbpy_recording *r, PyObject *args, PyObject *kw)
 			if (rec_map_part(r, &rd) != 0)
 				goto close;
 		}
+		r->dropped += e.dropped_before;
 		if (e.rflags & RB_REC_ENTRY_DISCARDED) {
 			r->discarded++; /* its bytes are not the frame's */
 			continue;
@@ -245,6 +249,10 @@ recording_init(rbpy_recording *r, PyObject *args, PyObject *kw)
 	}
 	r->error = rc < 0 ? rc : 0;
 	r->complete = rc == 0 && rd.complete;
+	if (rc == 0 && rd.summary_ok) {
+		r->dropped_after = rd.sum.dropped_after;
+		r->dropped += rd.sum.dropped_after;
+	}
 	r->stop = PyUnicode_FromString(rd.stop);
 	r->stop_path = PyUnicode_DecodeFSDefault(rd.path);
 	if (r->stop != NULL && r->stop_path != NULL)
@@ -701,6 +709,8 @@ REC_GET(recording_stop_path, Py_NewRef(r->stop_path))
 REC_GET(recording_paths, PyList_GetSlice(r->paths, 0, PY_SSIZE_T_MAX))
 REC_GET(recording_discarded, PyLong_FromUnsignedLongLong(r->discarded))
 REC_GET(recording_version, PyLong_FromUnsignedLong(r->h.version))
+REC_GET(recording_dropped_after, PyLong_FromUnsignedLongLong(r->dropped_after))
+REC_GET(recording_dropped_at_producer, PyLong_FromUnsignedLongLong(r->dropped))
 REC_GET(recording_frame_bytes, PyLong_FromUnsignedLongLong(r->h.frame_bytes))
 REC_GET(recording_recording_id, PyLong_FromUnsignedLongLong(r->h.recording_id))
 REC_GET(recording_path, Py_NewRef(r->path))
@@ -725,6 +735,12 @@ static PyGetSetDef recording_getset[] = {
 	{"discarded", (getter)recording_discarded, NULL,
 	 "descriptors skipped (frames a lossy recorder saw overwritten)", NULL},
 	{"version", (getter)recording_version, NULL, "the recording format version", NULL},
+	{"dropped_after", (getter)recording_dropped_after, NULL,
+	 "frames the producer dropped after the last frame (its end of stream said so)",
+	 NULL},
+	{"dropped_at_producer", (getter)recording_dropped_at_producer, NULL,
+	 "frames the producer dropped: every frame's dropped_before (discarded "
+	 "descriptors' too) and dropped_after", NULL},
 	{"recording_id", (getter)recording_recording_id, NULL, "the recording's id", NULL},
 	{NULL, NULL, NULL, NULL, NULL},
 };

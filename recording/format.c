@@ -25,6 +25,7 @@ _Static_assert(offsetof(struct rb_rec_header, reserved) == 144, "header reserved
 _Static_assert(offsetof(struct rb_rec_header, crc) == 252, "header crc");
 _Static_assert(sizeof(struct rb_rec_summary) == 256, "summary");
 _Static_assert(offsetof(struct rb_rec_summary, end) == 72, "summary end");
+_Static_assert(offsetof(struct rb_rec_summary, dropped_after) == 80, "summary dropped_after");
 _Static_assert(offsetof(struct rb_rec_summary, crc) == 252, "summary crc");
 _Static_assert(sizeof(struct rb_rec_entry) == 64, "entry");
 _Static_assert(offsetof(struct rb_rec_entry, data_offset) == 32, "entry data_offset");

@@ -70,6 +70,9 @@ reader_read_header(struct rb_rec_reader *rd, int fd)
 		return -errno;
 	rd->file_bytes = (uint64_t)st.st_size;
 	rd->summary_ok = rb_rec_summary_decode(rd->hbuf, &rd->sum);
+	/* Before version 3, dropped_after's bytes were reserved (zero). */
+	if (rd->summary_ok && rd->ph.version < 3 && rd->sum.dropped_after != 0)
+		rd->summary_ok = false;
 	return 0;
 }
 
@@ -132,6 +135,7 @@ int
 rb_rec_reader_open(struct rb_rec_reader *rd, const char *path, bool want_direct)
 {
 	struct stat st;
+	size_t n;
 	int rc;
 
 	memset(rd, 0, sizeof(*rd));
@@ -147,10 +151,13 @@ rb_rec_reader_open(struct rb_rec_reader *rd, const char *path, bool want_direct)
 	rd->page = aligned_alloc(RB_REC_PAGE, RB_REC_PAGE);
 	if (rd->page == NULL)
 		return -ENOMEM;
-	if (strlen(path) >= sizeof(rd->base))
+	n = strlen(path);
+	if (n >= sizeof(rd->base))
 		return -ENAMETOOLONG;
-	/* FILE itself, or the first part of the series FILE.000, ... */
-	snprintf(rd->path, sizeof(rd->path), "%s", path);
+	/* FILE itself, or the first part of the series FILE.000, ... (a
+	 * copy of the length checked: GCC's ASan build takes snprintf's
+	 * "%s" of it for a possible NULL) */
+	memcpy(rd->path, path, n + 1);
 	if (stat(path, &st) != 0) {
 		if (errno != ENOENT)
 			return -errno;

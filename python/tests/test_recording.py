@@ -212,3 +212,92 @@ def test_not_a_recording(tmp_path):
         ringbuf.Recording(str(path))
     with pytest.raises(FileNotFoundError):
         ringbuf.Recording(str(tmp_path / "none"))
+
+
+def test_utc_of_recorded_frames_is_what_a_live_consumer_computed(ring_name, procs, tmp_path):
+    """The recording's UTC anchor is the ring's clock offset (not a pair of
+    clock reads of its own): every recorded frame's utc_ns equals the one a
+    live Python consumer read from the ring for it, to the ns."""
+    name = ring_name("utc")
+    path = str(tmp_path / "utc.rbrec")
+    total = 50
+    live = {}
+    # Room for every frame: the consumer below reads after the producer.
+    with ringbuf.Producer(name, "u8", 4096, slots=64) as p:
+        rec = procs.consumer(name, "record", "--wait-ring", "30s", "--output", path)
+        with ringbuf.Consumer(name, open_timeout=30) as c:
+            p.wait_consumers(2, timeout=30)
+            p.begin_stream({"source": "test"})
+            for i in range(total):
+                f = p.acquire(timeout=10)
+                f.array[:] = i & 0xFF
+                p.commit(f)
+            p.end_stream(timeout=30)
+            for f in c:
+                live[f.seq] = (f.timestamp, f.utc_ns)
+    finish(rec)
+    r = ringbuf.Recording(path)
+    assert len(r) == total == len(live)
+    mono, real = r.streams[0]["utc_anchor"]
+    offsets = {utc - ts for ts, utc in live.values()}
+    assert offsets == {real - mono}          # one offset: the ring's
+    for f in r:
+        assert (f.timestamp, f.utc_ns) == live[f.seq]
+        assert r.utc(f.timestamp) == f.utc_ns
+
+
+def test_drops_at_the_producer_are_recorded_and_add_up(ring_name, procs, tmp_path):
+    """--on-full drop into a slow lossless recorder: the recording's frames
+    and its drops (each frame's dropped_before, and the end marker's
+    dropped_after) add up to what the producer produced, exactly."""
+    name = ring_name("drop")
+    path = str(tmp_path / "drop.rbrec")
+    total = 2000
+    rec = procs.consumer(name, "record", "--wait-ring", "30s", "--batch", "4",
+                         "--delay-per-frame", "200us", "--json", "--output", path)
+    prod = procs.producer(name, "--frame-size", "4096", "--slots", "16", "--on-full",
+                          "drop", "--count", str(total), "-W", "1", "--json")
+    p = json.loads(finish(prod))
+    s = json.loads(finish(rec))
+    assert p["dropped"] > 0 and p["frames"] + p["dropped"] == total
+    r = ringbuf.Recording(path)
+    assert r.complete and r.version == 3
+    assert len(r) == p["frames"] == s["recorded_frames"]
+    assert sum(f.dropped_before for f in r) + r.dropped_after == p["dropped"]
+    assert r.dropped_at_producer == p["dropped"] == s["dropped_at_producer"]
+    assert len(r) + r.dropped_at_producer == total
+    assert s["recorded_dropped_after"] == r.dropped_after
+
+
+def test_hdf5_recording_frame_utc_and_header_are_the_frames_own(ring_name, procs, tmp_path):
+    """record --format hdf5: each frame's utc is the ring's (what a live
+    consumer computed, to the ns), and a recorder lagging behind a stream
+    boundary writes the old stream's header, not the ring's newest."""
+    h5py = pytest.importorskip("h5py")
+    name = ring_name("h5")
+    path = str(tmp_path / "a.h5")
+    live = {}
+    with ringbuf.Producer(name, "u8", 4096, slots=64) as p:
+        with ringbuf.Consumer(name, open_timeout=30) as c:
+            for run in (1, 2):
+                p.begin_stream({"source": "test", "run": run})
+                for i in range(5):
+                    f = p.acquire(timeout=10)
+                    f.array[:] = i
+                    p.commit(f)
+                p.end_stream(timeout=30)
+            for _ in range(2):
+                for f in c:
+                    live[f.seq] = f.utc_ns
+        # Attached after both streams: it reads stream 1 (seqs 0..4) while
+        # stream 2's header is the ring's newest.
+        rec = procs.consumer(name, "record", "--lossy", "--format", "hdf5", "--json",
+                             "--output", path)
+        finish(rec)
+    with h5py.File(path) as h:
+        g = h["stream0"]
+        d = g["descriptors"][:]
+        run = g.attrs["run"]
+    assert list(d["seq"]) == [0, 1, 2, 3, 4]
+    assert [int(u) for u in d["utc"]] == [live[s] for s in range(5)]
+    assert run == "1"

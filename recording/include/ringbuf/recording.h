@@ -47,7 +47,8 @@ struct rio;
 #define RB_REC_PAGE_MAGIC "RBRECIDX"
 /* Version 2 added a CRC-32C per frame (rb_rec_entry.data_crc); version 3
  * the frames dropped before each frame (rb_rec_entry.dropped_before) and
- * the stream's UTC anchor (rb_rec_header.anchor_*). Versions 1 and 2
+ * after the last (rb_rec_summary.dropped_after), and the stream's UTC
+ * anchor (rb_rec_header.anchor_*). Versions 1 and 2
  * still read: their frames unchecked (1), no drops known, no anchor. */
 #define RB_REC_VERSION 3u
 #define RB_REC_VERSION_MIN 1u
@@ -125,7 +126,10 @@ struct rb_rec_summary {
 	uint64_t last_timestamp_ns;
 	uint32_t end;               /* enum rb_rec_end */
 	uint32_t error;             /* errno of the failed write, or 0 */
-	uint8_t reserved[172];
+	uint64_t dropped_after;     /* frames the producer dropped after the
+				     * last frame (the stream's end marker
+				     * said so; version 3, 0 before) */
+	uint8_t reserved[164];
 	uint32_t crc;               /* crc32c of [256, 508) */
 };
 
