@@ -467,39 +467,16 @@ producer_show(struct producer_run *r, uint64_t now)
 }
 
 /*
- * Keeps the ring's UTC anchor right without moving it for nothing.
- * CLOCK_REALTIME - CLOCK_MONOTONIC changes only when the realtime clock is
- * stepped (NTP's frequency corrections slew both clocks alike), but every
- * measurement of it is off by up to half the time between its clock reads,
- * some ns. Republishing each measurement would make the UTC of one frame
- * differ by those ns between a consumer (rb_consumer_frame_utc_ns) and a
- * recording of it made a second earlier. So the offset is measured here and
- * published (by the library's own measurement) only when it moved by more
- * than PRODUCER_CLOCK_STEP_NS: a step. A measurement whose reads were far
- * apart (preempted) says nothing and waits for the next second.
+ * Keeps the ring's UTC anchor right: the library republishes the offset
+ * only when the realtime clock was stepped (more than 1 ms; smaller
+ * differences are a measurement's own error, clock.c), so that one frame's
+ * UTC is the same to the ns in a consumer and in a recording made earlier.
+ * A replay has pinned the recording's anchor (rb_producer_set_clock_offset),
+ * which the call leaves as it is.
  */
-#define PRODUCER_CLOCK_STEP_NS 1000000ull
-#define PRODUCER_CLOCK_WINDOW_NS 100000ull
 static void
 producer_clock_check(struct producer_run *r)
 {
-	struct timespec t[3];
-	uint64_t m0, m1, diff;
-	int64_t offset, published = rb_ring_clock_offset(r->ring, NULL);
-
-	clock_gettime(CLOCK_MONOTONIC, &t[0]);
-	clock_gettime(CLOCK_REALTIME, &t[1]);
-	clock_gettime(CLOCK_MONOTONIC, &t[2]);
-	m0 = (uint64_t)t[0].tv_sec * 1000000000ull + (uint64_t)t[0].tv_nsec;
-	m1 = (uint64_t)t[2].tv_sec * 1000000000ull + (uint64_t)t[2].tv_nsec;
-	if (m1 - m0 > PRODUCER_CLOCK_WINDOW_NS)
-		return;
-	offset = (int64_t)((uint64_t)t[1].tv_sec * 1000000000ull + (uint64_t)t[1].tv_nsec -
-			   (m0 + (m1 - m0) / 2));
-	/* In unsigned arithmetic: the published word may hold anything. */
-	diff = (uint64_t)offset - (uint64_t)published;
-	if (published != 0 && (diff <= PRODUCER_CLOCK_STEP_NS || -diff <= PRODUCER_CLOCK_STEP_NS))
-		return;
 	(void)rb_producer_refresh_clock(r->prod);
 }
 
@@ -842,6 +819,11 @@ main(int argc, char **argv)
 	if (o.wait_consumers == 0)
 		producer_note_unread(&r);
 	producer_header(&r, header, sizeof(header));
+	if (r.src->kind == SOURCE_FILE && (rc = file_source_pin_clock(&r)) != 0) {
+		cli_error("ring '%s': the recording's UTC anchor: %s", o.ring, rb_strerror(rc));
+		status = CLI_EXIT_FAIL;
+		goto out;
+	}
 	rc = rb_producer_begin_stream(r.prod, header);
 	if (rc != 0) {
 		cli_error("ring '%s': starting the stream: %s", o.ring, rb_strerror(rc));

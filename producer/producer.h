@@ -98,6 +98,9 @@ int file_source_init(struct source *s);
 void file_source_fini(struct source *s);
 /* The recording's stream header text, replayed verbatim. */
 const char *file_source_header(const struct source *s);
+/* Pins the recording's UTC anchor in r's ring (before the stream begins)
+ * when the replay keeps the recorded time stamps; 0 or an error code. */
+int file_source_pin_clock(struct producer_run *r);
 /* --check: reads the whole recording, prints what it found; exit status. */
 int file_check(struct source *s, bool json);
 /* Replays into r's ring until the end, --count, --duration or a signal. */

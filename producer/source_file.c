@@ -215,6 +215,27 @@ file_source_header(const struct source *s)
 
 /* ---- replay ------------------------------------------------------------- */
 
+/*
+ * The replayed frames keep their recorded time stamps (CLOCK_MONOTONIC of
+ * the recording machine and boot) unless --restamp: their UTC is the
+ * recording's anchor, not this machine's. So the ring gets that anchor,
+ * pinned (the library then leaves it alone at begin-stream and in
+ * rb-producer's clock check), and a consumer of the replay computes each
+ * frame's UTC exactly as it was recorded. A recording without an anchor
+ * (before format 3, or from a ring without one) leaves the ring's own:
+ * right on the same machine and boot only, as docs/RECORDING.md says.
+ */
+int
+file_source_pin_clock(struct producer_run *r)
+{
+	const struct rb_rec_header *h = &file_state(r->src)->rd.h;
+	int64_t offset = (int64_t)(h->anchor_real_ns - h->anchor_mono_ns);
+
+	if (r->src->p.restamp || !rb_rec_has_utc(h) || offset == 0)
+		return 0;
+	return rb_producer_set_clock_offset(r->prod, offset, h->anchor_mono_ns);
+}
+
 /* io_uring, registered slots, O_DIRECT where possible. */
 static int
 file_setup(struct producer_run *r, struct file_source *fs)

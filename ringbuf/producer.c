@@ -840,7 +840,14 @@ rb_producer_publish_counters(struct rb_producer *p, const uint64_t *values,
 int64_t
 rb_producer_refresh_clock(struct rb_producer *p)
 {
-	return rb_clock_anchor_refresh(p->ring->producer);
+	return rb_clock_anchor_current(p->ring);
+}
+
+int
+rb_producer_set_clock_offset(struct rb_producer *p, int64_t offset_ns,
+			     uint64_t measured_at_ns)
+{
+	return rb_clock_anchor_pin(p->ring, offset_ns, measured_at_ns);
 }
 
 uint64_t

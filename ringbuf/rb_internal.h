@@ -96,6 +96,7 @@ struct rb_ring {
 	struct rb_frame_type type;
 	enum rb_pages pages;
 	uint32_t owner_uid;             /* st_uid of the file at open/create */
+	bool clock_pinned;              /* rb_producer_set_clock_offset was called */
 	struct rb_mapping *mapping;     /* its entry in the SIGBUS guard (sigbus.c) */
 	struct rb_shm_header *header;
 	struct rb_shm_producer *producer;
@@ -344,6 +345,16 @@ int rb_stream_header_read(struct rb_ring *ring, char *buf, size_t size,
 uint64_t rb_stream_current_start(struct rb_ring *ring);
 /* Measures CLOCK_REALTIME - CLOCK_MONOTONIC and publishes it (§5.22). */
 int64_t rb_clock_anchor_refresh(struct rb_shm_producer *shm);
+/* The offset to use now: the pinned one (rb_clock_anchor_pin), else a
+ * refresh. */
+int64_t rb_clock_anchor_current(struct rb_ring *ring);
+int rb_clock_anchor_pin(struct rb_ring *ring, int64_t offset_ns,
+			uint64_t measured_at_ns);
+/* A clock step: the published offset is replaced only when a measurement
+ * moved this far from it; a measurement whose reads were more than the
+ * window apart is not used (clock.c). */
+#define RB_CLOCK_STEP_NS 1000000ull
+#define RB_CLOCK_WINDOW_NS 100000ull
 
 /* ---- segment (segment.c) ---- */
 

@@ -473,9 +473,20 @@ int rb_producer_publish_counters(struct rb_producer *producer,
 const char *rb_counter_name(uint32_t index);
 
 /* Measures the realtime clock against CLOCK_MONOTONIC and publishes the
- * difference in the ring (begin_stream does it too): call it about once a
- * second so UTC times follow clock adjustments. Returns the offset. */
+ * difference in the ring (begin_stream does it too) when it moved by more
+ * than 1 ms from the published one (a step of the realtime clock; smaller
+ * differences are the measurement's own error): call it about once a
+ * second so UTC times follow clock steps. Returns the offset in force. */
 int64_t rb_producer_refresh_clock(struct rb_producer *producer);
+/*
+ * Publishes a given clock anchor instead of this machine's (a replay of a
+ * recording, whose frames keep the recording machine's time stamps:
+ * offset_ns = the recording's anchor_real_ns - anchor_mono_ns) and keeps it:
+ * later begin-streams and refreshes through this ring handle leave it as it
+ * is. -EINVAL for 0 (which means "no anchor").
+ */
+int rb_producer_set_clock_offset(struct rb_producer *producer,
+				 int64_t offset_ns, uint64_t measured_at_ns);
 
 /*
  * Starts a stream: replaces the stream header (key=value lines) and marks

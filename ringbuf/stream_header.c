@@ -47,7 +47,7 @@ rb_stream_header_write(struct rb_ring *ring, const char *text,
 
 	if (len >= ring->stream_header_bytes)
 		return -EMSGSIZE;
-	offset = rb_clock_anchor_refresh(ring->producer);
+	offset = rb_clock_anchor_current(ring);
 	gen = ck_pr_load_64(&sh->generation);
 	if (gen & 1)
 		gen++; /* a previous producer died mid-write: start afresh */

@@ -388,6 +388,75 @@ TEST_CASE("a recording's UTC is the ring's: anchor = the ring's clock offset, fr
 		for (const std::string &f : lines)
 			CHECK((int64_t)(exact_u64(f, "utc_ns") - exact_u64(f, "timestamp_ns")) == moved);
 	}
+	SECTION("a replay carries the recording's anchor: the replayed frames' UTC is the recorded "
+		"one, even from another machine's clocks")
+	{
+		// Recorded on a "machine" whose clocks are three hours off this
+		// one's: the frames keep their recorded time stamps in the
+		// replay, so only the recording's anchor gives their UTC.
+		RingGuard g(unique_name("meta-utc3"));
+		const std::string file = dir.file("w.rec");
+		rb_ring_config cfg{};
+		cfg.frame_bytes = 4096;
+		cfg.slot_count = 16;
+		rb_ring *ring = nullptr;
+		REQUIRE(rb_ring_create(g.name.c_str(), &cfg, &ring) == 0);
+		rb_producer *p = nullptr;
+		REQUIRE(rb_producer_attach(ring, nullptr, &p) == 0);
+		const int64_t theirs = rb_ring_clock_offset(ring, nullptr) - 10800000000000ll;
+		REQUIRE(rb_producer_set_clock_offset(p, theirs, 1) == 0);
+		REQUIRE(rb_producer_begin_stream(p, "source=test\n") == 0);
+		Proc rec({consumer_path(), "--json", g.name, "record", "--output", file});
+		REQUIRE(rb_ring_wait_consumers(ring, 1, 20000000000ull) == 0);
+		std::vector<uint64_t> stamps;
+		for (int i = 0; i < 20; i++) {
+			rb_frame f;
+			REQUIRE(rb_producer_acquire(p, &f, 5000000000ull) == 0);
+			memset(f.data, i, 4096);
+			f.length = 4096;
+			f.timestamp_ns = monotonic_ns();
+			f.flags = 0;
+			stamps.push_back(f.timestamp_ns);
+			REQUIRE(rb_producer_commit(p, &f) == 0);
+		}
+		REQUIRE(rb_producer_end_stream(p, 5000000000ull) == 0);
+		REQUIRE(rec.wait(60000) == 0);
+		REQUIRE(rb_producer_detach(p, 0) == 0);
+		rb_ring_close(ring);
+		std::string text;
+		Json c = check_recording_text(file, &text);
+		REQUIRE(c["frames"].u64() == 20);
+		REQUIRE((int64_t)(exact_u64(text, "anchor_real_ns") - exact_u64(text, "anchor_mono_ns")) ==
+			theirs);
+
+		RingGuard g2(unique_name("meta-utc4"));
+		Proc stats({consumer_path(), "--wait-ring", "20s", "--per-frame", "--json", g2.name,
+			    "stats"});
+		Proc rep({producer_path(), "--source", "file", "--input", file, "-W", "1", "--json",
+			  g2.name});
+		REQUIRE(rep.wait(60000) == 0);
+		REQUIRE(stats.wait(60000) == 0);
+		std::vector<std::string> lines = per_frame_lines(stats.stdout_text());
+		REQUIRE(lines.size() == 20);
+		for (size_t i = 0; i < lines.size(); i++) {
+			CHECK(exact_u64(lines[i], "timestamp_ns") == stamps[i]);
+			CHECK((int64_t)(exact_u64(lines[i], "utc_ns") - stamps[i]) == theirs);
+		}
+		// --restamp: this machine's time stamps and anchor.
+		RingGuard g3(unique_name("meta-utc5"));
+		Proc stats2({consumer_path(), "--wait-ring", "20s", "--per-frame", "--json", g3.name,
+			     "stats"});
+		Proc rep2({producer_path(), "--source", "file", "--input", file, "--restamp", "-W", "1",
+			   "--json", g3.name});
+		REQUIRE(rep2.wait(60000) == 0);
+		REQUIRE(stats2.wait(60000) == 0);
+		lines = per_frame_lines(stats2.stdout_text());
+		REQUIRE(lines.size() == 20);
+		const int64_t ours = theirs + 10800000000000ll;
+		for (const std::string &f : lines)
+			CHECK(llabs((int64_t)(exact_u64(f, "utc_ns") - exact_u64(f, "timestamp_ns")) - ours) <
+			      1000000ll);
+	}
 }
 
 TEST_CASE("--on-full drop into a slow lossless recorder: the recording's frames and drops add "

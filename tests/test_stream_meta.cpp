@@ -6,7 +6,10 @@
 
 #include <cstring>
 #include <string>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 using namespace rbt;
 
@@ -261,4 +264,72 @@ TEST_CASE("a producer's source counters are published in its record")
 	CHECK(std::string(rb_counter_name(6)) == "frames_incomplete");
 	CHECK(std::string(rb_counter_name(5)) == "kernel_drops");
 	CHECK(rb_counter_name(RB_COUNTERS_MAX) == nullptr);
+}
+
+namespace {
+
+// Writes P.clock_offset_ns (byte 440 of the ring, FORMAT.md §3.2) as another
+// process could: a ring anchored on another machine's clocks, or a stepped clock.
+void
+write_clock_offset(const std::string &name, int64_t offset)
+{
+	int fd = open(shm_path(name).c_str(), O_RDWR);
+	REQUIRE(fd >= 0);
+	void *m = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	REQUIRE(m != MAP_FAILED);
+	__atomic_store_n((int64_t *)((char *)m + 440), offset, __ATOMIC_RELAXED);
+	munmap(m, 4096);
+}
+
+} // namespace
+
+TEST_CASE("the clock anchor moves only on a clock step: a refresh or a begin-stream keeps an "
+	  "offset within 1 ms, replaces one further off")
+{
+	Pair pc(small_config(64, 8));
+	const int64_t real = rb_ring_clock_offset(pc.r.ring, nullptr);
+	REQUIRE(real != 0);
+	// Within a step: each measurement differs by some ns from the last;
+	// republishing them would give one frame two UTC times.
+	write_clock_offset(pc.r.guard.name, real + 777000);
+	CHECK(rb_producer_refresh_clock(pc.p) == real + 777000);
+	REQUIRE(rb_producer_begin_stream(pc.p, "run=1\n") == 0);
+	CHECK(rb_ring_clock_offset(pc.r.ring, nullptr) == real + 777000);
+	rb_stream_info info;
+	REQUIRE(rb_ring_stream_header_at(pc.r.ring, rb_producer_next_seq(pc.p), nullptr, 0, &info) == 6);
+	CHECK(info.clock_offset_ns == real + 777000);
+	// A step (an hour): the next refresh publishes the measured offset.
+	write_clock_offset(pc.r.guard.name, real + 3600000000000ll);
+	int64_t now = rb_producer_refresh_clock(pc.p);
+	CHECK(llabs(now - real) < 1000000ll);
+	CHECK(rb_ring_clock_offset(pc.r.ring, nullptr) == now);
+}
+
+TEST_CASE("rb_producer_set_clock_offset pins a recording's anchor: begin-stream and refreshes "
+	  "keep it, and frames convert with it")
+{
+	Pair pc(small_config(64, 8));
+	const int64_t real = rb_ring_clock_offset(pc.r.ring, nullptr);
+	// Another machine's anchor: three hours off this one's.
+	const int64_t theirs = real - 10800000000000ll;
+	CHECK(rb_producer_set_clock_offset(pc.p, 0, 0) == -EINVAL);
+	REQUIRE(rb_producer_set_clock_offset(pc.p, theirs, 12345) == 0);
+	uint64_t at = 0;
+	CHECK(rb_ring_clock_offset(pc.r.ring, &at) == theirs);
+	CHECK(at == 12345);
+	CHECK(rb_producer_refresh_clock(pc.p) == theirs);
+	REQUIRE(rb_producer_begin_stream(pc.p, "run=1\n") == 0);
+	CHECK(rb_ring_clock_offset(pc.r.ring, nullptr) == theirs);
+	put(pc.p, 1000);
+	rb_frame f;
+	REQUIRE(rb_consumer_acquire(pc.c, &f, RB_NO_WAIT) == 0);
+	rb_stream_info info;
+	int rc;
+	CHECK(header_of(pc.c, f, &rc, &info) == "run=1\n");
+	CHECK(info.clock_offset_ns == theirs);
+	int64_t utc = 0;
+	REQUIRE(rb_consumer_frame_utc_ns(pc.c, &f, &utc) == 0);
+	CHECK(utc == 1000 + theirs);
+	REQUIRE(rb_consumer_release(pc.c, &f) == 0);
 }
