@@ -651,8 +651,11 @@ producer_summary(const struct producer_run *r)
 		cli_json_u64(&j, "pid", (uint64_t)getpid());
 		cli_json_totals(&j, r->frames, r->bytes, secs);
 		cli_json_u64(&j, "dropped", r->dropped);
-		if (r->frames_per_second > 0) {
-			cli_json_double(&j, "rate_asked", r->frames_per_second);
+		if (r->frames_per_second > 0 || r->src->p.rate_recorded) {
+			if (r->frames_per_second > 0)
+				cli_json_double(&j, "rate_asked", r->frames_per_second);
+			else
+				cli_json_string(&j, "rate_asked", "recorded");
 			cli_json_object(&j, "behind_schedule");
 			cli_json_u64(&j, "frames", r->behind_frames);
 			cli_json_double(&j, "seconds", r->behind_seconds);
@@ -668,7 +671,11 @@ producer_summary(const struct producer_run *r)
 			 secs);
 	fprintf(stderr, "%s, %" PRIu64 " dropped; %s\n", head, r->dropped,
 		producer_end_text(r->end));
-	if (producer_is_behind(r))
+	if (producer_is_behind(r) && r->src->p.rate_recorded)
+		fprintf(stderr, "  BEHIND SCHEDULE: %" PRIu64 " frames published late against "
+			"the recording's time line (up to %.3f s); the consumers could not keep "
+			"up\n", r->behind_frames, r->behind_seconds);
+	else if (producer_is_behind(r))
 		fprintf(stderr, "  BEHIND SCHEDULE: %" PRIu64 " frames (%.3f s at %.9g frames/s) "
 			"short of the rate asked; the source or the consumers could not keep up\n",
 			r->behind_frames, r->behind_seconds, r->frames_per_second);

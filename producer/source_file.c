@@ -35,6 +35,9 @@
 #include "rio.h" /* the recording module's private I/O engine */
 
 #define FILE_DEFAULT_DEPTH 16u
+/* --rate recorded: a frame published this much after its recorded time is
+ * late (behind schedule); less is the sleep's own wake-up latency. */
+#define FILE_LATE_NS 2000000ull
 
 /* A frame being read into its slot, then waiting to be published. */
 struct file_read {
@@ -79,6 +82,10 @@ struct file_source {
 	uint64_t recorded_drops; /* recorded drops republished (dropped_before) */
 	uint64_t recorded_tail;  /* of them, after the last frame (dropped_after) */
 	uint64_t last_publish_ns; /* when the last frame was published */
+	/* --rate recorded: frames published more than FILE_LATE_NS after their
+	 * recorded time (the schedule), and the latest of them (file_behind). */
+	uint64_t late_frames;
+	uint64_t late_ns_max;
 	uint64_t reads;
 	const char *io_path;
 	bool damaged;           /* a frame failed its checksum: stop */
@@ -540,6 +547,11 @@ file_commit(struct producer_run *r, struct file_source *fs, const struct pacer *
 			file_republish_drops(r, fs, x->e.dropped_before);
 			x->e.dropped_before = 0; /* once, if it waits again */
 		}
+		if (r->src->p.rate_recorded && due != 0 && now > due + FILE_LATE_NS) {
+			fs->late_frames++;
+			if (now - due > fs->late_ns_max)
+				fs->late_ns_max = now - due;
+		}
 		x->f.length = x->e.length;
 		x->f.timestamp_ns = r->src->p.restamp ? now
 						      : x->e.timestamp_ns + x->pass * fs->shift_ns;
@@ -573,7 +585,9 @@ file_commit(struct producer_run *r, struct file_source *fs, const struct pacer *
  * the recording, --count) is judged by its last frame: the frames due by
  * the time it was published, beyond those published, i.e. how late the
  * replay ended, in frames and seconds of the rate asked. --rate recorded
- * follows the recording's time stamps, not a rate: not judged.
+ * follows the recording's time stamps, not a rate: there the frames behind
+ * are those published more than FILE_LATE_NS after their recorded time,
+ * and the seconds the latest of them was late by.
  */
 static void
 file_behind(struct producer_run *r, struct file_source *fs, const struct pacer *pacer,
@@ -581,6 +595,13 @@ file_behind(struct producer_run *r, struct file_source *fs, const struct pacer *
 {
 	uint64_t due;
 
+	if (r->src->p.rate_recorded) {
+		/* The schedule is the recording's own time line: what is
+		 * behind is each frame published late, and by how much. */
+		r->behind_frames = fs->late_frames;
+		r->behind_seconds = (double)fs->late_ns_max / 1e9;
+		return;
+	}
 	if (!pacer->enabled)
 		return;
 	if (!finished) {

@@ -288,6 +288,28 @@ TEST_CASE("a paced replay that falls behind its rate says so: behind_schedule",
 		CHECK(err.find("BEHIND SCHEDULE: ") != std::string::npos);
 		CHECK(err.find("frames/s) short of the rate asked") != std::string::npos);
 	}
+	SECTION("--rate recorded: frames published late against the recording's time line")
+	{
+		// The recording was made flat out (300 frames within ms); a
+		// consumer of 1 ms a frame holds 16 slots: most frames go out
+		// hundreds of ms after their recorded time.
+		RingGuard g(unique_name("meta-rbehind3"));
+		Proc slow({consumer_path(), "--wait-ring", "20s", "--batch", "1",
+			   "--delay-per-frame", "1ms", "--json", g.name, "null"});
+		Proc rep({producer_path(), "--source", "file", "--input", file, "--rate", "recorded",
+			  "--slots", "16", "-W", "1", "--json", g.name});
+		REQUIRE(rep.wait(60000) == 0);
+		REQUIRE(slow.wait(60000) == 0);
+		Json s = rep.summary();
+		CHECK(s["frames"].u64() == 300);
+		CHECK(s["rate_asked"].s() == "recorded");
+		const Json &b = s["behind_schedule"];
+		CHECK(b["behind"].b);
+		// Frames 17.. wait for the consumer's frame n-16, >= (n-16) ms.
+		CHECK(b["frames"].u64() >= 250);
+		CHECK(b["frames"].u64() <= 300);
+		CHECK(b["seconds"].d() >= 0.25);
+	}
 	SECTION("a replay that keeps its rate is not behind")
 	{
 		RingGuard g(unique_name("meta-rontime"));
