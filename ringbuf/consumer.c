@@ -614,6 +614,15 @@ rb_consumer_wait(struct rb_consumer *c, uint64_t target, uint64_t deadline, bool
 	return 0;
 }
 
+/* A descriptor's drop count (FORMAT.md §3.4) as struct rb_frame carries
+ * it: saturated to 32 bits. The callers zero an abandoned seq's count
+ * first (a repairer may leave it stale); the fast path takes none. */
+static inline uint32_t
+rb_descriptor_dropped(uint64_t dropped)
+{
+	return dropped > UINT32_MAX ? UINT32_MAX : (uint32_t)dropped;
+}
+
 /* Reads the descriptor of `seq` into `f`; for a lossy consumer returns
  * RB_E_OVERRUN if the slot no longer (or not yet) holds that frame. */
 static int
@@ -648,8 +657,7 @@ rb_read_descriptor(struct rb_consumer *c, uint64_t seq, struct rb_frame *f)
 	f->seq = seq;
 	f->data = rb_slot(ring, seq);
 	/* A repairer may leave an abandoned seq's count stale: ignore it. */
-	f->dropped = (f->flags & RB_FRAME_ABANDONED) ? 0
-		   : dropped > UINT32_MAX ? UINT32_MAX : (uint32_t)dropped;
+	f->dropped = (f->flags & RB_FRAME_ABANDONED) ? 0 : rb_descriptor_dropped(dropped);
 	return 0;
 }
 
@@ -731,7 +739,7 @@ rb_consumer_take_published(struct rb_consumer *c, struct rb_frame *frames,
 			break;
 		f->seq = c->next;
 		f->data = rb_slot(ring, c->next);
-		f->dropped = dropped > UINT32_MAX ? UINT32_MAX : (uint32_t)dropped;
+		f->dropped = rb_descriptor_dropped(dropped);
 		c->dropped += f->dropped;
 		c->next++;
 	}
