@@ -35,6 +35,10 @@
 #define RB_MAX_MEMBER_RANGES 4096u
 /* How long an acquire with RB_NO_WAIT may wait for its group's claim lock. */
 #define RB_LOCK_NO_WAIT_NS 1000000ull
+/* Kept out of line: the group member's single-frame paths, inlined into
+ * rb_consumer_acquire/release, would cost the plain consumer's fast path
+ * register saves on every frame (tools/frame-cost: +13 instructions). */
+#define RB_OUT_OF_LINE __attribute__((noinline))
 
 struct rb_consumer {
 	struct rb_ring *ring;
@@ -614,6 +618,15 @@ rb_consumer_wait(struct rb_consumer *c, uint64_t target, uint64_t deadline, bool
 	return 0;
 }
 
+/* A descriptor's drop count (FORMAT.md §3.4) as struct rb_frame carries
+ * it: saturated to 32 bits. The callers zero an abandoned seq's count
+ * first (a repairer may leave it stale); the fast path takes none. */
+static inline uint32_t
+rb_descriptor_dropped(uint64_t dropped)
+{
+	return dropped > UINT32_MAX ? UINT32_MAX : (uint32_t)dropped;
+}
+
 /* Reads the descriptor of `seq` into `f`; for a lossy consumer returns
  * RB_E_OVERRUN if the slot no longer (or not yet) holds that frame. */
 static int
@@ -648,8 +661,7 @@ rb_read_descriptor(struct rb_consumer *c, uint64_t seq, struct rb_frame *f)
 	f->seq = seq;
 	f->data = rb_slot(ring, seq);
 	/* A repairer may leave an abandoned seq's count stale: ignore it. */
-	f->dropped = (f->flags & RB_FRAME_ABANDONED) ? 0
-		   : dropped > UINT32_MAX ? UINT32_MAX : (uint32_t)dropped;
+	f->dropped = (f->flags & RB_FRAME_ABANDONED) ? 0 : rb_descriptor_dropped(dropped);
 	return 0;
 }
 
@@ -731,7 +743,7 @@ rb_consumer_take_published(struct rb_consumer *c, struct rb_frame *frames,
 			break;
 		f->seq = c->next;
 		f->data = rb_slot(ring, c->next);
-		f->dropped = dropped > UINT32_MAX ? UINT32_MAX : (uint32_t)dropped;
+		f->dropped = rb_descriptor_dropped(dropped);
 		c->dropped += f->dropped;
 		c->next++;
 	}
@@ -852,20 +864,38 @@ rb_consumer_take(struct rb_consumer *c, struct rb_frame *frames, uint32_t max)
  * 0 when the group has nothing to hand out, RB_E_EOS when it claimed the
  * end marker, or a negative code.
  */
+/*
+ * Takes the group's claim lock. The clock is read only when the lock is
+ * taken already: *deadline (0 until then) is set from timeout_ns at the
+ * first need and kept for the rest of the acquire. Even a caller that does
+ * not wait may wait RB_LOCK_NO_WAIT_NS for the lock, which is held for a
+ * few dozen instructions.
+ */
+static int
+rb_member_lock(struct rb_consumer *c, uint64_t *deadline, uint64_t timeout_ns)
+{
+	if (rb_group_trylock(c->ring, (uint32_t)c->group, c->index, &c->lock_watch))
+		return 0;
+	if (*deadline == 0)
+		*deadline = rb_deadline_after(timeout_ns == RB_NO_WAIT ? RB_LOCK_NO_WAIT_NS
+								 : timeout_ns);
+	return rb_group_lock(c->ring, (uint32_t)c->group, c->index, *deadline, c->cancel,
+			     &c->lock_watch);
+}
+
 static int
 rb_member_take(struct rb_consumer *c, struct rb_frame *frames, uint32_t max,
-	       uint64_t deadline)
+	       uint64_t *deadline, uint64_t timeout_ns)
 {
 	struct rb_ring *ring = c->ring;
 	struct rb_shm_group *g = &ring->groups[c->group];
 	struct rb_shm_consumer *rec = c->rec;
-	uint64_t cur, ws, s, lost_add = 0, end, markers;
+	uint64_t cur, ws, s, lost_add = 0, end, markers, gate;
 	uint32_t k = 0;
 	bool marker = false;
 	int rc = 0;
 
-	rc = rb_group_lock(ring, (uint32_t)c->group, c->index, deadline, c->cancel,
-			   &c->lock_watch);
+	rc = rb_member_lock(c, deadline, timeout_ns);
 	if (rc != 0)
 		return rc;
 	cur = ck_pr_load_64(&g->claim_seq);
@@ -933,17 +963,18 @@ rb_member_take(struct rb_consumer *c, struct rb_frame *frames, uint32_t max,
 	ck_pr_store_64(&rec->intent_lost, c->lost + lost_add);
 	ck_pr_store_64(&rec->intent_markers, markers);
 	rb_store_release_64(&rec->intent_claim_seq, end);
-	if (!c->lossy && c->claims.held == 0) {
+	gate = k > 0 ? frames[0].seq : end;
+	if (!c->lossy && c->claims.held == 0 && gate > cur) {
 		/* Holding nothing before, this claim raises the group's gate
 		 * (from cur to the first seq it now holds, or to end): a
 		 * producer may wait for exactly that. Dekker with its
 		 * announcement, as for a release. */
-		uint64_t gate = k > 0 ? frames[0].seq : end;
-
 		rb_store_then_fence_64(&g->claim_seq, end);
-		if (gate > cur)
-			rb_wake_producer_if_crossed(ring, cur, gate);
+		rb_wake_producer_if_crossed(ring, cur, gate);
 	} else {
+		/* The gate stays at or below cur (our read_seq, stored above,
+		 * or an older seq we hold): no producer waits for this claim,
+		 * so no fence. The release orders read_seq before it. */
 		rb_store_release_64(&g->claim_seq, end);
 	}
 	c->claimed += k + lost_add;
@@ -966,22 +997,67 @@ rb_member_take(struct rb_consumer *c, struct rb_frame *frames, uint32_t max,
 	return (int)k;
 }
 
+/*
+ * A lossless member's claim of one frame, rb_member_take's common case
+ * without its loops: the claim lock free at the first look, claim_seq
+ * where this member left it (nobody else claimed since, so the accounting
+ * identity has nothing new to check, group.c), the frame there published
+ * and not an end marker. Same checks, same intent protocol, same order of
+ * stores; the group's lost and markers and our lost do not change, so
+ * they are not stored. 1 with the frame; 0 when anything is otherwise:
+ * the caller goes the full way, which decides it again under the lock.
+ */
+static RB_OUT_OF_LINE int
+rb_member_take_one(struct rb_consumer *c, struct rb_frame *f)
+{
+	struct rb_ring *ring = c->ring;
+	struct rb_shm_group *g = &ring->groups[c->group];
+	struct rb_shm_consumer *rec = c->rec;
+	uint64_t cur, ws;
+
+	if (c->lossy || c->corrupt || c->claims.held >= ring->slot_count ||
+	    rb_claims_full(&c->claims) || rb_consumer_evicted(c) ||
+	    !rb_group_trylock(ring, (uint32_t)c->group, c->index, &c->lock_watch))
+		return 0;
+	cur = ck_pr_load_64(&g->claim_seq);
+	/* write_seq only grows: a cached value past cur is enough. */
+	ws = c->cached_write > cur ? c->cached_write : rb_consumer_load_write(c);
+	if (cur != c->claim_seen || c->corrupt || ws <= cur || ws - cur > ring->slot_count ||
+	    rb_read_descriptor(c, cur, f) != 0 || (f->flags & RB_FRAME_EOS)) {
+		rb_group_unlock(ring, (uint32_t)c->group);
+		return 0;
+	}
+	/* Held position first (the producer reads claim_seq, then it). */
+	if (c->claims.held == 0)
+		ck_pr_store_64(&rec->read_seq, c->shown_read = cur);
+	ck_pr_store_64(&rec->intent_claimed, c->claimed + 1);
+	ck_pr_store_64(&rec->intent_lost, c->lost);
+	ck_pr_store_64(&rec->intent_markers, ck_pr_load_64(&g->markers));
+	rb_store_release_64(&rec->intent_claim_seq, cur + 1);
+	/* The gate stays at cur: no fence (see rb_member_take). */
+	rb_store_release_64(&g->claim_seq, cur + 1);
+	c->claimed++;
+	c->claim_seen = cur + 1;
+	c->dropped += f->dropped;
+	ck_pr_store_64(&rec->claimed, c->claimed);
+	rb_store_release_64(&rec->intent_claim_seq, 0);
+	rb_group_unlock(ring, (uint32_t)c->group);
+	(void)rb_claims_push(&c->claims, cur, 1);
+	return 1;
+}
+
 static int
 rb_member_acquire_batch(struct rb_consumer *c, struct rb_frame *frames,
 			uint32_t max, uint32_t min, uint64_t timeout_ns)
 {
 	struct rb_ring *ring = c->ring;
-	uint64_t deadline = 0;
+	uint64_t deadline = 0; /* read from the clock at the first need */
 	int rc;
 
 	if (rb_claims_full(&c->claims))
 		return -ENOBUFS;
 	if (!c->lossy && c->claims.held + min > ring->slot_count)
 		return -ENOBUFS;
-	/* The claim lock is held for a few dozen instructions: even a caller
-	 * that does not wait may wait that long for it. */
-	deadline = timeout_ns == RB_NO_WAIT ? rb_deadline_after(RB_LOCK_NO_WAIT_NS)
-					    : rb_deadline_after(timeout_ns);
 	for (;;) {
 		uint64_t pos;
 		bool stopped;
@@ -990,7 +1066,7 @@ rb_member_acquire_batch(struct rb_consumer *c, struct rb_frame *frames,
 			return RB_E_EVICTED;
 		if (c->corrupt)
 			return RB_E_CORRUPT;
-		rc = rb_member_take(c, frames, max, deadline);
+		rc = rb_member_take(c, frames, max, &deadline, timeout_ns);
 		if (rc == -ETIMEDOUT && timeout_ns == RB_NO_WAIT)
 			return -EAGAIN;
 		if (rc != 0)
@@ -1006,6 +1082,8 @@ rb_member_acquire_batch(struct rb_consumer *c, struct rb_frame *frames,
 				continue;
 			return rb_consumer_nothing(c, -EAGAIN);
 		}
+		if (deadline == 0)
+			deadline = rb_deadline_after(timeout_ns);
 		rc = rb_consumer_wait(c, pos + min, deadline, false);
 		if (c->corrupt)
 			return RB_E_CORRUPT;
@@ -1035,7 +1113,9 @@ rb_member_release_batch(struct rb_consumer *c, const struct rb_frame *frames,
 	if (!rb_claims_match(&c->claims, frames, count))
 		return -EINVAL; /* members release in the order they got them */
 	for (i = 0; i < count; i++) {
-		if (rb_consumer_check(c, &frames[i]) != 0)
+		/* Only a lossy member's frames can be overrun: the group's
+		 * gate holds a lossless one's, and members are never demoted. */
+		if (c->lossy && rb_consumer_check(c, &frames[i]) != 0)
 			overrun++;
 		else if (frames[i].flags & RB_FRAME_ABANDONED)
 			c->abandoned++;
@@ -1138,6 +1218,9 @@ rb_consumer_acquire(struct rb_consumer *c, struct rb_frame *frame,
 	    !rb_consumer_check_demoted(c) &&
 	    rb_consumer_take_published(c, frame, 1, 1) > 0)
 		return 0;
+	/* A lossless group member's uncontended claim of one frame. */
+	if (c->group >= 0 && rb_member_take_one(c, frame) > 0)
+		return 0;
 	rc = rb_consumer_acquire_batch(c, frame, 1, 1, timeout_ns);
 
 	return rc < 0 ? rc : 0;
@@ -1189,6 +1272,30 @@ rb_consumer_release_batch(struct rb_consumer *c, const struct rb_frame *frames,
 	return (int)overrun;
 }
 
+/*
+ * A lossless group member's release of its oldest held frame: what
+ * rb_member_release_batch does for it (a lossless member's lost does not
+ * change). 0 or RB_E_EVICTED; 1 when the caller goes the full way.
+ */
+static RB_OUT_OF_LINE int
+rb_member_release_one(struct rb_consumer *c, const struct rb_frame *frame)
+{
+	uint64_t now;
+
+	if (c->lossy || c->claims.held == 0 || frame->seq != rb_claims_oldest(&c->claims))
+		return 1;
+	if (frame->flags & RB_FRAME_ABANDONED)
+		c->abandoned++;
+	rb_claims_pop(&c->claims, 1);
+	c->frames++;
+	ck_pr_store_64(&c->rec->frames, c->frames);
+	now = rb_claims_oldest(&c->claims);
+	c->shown_read = now;
+	rb_store_then_fence_64(&c->rec->read_seq, now);
+	rb_wake_producer_if_crossed(c->ring, frame->seq, now);
+	return rb_consumer_evicted(c) ? rb_ring_error(c->ring, RB_E_EVICTED) : 0;
+}
+
 int
 rb_consumer_release(struct rb_consumer *c, const struct rb_frame *frame)
 {
@@ -1204,6 +1311,8 @@ rb_consumer_release(struct rb_consumer *c, const struct rb_frame *frame)
 		rb_publish_release(c, frame->seq + 1);
 		return rb_consumer_evicted(c) ? RB_E_EVICTED : 0;
 	}
+	if (c->group >= 0 && (rc = rb_member_release_one(c, frame)) != 1)
+		return rc;
 	rc = rb_consumer_release_batch(c, frame, 1);
 
 	if (rc > 0)

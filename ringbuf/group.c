@@ -245,6 +245,23 @@ rb_group_watch(struct rb_ring *ring, uint32_t index, uint64_t lock,
 	return 0;
 }
 
+bool
+rb_group_trylock(struct rb_ring *ring, uint32_t index, uint32_t consumer,
+		 struct rb_lock_watch *watch)
+{
+	struct rb_shm_group *g = &ring->groups[index];
+
+	/* The CAS is a full barrier; the lock fence keeps the compiler from
+	 * hoisting the claim's loads above it. */
+	if (ck_pr_load_64(&g->claim_lock) != 0 ||
+	    !ck_pr_cas_64(&g->claim_lock, 0, (uint64_t)consumer + 1))
+		return false;
+	ck_pr_fence_lock();
+	RB_TSAN_ACQUIRE(&g->claim_lock);
+	watch->value = 0;
+	return true;
+}
+
 int
 rb_group_lock(struct rb_ring *ring, uint32_t index, uint32_t consumer,
 	      uint64_t deadline_ns, const volatile int *cancel,
@@ -258,12 +275,8 @@ rb_group_lock(struct rb_ring *ring, uint32_t index, uint32_t consumer,
 	for (;;) {
 		uint64_t lock = ck_pr_load_64(&g->claim_lock), now;
 
-		if (lock == 0 && ck_pr_cas_64(&g->claim_lock, 0, self)) {
-			ck_pr_fence_lock();
-			RB_TSAN_ACQUIRE(&g->claim_lock);
-			watch->value = 0;
+		if (lock == 0 && rb_group_trylock(ring, index, consumer, watch))
 			return 0;
-		}
 		if (lock == self) {
 			/* We never ask for a lock we hold: our own index there is
 			 * a hostile or stale value. */

@@ -317,6 +317,10 @@ int rb_group_lock(struct rb_ring *ring, uint32_t g, uint32_t consumer,
 		  uint64_t deadline_ns, const volatile int *cancel,
 		  struct rb_lock_watch *watch);
 void rb_group_unlock(struct rb_ring *ring, uint32_t g);
+/* One attempt at the claim lock, with no clock read: true with the lock
+ * held (the uncontended case of rb_group_lock), false when it is taken. */
+bool rb_group_trylock(struct rb_ring *ring, uint32_t g, uint32_t consumer,
+		      struct rb_lock_watch *watch);
 /*
  * With group `g`'s claim lock held and its claim_seq read as `cur`: checks
  * the group's accounting identity (docs/FORMAT.md §5.19 "Accounting"),

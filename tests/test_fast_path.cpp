@@ -8,10 +8,12 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <thread>
+#include <vector>
 
 using namespace rbt;
 
@@ -240,4 +242,184 @@ TEST_CASE("several producers committing out of order: a consumer reading by desc
 	rb_consumer_detach(c);
 	rb_producer_detach(p2, 0);
 	rb_producer_detach(p1, 0);
+}
+
+// ---- a group member's one-frame claim and release (issue 15) ----
+
+namespace {
+
+// Sums of the group's accounting (docs/FORMAT.md §5.19): every seq below
+// claim_seq counted once, in a member's frames, lost or held, or in the
+// group's lost, frames_departed or markers.
+void check_group_accounting(rb_ring *r, uint64_t *claim_seq)
+{
+	rb_group_status g;
+	rb_consumer_status cs[16];
+
+	REQUIRE(rb_ring_groups(r, &g, 1) == 1);
+	int n = rb_ring_consumers(r, cs, 16);
+	REQUIRE(n >= 0);
+	uint64_t sum = g.lost + g.frames_departed + g.markers;
+	for (int i = 0; i < n; i++)
+		if (strcmp(cs[i].group, g.name) == 0)
+			sum += cs[i].frames + cs[i].lost + cs[i].held;
+	CHECK(g.claim_seq - g.start_seq == sum);
+	*claim_seq = g.claim_seq;
+}
+
+} // namespace
+
+TEST_CASE("a group of one, frame by frame: held frames, nothing to take, the end marker, "
+	  "the accounting exact", "[fast][groups]")
+{
+	TestRing ring(small_config(64, 16), "rb-test-perf-group1");
+	rb_producer *p;
+	rb_consumer *c;
+	rb_consumer_options o = {};
+	rb_consumer_stats st;
+	rb_frame f, g2;
+	uint64_t claim_seq = 0;
+
+	o.group = "one";
+	REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
+	REQUIRE(rb_consumer_attach(ring.r, &o, &c) == 0);
+	CHECK(rb_consumer_acquire(c, &f, RB_NO_WAIT) == -EAGAIN);
+	for (uint64_t s = 0; s < 40; s += 2) {
+		produce(p, s, 1 + s % 64);
+		produce(p, s + 1, 1 + (s + 1) % 64);
+		// Two held at once: the second claim holds a frame already.
+		REQUIRE(rb_consumer_acquire(c, &f, RB_NO_WAIT) == 0);
+		REQUIRE(rb_consumer_acquire(c, &g2, RB_NO_WAIT) == 0);
+		CHECK(f.seq == s);
+		CHECK(g2.seq == s + 1);
+		CHECK(f.length == 1 + s % 64);
+		CHECK(f.timestamp_ns == 1000 + s);
+		CHECK(check_pattern(g2.data, g2.length, s + 1));
+		rb_consumer_status cs;
+		REQUIRE(rb_ring_consumers(ring.r, &cs, 1) == 1);
+		CHECK(cs.held == 2);
+		CHECK(cs.read_seq == s); // the group's gate at the oldest held
+		check_group_accounting(ring.r, &claim_seq);
+		CHECK(claim_seq == s + 2);
+		// Out of order: refused, nothing changes.
+		CHECK(rb_consumer_release(c, &g2) == -EINVAL);
+		REQUIRE(rb_consumer_release(c, &f) == 0);
+		REQUIRE(rb_ring_consumers(ring.r, &cs, 1) == 1);
+		CHECK(cs.read_seq == s + 1);
+		REQUIRE(rb_consumer_release(c, &g2) == 0);
+		CHECK(rb_consumer_acquire(c, &f, RB_NO_WAIT) == -EAGAIN);
+	}
+	REQUIRE(rb_producer_end_stream(p, SEC) == 0);
+	CHECK(rb_consumer_acquire(c, &f, RB_NO_WAIT) == RB_E_EOS);
+	rb_consumer_get_stats(c, &st);
+	CHECK(st.frames == 40);
+	CHECK(st.lost == 0);
+	check_group_accounting(ring.r, &claim_seq);
+	CHECK(claim_seq == 41);
+	rb_group_status g;
+	REQUIRE(rb_ring_groups(ring.r, &g, 1) == 1);
+	CHECK(g.markers == 1);
+	rb_consumer_detach(c);
+	rb_producer_detach(p, 0);
+}
+
+TEST_CASE("group members frame by frame across threads: a 16-slot ring, the producer and "
+	  "the members sleeping often, every seq once", "[fast][groups]")
+{
+	const uint64_t frames = 60000;
+	const int members = 3;
+	TestRing ring(small_config(64, 16), "rb-test-perf-groupt");
+	rb_producer_options po = {};
+	rb_producer *p;
+	rb_consumer *c[members];
+	std::vector<uint8_t> seen(frames, 0);
+	std::atomic<uint64_t> bad{0}, got{0};
+	std::atomic<int> prc{1};
+
+	po.spin_ns = 200; // sleep often: the wake-ups are what is tested
+	REQUIRE(rb_producer_attach(ring.r, &po, &p) == 0);
+	for (int i = 0; i < members; i++) {
+		rb_consumer_options o = {};
+		o.group = "work";
+		o.spin_ns = 200;
+		REQUIRE(rb_consumer_attach(ring.r, &o, &c[i]) == 0);
+	}
+	std::vector<std::thread> ts;
+	for (int i = 0; i < members; i++)
+		ts.emplace_back([&, i] {
+			rb_frame f[2];
+			uint64_t last = 0;
+			for (uint64_t n = 0;; n++) {
+				// Member 1 holds two frames at a time when it can,
+				// member 2 mixes in a batch: the fast claim with a
+				// frame held, and the full path beside it.
+				int rc;
+				if (i == 2 && n % 5 == 0) {
+					rc = rb_consumer_acquire_batch(c[i], f, 2, 1, 30 * SEC);
+				} else {
+					rc = rb_consumer_acquire(c[i], &f[0], 30 * SEC);
+					rc = rc == 0 ? 1 : rc;
+				}
+				// A second one only if there: waiting for it while
+				// holding the first could wait for ever (the held
+				// frame is the producer's gate on a full ring).
+				if (rc == 1 && i == 1) {
+					int rc2 = rb_consumer_acquire(c[i], &f[1], RB_NO_WAIT);
+					if (rc2 == 0)
+						rc = 2;
+					else if (rc2 != -EAGAIN && rc2 != RB_E_EOS)
+						bad++;
+				}
+				if (rc <= 0) {
+					if (rc != RB_E_EOS)
+						bad++;
+					return;
+				}
+				for (int k = 0; k < rc; k++) {
+					if (f[k].seq >= frames ||
+					    __atomic_fetch_add(&seen[f[k].seq], 1, __ATOMIC_RELAXED) != 0 ||
+					    (last != 0 && f[k].seq <= last) ||
+					    !check_pattern(f[k].data, f[k].length, f[k].seq))
+						bad++;
+					last = f[k].seq;
+					got++;
+				}
+				if (rb_consumer_release_batch(c[i], f, (uint32_t)rc) != 0)
+					bad++;
+			}
+		});
+	std::thread producer([&] {
+		rb_frame f;
+		for (uint64_t s = 0; s < frames; s++) {
+			if (rb_producer_acquire(p, &f, 30 * SEC) != 0 || f.seq != s)
+				return;
+			f.length = 8 + s % 57;
+			fill_pattern(f.data, f.length, s);
+			if (rb_producer_commit(p, &f) != 0)
+				return;
+		}
+		prc = rb_producer_end_stream(p, 30 * SEC);
+	});
+	producer.join();
+	for (auto &t : ts)
+		t.join();
+	CHECK(prc == 0);
+	CHECK(bad == 0);
+	CHECK(got == frames);
+	uint64_t once = 0, sum = 0;
+	for (uint64_t s = 0; s < frames; s++)
+		once += __atomic_load_n(&seen[s], __ATOMIC_RELAXED) == 1;
+	CHECK(once == frames);
+	uint64_t claim_seq = 0;
+	check_group_accounting(ring.r, &claim_seq);
+	CHECK(claim_seq == frames + 1);
+	for (int i = 0; i < members; i++) {
+		rb_consumer_stats st;
+		rb_consumer_get_stats(c[i], &st);
+		CHECK(st.lost == 0);
+		sum += st.frames;
+		rb_consumer_detach(c[i]);
+	}
+	CHECK(sum == frames);
+	rb_producer_detach(p, 0);
 }
