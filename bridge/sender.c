@@ -604,17 +604,14 @@ sender_summary(struct sender *s, int status)
 		cli_end_text(s->end), status == 0 ? "" : " (failed)");
 }
 
-static int
-sender_setup(struct sender *s)
+int
+bridge_open_near(const struct bridge_options *o, struct rb_ring **ring)
 {
-	const struct bridge_options *o = s->o;
-	struct rb_consumer_options co = {0};
-	char host[128] = "localhost";
 	uint64_t deadline = cli_now_ns() + o->wait_ring_ns;
 	int rc;
 
 	for (;;) {
-		rc = cli_ring_open(o->ring, &s->ring);
+		rc = cli_ring_open(o->ring, ring);
 		if (rc != -ENOENT || o->wait_ring_ns == 0 || cli_stop || cli_now_ns() >= deadline)
 			break;
 		cli_sleep_for(10000000ull);
@@ -623,6 +620,28 @@ sender_setup(struct sender *s)
 		cli_error("ring '%s': %s", o->ring, cli_ring_error(o->ring, rc));
 		return CLI_EXIT_FAIL;
 	}
+	return 0;
+}
+
+uint64_t
+bridge_new_session(void)
+{
+	/* A session id that differs from every other sender's: time and pid. */
+	uint64_t session = (cli_now_ns() * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)getpid() << 32) ^ 1;
+
+	return session != 0 ? session : 1;
+}
+
+static int
+sender_setup(struct sender *s)
+{
+	const struct bridge_options *o = s->o;
+	struct rb_consumer_options co = {0};
+	char host[128] = "localhost";
+	int rc;
+
+	if ((rc = bridge_open_near(o, &s->ring)) != 0)
+		return rc;
 	co.lossy = o->lossy;
 	co.start = o->start;
 	co.label = o->label;
@@ -653,10 +672,7 @@ sender_setup(struct sender *s)
 	}
 	gethostname(host, sizeof(host) - 1);
 	snprintf(s->origin, sizeof(s->origin), "%s:%s", host, o->ring);
-	/* A session id that differs from every other sender's: time and pid. */
-	s->session = (cli_now_ns() * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)getpid() << 32) ^ 1;
-	if (s->session == 0)
-		s->session = 1;
+	s->session = bridge_new_session();
 	s->acked_to = WIRE_NONE;
 	s->prev_sent = WIRE_NONE;
 	s->ctx = zmq_ctx_new();
