@@ -8,7 +8,7 @@ the only way a frame gets across is the network. Where namespaces cannot
 be made (not root, no netns support) the sides run on this machine over
 loopback, and the test says so on its first line.
 
-Usage: test_bridge.py CASE   (stream, restarts, group, security)
+Usage: test_bridge.py CASE   (stream, restarts, relay, group, security, pub)
 Everything made (namespaces, veths, mounts, processes, rings) is removed
 at the end, pass or fail. Every wait is bounded.
 """
@@ -398,8 +398,55 @@ def case_group(m):
     check(a | b == set(range(n)), "every one of the %d frames on one of them" % n)
 
 
+def case_pub(m):
+    """(f) --pub to three --sub, one of them late: each far ring verified
+    whole, and for each subscriber frames + lost == published, exactly."""
+    n = 100000
+    port = 5561 if m.netns else free_port()
+    near = "rb-test-%s-near" % TAG
+    ep = "tcp://%s:%d" % (m.addr["a"], port)
+    fars = ["rb-test-%s-sub%d" % (TAG, i) for i in (1, 2, 3)]
+    sub_argv = lambda far: [BRIDGE, "recv", "--sub", "--keep", "--json", "-d", "120s",
+                            "--slots", "131072", ep, far]
+    subs = [m.start("b", sub_argv(f), "sub%d" % (i + 1)) for i, f in enumerate(fars[:2])]
+    pub = m.start("a", [BRIDGE, "send", "--pub", "--json", "-w", "30s", near, ep], "pub")
+    # 20 kHz for 5 s: the early subscribers keep up; the late one joins
+    # after 20,000 frames at least, so it misses those.
+    prod = m.start("a", [PRODUCER, "-f", "256", "-n", "65536", "-c", str(n), "-r", "20kHz",
+                         "-W", "1", "--keep", "--json", near], "producer")
+    poll_until("20,000 frames on the near ring", lambda: write_seq(m, "a", near) >= 20000, 120)
+    subs.append(m.start("b", sub_argv(fars[2]), "sub3"))
+    for p in [prod, pub] + subs:
+        check(m.wait(p, 300) == 0, "%s exits 0" % p.name)
+    pj = m.json_of("pub")
+    check(pj["published"] == n and pj["lost"] == 0 and pj["torn"] == 0 and pj["end"] == "eos",
+          "publisher: %d frames published, 0 lost, 0 torn, end of stream (%s)" %
+          (n, pj["published"]))
+    check(pj["subscriptions"] >= 3, "publisher: saw the 3 subscriptions (%d)" % pj["subscriptions"])
+    for i, far in enumerate(fars):
+        name = "sub%d" % (i + 1)
+        r = m.json_of(name)
+        print("  %s: %d frames, %d lost (%d waiting for the header), %d bad" %
+              (name, r["frames"], r["lost"], r["waiting_for_header"], r["bad_messages"]), flush=True)
+        check(r["end"] == "eos" and r["markers"] == 1, "%s: saw the end of the stream" % name)
+        check(r["published"] == n and r["frames"] + r["lost"] == n,
+              "%s: frames + lost = %d published, exactly (%d + %d)" %
+              (name, n, r["frames"], r["lost"]))
+        check(r["upstream_lost"] == 0 and r["bad_messages"] == 0,
+              "%s: nothing lost at the publisher, no bad message" % name)
+        v = verify_far(m, far, r["frames"], name)
+        check(v["dropped_at_producer"] == r["lost"],
+              "%s: the far ring's consumers see the %d lost as dropped_at_producer (%d)" %
+              (name, r["lost"], v["dropped_at_producer"]))
+        check(v["first_seq"] + r["frames"] == n, "%s: the far seqs are the near ones (%d .. %d)" %
+              (name, v["first_seq"], v["last_seq"]))
+    late = m.json_of("sub3")
+    check(late["lost"] >= 20000, "the late subscriber lost the frames before it joined (%d)" %
+          late["lost"])
+
+
 CASES = {"stream": case_stream, "restarts": case_restarts, "relay": case_relay, "security": case_security,
-         "group": case_group}
+         "group": case_group, "pub": case_pub}
 
 
 def main():
