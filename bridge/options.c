@@ -167,23 +167,12 @@ bridge_parse(int argc, char **argv, struct bridge_options *o, bool send)
 			o->lossy = true;
 			break;
 		case 'g':
-			if (rb_ring_name_check(optarg) != 0 || strlen(optarg) > RB_GROUP_NAME_MAX) {
-				cli_error("%s: '%s': not a valid group name (1 to %d of "
-					  "A-Z a-z 0-9 . _ -, not starting with '.')", name,
-					  optarg, RB_GROUP_NAME_MAX);
-				return CLI_EXIT_USAGE;
-			}
-			o->group = optarg;
+			if ((rc = cli_option_group(name, optarg, &o->group)) != 0)
+				return rc;
 			break;
 		case OPT_START:
-			if (strcmp(optarg, "oldest") == 0)
-				o->start = RB_START_OLDEST;
-			else if (strcmp(optarg, "newest") == 0)
-				o->start = RB_START_NEWEST;
-			else if (strcmp(optarg, "next") == 0)
-				o->start = RB_START_NEXT;
-			else
-				return cli_bad_value(name, optarg, -EINVAL, "oldest, newest or next");
+			if ((rc = cli_parse_start(name, optarg, &o->start)) != 0)
+				return rc;
 			break;
 		case 'L':
 			if (strlen(optarg) > 31) {

@@ -406,10 +406,15 @@ def case_pub(m):
     near = "rb-test-%s-near" % TAG
     ep = "tcp://%s:%d" % (m.addr["a"], port)
     fars = ["rb-test-%s-sub%d" % (TAG, i) for i in (1, 2, 3)]
+    # A queue (--hwm) for every frame of the run: once connected, nothing
+    # is dropped however loaded the machine is, so the far seqs stay the
+    # near ones and rb-consumer verify checks every byte (a loss in the
+    # middle would shift them: docs/BRIDGE.md, "Fan-out").
+    hwm = ["--hwm", str(2 * n)]
     sub_argv = lambda far: [BRIDGE, "recv", "--sub", "--keep", "--json", "-d", "120s",
-                            "--slots", "131072", ep, far]
+                            "--slots", "131072"] + hwm + [ep, far]
     subs = [m.start("b", sub_argv(f), "sub%d" % (i + 1)) for i, f in enumerate(fars[:2])]
-    pub = m.start("a", [BRIDGE, "send", "--pub", "--json", "-w", "30s", near, ep], "pub")
+    pub = m.start("a", [BRIDGE, "send", "--pub", "--json", "-w", "30s"] + hwm + [near, ep], "pub")
     # 20 kHz for 5 s: the early subscribers keep up; the late one joins
     # after 20,000 frames at least, so it misses those.
     prod = m.start("a", [PRODUCER, "-f", "256", "-n", "65536", "-c", str(n), "-r", "20kHz",
