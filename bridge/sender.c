@@ -18,6 +18,15 @@
  * producer while ZeroMQ may still read it, even when a retransmitted copy
  * is still queued after the first copy was acknowledged.
  *
+ * Lossy: the copy is checked. A lossy consumer's slot may be overwritten
+ * by the producer while ZeroMQ still sends from it, and the far side would
+ * commit a torn frame. So with --lossy the payload is copied into a ZeroMQ
+ * message of its own and then checked with rb_consumer_check: a frame
+ * overwritten before the copy was done is not sent (counted `torn`; the
+ * receiver counts it lost from the seq gap), and what is sent is the
+ * checked copy, whatever the producer writes later. Zero copy stays the
+ * lossless path, where the slot cannot change until it is released.
+ *
  * One thread. It waits in the ring (at most 200 us while frames are held,
  * so ACKs are read soon) or in zmq_poll; neither wait is unbounded, and
  * cli_stop (SIGINT/SIGTERM) ends them.
@@ -69,7 +78,7 @@ struct sender {
 	const char *end;
 	/* counts */
 	uint64_t frames_done, bytes_done, sent_msgs, retransmits, rewinds, hellos;
-	uint64_t skipped, gap_lost, bad, timeouts, resets;
+	uint64_t skipped, gap_lost, bad, timeouts, resets, torn;
 	uint64_t rtt_ns, rtt_min_ns, rtt_max_ns, rtt_samples;
 	struct bridge_events ev;
 	uint64_t first_ns, end_ns;
@@ -151,8 +160,23 @@ sender_send_one(struct sender *s, uint32_t i)
 	struct wire_data d = {0};
 	uint8_t head[WIRE_HEAD_BYTES], desc[WIRE_DATA_BYTES];
 	zmq_msg_t payload;
+	bool copied = false;
 	int len = 0;
 
+	if (s->o->lossy && f->length > 0) {
+		/* Copy, then check (see the top of the file). */
+		if (zmq_msg_init_size(&payload, f->length) != 0)
+			return -ENOMEM;
+		memcpy(zmq_msg_data(&payload), f->data, f->length);
+		if (rb_consumer_check(s->c, f) != 0) {
+			zmq_msg_close(&payload);
+			if (!s->sent[k])
+				s->torn++;
+			s->sent[k] = true;
+			return -ESTALE;
+		}
+		copied = true;
+	}
 	d.session = s->session;
 	d.seq = f->seq;
 	d.prev = s->prev_sent;
@@ -163,8 +187,13 @@ sender_send_one(struct sender *s, uint32_t i)
 	d.sent_ns = cli_now_ns();
 	wire_put_head(head, WIRE_DATA);
 	wire_put_data(desc, &d);
-	if (zmq_send(s->sock, head, sizeof(head), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
-		return -zmq_errno();
+	if (zmq_send(s->sock, head, sizeof(head), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+		int e = zmq_errno();
+
+		if (copied)
+			zmq_msg_close(&payload);
+		return -e;
+	}
 	/* The rest of a message whose first part was taken is taken too
 	 * (ZeroMQ checks its high-water mark per message). */
 	zmq_send(s->sock, desc, sizeof(desc), ZMQ_SNDMORE);
@@ -172,7 +201,10 @@ sender_send_one(struct sender *s, uint32_t i)
 		len = rb_consumer_stream_header(s->c, s->header, s->header_cap, NULL);
 		zmq_send(s->sock, s->header, len > 0 ? (size_t)len : 0, ZMQ_SNDMORE);
 	}
-	if (f->length > 0) {
+	if (copied) {
+		if (zmq_msg_send(&payload, s->sock, 0) < 0)
+			zmq_msg_close(&payload);
+	} else if (f->length > 0) {
 		ck_pr_inc_32(&s->refs[k]);
 		zmq_msg_init_data(&payload, f->data, f->length, sender_payload_free,
 				  &s->refs[k]);
@@ -218,7 +250,14 @@ sender_send_pending(struct sender *s, bool *blocked)
 			s->next++;
 			continue;
 		}
-		if (sender_send_one(s, s->next) != 0) {
+		int rc = sender_send_one(s, s->next);
+
+		if (rc == -ESTALE) {
+			/* Torn: not sent; the receiver sees the seq gap. */
+			s->next++;
+			continue;
+		}
+		if (rc != 0) {
 			*blocked = true;
 			break;
 		}
@@ -585,6 +624,7 @@ sender_summary(struct sender *s, int status)
 		cli_json_u64(&j, "hellos", s->hellos);
 		cli_json_u64(&j, "skipped", s->skipped);
 		cli_json_u64(&j, "lost", st.lost + s->gap_lost);
+		cli_json_u64(&j, "torn", s->torn);
 		cli_json_u64(&j, "bad_messages", s->bad);
 		cli_json_u64(&j, "window", s->cap);
 		cli_json_u64(&j, "unacknowledged", s->n);

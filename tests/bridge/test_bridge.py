@@ -8,7 +8,7 @@ the only way a frame gets across is the network. Where namespaces cannot
 be made (not root, no netns support) the sides run on this machine over
 loopback, and the test says so on its first line.
 
-Usage: test_bridge.py CASE   (stream, restarts, relay, group, security, pub)
+Usage: test_bridge.py CASE   (stream, restarts, relay, group, security, pub, lossy)
 Everything made (namespaces, veths, mounts, processes, rings) is removed
 at the end, pass or fail. Every wait is bounded.
 """
@@ -450,7 +450,55 @@ def case_pub(m):
           late["lost"])
 
 
-CASES = {"stream": case_stream, "restarts": case_restarts, "relay": case_relay, "security": case_security,
+def counter_frames(data, size):
+    """The near seq of each counter frame in data (frames of `size` bytes),
+    and how many frames are not wholly one seq's counter pattern (torn):
+    word w of seq s's frame is s * 0x9E3779B97F4A7C15 + w."""
+    import struct
+    mask, inv = (1 << 64) - 1, pow(0x9E3779B97F4A7C15, -1, 1 << 64)
+    fmt, seqs, torn, want = "<%dQ" % (size // 8), [], 0, list(range(size // 8))
+    for off in range(0, len(data), size):
+        words = struct.unpack_from(fmt, data, off)
+        w0 = words[0]
+        seqs.append((w0 * inv) & mask)
+        if [(x - w0) & mask for x in words] != want:
+            torn += 1
+    return seqs, torn
+
+
+def case_lossy(m):
+    """(g) a producer far faster than a lossy sender laps it all the time:
+    no torn frame reaches the far ring, and frames + lost add up."""
+    n, size = 200000, 1024
+    port = 5562 if m.netns else free_port()
+    near, far = "rb-test-%s-near" % TAG, "rb-test-%s-far" % TAG
+    ep = "tcp://%s:%d" % (m.addr["b"], port)
+    recv = m.start("b", [BRIDGE, "recv", "--keep", "--json", "--slots", "262144", ep, far], "recv")
+    # 16 slots at 50 kHz: each slot is overwritten every 320 us, while the
+    # sender and ZeroMQ's I/O thread still handle it.
+    prod = m.start("a", [PRODUCER, "-f", str(size), "-n", "16", "-c", str(n), "-r", "50kHz",
+                         "-W", "1",
+                         "--keep", "--json", near], "producer")
+    send = m.start("a", [BRIDGE, "send", "--lossy", "--json", "-w", "30s", near, ep], "send")
+    for p in (prod, send, recv):
+        check(m.wait(p, 300) == 0, "%s exits 0" % p.name)
+    s, r = m.json_of("send"), m.json_of("recv")
+    out = subprocess.run(m.argv("b", [CONSUMER, far, "stdout"]), capture_output=True,
+                         timeout=300, env=ENV).stdout
+    check(len(out) == r["frames"] * size, "the far ring holds the %d frames received" % r["frames"])
+    seqs, torn = counter_frames(out, size)
+    print("  sender: %d sent, %d lost, %d torn (not sent); receiver: %d frames, %d lost; "
+          "far: near seqs %d .. %d" % (s["sent"], s["lost"], s.get("torn", -1), r["frames"],
+                                       r["lost"], seqs[0], seqs[-1]), flush=True)
+    check(torn == 0, "no torn frame on the far ring (%d frames not wholly one seq's)" % torn)
+    check(all(a < b for a, b in zip(seqs, seqs[1:])), "the far frames' near seqs go up")
+    check(r["lost"] > 0, "the producer lapped the sender (%d lost)" % r["lost"])
+    check(r["frames"] + r["lost"] == n - seqs[0],
+          "far frames + lost = near frames from the first one sent (%d + %d = %d - %d)" %
+          (r["frames"], r["lost"], n, seqs[0]))
+
+
+CASES = {"lossy": case_lossy, "stream": case_stream, "restarts": case_restarts, "relay": case_relay, "security": case_security,
          "group": case_group, "pub": case_pub}
 
 
