@@ -62,6 +62,7 @@ struct sender {
 	struct rb_frame *frames;
 	uint32_t *refs;        /* ZeroMQ messages alive over each entry */
 	bool *sent;            /* sent at least once */
+	bool *torn;            /* lossy: found overwritten, never sent */
 	uint32_t cap, head, n, next;
 	uint64_t acked_to;     /* near seq the receiver has committed up to */
 	uint64_t prev_sent;    /* `prev` of the next DATA */
@@ -78,7 +79,7 @@ struct sender {
 	const char *end;
 	/* counts */
 	uint64_t frames_done, bytes_done, sent_msgs, retransmits, rewinds, hellos;
-	uint64_t skipped, gap_lost, bad, timeouts, resets, torn;
+	uint64_t skipped, gap_lost, bad, timeouts, resets, torn_frames;
 	uint64_t rtt_ns, rtt_min_ns, rtt_max_ns, rtt_samples;
 	struct bridge_events ev;
 	uint64_t first_ns, end_ns;
@@ -170,9 +171,9 @@ sender_send_one(struct sender *s, uint32_t i)
 		memcpy(zmq_msg_data(&payload), f->data, f->length);
 		if (rb_consumer_check(s->c, f) != 0) {
 			zmq_msg_close(&payload);
-			if (!s->sent[k])
-				s->torn++;
-			s->sent[k] = true;
+			if (!s->torn[k])
+				s->torn_frames++;
+			s->torn[k] = true;
 			return -ESTALE;
 		}
 		copied = true;
@@ -293,12 +294,19 @@ sender_release(struct sender *s)
 		while (run < s->n && k + run < s->cap) {
 			const struct rb_frame *f = &s->frames[k + run];
 
-			if (!sender_is_acked(s, f->seq) || ck_pr_load_32(&s->refs[k + run]) != 0)
+			/* A torn frame was never sent: nothing to wait for (the
+			 * receiver learns of it from the seq gap), and waiting
+			 * for an ACK the next frame may never bring would hold
+			 * the end marker back for ever. */
+			if ((!sender_is_acked(s, f->seq) && !s->torn[k + run]) ||
+			    ck_pr_load_32(&s->refs[k + run]) != 0)
 				break;
 			if (f->flags & RB_FRAME_EOS)
 				break;
-			s->frames_done++;
-			s->bytes_done += f->length;
+			if (!s->torn[k + run]) {
+				s->frames_done++;
+				s->bytes_done += f->length;
+			}
 			run++;
 		}
 		if (run == 0) {
@@ -319,7 +327,7 @@ sender_release(struct sender *s)
 		if (rc < 0 && rc != RB_E_OVERRUN)
 			return rc;
 		for (uint32_t i = 0; i < run; i++)
-			s->sent[k + i] = false;
+			s->sent[k + i] = s->torn[k + i] = false;
 		s->head = (s->head + run) % s->cap;
 		s->n -= run;
 		s->next = s->next > run ? s->next - run : 0;
@@ -450,7 +458,7 @@ sender_acquire(struct sender *s, uint64_t timeout, bool *worked)
 		s->frames[tail].seq = rs.eos_seq - 1;
 		s->frames[tail].flags = RB_FRAME_EOS;
 		s->refs[tail] = 0;
-		s->sent[tail] = false;
+		s->sent[tail] = s->torn[tail] = false;
 		s->n++;
 		s->eos_taken = true;
 		*worked = true;
@@ -471,7 +479,7 @@ sender_acquire(struct sender *s, uint64_t timeout, bool *worked)
 	}
 	for (i = 0; i < (uint32_t)got; i++) {
 		s->refs[tail + i] = 0;
-		s->sent[tail + i] = false;
+		s->sent[tail + i] = s->torn[tail + i] = false;
 		/* Already on the far ring (a restarted sender): not sent. */
 		if (sender_is_acked(s, s->frames[tail + i].seq))
 			s->skipped++;
@@ -505,9 +513,12 @@ sender_show(struct sender *s, uint64_t now)
 static bool
 sender_has_unacked_sent(const struct sender *s)
 {
-	for (uint32_t i = 0; i < s->next && i < s->n; i++)
-		if (!sender_is_acked(s, s->frames[sender_idx(s, i)].seq))
+	for (uint32_t i = 0; i < s->next && i < s->n; i++) {
+		uint32_t k = sender_idx(s, i);
+
+		if (!sender_is_acked(s, s->frames[k].seq) && !s->torn[k])
 			return true;
+	}
 	return false;
 }
 
@@ -624,7 +635,7 @@ sender_summary(struct sender *s, int status)
 		cli_json_u64(&j, "hellos", s->hellos);
 		cli_json_u64(&j, "skipped", s->skipped);
 		cli_json_u64(&j, "lost", st.lost + s->gap_lost);
-		cli_json_u64(&j, "torn", s->torn);
+		cli_json_u64(&j, "torn", s->torn_frames);
 		cli_json_u64(&j, "bad_messages", s->bad);
 		cli_json_u64(&j, "window", s->cap);
 		cli_json_u64(&j, "unacknowledged", s->n);
@@ -704,9 +715,10 @@ sender_setup(struct sender *s)
 	s->frames = calloc(s->cap, sizeof(*s->frames));
 	s->refs = calloc(s->cap, sizeof(*s->refs));
 	s->sent = calloc(s->cap, sizeof(*s->sent));
+	s->torn = calloc(s->cap, sizeof(*s->torn));
 	s->header_cap = rb_ring_stream_header_capacity(s->ring) + 1;
 	s->header = malloc(s->header_cap);
-	if (s->frames == NULL || s->refs == NULL || s->sent == NULL || s->header == NULL) {
+	if (s->frames == NULL || s->refs == NULL || s->sent == NULL || s->torn == NULL || s->header == NULL) {
 		cli_error("out of memory");
 		return CLI_EXIT_FAIL;
 	}
@@ -757,6 +769,7 @@ bridge_send(const struct bridge_options *o)
 	free(s.frames);
 	free(s.refs);
 	free(s.sent);
+	free(s.torn);
 	free(s.header);
 	return status;
 }
