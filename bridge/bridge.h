@@ -7,7 +7,8 @@
  *   socket.c    ZeroMQ sockets: endpoints, options, monitor, receiving parts
  *   curve.c     CURVE key files, keygen and the ZAP handler
  *   sender.c    rb-bridge send
- *   receiver.c  rb-bridge recv
+ *   publisher.c rb-bridge send --pub
+ *   receiver.c  rb-bridge recv (and recv --sub)
  *   options.c   the command lines
  *   main.c      the subcommands
  */
@@ -48,11 +49,14 @@ struct bridge_options {
 	uint64_t ack_timeout_ns;
 	uint64_t wait_ring_ns;
 	uint64_t count;      /* stop after this many frames acknowledged; 0: no */
+	bool pub;            /* --pub: publish to subscribers (publisher.c) */
+	int hwm;             /* --hwm: PUB/SUB messages queued per peer */
 	/* recv */
 	bool attach;
 	bool keep;
 	bool keep_going;     /* wait for the next sender after an end */
 	uint32_t slots;      /* far ring's slot count; 0: the near ring's */
+	bool sub;            /* --sub: subscribe to a publisher */
 };
 
 /* options.c: return -1 to run, or an exit status. */
@@ -61,6 +65,12 @@ int bridge_parse_recv(int argc, char **argv, struct bridge_options *o);
 int bridge_parse_keygen(int argc, char **argv, const char **name);
 
 int bridge_send(const struct bridge_options *o);
+int bridge_publish(const struct bridge_options *o);
+/* sender.c: opens the near ring, waiting --wait-ring for it. 0 or
+ * CLI_EXIT_FAIL after saying why. */
+int bridge_open_near(const struct bridge_options *o, struct rb_ring **ring);
+/* A session id, non-zero, unlike any other process's. */
+uint64_t bridge_new_session(void);
 int bridge_recv(const struct bridge_options *o);
 
 /* ---- socket.c ---------------------------------------------------------- */

@@ -46,7 +46,7 @@ main(int argc, char **argv)
 			return rc;
 		if (cli_signals_start() != 0)
 			return CLI_EXIT_FAIL;
-		return send ? bridge_send(&o) : bridge_recv(&o);
+		return send ? (o.pub ? bridge_publish(&o) : bridge_send(&o)) : bridge_recv(&o);
 	}
 	cli_error("%s: unknown subcommand (send, recv or keygen)", argv[1]);
 	return CLI_EXIT_USAGE;

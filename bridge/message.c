@@ -57,6 +57,30 @@ bridge_msg_parse(const struct wire_part *parts, unsigned n,
 			return -EPROTO;
 		return 0;
 	}
+	case WIRE_PUB: {
+		const struct wire_pub *d = &m->u.pub;
+		bool ring;
+
+		if ((n != 3 && n != 6) || wire_get_pub(&parts[1], &m->u.pub) != 0)
+			return -EPROTO;
+		ring = (d->pub_flags & WIRE_PUB_RING) != 0;
+		if (ring != (n == 6))
+			return -EPROTO;
+		if (ring) {
+			if (wire_get_hello(&parts[2], &m->ring) != 0 ||
+			    m->ring.session != d->session || d->length > m->ring.frame_bytes ||
+			    wire_check_text(&parts[3], 0, WIRE_HEADER_MAX) != 0 ||
+			    wire_check_text(&parts[4], 1, WIRE_ORIGIN_MAX) != 0)
+				return -EPROTO;
+			m->text = parts[3];
+			m->has_text = true;
+			m->origin = parts[4];
+		}
+		m->payload = parts[n - 1];
+		if (d->length > max_frame_bytes || m->payload.size != d->length)
+			return -EPROTO;
+		return 0;
+	}
 	case WIRE_ACK:
 		return n == 2 ? wire_get_ack(&parts[1], &m->u.ack) : -EPROTO;
 	case WIRE_NACK:

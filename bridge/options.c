@@ -24,6 +24,8 @@ static const char send_usage[] =
 	"      --any-address     allow binding to every address (*, 0.0.0.0)\n"
 	"      --curve-key FILE  CURVE: this side's key pair (rb-bridge keygen)\n"
 	"      --curve-peer FILE CURVE: the receiver's public key\n"
+	"      --pub             publish to any number of rb-bridge recv --sub (lossy,\n"
+	"                        binds ENDPOINT; --hwm N messages queued each, 1000)\n"
 	"  -j, --json            summary as one JSON line\n"
 	"      --trust-owner USER  rings USER owns too   -h, --help   -V, --version\n"
 	"Ends at the end of the stream (after the far side has it) or on SIGINT/SIGTERM.\n"
@@ -43,6 +45,8 @@ static const char recv_usage[] =
 	"      --any-address     allow binding to every address (*, 0.0.0.0)\n"
 	"      --curve-key FILE  CURVE: this side's key pair (rb-bridge keygen)\n"
 	"      --curve-peer FILE CURVE: the one sender public key admitted\n"
+	"      --sub             subscribe to an rb-bridge send --pub at ENDPOINT (lossy,\n"
+	"                        connects; losses counted; --hwm N queued, 1000)\n"
 	"  -j, --json            summary as one JSON line\n"
 	"      --trust-owner USER  rings USER owns too   -h, --help   -V, --version\n"
 	"Ends after the end of the stream, when the sender stops, or on SIGINT/SIGTERM\n"
@@ -59,6 +63,9 @@ enum {
 	OPT_TRUST_OWNER,
 	OPT_KEEP,
 	OPT_KEEP_GOING,
+	OPT_PUB,
+	OPT_SUB,
+	OPT_HWM,
 };
 
 static const struct option bridge_longopts[] = {
@@ -81,6 +88,9 @@ static const struct option bridge_longopts[] = {
 	{"keep", no_argument, NULL, OPT_KEEP},
 	{"keep-going", no_argument, NULL, OPT_KEEP_GOING},
 	{"trust-owner", required_argument, NULL, OPT_TRUST_OWNER},
+	{"pub", no_argument, NULL, OPT_PUB},
+	{"sub", no_argument, NULL, OPT_SUB},
+	{"hwm", required_argument, NULL, OPT_HWM},
 	{"json", no_argument, NULL, 'j'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -92,13 +102,39 @@ static bool
 bridge_send_only(int c)
 {
 	return c == 'l' || c == 'g' || c == OPT_START || c == 'L' || c == 'W' ||
-	       c == OPT_ACK_TIMEOUT || c == 'w' || c == 'c' || c == OPT_BIND;
+	       c == OPT_ACK_TIMEOUT || c == 'w' || c == 'c' || c == OPT_BIND || c == OPT_PUB;
 }
 
 static bool
 bridge_recv_only(int c)
 {
-	return c == 'a' || c == 'n' || c == OPT_KEEP || c == OPT_KEEP_GOING || c == OPT_CONNECT;
+	return c == 'a' || c == 'n' || c == OPT_KEEP || c == OPT_KEEP_GOING || c == OPT_CONNECT ||
+	       c == OPT_SUB;
+}
+
+/* --pub and --sub: what fan-out takes and what it does not. */
+static int
+bridge_fanout_check(struct bridge_options *o)
+{
+	const char *bad = NULL;
+
+	if (!o->pub && !o->sub)
+		return 0;
+	if (o->curve.on)
+		bad = "--curve-key";
+	else if (o->group != NULL)
+		bad = "--group";
+	else if (o->window != 0)
+		bad = "--window";
+	if (bad != NULL) {
+		cli_error("%s: not with %s (a lossy fan-out)", bad, o->pub ? "--pub" : "--sub");
+		return CLI_EXIT_USAGE;
+	}
+	/* Publishers bind, subscribers connect (ZeroMQ's usual way round;
+	 * a bind needs no --bind). */
+	o->bind = o->pub;
+	o->lossy = true;
+	return 0;
 }
 
 static int
@@ -112,6 +148,7 @@ bridge_parse(int argc, char **argv, struct bridge_options *o, bool send)
 	memset(o, 0, sizeof(*o));
 	o->start = RB_START_OLDEST;
 	o->ack_timeout_ns = 2000000000ull;
+	o->hwm = 1000;
 	o->bind = !send;
 	for (;;) {
 		char name[CLI_OPTION_NAME_MAX];
@@ -130,23 +167,12 @@ bridge_parse(int argc, char **argv, struct bridge_options *o, bool send)
 			o->lossy = true;
 			break;
 		case 'g':
-			if (rb_ring_name_check(optarg) != 0 || strlen(optarg) > RB_GROUP_NAME_MAX) {
-				cli_error("%s: '%s': not a valid group name (1 to %d of "
-					  "A-Z a-z 0-9 . _ -, not starting with '.')", name,
-					  optarg, RB_GROUP_NAME_MAX);
-				return CLI_EXIT_USAGE;
-			}
-			o->group = optarg;
+			if ((rc = cli_option_group(name, optarg, &o->group)) != 0)
+				return rc;
 			break;
 		case OPT_START:
-			if (strcmp(optarg, "oldest") == 0)
-				o->start = RB_START_OLDEST;
-			else if (strcmp(optarg, "newest") == 0)
-				o->start = RB_START_NEWEST;
-			else if (strcmp(optarg, "next") == 0)
-				o->start = RB_START_NEXT;
-			else
-				return cli_bad_value(name, optarg, -EINVAL, "oldest, newest or next");
+			if ((rc = cli_parse_start(name, optarg, &o->start)) != 0)
+				return rc;
 			break;
 		case 'L':
 			if (strlen(optarg) > 31) {
@@ -219,6 +245,20 @@ bridge_parse(int argc, char **argv, struct bridge_options *o, bool send)
 		case OPT_KEEP_GOING:
 			o->keep_going = true;
 			break;
+		case OPT_PUB:
+			o->pub = true;
+			break;
+		case OPT_SUB:
+			o->sub = true;
+			break;
+		case OPT_HWM:
+			rc = cli_parse_count(optarg, &v);
+			if (rc == 0 && (v == 0 || v > (1u << 24)))
+				rc = -ERANGE;
+			if (rc != 0)
+				return cli_bad_value(name, optarg, rc, "a message count (1 to 16M)");
+			o->hwm = (int)v;
+			break;
 		case OPT_TRUST_OWNER:
 			if ((rc = cli_trust_owner(name, optarg)) != 0)
 				return rc;
@@ -240,6 +280,8 @@ bridge_parse(int argc, char **argv, struct bridge_options *o, bool send)
 		return CLI_EXIT_USAGE;
 	}
 	o->curve.on = key_file != NULL;
+	if ((rc = bridge_fanout_check(o)) != 0)
+		return rc;
 	if (send && (rc = cli_ring_operand(argc, argv, &o->ring)) != 0)
 		return rc;
 	if (optind >= argc) {

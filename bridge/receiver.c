@@ -11,6 +11,12 @@
  *
  * Copies: the payload arrives in a ZeroMQ message and is copied once, into
  * the far slot (the one copy of the path; the sender sends from its slot).
+ *
+ * --sub: a subscriber of an rb-bridge send --pub. No session, no ACK, no
+ * journal: it commits what arrives and counts what did not from the gaps
+ * in the publication's `index` (docs/BRIDGE.md, "Fan-out"). It begins its
+ * far stream at the first message that carries the ring parts (the frame
+ * type and the stream header); what came before is counted lost.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -57,12 +63,21 @@ struct receiver {
 	uint32_t nacked_epoch;
 	uint64_t reset_at;
 	bool ended;            /* end of stream or BYE: about to exit */
+	bool fatal;            /* --sub: the far ring cannot take the frames */
 	bool bye;              /* the sender said BYE */
 	uint64_t close_at;     /* exit by then even without a BYE */
 	const char *end;
 	/* counts */
 	uint64_t frames, bytes, markers, dups, breaks, nacks, resets, sessions;
 	uint64_t bad, lost, others, abandoned, refusals;
+	/* --sub */
+	bool session_done;     /* its end marker came: repeats are ignored */
+	uint64_t next_index;   /* the index the next PUB should have */
+	uint64_t near_lost;    /* the publisher's near_lost so far */
+	uint64_t published;    /* frames published, as far as we know */
+	uint64_t upstream;     /* seqs the publisher did not publish */
+	uint64_t waiting;      /* frames passed over waiting for the ring parts */
+	uint64_t pending_dropped; /* for the next far frame's `dropped` */
 	struct bridge_events ev;
 	uint64_t zap_refused;
 	uint64_t first_ns, end_ns;
@@ -101,11 +116,17 @@ recv_refuse(struct receiver *r, const uint8_t *rid, size_t rid_len, uint64_t ses
 	va_end(ap);
 	if (reason[0] == '\0')
 		snprintf(reason, sizeof(reason), "refused");
+	cli_status_clear(&r->status);
+	r->refusals++;
+	if (r->o->sub) {
+		/* Nobody to tell: the subscriber cannot go on. */
+		cli_error("%s", reason);
+		r->fatal = true;
+		return;
+	}
 	wire_put_session(body, session);
 	recv_send(r, rid, rid_len, WIRE_REFUSE, body, sizeof(body), reason);
-	cli_status_clear(&r->status);
 	cli_error("refused a sender: %s", reason);
-	r->refusals++;
 }
 
 static void
@@ -189,7 +210,7 @@ recv_far_ring(struct receiver *r, const struct wire_hello *h, size_t header_len,
 				    "as its producer: %s", r->o->ring, rb_strerror(rc));
 			return -1;
 		}
-		rc = journal_open(r->o->ring, r->created, &existed, &r->j);
+		rc = r->o->sub ? 0 : journal_open(r->o->ring, r->created, &existed, &r->j);
 		if (rc != 0) {
 			recv_refuse(r, rid, rid_len, h->session, "far ring '%s': journal: %s",
 				    r->o->ring, strerror(-rc));
@@ -403,6 +424,169 @@ recv_data(struct receiver *r, const struct bridge_msg *m, const uint8_t *rid, si
 	return 0;
 }
 
+/* --sub: a publisher session we have not followed yet. */
+static void
+recv_pub_session(struct receiver *r, uint64_t session)
+{
+	if (r->have_session && r->far_open) {
+		/* The one we followed went without its end reaching us. */
+		(void)rb_producer_end_stream(r->prod, RECV_END_TIMEOUT_NS);
+		r->far_open = false;
+	}
+	r->have_session = true;
+	r->session = session;
+	r->sessions++;
+	r->session_done = false;
+	r->next_index = 0;
+	r->near_lost = 0;
+}
+
+/* --sub: the end of the published stream. */
+static int
+recv_pub_end(struct receiver *r, const struct wire_pub *d)
+{
+	int rc;
+
+	r->lost += d->index - r->next_index;
+	r->upstream += d->near_lost - r->near_lost;
+	r->pending_dropped += d->index - r->next_index + d->near_lost - r->near_lost;
+	r->published += d->index - r->next_index;
+	r->next_index = d->index;
+	r->near_lost = d->near_lost;
+	r->session_done = true;
+	r->markers++;
+	if (r->prod != NULL) {
+		/* The marker carries the drops after the last frame. */
+		rb_producer_count_dropped(r->prod, r->pending_dropped);
+		r->pending_dropped = 0;
+		rc = rb_producer_end_stream(r->prod, RECV_END_TIMEOUT_NS);
+		if (rc != 0 && rc != -ETIMEDOUT) {
+			cli_error("far ring '%s': ending the stream: %s", r->o->ring,
+				  rb_strerror(rc));
+			r->end = "error";
+			return CLI_EXIT_FAIL;
+		}
+	}
+	r->far_open = false;
+	r->ended = true;
+	r->bye = true; /* no ACK to flush: close at once */
+	r->end = "eos";
+	return 0;
+}
+
+/* --sub: one PUB. 0, or an exit status. */
+static int
+recv_pub(struct receiver *r, const struct bridge_msg *m)
+{
+	const struct wire_pub *d = &m->u.pub;
+	struct rb_frame f;
+	int rc;
+
+	if (!r->have_session || d->session != r->session)
+		recv_pub_session(r, d->session);
+	if (r->session_done || d->index < r->next_index ||
+	    d->near_lost < r->near_lost) {
+		r->dups++; /* the end marker again (or a stale message) */
+		return 0;
+	}
+	if (d->flags & RB_FRAME_EOS)
+		return recv_pub_end(r, d);
+	/* Published and not here; not published (the publisher's losses). */
+	r->lost += d->index - r->next_index;
+	r->upstream += d->near_lost - r->near_lost;
+	r->pending_dropped += d->index - r->next_index + d->near_lost - r->near_lost;
+	r->published += d->index - r->next_index + 1;
+	r->next_index = d->index + 1;
+	r->near_lost = d->near_lost;
+	if (!r->far_open && !(d->pub_flags & WIRE_PUB_RING)) {
+		/* No stream header yet: the far stream cannot begin. */
+		r->lost++;
+		r->waiting++;
+		r->pending_dropped++;
+		return 0;
+	}
+	if (d->pub_flags & WIRE_PUB_RING) {
+		if (recv_far_ring(r, &m->ring, m->text.size, NULL, 0) != 0) {
+			r->end = "refused";
+			return CLI_EXIT_FAIL;
+		}
+		snprintf(r->origin, sizeof(r->origin), "%.*s", (int)m->origin.size,
+			 (const char *)m->origin.data);
+		r->ours = r->created;
+	}
+	if (!r->far_open || (d->flags & RB_FRAME_STREAM_START)) {
+		if ((rc = recv_begin(r, m->text.data, m->text.size)) != 0) {
+			cli_error("far ring '%s': beginning a stream: %s", r->o->ring,
+				  rb_strerror(rc));
+			r->end = "error";
+			return CLI_EXIT_FAIL;
+		}
+	}
+	rc = recv_acquire(r, &f);
+	if (rc == -ETIMEDOUT && cli_stop) {
+		r->lost++; /* stopped while waiting for a far slot */
+		r->pending_dropped++;
+		return 0;
+	}
+	if (rc != 0) {
+		cli_error("far ring '%s': %s", r->o->ring, rb_strerror(rc));
+		r->end = "error";
+		return CLI_EXIT_FAIL;
+	}
+	memcpy(f.data, m->payload.data, d->length);
+	f.length = d->length;
+	f.timestamp_ns = d->timestamp_ns;
+	f.flags = d->flags & ~(RB_FRAME_STREAM_START | RB_FRAME_EOS | RB_FRAME_ABANDONED);
+	if (r->pending_dropped > 0) {
+		/* The far ring's consumers see the gap as frames dropped at
+		 * its producer (dropped_at_producer). */
+		rb_producer_count_dropped(r->prod, r->pending_dropped);
+		r->pending_dropped = 0;
+	}
+	if ((rc = rb_producer_commit(r->prod, &f)) != 0) {
+		cli_error("far ring '%s': commit: %s", r->o->ring, rb_strerror(rc));
+		r->end = "error";
+		return CLI_EXIT_FAIL;
+	}
+	r->frames++;
+	r->bytes += d->length;
+	if (r->first_ns == 0)
+		r->first_ns = cli_now_ns();
+	return 0;
+}
+
+/* --sub: reads every waiting message. 0, or an exit status. */
+static int
+recv_read_sub(struct receiver *r)
+{
+	zmq_msg_t msgs[WIRE_PARTS_MAX];
+	struct wire_part parts[WIRE_PARTS_MAX];
+	struct bridge_msg m;
+	bool too_many;
+	int n, rc = 0;
+
+	while (rc == 0 && !r->ended &&
+	       (n = bridge_recv_parts(r->sock, msgs, WIRE_PARTS_MAX, &too_many)) > 0) {
+		uint64_t limit = r->ring != NULL ? rb_ring_frame_bytes(r->ring) : WIRE_FRAME_BYTES_MAX;
+
+		for (int i = 0; i < n; i++) {
+			parts[i].data = zmq_msg_data(&msgs[i]);
+			parts[i].size = zmq_msg_size(&msgs[i]);
+		}
+		if (too_many || bridge_msg_parse(parts, (unsigned)n, limit, &m) != 0 ||
+		    m.type != WIRE_PUB)
+			r->bad++;
+		else
+			rc = recv_pub(r, &m);
+		bridge_parts_close(msgs, (unsigned)n);
+		if (rc == 0 && r->fatal) {
+			r->end = "refused";
+			rc = CLI_EXIT_FAIL;
+		}
+	}
+	return rc;
+}
+
 /* Reads every waiting message. 0, or an exit status. */
 static int
 recv_read(struct receiver *r)
@@ -518,7 +702,7 @@ recv_loop(struct receiver *r)
 		if (r->zap != NULL)
 			bridge_zap_serve(r->zap, r->o->curve.peer_key, &r->zap_refused);
 		bridge_monitor_drain(r->mon, &r->ev);
-		if ((rc = recv_read(r)) != 0)
+		if ((rc = r->o->sub ? recv_read_sub(r) : recv_read(r)) != 0)
 			return rc;
 	}
 }
@@ -538,6 +722,7 @@ recv_summary(struct receiver *r, int status)
 		cli_json_string(&j, "ring", r->o->ring);
 		cli_json_string(&j, "endpoint", r->o->endpoint);
 		cli_json_string(&j, "origin", r->origin);
+		cli_json_bool(&j, "sub", r->o->sub);
 		cli_json_totals(&j, r->frames, r->bytes, secs);
 		cli_json_u64(&j, "markers", r->markers);
 		cli_json_u64(&j, "duplicates", r->dups);
@@ -553,6 +738,11 @@ recv_summary(struct receiver *r, int status)
 		cli_json_u64(&j, "lost", r->lost);
 		cli_json_u64(&j, "others", r->others);
 		cli_json_u64(&j, "abandoned", r->abandoned);
+		if (r->o->sub) {
+			cli_json_u64(&j, "published", r->published);
+			cli_json_u64(&j, "upstream_lost", r->upstream);
+			cli_json_u64(&j, "waiting_for_header", r->waiting);
+		}
 		if (r->last == WIRE_NONE)
 			cli_json_null(&j, "last_seq");
 		else
@@ -567,6 +757,14 @@ recv_summary(struct receiver *r, int status)
 		cli_json_end(&j);
 	}
 	cli_summary_head(head, sizeof(head), r->o->ring, "received", r->frames, r->bytes, secs);
+	if (r->o->sub) {
+		fprintf(r->o->json ? stderr : stdout,
+			"%s from %s: %" PRIu64 " of %" PRIu64 " published lost, %" PRIu64
+			" not published (lost at the publisher), %" PRIu64 " bad; %s%s\n", head,
+			r->origin[0] ? r->origin : r->o->endpoint, r->lost, r->published,
+			r->upstream, r->bad, cli_end_text(r->end), status == 0 ? "" : " (failed)");
+		return;
+	}
 	fprintf(r->o->json ? stderr : stdout,
 		"%s from %s: %" PRIu64 " duplicates, %" PRIu64 " chain breaks, %" PRIu64
 		" lost, %" PRIu64 " bad, %" PRIu64 " refused; %s%s\n", head,
@@ -599,7 +797,7 @@ recv_setup(struct receiver *r)
 	}
 	if (o->curve.on && (r->zap = bridge_zap_start(r->ctx)) == NULL)
 		return CLI_EXIT_FAIL;
-	r->sock = bridge_socket(r->ctx, ZMQ_ROUTER, o, true);
+	r->sock = bridge_socket(r->ctx, o->sub ? ZMQ_SUB : ZMQ_ROUTER, o, true);
 	if (r->sock == NULL)
 		return CLI_EXIT_FAIL;
 	r->mon = bridge_monitor(r->ctx, r->sock, "recv");
@@ -642,7 +840,8 @@ bridge_recv(const struct bridge_options *o)
 		rb_ring_close(r.ring);
 		if (r.ours && !o->keep) {
 			rb_ring_remove(o->ring);
-			journal_remove(o->ring);
+			if (!o->sub)
+				journal_remove(o->ring);
 		}
 	}
 	free(r.header);

@@ -18,6 +18,15 @@
  * producer while ZeroMQ may still read it, even when a retransmitted copy
  * is still queued after the first copy was acknowledged.
  *
+ * Lossy: the copy is checked. A lossy consumer's slot may be overwritten
+ * by the producer while ZeroMQ still sends from it, and the far side would
+ * commit a torn frame. So with --lossy the payload is copied into a ZeroMQ
+ * message of its own and then checked with rb_consumer_check: a frame
+ * overwritten before the copy was done is not sent (counted `torn`; the
+ * receiver counts it lost from the seq gap), and what is sent is the
+ * checked copy, whatever the producer writes later. Zero copy stays the
+ * lossless path, where the slot cannot change until it is released.
+ *
  * One thread. It waits in the ring (at most 200 us while frames are held,
  * so ACKs are read soon) or in zmq_poll; neither wait is unbounded, and
  * cli_stop (SIGINT/SIGTERM) ends them.
@@ -53,6 +62,7 @@ struct sender {
 	struct rb_frame *frames;
 	uint32_t *refs;        /* ZeroMQ messages alive over each entry */
 	bool *sent;            /* sent at least once */
+	bool *torn;            /* lossy: found overwritten, never sent */
 	uint32_t cap, head, n, next;
 	uint64_t acked_to;     /* near seq the receiver has committed up to */
 	uint64_t prev_sent;    /* `prev` of the next DATA */
@@ -69,7 +79,7 @@ struct sender {
 	const char *end;
 	/* counts */
 	uint64_t frames_done, bytes_done, sent_msgs, retransmits, rewinds, hellos;
-	uint64_t skipped, gap_lost, bad, timeouts, resets;
+	uint64_t skipped, gap_lost, bad, timeouts, resets, torn_frames;
 	uint64_t rtt_ns, rtt_min_ns, rtt_max_ns, rtt_samples;
 	struct bridge_events ev;
 	uint64_t first_ns, end_ns;
@@ -151,8 +161,23 @@ sender_send_one(struct sender *s, uint32_t i)
 	struct wire_data d = {0};
 	uint8_t head[WIRE_HEAD_BYTES], desc[WIRE_DATA_BYTES];
 	zmq_msg_t payload;
+	bool copied = false;
 	int len = 0;
 
+	if (s->o->lossy && f->length > 0) {
+		/* Copy, then check (see the top of the file). */
+		if (zmq_msg_init_size(&payload, f->length) != 0)
+			return -ENOMEM;
+		memcpy(zmq_msg_data(&payload), f->data, f->length);
+		if (rb_consumer_check(s->c, f) != 0) {
+			zmq_msg_close(&payload);
+			if (!s->torn[k])
+				s->torn_frames++;
+			s->torn[k] = true;
+			return -ESTALE;
+		}
+		copied = true;
+	}
 	d.session = s->session;
 	d.seq = f->seq;
 	d.prev = s->prev_sent;
@@ -163,8 +188,13 @@ sender_send_one(struct sender *s, uint32_t i)
 	d.sent_ns = cli_now_ns();
 	wire_put_head(head, WIRE_DATA);
 	wire_put_data(desc, &d);
-	if (zmq_send(s->sock, head, sizeof(head), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
-		return -zmq_errno();
+	if (zmq_send(s->sock, head, sizeof(head), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+		int e = zmq_errno();
+
+		if (copied)
+			zmq_msg_close(&payload);
+		return -e;
+	}
 	/* The rest of a message whose first part was taken is taken too
 	 * (ZeroMQ checks its high-water mark per message). */
 	zmq_send(s->sock, desc, sizeof(desc), ZMQ_SNDMORE);
@@ -172,7 +202,10 @@ sender_send_one(struct sender *s, uint32_t i)
 		len = rb_consumer_stream_header(s->c, s->header, s->header_cap, NULL);
 		zmq_send(s->sock, s->header, len > 0 ? (size_t)len : 0, ZMQ_SNDMORE);
 	}
-	if (f->length > 0) {
+	if (copied) {
+		if (zmq_msg_send(&payload, s->sock, 0) < 0)
+			zmq_msg_close(&payload);
+	} else if (f->length > 0) {
 		ck_pr_inc_32(&s->refs[k]);
 		zmq_msg_init_data(&payload, f->data, f->length, sender_payload_free,
 				  &s->refs[k]);
@@ -218,7 +251,14 @@ sender_send_pending(struct sender *s, bool *blocked)
 			s->next++;
 			continue;
 		}
-		if (sender_send_one(s, s->next) != 0) {
+		int rc = sender_send_one(s, s->next);
+
+		if (rc == -ESTALE) {
+			/* Torn: not sent; the receiver sees the seq gap. */
+			s->next++;
+			continue;
+		}
+		if (rc != 0) {
 			*blocked = true;
 			break;
 		}
@@ -254,12 +294,19 @@ sender_release(struct sender *s)
 		while (run < s->n && k + run < s->cap) {
 			const struct rb_frame *f = &s->frames[k + run];
 
-			if (!sender_is_acked(s, f->seq) || ck_pr_load_32(&s->refs[k + run]) != 0)
+			/* A torn frame was never sent: nothing to wait for (the
+			 * receiver learns of it from the seq gap), and waiting
+			 * for an ACK the next frame may never bring would hold
+			 * the end marker back for ever. */
+			if ((!sender_is_acked(s, f->seq) && !s->torn[k + run]) ||
+			    ck_pr_load_32(&s->refs[k + run]) != 0)
 				break;
 			if (f->flags & RB_FRAME_EOS)
 				break;
-			s->frames_done++;
-			s->bytes_done += f->length;
+			if (!s->torn[k + run]) {
+				s->frames_done++;
+				s->bytes_done += f->length;
+			}
 			run++;
 		}
 		if (run == 0) {
@@ -280,7 +327,7 @@ sender_release(struct sender *s)
 		if (rc < 0 && rc != RB_E_OVERRUN)
 			return rc;
 		for (uint32_t i = 0; i < run; i++)
-			s->sent[k + i] = false;
+			s->sent[k + i] = s->torn[k + i] = false;
 		s->head = (s->head + run) % s->cap;
 		s->n -= run;
 		s->next = s->next > run ? s->next - run : 0;
@@ -411,7 +458,7 @@ sender_acquire(struct sender *s, uint64_t timeout, bool *worked)
 		s->frames[tail].seq = rs.eos_seq - 1;
 		s->frames[tail].flags = RB_FRAME_EOS;
 		s->refs[tail] = 0;
-		s->sent[tail] = false;
+		s->sent[tail] = s->torn[tail] = false;
 		s->n++;
 		s->eos_taken = true;
 		*worked = true;
@@ -432,7 +479,7 @@ sender_acquire(struct sender *s, uint64_t timeout, bool *worked)
 	}
 	for (i = 0; i < (uint32_t)got; i++) {
 		s->refs[tail + i] = 0;
-		s->sent[tail + i] = false;
+		s->sent[tail + i] = s->torn[tail + i] = false;
 		/* Already on the far ring (a restarted sender): not sent. */
 		if (sender_is_acked(s, s->frames[tail + i].seq))
 			s->skipped++;
@@ -466,9 +513,12 @@ sender_show(struct sender *s, uint64_t now)
 static bool
 sender_has_unacked_sent(const struct sender *s)
 {
-	for (uint32_t i = 0; i < s->next && i < s->n; i++)
-		if (!sender_is_acked(s, s->frames[sender_idx(s, i)].seq))
+	for (uint32_t i = 0; i < s->next && i < s->n; i++) {
+		uint32_t k = sender_idx(s, i);
+
+		if (!sender_is_acked(s, s->frames[k].seq) && !s->torn[k])
 			return true;
+	}
 	return false;
 }
 
@@ -585,6 +635,7 @@ sender_summary(struct sender *s, int status)
 		cli_json_u64(&j, "hellos", s->hellos);
 		cli_json_u64(&j, "skipped", s->skipped);
 		cli_json_u64(&j, "lost", st.lost + s->gap_lost);
+		cli_json_u64(&j, "torn", s->torn_frames);
 		cli_json_u64(&j, "bad_messages", s->bad);
 		cli_json_u64(&j, "window", s->cap);
 		cli_json_u64(&j, "unacknowledged", s->n);
@@ -604,17 +655,14 @@ sender_summary(struct sender *s, int status)
 		cli_end_text(s->end), status == 0 ? "" : " (failed)");
 }
 
-static int
-sender_setup(struct sender *s)
+int
+bridge_open_near(const struct bridge_options *o, struct rb_ring **ring)
 {
-	const struct bridge_options *o = s->o;
-	struct rb_consumer_options co = {0};
-	char host[128] = "localhost";
 	uint64_t deadline = cli_now_ns() + o->wait_ring_ns;
 	int rc;
 
 	for (;;) {
-		rc = cli_ring_open(o->ring, &s->ring);
+		rc = cli_ring_open(o->ring, ring);
 		if (rc != -ENOENT || o->wait_ring_ns == 0 || cli_stop || cli_now_ns() >= deadline)
 			break;
 		cli_sleep_for(10000000ull);
@@ -623,6 +671,28 @@ sender_setup(struct sender *s)
 		cli_error("ring '%s': %s", o->ring, cli_ring_error(o->ring, rc));
 		return CLI_EXIT_FAIL;
 	}
+	return 0;
+}
+
+uint64_t
+bridge_new_session(void)
+{
+	/* A session id that differs from every other sender's: time and pid. */
+	uint64_t session = (cli_now_ns() * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)getpid() << 32) ^ 1;
+
+	return session != 0 ? session : 1;
+}
+
+static int
+sender_setup(struct sender *s)
+{
+	const struct bridge_options *o = s->o;
+	struct rb_consumer_options co = {0};
+	char host[128] = "localhost";
+	int rc;
+
+	if ((rc = bridge_open_near(o, &s->ring)) != 0)
+		return rc;
 	co.lossy = o->lossy;
 	co.start = o->start;
 	co.label = o->label;
@@ -645,18 +715,16 @@ sender_setup(struct sender *s)
 	s->frames = calloc(s->cap, sizeof(*s->frames));
 	s->refs = calloc(s->cap, sizeof(*s->refs));
 	s->sent = calloc(s->cap, sizeof(*s->sent));
+	s->torn = calloc(s->cap, sizeof(*s->torn));
 	s->header_cap = rb_ring_stream_header_capacity(s->ring) + 1;
 	s->header = malloc(s->header_cap);
-	if (s->frames == NULL || s->refs == NULL || s->sent == NULL || s->header == NULL) {
+	if (s->frames == NULL || s->refs == NULL || s->sent == NULL || s->torn == NULL || s->header == NULL) {
 		cli_error("out of memory");
 		return CLI_EXIT_FAIL;
 	}
 	gethostname(host, sizeof(host) - 1);
 	snprintf(s->origin, sizeof(s->origin), "%s:%s", host, o->ring);
-	/* A session id that differs from every other sender's: time and pid. */
-	s->session = (cli_now_ns() * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)getpid() << 32) ^ 1;
-	if (s->session == 0)
-		s->session = 1;
+	s->session = bridge_new_session();
 	s->acked_to = WIRE_NONE;
 	s->prev_sent = WIRE_NONE;
 	s->ctx = zmq_ctx_new();
@@ -701,6 +769,7 @@ bridge_send(const struct bridge_options *o)
 	free(s.frames);
 	free(s.refs);
 	free(s.sent);
+	free(s.torn);
 	free(s.header);
 	return status;
 }

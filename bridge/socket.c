@@ -6,7 +6,8 @@
  *                         (link down, kill -9 without FIN) is dropped and
  *                         the connection remade, instead of waiting on TCP
  *   ZMQ_SNDHWM/RCVHWM     0 (unlimited): the bridge's window bounds what is
- *                         queued, and a HWM drop would only cost a rewind
+ *                         queued, and a HWM drop would only cost a rewind;
+ *                         PUB/SUB: --hwm (lossy fan-out)
  *   ZMQ_IMMEDIATE 1       on the connecting side: no queueing to a peer
  *                         that is not connected, so a rewind after a
  *                         reconnect does not find the old window queued
@@ -93,8 +94,19 @@ bridge_socket(void *ctx, int type, const struct bridge_options *o, bool curve_se
 	rc |= bridge_setopt_int(sock, ZMQ_RECONNECT_IVL_MAX, 1000);
 	rc |= bridge_setopt_int(sock, ZMQ_HEARTBEAT_IVL, 1000);
 	rc |= bridge_setopt_int(sock, ZMQ_HEARTBEAT_TIMEOUT, 3000);
-	rc |= bridge_setopt_int(sock, ZMQ_SNDHWM, 0);
-	rc |= bridge_setopt_int(sock, ZMQ_RCVHWM, 0);
+	if (type == ZMQ_XPUB)
+		rc |= bridge_setopt_int(sock, ZMQ_XPUB_VERBOSE, 1);
+	if (type == ZMQ_XPUB || type == ZMQ_SUB) {
+		/* Fan-out is lossy: a subscriber that falls --hwm messages
+		 * behind loses messages instead of growing the queue. */
+		rc |= bridge_setopt_int(sock, ZMQ_SNDHWM, o->hwm);
+		rc |= bridge_setopt_int(sock, ZMQ_RCVHWM, o->hwm);
+	} else {
+		rc |= bridge_setopt_int(sock, ZMQ_SNDHWM, 0);
+		rc |= bridge_setopt_int(sock, ZMQ_RCVHWM, 0);
+	}
+	if (type == ZMQ_SUB)
+		rc |= zmq_setsockopt(sock, ZMQ_SUBSCRIBE, "", 0);
 	if (!o->bind && type == ZMQ_DEALER)
 		rc |= bridge_setopt_int(sock, ZMQ_IMMEDIATE, 1);
 	if (o->curve.on) {

@@ -72,6 +72,7 @@ wire_parts(enum wire_type type)
 		return 4;
 	case WIRE_DATA:
 	case WIRE_REFUSE:
+	case WIRE_PUB:
 		return 3;
 	case WIRE_WELCOME:
 	case WIRE_ACK:
@@ -259,6 +260,50 @@ wire_get_session(const struct wire_part *body, uint64_t *out)
 		return -EPROTO;
 	*out = get64(body->data);
 	return *out == 0 ? -EPROTO : 0;
+}
+
+void
+wire_put_pub(uint8_t out[WIRE_PUB_BYTES], const struct wire_pub *d)
+{
+	memset(out, 0, WIRE_PUB_BYTES);
+	put64(out + 0, d->session);
+	put64(out + 8, d->seq);
+	put64(out + 16, d->index);
+	put64(out + 24, d->length);
+	put64(out + 32, d->timestamp_ns);
+	put32(out + 40, d->flags);
+	put32(out + 44, d->pub_flags);
+	put64(out + 48, d->near_lost);
+}
+
+int
+wire_get_pub(const struct wire_part *body, struct wire_pub *d)
+{
+	const uint8_t *p = body->data;
+	bool ring;
+
+	if (body->size != WIRE_PUB_BYTES || !all_zero(p + 56, 8))
+		return -EPROTO;
+	d->session = get64(p + 0);
+	d->seq = get64(p + 8);
+	d->index = get64(p + 16);
+	d->length = get64(p + 24);
+	d->timestamp_ns = get64(p + 32);
+	d->flags = get32(p + 40);
+	d->pub_flags = get32(p + 44);
+	d->near_lost = get64(p + 48);
+	ring = (d->pub_flags & WIRE_PUB_RING) != 0;
+	/* A stream's first frame brings its header (the ring parts); an end
+	 * marker brings none. */
+	if (d->session == 0 || d->seq >= (1ull << 62) || d->index >= (1ull << 62) ||
+	    d->near_lost >= (1ull << 62) || (d->pub_flags & ~WIRE_PUB_RING) ||
+	    d->length > WIRE_FRAME_BYTES_MAX ||
+	    ((d->flags & (RB_FRAME_EOS | RB_FRAME_ABANDONED)) && d->length != 0) ||
+	    ((d->flags & RB_FRAME_EOS) && (d->flags & RB_FRAME_STREAM_START)) ||
+	    ((d->flags & RB_FRAME_STREAM_START) && !ring) ||
+	    ((d->flags & RB_FRAME_EOS) && ring))
+		return -EPROTO;
+	return 0;
 }
 
 int

@@ -20,6 +20,7 @@
 #define WIRE_DATA_BYTES 56
 #define WIRE_ACK_BYTES 32
 #define WIRE_NACK_BYTES 24
+#define WIRE_PUB_BYTES 64
 #define WIRE_SESSION_BYTES 8
 #define WIRE_HEADER_MAX (1u << 20) /* a stream header's text */
 #define WIRE_ORIGIN_MAX 255
@@ -27,8 +28,8 @@
 #define WIRE_FRAME_BYTES_MAX (1ull << 40)
 #define WIRE_NONE UINT64_MAX /* "no seq" in prev and resume_after */
 
-/* Largest number of parts of any message (DATA with a stream header). */
-#define WIRE_PARTS_MAX 5
+/* Largest number of parts of any message (PUB with the ring parts). */
+#define WIRE_PARTS_MAX 6
 
 enum wire_type {
 	WIRE_HELLO = 1,
@@ -39,12 +40,14 @@ enum wire_type {
 	WIRE_REFUSE = 6,
 	WIRE_RESET = 7,
 	WIRE_BYE = 8,
+	WIRE_PUB = 9,
 };
 
 #define WIRE_HELLO_LOSSY (1u << 0)
 #define WIRE_HELLO_GROUP (1u << 1)
 #define WIRE_HELLO_STREAM_OPEN (1u << 2)
 #define WIRE_WELCOME_CREATED (1u << 0)
+#define WIRE_PUB_RING (1u << 0) /* the ring parts follow the descriptor */
 
 struct wire_hello {
 	uint64_t session;
@@ -86,6 +89,18 @@ struct wire_nack {
 	uint32_t epoch;
 };
 
+/* The descriptor of a PUB (publisher to subscribers, docs/BRIDGE.md). */
+struct wire_pub {
+	uint64_t session;
+	uint64_t seq;          /* the frame's near seq */
+	uint64_t index;        /* frames published before it in this session */
+	uint64_t length;
+	uint64_t timestamp_ns;
+	uint32_t flags;        /* RB_FRAME_* of the near frame */
+	uint32_t pub_flags;    /* WIRE_PUB_RING */
+	uint64_t near_lost;    /* seqs the publisher did not publish, so far */
+};
+
 /* One received part, as the decoders see it. */
 struct wire_part {
 	const void *data;
@@ -106,6 +121,7 @@ void wire_put_data(uint8_t out[WIRE_DATA_BYTES], const struct wire_data *d);
 void wire_put_ack(uint8_t out[WIRE_ACK_BYTES], const struct wire_ack *a);
 void wire_put_nack(uint8_t out[WIRE_NACK_BYTES], const struct wire_nack *n);
 void wire_put_session(uint8_t out[WIRE_SESSION_BYTES], uint64_t session);
+void wire_put_pub(uint8_t out[WIRE_PUB_BYTES], const struct wire_pub *p);
 
 /*
  * Decoders: 0 and *out filled when the part has the exact size and every
@@ -119,6 +135,7 @@ int wire_get_data(const struct wire_part *body, struct wire_data *out);
 int wire_get_ack(const struct wire_part *body, struct wire_ack *out);
 int wire_get_nack(const struct wire_part *body, struct wire_nack *out);
 int wire_get_session(const struct wire_part *body, uint64_t *out);
+int wire_get_pub(const struct wire_part *body, struct wire_pub *out);
 /* 0 if the part is text of min..max bytes with no NUL, else -EPROTO. */
 int wire_check_text(const struct wire_part *text, size_t min, size_t max);
 

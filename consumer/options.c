@@ -109,14 +109,8 @@ consumer_parse_options(int argc, char **argv, struct consumer_options *o)
 			o->lossy = true;
 			break;
 		case OPT_START:
-			if (strcmp(optarg, "oldest") == 0)
-				o->start = RB_START_OLDEST;
-			else if (strcmp(optarg, "newest") == 0)
-				o->start = RB_START_NEWEST;
-			else if (strcmp(optarg, "next") == 0)
-				o->start = RB_START_NEXT;
-			else
-				return cli_bad_value(name, optarg, -EINVAL, "oldest, newest or next");
+			if ((rc = cli_parse_start(name, optarg, &o->start)) != 0)
+				return rc;
 			break;
 		case 'L':
 			if (strlen(optarg) > 31) {
@@ -126,15 +120,8 @@ consumer_parse_options(int argc, char **argv, struct consumer_options *o)
 			o->label = optarg;
 			break;
 		case 'g':
-			/* The library takes ring-name rules for group names. */
-			if (rb_ring_name_check(optarg) != 0 ||
-			    strlen(optarg) > RB_GROUP_NAME_MAX) {
-				cli_error("%s: '%s': not a valid group name (1 to %d of "
-					  "A-Z a-z 0-9 . _ -, not starting with '.')", name,
-					  optarg, RB_GROUP_NAME_MAX);
-				return CLI_EXIT_USAGE;
-			}
-			o->group = optarg;
+			if ((rc = cli_option_group(name, optarg, &o->group)) != 0)
+				return rc;
 			break;
 		case 'b':
 			rc = cli_parse_count(optarg, &v);

@@ -9,6 +9,8 @@
 
 #include <cstring>
 
+#include <unistd.h>
+
 using namespace rbt;
 
 namespace {
@@ -59,4 +61,48 @@ TEST_CASE("rb-bench refuses lists with empty items and rings that cannot hold 4 
 		 "--scale-sizes", "64", "-r", "256B"});
 	CHECK(ok.wait(60000) == 0);
 	INFO("stderr: " << ok.stderr_text());
+}
+
+// --start and --group are parsed by one function each (tools/cli/options.c:
+// cli_parse_start, cli_group_name_valid via cli_option_group), for
+// rb-consumer and rb-bridge send alike: the same refusals, word for word.
+TEST_CASE("rb-consumer and rb-bridge send refuse the same --start and --group values",
+	  "[options]")
+{
+	const std::string long_group(RB_GROUP_NAME_MAX + 1, 'g');
+	const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+		{{"--start", "first"}, "--start: 'first'"},
+		{{"--start", ""}, "--start: ''"},
+		{{"--start", "Oldest"}, "--start: 'Oldest'"},
+		{{"--group", ".hidden"}, "--group: '.hidden': not a valid group name"},
+		{{"--group", "a/b"}, "--group: 'a/b': not a valid group name"},
+		{{"--group", ""}, "--group: '': not a valid group name"},
+		{{"-g", long_group}, "-g: '" + long_group + "': not a valid group name"},
+	};
+	std::vector<std::pair<std::string, std::vector<std::string>>> programs = {
+		{"rb-consumer", {program("consumer/rb-consumer")}},
+	};
+	const std::string bridge = program("bridge/rb-bridge");
+	if (access(bridge.c_str(), X_OK) == 0)
+		programs.push_back({"rb-bridge", {bridge, "send"}});
+	else
+		WARN("rb-bridge not built (no libzmq): only rb-consumer checked");
+	for (const auto &prog : programs) {
+		for (const auto &c : cases) {
+			std::vector<std::string> args = prog.second;
+			args.insert(args.end(), c.first.begin(), c.first.end());
+			args.push_back("rb-test-options-ring");
+			args.push_back(prog.first == "rb-bridge" ? ":5999" : "null");
+			INFO(prog.first << " " << c.first[0] << " '" << c.first[1] << "'");
+			Proc p(args);
+			REQUIRE(p.wait(10000) == 2);
+			check_usage_error(p, prog.first.c_str(), c.second.c_str());
+		}
+	}
+	// The accepted words reach the ring: a missing ring, not bad usage.
+	for (const char *word : {"oldest", "newest", "next"}) {
+		Proc p({program("consumer/rb-consumer"), "--start", word, "-g", "share.1_x-",
+			"rb-test-options-no-such-ring", "null"});
+		CHECK(p.wait(10000) == 1);
+	}
 }

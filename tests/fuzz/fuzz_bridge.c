@@ -4,9 +4,9 @@
  * (bridge_chain_judge), driven the way rb-bridge recv drives them.
  *
  * The input is a script of messages, each:
- *   n       parts = n % 6 (a ROUTER message has at most 5 past its
- *           routing id; more are dropped before parsing, as the receiver
- *           does)
+ *   n       parts = n % 8 (a message has at most WIRE_PARTS_MAX, 6: a
+ *           PUB with its ring parts; more are dropped before parsing, as
+ *           the receiver and the subscriber do)
  *   then per part: a 16-bit little-endian length (cut to what is left)
  *   and that many bytes.
  * The first byte sets the far frame size (max_frame_bytes) the receiver
@@ -14,8 +14,9 @@
  *
  * It aborts (a crash for libFuzzer) when: a message the parser accepted
  * does not encode back to the same bytes (head and fixed bodies); a DATA
- * accepted has a payload that is not exactly its length or is larger than
- * a far frame; a text part accepted has a NUL or is too long; or the
+ * or PUB accepted has a payload that is not exactly its length or is
+ * larger than a far frame (a PUB's: than its ring part's frame size, and
+ * the ring part names another session); a text part accepted has a NUL or is too long; or the
  * commit rule lets a seq be committed that is not larger than the last
  * one committed (a frame committed twice). Any sanitizer report or hang
  * is a bug too.
@@ -37,7 +38,8 @@ expect(int cond)
 static void
 roundtrip(const struct wire_part *parts, const struct bridge_msg *m)
 {
-	uint8_t head[WIRE_HEAD_BYTES], body[WIRE_HELLO_BYTES];
+	uint8_t head[WIRE_HEAD_BYTES], body[WIRE_HELLO_BYTES > WIRE_PUB_BYTES ?
+					    WIRE_HELLO_BYTES : WIRE_PUB_BYTES];
 
 	wire_put_head(head, m->type);
 	expect(parts[0].size == WIRE_HEAD_BYTES && memcmp(head, parts[0].data, WIRE_HEAD_BYTES) == 0);
@@ -51,6 +53,19 @@ roundtrip(const struct wire_part *parts, const struct bridge_msg *m)
 	case WIRE_DATA:
 		wire_put_data(body, &m->u.data);
 		expect(memcmp(body, parts[1].data, WIRE_DATA_BYTES) == 0);
+		break;
+	case WIRE_PUB:
+		wire_put_pub(body, &m->u.pub);
+		expect(memcmp(body, parts[1].data, WIRE_PUB_BYTES) == 0);
+		if (m->u.pub.pub_flags & WIRE_PUB_RING) {
+			wire_put_hello(body, &m->ring);
+			expect(memcmp(body, parts[2].data, WIRE_HELLO_BYTES) == 0);
+			expect(m->ring.session == m->u.pub.session);
+			expect(m->u.pub.length <= m->ring.frame_bytes);
+			expect(m->origin.size >= 1 && m->origin.size <= WIRE_ORIGIN_MAX);
+			expect(memchr(m->origin.data, 0, m->origin.size) == NULL);
+		}
+		expect(m->payload.size == m->u.pub.length);
 		break;
 	case WIRE_ACK:
 		wire_put_ack(body, &m->u.ack);
@@ -88,7 +103,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (p < end) {
 		struct wire_part parts[WIRE_PARTS_MAX];
 		struct bridge_msg m;
-		unsigned n = *p++ % 6, i;
+		unsigned n = *p++ % 8, i;
 
 		for (i = 0; i < n; i++) {
 			size_t len = 0;
@@ -112,6 +127,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (bridge_msg_parse(parts, n, max_frame, &m) != 0)
 			continue;
 		roundtrip(parts, &m);
+		if (m.type == WIRE_PUB)
+			expect(m.u.pub.length <= max_frame);
 		if (m.type != WIRE_DATA)
 			continue;
 		expect(m.payload.size == m.u.data.length && m.u.data.length <= max_frame);

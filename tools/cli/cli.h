@@ -85,6 +85,13 @@ int cli_option_count(const char *name, const char *text, uint64_t *out);
 int cli_option_duration(const char *name, const char *text, uint64_t *out_ns);
 /* --queue-depth: I/O requests in flight, 1 to 4096. */
 int cli_option_queue_depth(const char *name, const char *text, uint32_t *out);
+/* --start: oldest, newest or next (rb-consumer, rb-bridge send). */
+int cli_parse_start(const char *name, const char *text, enum rb_start *out);
+/* --group: a group name (rb_ring_name_check's rules, at most
+ * RB_GROUP_NAME_MAX bytes). */
+bool cli_group_name_valid(const char *text);
+/* --group, checked with cli_group_name_valid and reported; *out = text. */
+int cli_option_group(const char *name, const char *text, const char **out);
 
 /*
  * Takes the RING operand, argv[optind], and moves optind past it. Reports

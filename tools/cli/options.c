@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -71,6 +72,47 @@ cli_option_queue_depth(const char *name, const char *text, uint32_t *out)
 	if (rc != 0)
 		return cli_bad_value(name, text, rc, "a depth (1 to 4096)");
 	*out = (uint32_t)v;
+	return 0;
+}
+
+int
+cli_parse_start(const char *name, const char *text, enum rb_start *out)
+{
+	static const struct {
+		const char *word;
+		enum rb_start start;
+	} starts[] = {
+		{"oldest", RB_START_OLDEST},
+		{"newest", RB_START_NEWEST},
+		{"next", RB_START_NEXT},
+	};
+
+	for (size_t i = 0; i < sizeof(starts) / sizeof(starts[0]); i++) {
+		if (strcmp(text, starts[i].word) == 0) {
+			*out = starts[i].start;
+			return 0;
+		}
+	}
+	return cli_bad_value(name, text, -EINVAL, "oldest, newest or next");
+}
+
+bool
+cli_group_name_valid(const char *text)
+{
+	/* The library takes ring-name rules for group names. */
+	return rb_ring_name_check(text) == 0 && strlen(text) <= RB_GROUP_NAME_MAX;
+}
+
+int
+cli_option_group(const char *name, const char *text, const char **out)
+{
+	if (!cli_group_name_valid(text)) {
+		cli_error("%s: '%s': not a valid group name (1 to %d of "
+			  "A-Z a-z 0-9 . _ -, not starting with '.')", name, text,
+			  RB_GROUP_NAME_MAX);
+		return CLI_EXIT_USAGE;
+	}
+	*out = text;
 	return 0;
 }
 
