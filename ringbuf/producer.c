@@ -138,21 +138,6 @@ rb_producer_write_seq(struct rb_producer *p)
 }
 
 /*
- * Several producers: write_seq only grows and never passes claim_seq
- * (claims come before commits). `w` was loaded before this claim_seq, and
- * claim_seq only grows, so a real w is at most it. A write_seq moved back,
- * or far ahead, is no producer's (FINDINGS.md F8).
- */
-static bool
-rb_producer_write_seq_bad(struct rb_producer *p, uint64_t w)
-{
-	if (w < p->seen_write || w > rb_load_acquire_64(&p->ring->producer->claim_seq))
-		return p->corrupt = true;
-	p->seen_write = w;
-	return false;
-}
-
-/*
  * Recomputes the private limit from the consumer records, and publishes it
  * as claim_limit (see top of file).
  *
@@ -174,15 +159,9 @@ static void
 rb_refresh_limit(struct rb_producer *p)
 {
 	struct rb_ring *ring = p->ring;
-	uint64_t w = rb_producer_write_seq(p);
-	uint64_t m, m2;
+	uint64_t m = rb_lossless_min(ring, rb_producer_write_seq(p));
+	uint64_t m2;
 
-	/* Several producers: a limit from a write_seq no producer wrote (one
-	 * moved far ahead) would be published in claim_limit for good, and
-	 * consumers would take a jump to it for frames lapped (F8). */
-	if (p->multi && rb_producer_write_seq_bad(p, w))
-		return;
-	m = rb_lossless_min(ring, w);
 	p->limit = m + ring->slot_count;
 	if (p->limit <= p->published_limit)
 		return;
@@ -216,19 +195,23 @@ rb_gate_plausible(const struct rb_ring *ring, uint64_t g, uint64_t w)
 	return g <= w && w - g <= ring->slot_count;
 }
 
+/*
+ * Several producers: write_seq only grows, never passes claim_seq, and
+ * no claim ends more than a lap past it (claims end at the limit, a lap
+ * past the lowest lossless gate or write_seq itself, as read before the
+ * claim): anything else was written by no producer (FINDINGS.md F8).
+ */
 static bool
 rb_producer_write_seq_moved(struct rb_producer *p)
 {
 	struct rb_shm_producer *shm = p->ring->producer;
-	uint64_t c = rb_load_acquire_64(&shm->claim_seq);
 	uint64_t w = rb_load_acquire_64(&shm->write_seq);
+	uint64_t c = rb_load_acquire_64(&shm->claim_seq);
 
-	/* No claim ends more than a lap past the write_seq its claimer read
-	 * (claims end at the limit: a lap past the lowest lossless gate or
-	 * write_seq itself), and that write_seq is at most w, read after c. */
-	if (c > w && c - w > p->ring->slot_count)
+	if (w < p->seen_write || w > c || c - w > p->ring->slot_count)
 		return p->corrupt = true;
-	return rb_producer_write_seq_bad(p, w);
+	p->seen_write = w;
+	return false;
 }
 
 /*

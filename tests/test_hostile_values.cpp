@@ -948,26 +948,6 @@ TEST_CASE("a producers' claim_seq far past write_seq: a waiting consumer's repai
 	rb_producer_detach(p, 0);
 }
 
-TEST_CASE("a producers' write_seq jumped far ahead: no claim_limit from it, the producer gets RB_E_CORRUPT",
-	  "[hostile]")
-{
-	// FINDINGS.md F8: a producer of a several-producer ring took its
-	// limit from the hostile write_seq and published it as claim_limit;
-	// a lossy consumer then took the jump as frames lapped and counted
-	// ~2^62 of them lost.
-	TestRing ring(group_config(2), "hl-mp-wsfar");
-	Hostile h(ring.name());
-	rb_producer *p = nullptr;
-	REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
-	produce(p, 4);
-	uint64_t limit = h.load(&h.producer()->claim_limit);
-	h.store(&h.producer()->write_seq, RB_SEQ_LIMIT - 1);
-	CHECK(produce_until_error(p, 2 * SLOTS, SEC) == RB_E_CORRUPT);
-	CHECK(h.load(&h.producer()->claim_limit) == limit);
-	h.store(&h.producer()->write_seq, h.load(&h.producer()->claim_seq));
-	rb_producer_detach(p, 0);
-}
-
 TEST_CASE("a lossy consumer of a several-producer ring: write_seq far past claim_seq is RB_E_CORRUPT, not lost",
 	  "[hostile]")
 {
