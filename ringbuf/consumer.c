@@ -122,8 +122,13 @@ rb_consumer_load_write(struct rb_consumer *c)
 		c->corrupt = true;
 		return c->cached_write;
 	}
+	/* Several producers: nor past claim_seq (loaded after w, and only
+	 * growing), which a claim_limit raised from a hostile write_seq
+	 * would let through (FINDINGS.md F8). */
 	if (w - c->cached_write > n &&
-	    w > rb_load_acquire_64(&ring->producer->claim_limit)) {
+	    (w > rb_load_acquire_64(&ring->producer->claim_limit) ||
+	     (rb_ring_multi_producer(ring) &&
+	      w > rb_load_acquire_64(&ring->producer->claim_seq)))) {
 		c->corrupt = true;
 		return c->cached_write;
 	}

@@ -800,11 +800,18 @@ rb_ring_get_status(struct rb_ring *ring, struct rb_ring_status *out)
 	out->initial_seq = ring->initial_seq;
 	out->frames_dropped = ck_pr_load_64(&p->frames_dropped);
 	out->max_producers = ring->max_producers;
-	out->claim_seq = rb_ring_multi_producer(ring) ? ck_pr_load_64(&p->claim_seq)
+	out->claim_seq = rb_ring_multi_producer(ring) ? rb_load_acquire_64(&p->claim_seq)
 						      : out->write_seq;
 	out->frames_abandoned = ck_pr_load_64(&p->frames_abandoned);
 	if (!rb_counter_plausible(out->frames_dropped) ||
 	    !rb_counter_plausible(out->frames_abandoned))
+		return RB_E_CORRUPT;
+	/* write_seq was loaded first, and claim_seq and claim_limit only grow:
+	 * a write_seq past either (or past 2^62) is no producer's, and every
+	 * lag computed from it would be absurd (FINDINGS.md F8). */
+	if (!rb_counter_plausible(out->write_seq) ||
+	    out->write_seq > rb_load_acquire_64(&p->claim_limit) ||
+	    (rb_ring_multi_producer(ring) && out->write_seq > out->claim_seq))
 		return RB_E_CORRUPT;
 	out->stream_members = (uint32_t)ck_pr_load_64(&p->stream_members);
 	for (i = 0; i < ring->max_producers; i++) {

@@ -947,3 +947,57 @@ TEST_CASE("a producers' claim_seq far past write_seq: a waiting consumer's repai
 	h.store(&h.producer()->claim_seq, 4);
 	rb_producer_detach(p, 0);
 }
+
+TEST_CASE("a lossy consumer of a several-producer ring: write_seq far past claim_seq is RB_E_CORRUPT, not lost",
+	  "[hostile]")
+{
+	// The consumer's half of the same: even with claim_limit raised to
+	// cover it, a write_seq past claim_seq was committed by nobody.
+	TestRing ring(group_config(2), "hl-mp-wslossy");
+	Hostile h(ring.name());
+	rb_producer *p = nullptr;
+	rb_consumer *c = nullptr;
+	rb_consumer_options o = {};
+	o.lossy = 1;
+	REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
+	REQUIRE(rb_consumer_attach(ring.r, &o, &c) == 0);
+	produce(p, 4);
+	REQUIRE(take_and_release(c, 4));
+	h.store(&h.producer()->claim_limit, RB_SEQ_LIMIT + SLOTS);
+	h.store(&h.producer()->write_seq, RB_SEQ_LIMIT - 1);
+	rb_frame f[SLOTS];
+	CHECK(rb_consumer_acquire_batch(c, f, SLOTS, 1, RB_NO_WAIT) == RB_E_CORRUPT);
+	rb_consumer_stats st;
+	rb_consumer_get_stats(c, &st);
+	CHECK(st.lost == 0);
+	h.store(&h.producer()->write_seq, 4);
+	rb_consumer_detach(c);
+	rb_producer_detach(p, 0);
+}
+
+TEST_CASE("a write_seq no producer wrote is corruption to a monitor: no absurd lag", "[hostile]")
+{
+	// rb-ctl info showed a consumer lag of 18446744073709550770 from a
+	// write_seq of all ones, and ~2^62 from 2^62 - 1.
+	for (uint32_t producers : {1u, 2u}) {
+		TestRing ring(group_config(producers), "hl-ws-status");
+		Hostile h(ring.name());
+		rb_producer *p = nullptr;
+		rb_consumer *c = nullptr;
+		REQUIRE(rb_producer_attach(ring.r, nullptr, &p) == 0);
+		REQUIRE(rb_consumer_attach(ring.r, nullptr, &c) == 0);
+		produce(p, 4);
+		rb_ring_status st;
+		REQUIRE(rb_ring_get_status(ring.r, &st) == 0);
+		for (uint64_t v : {~0ull, RB_SEQ_LIMIT, RB_SEQ_LIMIT - 1, 4ull + 2 * SLOTS}) {
+			INFO("producers " << producers << " write_seq " << v);
+			h.store(&h.producer()->write_seq, v);
+			CHECK(rb_ring_get_status(ring.r, &st) == RB_E_CORRUPT);
+		}
+		h.store(&h.producer()->write_seq, 4);
+		CHECK(rb_ring_get_status(ring.r, &st) == 0);
+		CHECK(st.write_seq == 4);
+		rb_consumer_detach(c);
+		rb_producer_detach(p, 0);
+	}
+}
